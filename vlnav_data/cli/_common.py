@@ -1,0 +1,86 @@
+"""What every command shares: error handling, device choice, result.json.
+
+Contract (DESIGN §6): every command accepts ``--seed`` and ``--device auto|cpu|cuda`` and writes a
+machine-readable ``result.json`` next to its outputs (or prints JSON with ``--json``). A
+:class:`~vlnav_data.errors.VlnavError` becomes one line ``error: <message>`` on stderr and exit code 2;
+any other exception propagates with its traceback (never an error message with exit code 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from vlnav_data.errors import ConfigError, VlnavError
+
+T = TypeVar("T")
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def fail(message: str) -> None:
+    """Print ``error: message`` (one line) on stderr and exit with code 2."""
+    first_line = " ".join(str(message).split())
+    typer.echo(f"error: {first_line}", err=True)
+    raise typer.Exit(code=2)
+
+
+def run_command(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a library function, turning user errors into ``error: ...`` and exit code 2."""
+    try:
+        return fn(*args, **kwargs)
+    except VlnavError as exc:
+        fail(str(exc))
+        raise AssertionError("unreachable") from exc
+
+
+def resolve_device(device: str) -> str:
+    """Map ``auto|cpu|cuda`` to a concrete torch device string.
+
+    Raises:
+        ConfigError: unknown value, or ``cuda`` asked for where CUDA is not available.
+    """
+    if device not in DEVICE_CHOICES:
+        raise ConfigError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, got '{device}'")
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was requested but CUDA is not available here; use --device cpu or auto")
+    return device
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert dataclasses, paths and numpy scalars/arrays to JSON-compatible values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):  # numpy scalars and arrays
+        return obj.tolist()
+    return obj
+
+
+def emit_result(result: Any, out_dir: Path | None, as_json: bool = False) -> Path | None:
+    """Write ``result.json`` into ``out_dir`` (when given) and print it with ``--json``."""
+    payload = to_jsonable(result)
+    text = json.dumps(payload, indent=2, sort_keys=True)
+    path = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "result.json"
+        path.write_text(text + "\n")
+    if as_json:
+        sys.stdout.write(text + "\n")
+    return path

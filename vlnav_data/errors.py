@@ -1,0 +1,45 @@
+"""The project's exception hierarchy.
+
+Every error a user can cause with bad input is a :class:`VlnavError`. The CLI turns exactly these
+into one line ``error: <message>`` on stderr and exit code 2; anything else propagates with its
+traceback. Messages say what was expected, what was received and what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class VlnavError(Exception):
+    """Base class of every user-facing error."""
+
+
+class ConfigError(VlnavError, ValueError):
+    """A configuration field or command-line value is invalid."""
+
+
+class SchemaError(VlnavError):
+    """A dataset file does not follow the vlnav-demos format."""
+
+
+class EncoderError(VlnavError):
+    """An encoder cannot be built or its weights cannot be loaded."""
+
+
+class CheckpointError(VlnavError):
+    """A checkpoint or model directory is missing, corrupt or does not match."""
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
+    close = difflib.get_close_matches(value, list(choices), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def unknown_name(kind: str, value: str, choices: Iterable[str]) -> ConfigError:
+    """Build the standard error for an unknown registry name (preset, encoder, ...)."""
+    choices = sorted(choices)
+    return ConfigError(
+        f"unknown {kind} '{value}'; expected one of: {', '.join(choices)}.{did_you_mean(value, choices)}"
+    )
