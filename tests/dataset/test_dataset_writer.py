@@ -1,0 +1,264 @@
+"""Writer + reader: layout, commit marker, resume, lock, atomic finalize."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+
+from vlnav_data.dataset import (
+    DatasetLayout,
+    DatasetReader,
+    DatasetWriter,
+    EncoderEntry,
+    EpisodeRecord,
+    episode_seed,
+    episode_split,
+    lock_path,
+    partial_path,
+    shard_indices,
+)
+from vlnav_data.dataset.synthetic import write_synthetic_dataset
+from vlnav_data.errors import ConfigError, SchemaError
+
+ENC = {"tiny": 8, "other": 4}
+
+
+def _layout(**over) -> DatasetLayout:
+    kw = dict(
+        image_height=6,
+        image_width=5,
+        state_names=("x_m", "y_m", "cos_yaw"),
+        encoders=tuple(EncoderEntry(name=n, dim=d) for n, d in ENC.items()),
+        fps=30.0,
+        build_config={"seed": 1, "num_episodes": 3, "expert": "pursuit"},
+        sim_config={"preset": "text2nav"},
+    )
+    kw.update(over)
+    return DatasetLayout(**kw)
+
+
+def _episode(i: int, t: int, instr: list[str] | None = None, split: str = "train") -> EpisodeRecord:
+    rng = np.random.default_rng(i)
+    instr = instr or ["go to the red ball"] * t
+    return EpisodeRecord(
+        actions=rng.uniform(-1, 1, (t, 2)).astype(np.float32),
+        wheel_vel_radps=rng.uniform(-20, 20, (t, 2)).astype(np.float32),
+        rewards=rng.standard_normal(t).astype(np.float32),
+        dones=np.r_[np.zeros(t - 1), 1].astype(np.uint8),
+        rgb=rng.integers(0, 256, (t, 6, 5, 3), dtype=np.uint8),
+        privileged_state=rng.standard_normal((t, 3)).astype(np.float32),
+        instructions=instr,
+        image_embeddings={n: rng.standard_normal((t, d)) for n, d in ENC.items()},
+        joint_embeddings={n: rng.standard_normal((t, d)) for n, d in ENC.items()},
+        text_embeddings={n: {s: np.full(d, hash(s) % 7, dtype=np.float32) for s in set(instr)} for n, d in ENC.items()},
+        seed=100 + i,
+        episode_index=i,
+        target_index=0,
+        target_color="red",
+        termination="success",
+        success=True,
+        expert="pursuit",
+        split=split,
+    )
+
+
+def test_written_file_roundtrips_through_reader(tmp_path):
+    out = tmp_path / "d.h5"
+    eps = [_episode(0, 5), _episode(1, 3, ["a", "b", "a"], split="valid"), _episode(2, 4, ["b", "c", "c", "a"])]
+    w = DatasetWriter(out, _layout())
+    for ep in eps:
+        w.append_episode(ep)
+    assert not out.exists() and partial_path(out).exists() and lock_path(out).exists()
+    w.finalize()
+    assert out.exists() and not partial_path(out).exists() and not lock_path(out).exists()
+
+    with DatasetReader(out) as r:
+        assert r.demo_names == ("demo_0", "demo_1", "demo_2")
+        assert r.split("train") == ["demo_0", "demo_2"] and r.split("valid") == ["demo_1"]
+        assert r.encoders == ("tiny", "other")
+        assert r.instructions == ["go to the red ball", "a", "b", "c"]
+        assert r.build_config == {"seed": 1, "num_episodes": 3, "expert": "pursuit"}
+        assert r.total_steps == 12
+        e = r.episode("demo_2")
+        np.testing.assert_array_equal(e["obs/rgb"], eps[2].rgb)
+        np.testing.assert_array_equal(e["actions"], eps[2].actions)
+        assert e["obs/tiny_joint"].dtype == np.float16
+        np.testing.assert_allclose(e["obs/tiny_joint"], eps[2].joint_embeddings["tiny"], rtol=1e-3, atol=1e-3)
+        assert e["instructions"] == ["b", "c", "c", "a"]
+        np.testing.assert_array_equal(e["instruction_index"], [2, 3, 3, 1])
+        np.testing.assert_allclose(e["timestamps"], np.arange(4) / 30.0)
+        assert e["attrs"]["num_samples"] == 4 and e["attrs"]["seed"] == 102
+        te = r.text_embeddings("tiny")
+        assert te.shape == (4, 8) and te[3, 0] == hash("c") % 7
+        s = r.stack(["actions", "obs/other_image"], split="train")
+        assert s["actions"].shape == (9, 2) and s["obs/other_image"].shape == (9, 4)
+        np.testing.assert_array_equal(s["episode_index"], [0] * 5 + [2] * 4)
+        np.testing.assert_array_equal(s["step_index"], list(range(5)) + list(range(4)))
+        with pytest.raises(SchemaError, match="no embeddings of encoder 'siglip'"):
+            r.text_embeddings("siglip")
+    with h5py.File(out) as f:
+        assert list(f["data"].keys()) == ["demo_0", "demo_1", "demo_2"]
+        assert f["data"].attrs["total"] == 12 and f["data"].attrs["num_demos"] == 3
+        assert json.loads(f["data"].attrs["env_args"])["type"] == 2
+        assert f["mask/train"].dtype.kind == "S"
+        assert f["data/demo_0/obs/rgb"].chunks == (1, 6, 5, 3)
+        assert f["data/demo_0/obs/rgb"].compression == "gzip"
+        assert f.attrs["complete"]
+
+
+def test_bad_episodes_are_refused_with_the_reason(tmp_path):
+    w = DatasetWriter(tmp_path / "d.h5", _layout())
+    ep = _episode(0, 4)
+    with pytest.raises(SchemaError, match=r"rgb: expected \(4, 6, 5, 3\)"):
+        w.append_episode(EpisodeRecord(**{**ep.__dict__, "rgb": np.zeros((4, 7, 5, 3), np.uint8)}))
+    with pytest.raises(SchemaError, match=r"within \[-1, 1\]"):
+        w.append_episode(EpisodeRecord(**{**ep.__dict__, "actions": np.full((4, 2), 1.5, np.float32)}))
+    with pytest.raises(SchemaError, match="lacks the new instruction"):
+        w.append_episode(EpisodeRecord(**{**ep.__dict__, "text_embeddings": {"tiny": {}, "other": {}}}))
+    assert w.num_episodes == 0
+    w.close()
+
+
+def test_create_refuses_existing_outputs_and_overwrite_keeps_old_file_until_done(tmp_path):
+    out = tmp_path / "d.h5"
+    out.write_bytes(b"old")
+    with pytest.raises(ConfigError, match="already exists; pass --overwrite"):
+        DatasetWriter(out, _layout())
+    assert not lock_path(out).exists()
+    w = DatasetWriter(out, _layout(), mode="overwrite")
+    w.append_episode(_episode(0, 3))
+    assert out.read_bytes() == b"old"  # untouched until finalize
+    w.finalize()
+    with DatasetReader(out) as r:
+        assert len(r) == 1
+    with pytest.raises(ConfigError, match="already complete, so there is nothing to resume"):
+        DatasetWriter(out, _layout(), mode="resume")
+
+
+def test_resume_drops_uncommitted_demo_and_trims_instruction_table(tmp_path):
+    out = tmp_path / "d.h5"
+    w = DatasetWriter(out, _layout())
+    w.append_episode(_episode(0, 3, ["a"] * 3))
+    w.append_episode(_episode(1, 3, ["b"] * 3))
+    w.close()
+    # Simulate a crash inside append_episode: a new instruction row and a demo without num_samples.
+    with h5py.File(partial_path(out), "r+") as f:
+        f["meta/instructions"].resize((3,))
+        f["meta/instructions"][2] = "zzz"
+        g = f["data"].create_group("demo_2")
+        g.create_dataset("actions", data=np.zeros((2, 2), np.float32))
+    with pytest.raises(ConfigError, match="unfinished build exists"):
+        DatasetWriter(out, _layout())
+    w = DatasetWriter(out, _layout(), mode="resume")
+    assert w.num_episodes == 2 and w.episode_indices == (0, 1) and w.instructions == ("a", "b")
+    w.append_episode(_episode(2, 2, ["c", "a"]))
+    w.finalize()
+    with DatasetReader(out) as r:
+        assert r.demo_names == ("demo_0", "demo_1", "demo_2")
+        assert r.instructions == ["a", "b", "c"]
+        assert r.total_steps == 8
+
+
+def test_resume_with_different_config_names_the_fields(tmp_path):
+    out = tmp_path / "d.h5"
+    DatasetWriter(out, _layout()).close()
+    changed = _layout(build_config={"seed": 2, "num_episodes": 9, "expert": "pursuit"})
+    with pytest.raises(ConfigError, match=r"seed \(file: 1, now: 2\)") as info:
+        DatasetWriter(out, changed, mode="resume")
+    assert "num_episodes" in str(info.value)
+    w = DatasetWriter(out, changed, mode="resume", resume_ignore=["num_episodes", "seed"])
+    w.close()
+    with pytest.raises(ConfigError, match="layout"):
+        DatasetWriter(out, _layout(image_width=9), mode="resume")
+
+
+def test_lock_refuses_second_writer_and_stale_lock_is_taken_over(tmp_path):
+    out = tmp_path / "d.h5"
+    # A live foreign process holds the lock.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        import socket
+
+        lock_path(out).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        with pytest.raises(ConfigError, match=f"another build \\(pid {holder.pid}"):
+            DatasetWriter(out, _layout())
+        assert not partial_path(out).exists() and not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder is dead: its lock is stale.
+    w = DatasetWriter(out, _layout())
+    assert json.loads(lock_path(out).read_text())["pid"] == os.getpid()
+    w.close()
+    assert not lock_path(out).exists()
+
+
+def test_unwritable_directory_is_a_config_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="cannot create the output directory"):
+        DatasetWriter(blocker / "sub" / "d.h5", _layout())
+
+
+def test_killed_writer_leaves_only_partial_with_committed_episodes(tmp_path):
+    out = tmp_path / "d.h5"
+    code = textwrap.dedent(
+        f"""
+        import os, signal
+        from vlnav_data.dataset.synthetic import write_synthetic_dataset
+        import vlnav_data.dataset.writer as W
+        orig = W.DatasetWriter.append_episode
+        def killer(self, ep):
+            name = orig(self, ep)
+            if self.num_episodes == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return name
+        W.DatasetWriter.append_episode = killer
+        write_synthetic_dataset({str(out)!r}, 5)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == -9
+    assert not out.exists()
+    with DatasetReader(partial_path(out), allow_incomplete=True) as r:
+        assert len(r) == 3 and not r.complete
+    with pytest.raises(SchemaError, match="incomplete"):
+        DatasetReader(partial_path(out))
+
+
+def test_seeds_splits_and_shards_are_pure_functions():
+    assert episode_seed(3, 7) == episode_seed(3, 7) != episode_seed(3, 8) != episode_seed(4, 7)
+    assert 0 <= episode_seed(2**40, 10**9) < 2**63
+    seeds = {episode_seed(0, i) for i in range(5000)}
+    assert len(seeds) == 5000
+    splits = [episode_split(0, i, 0.1) for i in range(5000)]
+    assert 0.08 < splits.count("valid") / 5000 < 0.12
+    assert splits[:50] == [episode_split(0, i, 0.1) for i in range(50)]
+    parts = [shard_indices(10, i, 3) for i in range(3)]
+    assert parts == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
+    with pytest.raises(ValueError):
+        shard_indices(10, 3, 3)
+
+
+def test_synthetic_dataset_is_deterministic_and_plausible(tmp_path):
+    a = write_synthetic_dataset(tmp_path / "a.h5", 4, {"e": 16}, seed=5)
+    b = write_synthetic_dataset(tmp_path / "b.h5", 4, {"e": 16}, seed=5)
+    with DatasetReader(a) as ra, DatasetReader(b) as rb:
+        assert ra.split("valid") and ra.split("train")
+        for n in ra.demo_names:
+            ea, eb = ra.episode(n), rb.episode(n)
+            for k in ra.keys(n):
+                np.testing.assert_array_equal(ea[k], eb[k])
+        s = ra.stack(["obs/e_joint", "actions"])
+        norms = np.linalg.norm(s["obs/e_joint"].astype(np.float32), axis=1)
+        np.testing.assert_allclose(norms, 1.0, atol=2e-3)
+        assert np.abs(s["actions"]).max() <= 1.0

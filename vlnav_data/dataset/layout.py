@@ -1,0 +1,138 @@
+"""What a writer needs to know up front: image size, state columns, encoders, control rate, provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vlnav_data.dataset import schema
+from vlnav_data.errors import ConfigError
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderEntry:
+    """One encoder whose embeddings the file stores (``obs/<name>_image``, ``obs/<name>_joint``).
+
+    Attributes:
+        name: registry name, e.g. ``siglip`` or ``siglip-tiny-random``.
+        dim: embedding width E.
+        model_id: model id or local path the weights came from.
+        revision: model revision (commit) when known, else ``""``.
+        fusion: how ``<name>_joint`` was computed from the image and text embeddings.
+        privileged: True when the embedding sees privileged state (the ``oracle`` encoder).
+        note: free text (e.g. "random weights: tests only").
+    """
+
+    name: str
+    dim: int
+    model_id: str = ""
+    revision: str = ""
+    fusion: str = "l2(l2(image) + l2(text))"
+    privileged: bool = False
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not schema.valid_encoder_name(self.name):
+            raise ConfigError(
+                f"encoder name must be letters, digits, '_' or '-', got '{self.name}'; rename the encoder"
+            )
+        if int(self.dim) <= 0:
+            raise ConfigError(f"encoder '{self.name}' dim must be positive, got {self.dim}")
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetLayout:
+    """Shapes and provenance fixed for a whole file.
+
+    Attributes:
+        image_height: H of ``obs/rgb`` (pixels).
+        image_width: W of ``obs/rgb`` (pixels).
+        state_names: column names of ``obs/privileged_state`` (D = len).
+        encoders: the encoders whose embeddings each demo carries (at least one).
+        fps: control rate in Hz; ``timestamps = step / fps``.
+        wheel_speed_limit_radps: wheel speed at action magnitude 1 (documents ``action_dict/wheel_vel``).
+        build_config: the resolved build configuration (stored as ``build_config_json``).
+        sim_config: the simulator configuration (stored as ``sim_config_json``).
+        env_name: robomimic ``env_args["env_name"]``.
+        env_kwargs: robomimic ``env_args["env_kwargs"]`` (defaults to the sim config).
+        rebuild_command: the shell command that rebuilds the file (shown by the dataset card).
+        camera: free-form camera description stored on ``obs/rgb``.
+    """
+
+    image_height: int
+    image_width: int
+    state_names: tuple[str, ...]
+    encoders: tuple[EncoderEntry, ...]
+    fps: float
+    wheel_speed_limit_radps: float = 20.0
+    build_config: Mapping[str, Any] = field(default_factory=dict)
+    sim_config: Mapping[str, Any] = field(default_factory=dict)
+    env_name: str = "vlnav/Arena-v0"
+    env_kwargs: Mapping[str, Any] | None = None
+    rebuild_command: str = ""
+    camera: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.image_height <= 0 or self.image_width <= 0:
+            raise ConfigError(f"image size must be positive, got {self.image_height}x{self.image_width}")
+        if not self.state_names:
+            raise ConfigError("state_names must name at least one privileged-state column")
+        if not self.encoders:
+            raise ConfigError("a dataset needs at least one encoder; pass one with --encoder NAME")
+        names = [e.name for e in self.encoders]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"each encoder may appear once, got {names}")
+        if not (math.isfinite(self.fps) and self.fps > 0):
+            raise ConfigError(f"fps must be a positive number, got {self.fps}")
+        for label, value in (("build_config", self.build_config), ("sim_config", self.sim_config)):
+            try:
+                json.dumps(value)
+            except TypeError as exc:
+                raise ConfigError(f"{label} must be JSON-serialisable: {exc}") from exc
+
+    @property
+    def encoder_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.encoders)
+
+    @property
+    def state_dim(self) -> int:
+        return len(self.state_names)
+
+    def env_args(self) -> dict[str, Any]:
+        """robomimic's ``env_args``: ``env_name``, ``type`` (GYM = 2) and an ``env_kwargs`` dict."""
+        kwargs = dict(self.env_kwargs) if self.env_kwargs is not None else dict(self.sim_config)
+        return {"env_name": self.env_name, "type": schema.ROBOMIMIC_GYM_ENV_TYPE, "env_kwargs": kwargs}
+
+    def features(self) -> dict[str, dict[str, Any]]:
+        """Per-step features (LeRobot ``info.json`` style): key -> path, dtype, shape, names, modality, units."""
+        h, w = self.image_height, self.image_width
+        feats: dict[str, dict[str, Any]] = {
+            "actions": _feat(schema.ACTIONS, "float32", [2], list(schema.ACTION_NAMES), "action", "normalised [-1, 1]"),
+            "wheel_vel": _feat(schema.WHEEL_VEL, "float32", [2], list(schema.ACTION_NAMES), "action", "rad/s"),
+            "rewards": _feat(schema.REWARDS, "float32", [], None, "reward", ""),
+            "dones": _feat(schema.DONES, "uint8", [], None, "done", "1 at the last step"),
+            "timestamps": _feat(schema.TIMESTAMPS, "float64", [], None, "time", "s"),
+            "instruction_index": _feat(
+                schema.INSTRUCTION_INDEX, "int32", [], None, "instruction", "row of /meta/instructions"
+            ),
+            "rgb": _feat(schema.RGB, "uint8", [h, w, 3], ["height", "width", "channel"], "rgb", "pixel"),
+            "privileged_state": _feat(
+                schema.PRIVILEGED_STATE, "float32", [self.state_dim], list(self.state_names), "low_dim", "SI"
+            ),
+        }
+        for enc in self.encoders:
+            for kind in schema.EMBEDDING_KINDS:
+                key = schema.encoder_key(enc.name, kind)
+                feats[key] = _feat(schema.encoder_path(enc.name, kind), "float16", [enc.dim], None, "low_dim", "")
+        return feats
+
+
+def _feat(path: str, dtype: str, shape: list[int], names: list[str] | None, modality: str, units: str) -> dict:
+    return {"path": path, "dtype": dtype, "shape": shape, "names": names, "modality": modality, "units": units}

@@ -1,0 +1,523 @@
+"""Crash-safe, resumable writer of ``vlnav-demos`` files.
+
+Protocol (dataset-ecosystem.md §6.4): everything is written to ``<out>.partial``; each episode is
+written whole, its ``num_samples`` attribute last (robomimic's required attribute and our commit
+marker), then the file is flushed. ``finalize()`` writes the masks and ``complete=True``, closes,
+fsyncs and renames to ``<out>`` atomically, then fsyncs the directory. A killed writer leaves only the
+``.partial`` file (and a stale lock); ``mode="resume"`` reopens it, drops every demo without
+``num_samples`` and continues. ``<out>.lock`` keeps a second writer away while one runs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+
+import vlnav_data
+from vlnav_data.dataset import schema
+from vlnav_data.dataset.layout import DatasetLayout
+from vlnav_data.dataset.lock import WriteLock
+from vlnav_data.errors import ConfigError, SchemaError
+
+WriteMode = Literal["create", "overwrite", "resume"]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EpisodeRecord:
+    """One finished episode, as plain numpy arrays (T = number of env steps).
+
+    Attributes:
+        actions: float32 ``(T, 2)`` in [-1, 1], the label (the expert's clean action).
+        wheel_vel_radps: float32 ``(T, 2)``, wheel speeds commanded by the executed action (rad/s).
+        rewards: float32 ``(T,)``.
+        dones: uint8 ``(T,)``, 1 at the step that ended the episode.
+        rgb: uint8 ``(T, H, W, 3)``, the frame the policy saw before acting.
+        privileged_state: float32 ``(T, D)``.
+        instructions: T strings, the instruction at each step.
+        image_embeddings: encoder name -> ``(T, E)`` image embeddings.
+        joint_embeddings: encoder name -> ``(T, E)`` fused embeddings.
+        text_embeddings: encoder name -> {instruction -> ``(E,)``}; covers every distinct instruction of
+            the episode that the file does not hold yet (extra entries are ignored).
+        seed: the episode seed.
+        episode_index: global index of the episode in its build (stable across shards).
+        target_index: index of the target sphere.
+        target_color: colour name of the target.
+        termination: termination cause (``success``, ``out_of_bounds_*``, ``time_limit``).
+        success: True when the episode ended at the target.
+        expert: which policy acted (``ppo``, ``pursuit``, ...).
+        split: ``train`` or ``valid``.
+    """
+
+    actions: np.ndarray
+    wheel_vel_radps: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    rgb: np.ndarray
+    privileged_state: np.ndarray
+    instructions: Sequence[str]
+    image_embeddings: Mapping[str, np.ndarray]
+    joint_embeddings: Mapping[str, np.ndarray]
+    text_embeddings: Mapping[str, Mapping[str, np.ndarray]]
+    seed: int
+    episode_index: int
+    target_index: int
+    target_color: str
+    termination: str
+    success: bool
+    expert: str
+    split: str = "train"
+    extra_attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        return int(np.shape(self.actions)[0])
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """``<path>.partial``: where a file is written until it is complete."""
+    p = Path(path)
+    return p.with_name(p.name + schema.PARTIAL_SUFFIX)
+
+
+def lock_path(path: str | os.PathLike) -> Path:
+    """``<path>.lock``: held while a writer runs."""
+    p = Path(path)
+    return p.with_name(p.name + schema.LOCK_SUFFIX)
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def config_differences(stored: Mapping[str, Any], current: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
+    """Human-readable list of the fields two flat-ish config dicts disagree on (``ignore`` skipped)."""
+    ignored = set(ignore)
+    diffs = []
+    for key in sorted(set(stored) | set(current)):
+        if key in ignored:
+            continue
+        a, b = stored.get(key, "<absent>"), current.get(key, "<absent>")
+        if _json(a) != _json(b):
+            diffs.append(f"{key} (file: {_json(a)}, now: {_json(b)})")
+    return diffs
+
+
+class DatasetWriter:
+    """Append episodes to a ``vlnav-demos`` file, crash-safely.
+
+    Args:
+        path: final output path (e.g. ``demos.h5``); the file is written at ``<path>.partial``.
+        layout: shapes and provenance of the file.
+        mode: ``create`` (refuses an existing output or partial file), ``overwrite`` (starts over; the old
+            file stays in place until the new one is complete) or ``resume`` (continues ``<path>.partial``;
+            starts a new file when there is none).
+        resume_ignore: build-config fields that may differ on resume (e.g. ``num_episodes``, ``device``).
+
+    Raises:
+        ConfigError: the output exists without overwrite/resume, a partial build exists in ``create``
+            mode, the directory is not writable, another build holds the lock, or the partial file was
+            written with a different configuration (the differing fields are named).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        layout: DatasetLayout,
+        *,
+        mode: WriteMode = "create",
+        resume_ignore: Iterable[str] = (),
+    ) -> None:
+        if mode not in ("create", "overwrite", "resume"):
+            raise ConfigError(f"mode must be create, overwrite or resume, got '{mode}'")
+        self.path = Path(path)
+        self.partial = partial_path(self.path)
+        self.layout = layout
+        self.mode = mode
+        self._file: h5py.File | None = None
+        self._finalized = False
+        self._instructions: list[str] = []
+        self._instruction_rows: dict[str, int] = {}
+        self._episode_indices: list[int] = []
+        self._splits: list[str] = []
+        self._total = 0
+
+        if self.path.name.endswith(schema.PARTIAL_SUFFIX):
+            raise ConfigError(f"the output name must not end in '{schema.PARTIAL_SUFFIX}', got '{self.path}'")
+        if self.path.exists() and self.path.is_dir():
+            raise ConfigError(f"the output '{self.path}' is a directory; pass a file name such as demos.h5")
+        if self.path.exists() and mode == "create":
+            raise ConfigError(
+                f"the output '{self.path}' already exists; pass --overwrite to replace it or choose another --out"
+            )
+        if self.path.exists() and not self.partial.exists() and mode == "resume":
+            raise ConfigError(
+                f"'{self.path}' is already complete, so there is nothing to resume; "
+                "pass --overwrite to rebuild it or choose another --out"
+            )
+        self._ensure_directory()
+        self._lock = WriteLock(lock_path(self.path))
+        self._lock.acquire()
+        try:
+            if self.partial.exists() and mode == "create":
+                raise ConfigError(
+                    f"an unfinished build exists at '{self.partial}'; pass --resume to continue it "
+                    "or --overwrite to start over"
+                )
+            if mode == "resume" and self.partial.exists():
+                self._open_for_resume(set(resume_ignore))
+            else:
+                self._create()
+        except BaseException:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            self._lock.release()
+            raise
+
+    # ------------------------------------------------------------------ setup
+    def _ensure_directory(self) -> None:
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the output directory '{parent}': {exc.strerror}; choose a writable --out"
+            ) from exc
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"the output directory '{parent}' is not writable; choose a writable --out")
+
+    def _create(self) -> None:
+        self.partial.unlink(missing_ok=True)
+        try:
+            f = h5py.File(self.partial, "w")
+        except OSError as exc:
+            raise ConfigError(f"cannot create '{self.partial}': {exc}; choose a writable --out") from exc
+        self._file = f
+        lay = self.layout
+        f.attrs["format"] = schema.FORMAT_NAME
+        f.attrs["format_version"] = schema.FORMAT_VERSION
+        f.attrs["complete"] = False
+        f.attrs["created_utc"] = _utc_now()
+        f.attrs["writer"] = f"vlnav-data {vlnav_data.__version__}"
+        f.attrs["fps"] = float(lay.fps)
+        f.attrs["features_json"] = _json(lay.features())
+        f.attrs["build_config_json"] = _json(dict(lay.build_config))
+        f.attrs["sim_config_json"] = _json(dict(lay.sim_config))
+        f.attrs["encoders_json"] = _json([e.to_json() for e in lay.encoders])
+        f.attrs["rebuild_command"] = lay.rebuild_command
+        data = f.create_group("data")
+        data.attrs["total"] = np.int64(0)
+        data.attrs["num_demos"] = np.int64(0)
+        data.attrs["env_args"] = _json(lay.env_args())
+        meta = f.create_group("meta")
+        meta.create_dataset(
+            "instructions", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(256,)
+        )
+        te = meta.create_group("text_embeddings")
+        for enc in lay.encoders:
+            ds = te.create_dataset(
+                enc.name,
+                shape=(0, enc.dim),
+                maxshape=(None, enc.dim),
+                dtype=schema.TEXT_EMBEDDING_DTYPE,
+                chunks=(64, enc.dim),
+            )
+            ds.attrs["l2_normalized"] = True
+        f.flush()
+
+    def _open_for_resume(self, ignore: set[str]) -> None:
+        try:
+            f = h5py.File(self.partial, "r+")
+        except OSError as exc:
+            raise ConfigError(
+                f"the unfinished build '{self.partial}' cannot be opened ({exc}); it is damaged beyond "
+                "resuming: pass --overwrite to start over"
+            ) from exc
+        self._file = f
+        if f.attrs.get("format") != schema.FORMAT_NAME or f.attrs.get("format_version") != schema.FORMAT_VERSION:
+            raise ConfigError(
+                f"'{self.partial}' is not a {schema.FORMAT_NAME} {schema.FORMAT_VERSION} file "
+                f"(format={f.attrs.get('format')!r}, version={f.attrs.get('format_version')!r}); "
+                "pass --overwrite to start over"
+            )
+        stored_build = json.loads(f.attrs["build_config_json"])
+        diffs = config_differences(stored_build, dict(self.layout.build_config), ignore)
+        stored_features = json.loads(f.attrs["features_json"])
+        if _json(stored_features) != _json(self.layout.features()):
+            diffs.append("layout (image size, state columns or encoders differ)")
+        stored_sim = json.loads(f.attrs["sim_config_json"])
+        diffs.extend(f"sim_config.{d}" for d in config_differences(stored_sim, dict(self.layout.sim_config)))
+        if diffs:
+            raise ConfigError(
+                f"cannot resume '{self.partial}': it was built with a different configuration: "
+                + "; ".join(diffs)
+                + ". Use the original settings, or pass --overwrite to start over"
+            )
+        data = f["data"]
+        # Committed demos: demo_0..demo_{k-1} with num_samples. Anything after the first gap is dropped.
+        indexed = sorted((schema.demo_index(n), n) for n in data.keys() if schema.demo_index(n) is not None)
+        committed = 0
+        for idx, name in indexed:
+            if idx == committed and "num_samples" in data[name].attrs:
+                committed += 1
+            else:
+                break
+        for name in list(data.keys()):
+            idx = schema.demo_index(name)
+            if idx is None or idx >= committed:
+                del data[name]
+        max_row = -1
+        for i in range(committed):
+            g = data[schema.demo_name(i)]
+            self._episode_indices.append(int(g.attrs["episode_index"]))
+            self._splits.append(str(g.attrs["split"]))
+            self._total += int(g.attrs["num_samples"])
+            ii = g[schema.INSTRUCTION_INDEX][()]
+            if ii.size:
+                max_row = max(max_row, int(ii.max()))
+        # The instruction table is appended before each demo: trim rows of an uncommitted episode.
+        k = max_row + 1
+        instr = f[schema.META_INSTRUCTIONS]
+        instr.resize((k,))
+        for enc in self.layout.encoders:
+            te = f[schema.META_TEXT_EMBEDDINGS][enc.name]
+            te.resize((k, enc.dim))
+        self._instructions = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in instr[()]]
+        self._instruction_rows = {s: i for i, s in enumerate(self._instructions)}
+        data.attrs["total"] = np.int64(self._total)
+        data.attrs["num_demos"] = np.int64(committed)
+        f.flush()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def num_episodes(self) -> int:
+        """Committed episodes in the file."""
+        return len(self._episode_indices)
+
+    @property
+    def episode_indices(self) -> tuple[int, ...]:
+        """Global episode indices of the committed demos, in file order."""
+        return tuple(self._episode_indices)
+
+    @property
+    def total_steps(self) -> int:
+        return self._total
+
+    @property
+    def instructions(self) -> tuple[str, ...]:
+        return tuple(self._instructions)
+
+    def has_instruction(self, text: str) -> bool:
+        """True when ``text`` is already in ``/meta/instructions`` (its embeddings need not be passed)."""
+        return text in self._instruction_rows
+
+    # ------------------------------------------------------------------ writing
+    def append_episode(self, ep: EpisodeRecord) -> str:
+        """Write one finished episode as the next ``demo_<i>`` and flush.
+
+        Returns:
+            The demo name.
+
+        Raises:
+            SchemaError: an array has the wrong shape or dtype, actions leave [-1, 1], or a text
+                embedding for a new instruction is missing.
+        """
+        f = self._require_open()
+        t = self._check_episode(ep)
+        new_texts = [s for s in dict.fromkeys(ep.instructions) if s not in self._instruction_rows]
+        for enc in self.layout.encoders:
+            table = ep.text_embeddings.get(enc.name, {})
+            missing = [s for s in new_texts if s not in table]
+            if missing:
+                raise SchemaError(
+                    f"episode {ep.episode_index}: text_embeddings['{enc.name}'] lacks the new instruction(s) "
+                    f"{missing[:3]}; pass an embedding for every distinct instruction not yet in the file"
+                )
+        if new_texts:
+            k0 = len(self._instructions)
+            k1 = k0 + len(new_texts)
+            instr = f[schema.META_INSTRUCTIONS]
+            instr.resize((k1,))
+            instr[k0:k1] = np.array(new_texts, dtype=object)
+            for enc in self.layout.encoders:
+                te = f[schema.META_TEXT_EMBEDDINGS][enc.name]
+                te.resize((k1, enc.dim))
+                rows = np.stack([np.asarray(ep.text_embeddings[enc.name][s], dtype=np.float32) for s in new_texts])
+                if rows.shape != (len(new_texts), enc.dim):
+                    raise SchemaError(
+                        f"text embeddings of '{enc.name}' must have shape (E,) = ({enc.dim},), got {rows.shape[1:]}"
+                    )
+                te[k0:k1] = rows
+            for i, s in enumerate(new_texts):
+                self._instructions.append(s)
+                self._instruction_rows[s] = k0 + i
+        index = np.fromiter((self._instruction_rows[s] for s in ep.instructions), dtype=np.int32, count=t)
+
+        name = schema.demo_name(self.num_episodes)
+        data = f["data"]
+        if name in data:  # leftover of an interrupted append in this process
+            del data[name]
+        g = data.create_group(name)
+        lowdim = {"compression": "gzip", "compression_opts": schema.GZIP_LEVEL_LOWDIM, "shuffle": True}
+        self._vector(g, schema.ACTIONS, ep.actions, np.float32, lowdim).attrs["names"] = list(schema.ACTION_NAMES)
+        g[schema.ACTIONS].attrs["units"] = "normalised [-1, 1]"
+        wv = self._vector(g, schema.WHEEL_VEL, ep.wheel_vel_radps, np.float32, lowdim)
+        wv.attrs["units"] = "rad/s"
+        wv.attrs["names"] = list(schema.ACTION_NAMES)
+        self._vector(g, schema.REWARDS, ep.rewards, np.float32, lowdim)
+        self._vector(g, schema.DONES, ep.dones, np.uint8, lowdim)
+        ts = self._vector(g, schema.TIMESTAMPS, np.arange(t, dtype=np.float64) / self.layout.fps, np.float64, lowdim)
+        ts.attrs["units"] = "s"
+        self._vector(g, schema.INSTRUCTION_INDEX, index, np.int32, lowdim)
+        h, w = self.layout.image_height, self.layout.image_width
+        rgb = g.create_dataset(
+            schema.RGB,
+            data=np.ascontiguousarray(ep.rgb, dtype=np.uint8),
+            chunks=(1, h, w, 3),
+            compression="gzip",
+            compression_opts=schema.GZIP_LEVEL_RGB,
+        )
+        rgb.attrs["modality"] = "rgb"
+        if self.layout.camera:
+            rgb.attrs["camera_json"] = _json(dict(self.layout.camera))
+        ps = self._vector(g, schema.PRIVILEGED_STATE, ep.privileged_state, np.float32, lowdim)
+        ps.attrs["modality"] = "low_dim"
+        ps.attrs["names"] = list(self.layout.state_names)
+        ps.attrs["privileged"] = True
+        for enc in self.layout.encoders:
+            for kind, table in (("image", ep.image_embeddings), ("joint", ep.joint_embeddings)):
+                ds = self._vector(g, schema.encoder_path(enc.name, kind), table[enc.name], np.float16, lowdim)
+                ds.attrs["modality"] = "low_dim"
+                ds.attrs["encoder"] = enc.name
+                ds.attrs["l2_normalized"] = True
+                if kind == "joint":
+                    ds.attrs["fusion"] = enc.fusion
+        g.attrs["seed"] = np.int64(ep.seed)
+        g.attrs["episode_index"] = np.int64(ep.episode_index)
+        g.attrs["target_index"] = np.int64(ep.target_index)
+        g.attrs["target_color"] = str(ep.target_color)
+        g.attrs["termination"] = str(ep.termination)
+        g.attrs["success"] = bool(ep.success)
+        g.attrs["expert"] = str(ep.expert)
+        g.attrs["split"] = str(ep.split)
+        for key, value in ep.extra_attrs.items():
+            g.attrs[key] = value
+        g.attrs["num_samples"] = np.int64(t)  # LAST: the commit marker
+        self._total += t
+        data.attrs["total"] = np.int64(self._total)
+        data.attrs["num_demos"] = np.int64(self.num_episodes + 1)
+        self._episode_indices.append(int(ep.episode_index))
+        self._splits.append(str(ep.split))
+        f.flush()
+        return name
+
+    @staticmethod
+    def _vector(g: h5py.Group, path: str, values: Any, dtype: Any, opts: dict) -> h5py.Dataset:
+        arr = np.ascontiguousarray(values, dtype=dtype)
+        row_bytes = int(arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64)))
+        rows = max(1, min(arr.shape[0], schema.lowdim_chunk_rows(row_bytes)))
+        chunks = (rows, *arr.shape[1:])
+        o = dict(opts)
+        if arr.dtype.itemsize == 1:
+            o.pop("shuffle")  # shuffle helps multi-byte types only
+        return g.create_dataset(path, data=arr, chunks=chunks, **o)
+
+    def _check_episode(self, ep: EpisodeRecord) -> int:
+        lay = self.layout
+        t = ep.num_steps
+        if t < 1:
+            raise SchemaError(f"episode {ep.episode_index} has no steps; an episode needs at least one step")
+        expect = {
+            "actions": (np.shape(ep.actions), (t, 2)),
+            "wheel_vel_radps": (np.shape(ep.wheel_vel_radps), (t, 2)),
+            "rewards": (np.shape(ep.rewards), (t,)),
+            "dones": (np.shape(ep.dones), (t,)),
+            "rgb": (np.shape(ep.rgb), (t, lay.image_height, lay.image_width, 3)),
+            "privileged_state": (np.shape(ep.privileged_state), (t, lay.state_dim)),
+            "instructions": ((len(ep.instructions),), (t,)),
+        }
+        for enc in lay.encoders:
+            for kind, table in (("image", ep.image_embeddings), ("joint", ep.joint_embeddings)):
+                if enc.name not in table:
+                    raise SchemaError(
+                        f"episode {ep.episode_index} lacks {kind} embeddings of encoder '{enc.name}'; "
+                        f"the file stores {list(lay.encoder_names)}"
+                    )
+                expect[f"{kind}_embeddings['{enc.name}']"] = (np.shape(table[enc.name]), (t, enc.dim))
+        bad = [f"{k}: expected {want}, got {got}" for k, (got, want) in expect.items() if tuple(got) != want]
+        if bad:
+            raise SchemaError(f"episode {ep.episode_index} does not fit the file layout: " + "; ".join(bad))
+        if np.asarray(ep.rgb).dtype != np.uint8:
+            raise SchemaError(f"rgb must be uint8, got {np.asarray(ep.rgb).dtype}")
+        actions = np.asarray(ep.actions, dtype=np.float32)
+        if not np.all(np.isfinite(actions)) or np.abs(actions).max() > 1.0:
+            raise SchemaError(
+                f"episode {ep.episode_index}: actions must be finite and within [-1, 1], "
+                f"got range [{actions.min():.3f}, {actions.max():.3f}]; clip the label before writing"
+            )
+        if ep.split not in schema.SPLITS:
+            raise SchemaError(f"split must be one of {schema.SPLITS}, got '{ep.split}'")
+        return t
+
+    def _require_open(self) -> h5py.File:
+        if self._file is None:
+            raise RuntimeError("the writer is closed")
+        return self._file
+
+    # ------------------------------------------------------------------ finishing
+    def finalize(self) -> Path:
+        """Write the masks and ``complete=True``, then fsync and rename ``.partial`` to the final path.
+
+        Returns:
+            The final path.
+        """
+        f = self._require_open()
+        if "mask" in f:
+            del f["mask"]
+        mask = f.create_group("mask")
+        for split in schema.SPLITS:
+            names = [schema.demo_name(i) for i, s in enumerate(self._splits) if s == split]
+            mask.create_dataset(split, data=np.array(names, dtype="S") if names else np.zeros((0,), dtype="S1"))
+        f.attrs["complete"] = True
+        f.flush()
+        f.close()
+        self._file = None
+        fd = os.open(self.partial, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.partial, self.path)
+        dfd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        self._finalized = True
+        self._lock.release()
+        return self.path
+
+    def close(self) -> None:
+        """Close without finalizing: the ``.partial`` file stays, to be resumed. Releases the lock."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._lock.release()
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
