@@ -1,0 +1,341 @@
+"""Fit a probe on train rows, score it on valid rows, beside its controls (pure numpy in, numbers out).
+
+Every probe is reported with:
+
+- ``probe``: the linear model on the true labels (ridge regression with cross-validated alpha, or
+  logistic regression with cross-validated C), inputs standardised on the train rows;
+- ``shuffled``: the same model fit on train labels permuted across the train rows (information
+  control: what the probe scores when the labels carry no information about the inputs);
+- ``baseline``: the train mean (regression) or the train majority class (classification) predicted
+  for every valid row;
+- ``mlp``: an MLP of the BC policy's size (``E -> 256 -> 256 -> out``, ReLU, Adam, early stopping)
+  on the true labels (capacity control: a gap to ``probe`` means the information is there but not
+  linearly readable).
+
+Cross-validation folds are grouped by episode (``groups``), so frames of one episode never sit on
+both sides of a fold: consecutive frames are near-duplicates and would make the smallest alpha win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.errors import ConfigError
+
+#: Ridge penalties tried by cross-validation (inputs standardised).
+DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 5, 17))
+#: Inverse regularisation strengths tried for logistic regression (inputs standardised).
+DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+#: Hidden layers of the BC policy the MLP control mirrors.
+BC_HIDDEN_SIZES = (256, 256)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeScore:
+    """One probe's valid-split score beside its controls.
+
+    Attributes:
+        target: what was predicted (``action``, ``bearing``, ``distance``, ``colour``, ``spatial_word``).
+        kind: ``regression`` or ``classification``.
+        metric: ``r2`` (uniform average over outputs) or ``accuracy``.
+        probe: the linear probe's valid score on true labels.
+        shuffled: the same probe fit on shuffled train labels, scored on true valid labels.
+        baseline: train mean / majority class predicted for every valid row.
+        mlp: the BC-sized MLP's valid score, or ``None`` when not run.
+        chance: ``1 / number of classes`` for classification, ``None`` for regression.
+        num_train: train rows used.
+        num_valid: valid rows scored.
+        details: extra figures (chosen alpha/C, per-output R², classes, angular error, ...).
+    """
+
+    target: str
+    kind: str
+    metric: str
+    probe: float
+    shuffled: float
+    baseline: float
+    mlp: float | None
+    chance: float | None
+    num_train: int
+    num_valid: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def group_folds(groups: np.ndarray, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cross-validation splits over rows that keep every group (episode) on one side.
+
+    Args:
+        groups: int ``(N,)`` group id per row.
+        n_folds: wanted number of folds; reduced to the number of groups when there are fewer.
+
+    Returns:
+        A list of ``(train_rows, test_rows)`` int64 index arrays.
+
+    Raises:
+        ConfigError: fewer than 2 distinct groups (no fold can hold one out).
+    """
+    from sklearn.model_selection import GroupKFold
+
+    groups = np.asarray(groups)
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise ConfigError(
+            f"cross-validation needs at least 2 train episodes, got {n_groups}; build a dataset with more "
+            "episodes in its train split."
+        )
+    folds = GroupKFold(n_splits=min(n_folds, n_groups))
+    return [(tr.astype(np.int64), te.astype(np.int64)) for tr, te in folds.split(groups, groups=groups)]
+
+
+def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Coefficient of determination, uniform average over output columns (sklearn's definition)."""
+    from sklearn.metrics import r2_score as _r2
+
+    return float(_r2(np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)))
+
+
+def _as_2d(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    return y[:, None] if y.ndim == 1 else y
+
+
+def _check_rows(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray) -> None:
+    if len(x_train) != len(y_train) or len(x_valid) != len(y_valid):
+        raise ConfigError(
+            f"inputs and labels differ in length: train {len(x_train)} vs {len(y_train)}, "
+            f"valid {len(x_valid)} vs {len(y_valid)}"
+        )
+    if len(x_train) == 0 or len(x_valid) == 0:
+        raise ConfigError(
+            f"a probe needs rows in both splits; got {len(x_train)} train and {len(x_valid)} valid rows. "
+            "Check the dataset's /mask/train and /mask/valid."
+        )
+
+
+def fit_ridge(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, alphas: Sequence[float] = DEFAULT_ALPHAS, n_folds: int = 5
+) -> Any:
+    """Standardise inputs, then ridge regression with alpha chosen by episode-grouped CV.
+
+    Args:
+        x: float ``(N, E)`` inputs.
+        y: float ``(N,)`` or ``(N, K)`` targets.
+        groups: ``(N,)`` episode id per row.
+
+    Returns:
+        A fitted sklearn ``Pipeline`` (``StandardScaler`` -> ``RidgeCV``); ``[-1].alpha_`` is the choice.
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=tuple(alphas), cv=group_folds(groups, n_folds)))
+    return model.fit(np.asarray(x, np.float64), np.asarray(y, np.float64))
+
+
+def fit_logistic(
+    x: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    *,
+    cs: Sequence[float] = DEFAULT_CS,
+    n_folds: int = 5,
+    seed: int = 0,
+    max_iter: int = 300,
+) -> Any:
+    """Standardise inputs, then multinomial logistic regression with C chosen by episode-grouped CV.
+
+    Returns:
+        A fitted sklearn ``Pipeline`` (``StandardScaler`` -> ``LogisticRegressionCV``).
+    """
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    labels = np.asarray(labels)
+    folds = group_folds(groups, n_folds)
+    kwargs: dict[str, Any] = dict(Cs=list(cs), cv=folds, max_iter=max_iter, random_state=seed, scoring="accuracy")
+    # Newer scikit-learn warns about changing defaults; state the values we mean where the version has them.
+    accepted = inspect.signature(LogisticRegressionCV).parameters
+    if "l1_ratios" in accepted:
+        kwargs["l1_ratios"] = (0.0,)
+    if "use_legacy_attributes" in accepted:
+        kwargs["use_legacy_attributes"] = False
+    model = make_pipeline(StandardScaler(), LogisticRegressionCV(**kwargs))
+    return model.fit(np.asarray(x, np.float64), labels)
+
+
+def fit_mlp(x: np.ndarray, y: np.ndarray, *, classify: bool, seed: int, max_iter: int) -> Any:
+    """The capacity control: ``E -> 256 -> 256 -> out`` MLP (BC policy size), standardised inputs.
+
+    Regression targets are standardised inside (``TransformedTargetRegressor``); early stopping holds
+    out 10% of the train rows.
+    """
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    common = dict(
+        hidden_layer_sizes=BC_HIDDEN_SIZES,
+        activation="relu",
+        solver="adam",
+        early_stopping=True,
+        n_iter_no_change=10,
+        max_iter=max_iter,
+        random_state=seed,
+    )
+    if classify:
+        model = make_pipeline(StandardScaler(), MLPClassifier(**common))
+        return model.fit(np.asarray(x, np.float32), np.asarray(y))
+    reg = TransformedTargetRegressor(regressor=MLPRegressor(**common), transformer=StandardScaler())
+    model = make_pipeline(StandardScaler(), reg)
+    return model.fit(np.asarray(x, np.float32), _as_2d(y))
+
+
+@contextlib.contextmanager
+def _quiet_convergence() -> Iterator[None]:
+    """Hide sklearn's ConvergenceWarning (the shuffled-label control is expected not to converge)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def regression_probe(
+    target: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    groups_train: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    *,
+    seed: int = 0,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    n_folds: int = 5,
+    mlp_max_iter: int | None = 200,
+) -> tuple[ProbeScore, np.ndarray]:
+    """Ridge probe with its controls.
+
+    Args:
+        target: label name for the report.
+        x_train, x_valid: float ``(N, E)`` inputs.
+        y_train, y_valid: float ``(N,)`` or ``(N, K)`` targets.
+        groups_train: ``(N_train,)`` episode id per train row (CV folds never split an episode).
+        seed: seeds the label shuffle and the MLP.
+        mlp_max_iter: MLP epochs cap; ``None`` skips the MLP control.
+
+    Returns:
+        ``(score, valid_predictions)``; predictions float64 ``(N_valid, K)`` from the linear probe.
+    """
+    _check_rows(x_train, y_train, x_valid, y_valid)
+    ytr, yva = _as_2d(y_train), _as_2d(y_valid)
+    rng = np.random.default_rng(seed)
+    with _quiet_convergence():
+        model = fit_ridge(x_train, ytr, groups_train, alphas=alphas, n_folds=n_folds)
+        pred = _as_2d(model.predict(np.asarray(x_valid, np.float64)))
+        y_shuffled = ytr[rng.permutation(len(ytr))]
+        shuffled_model = fit_ridge(x_train, y_shuffled, groups_train, alphas=alphas, n_folds=n_folds)
+        shuffled = r2_score(yva, shuffled_model.predict(np.asarray(x_valid, np.float64)))
+        mlp = None
+        if mlp_max_iter is not None:
+            mlp_model = fit_mlp(x_train, ytr, classify=False, seed=seed, max_iter=mlp_max_iter)
+            mlp = r2_score(yva, _as_2d(mlp_model.predict(np.asarray(x_valid, np.float32))))
+    baseline = r2_score(yva, np.broadcast_to(ytr.mean(axis=0), yva.shape))
+    from sklearn.metrics import r2_score as _r2
+
+    per_output = [float(v) for v in np.atleast_1d(_r2(yva, pred, multioutput="raw_values"))]
+    score = ProbeScore(
+        target=target,
+        kind="regression",
+        metric="r2",
+        probe=r2_score(yva, pred),
+        shuffled=shuffled,
+        baseline=baseline,
+        mlp=mlp,
+        chance=None,
+        num_train=len(ytr),
+        num_valid=len(yva),
+        details={
+            "alpha": float(model[-1].alpha_),
+            "shuffled_alpha": float(shuffled_model[-1].alpha_),
+            "r2_per_output": per_output,
+            "mse": float(np.mean((pred - yva) ** 2)),
+            "baseline_mse": float(np.mean((ytr.mean(axis=0) - yva) ** 2)),
+        },
+    )
+    return score, pred
+
+
+def classification_probe(
+    target: str,
+    x_train: np.ndarray,
+    labels_train: np.ndarray,
+    groups_train: np.ndarray,
+    x_valid: np.ndarray,
+    labels_valid: np.ndarray,
+    *,
+    seed: int = 0,
+    cs: Sequence[float] = DEFAULT_CS,
+    n_folds: int = 5,
+    mlp_max_iter: int | None = 200,
+    logistic_max_iter: int = 300,
+) -> tuple[ProbeScore, np.ndarray]:
+    """Logistic-regression probe with its controls.
+
+    Args:
+        labels_train, labels_valid: ``(N,)`` class labels (strings or ints).
+
+    Returns:
+        ``(score, valid_predictions)``; predictions ``(N_valid,)`` from the linear probe.
+
+    Raises:
+        ConfigError: fewer than 2 classes among the train labels.
+    """
+    _check_rows(x_train, labels_train, x_valid, labels_valid)
+    ltr, lva = np.asarray(labels_train), np.asarray(labels_valid)
+    classes, counts = np.unique(ltr, return_counts=True)
+    if len(classes) < 2:
+        raise ConfigError(
+            f"the '{target}' probe needs at least 2 classes in the train split, got {classes.tolist()}; "
+            "build a dataset whose train split covers more than one value, or leave this target out."
+        )
+    rng = np.random.default_rng(seed)
+    with _quiet_convergence():
+        kw = dict(cs=cs, n_folds=n_folds, seed=seed, max_iter=logistic_max_iter)
+        model = fit_logistic(x_train, ltr, groups_train, **kw)
+        pred = model.predict(np.asarray(x_valid, np.float64))
+        shuffled_model = fit_logistic(x_train, ltr[rng.permutation(len(ltr))], groups_train, **kw)
+        shuffled = float(np.mean(shuffled_model.predict(np.asarray(x_valid, np.float64)) == lva))
+        mlp = None
+        if mlp_max_iter is not None:
+            mlp_model = fit_mlp(x_train, ltr, classify=True, seed=seed, max_iter=mlp_max_iter)
+            mlp = float(np.mean(mlp_model.predict(np.asarray(x_valid, np.float32)) == lva))
+    majority = classes[np.argmax(counts)]
+    score = ProbeScore(
+        target=target,
+        kind="classification",
+        metric="accuracy",
+        probe=float(np.mean(pred == lva)),
+        shuffled=shuffled,
+        baseline=float(np.mean(lva == majority)),
+        mlp=mlp,
+        chance=1.0 / len(classes),
+        num_train=len(ltr),
+        num_valid=len(lva),
+        details={
+            "C": float(np.atleast_1d(model[-1].C_)[0]),
+            "classes": [str(c) for c in classes],
+            "train_class_counts": [int(c) for c in counts],
+            "majority_class": str(majority),
+        },
+    )
+    return score, pred
