@@ -1,1 +1,33 @@
-"""encoders."""
+"""Frozen vision-language encoders behind one protocol (DESIGN §4).
+
+```python
+from vlnav_data.encoders import make_encoder, ENCODER_NAMES, EncoderSpec, fuse, joint_embedding
+
+enc = make_encoder("siglip-tiny-random", device="cpu")
+enc.encode_images(rgb_uint8)                      # (B, H, W, 3) uint8 -> float32 (B, E), unit rows
+enc.encode_texts(["Go to the red ball"])          # -> float32 (B, E), unit rows, LRU-cached by string
+enc.encode_observations(rgb, privileged_state)    # what collect/policy call; the oracle uses the state
+enc.encode_joint(rgb, privileged_state, texts)    # the per-step joint vector for any encoder
+fuse(image_emb, text_emb, mode="joint")           # joint | concat | image | text
+```
+
+torch and transformers are imported only when an encoder is built.
+"""
+
+from vlnav_data.encoders.fusion import FUSION_MODES, fuse, fused_dim, joint_embedding, l2_normalize
+from vlnav_data.encoders.registry import DEFAULT_ENCODER, ENCODER_NAMES, describe_encoders, make_encoder
+from vlnav_data.encoders.spec import Encoder, EncoderSpec
+
+__all__ = [
+    "DEFAULT_ENCODER",
+    "ENCODER_NAMES",
+    "FUSION_MODES",
+    "Encoder",
+    "EncoderSpec",
+    "describe_encoders",
+    "fuse",
+    "fused_dim",
+    "joint_embedding",
+    "l2_normalize",
+    "make_encoder",
+]

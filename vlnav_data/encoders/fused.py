@@ -1,0 +1,128 @@
+"""Single-stream (fused) encoders: ViLT, whose image+text vector is the model's own pooled output.
+
+ViLT has no separate image or text embedding space; every forward pass sees an image *and* a text.
+This wrapper defines:
+
+- ``encode_pairs(images, texts)`` / ``encode_joint(rgb, state, texts)``: ``l2(pooler_output)`` of the
+  (frame, instruction) pair, the published ViLT per-step vector (text2nav spec §4). The dataset builder
+  stores this as ``vilt_joint``.
+- ``encode_images(images)``: the pair with an empty text (``[CLS] [SEP]`` only): the image-only view.
+- ``encode_texts(texts)``: the pair with a uniform mid-grey frame (value 128) at the model's input size:
+  the text-only view, cached by string.
+
+``fuse(encode_images(x), encode_texts(t))`` is therefore *not* ViLT's joint vector; ``spec.fused`` is
+True to say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vlnav_data.encoders.preprocess import ImagePreprocess, preprocess_images
+from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_images, check_same_batch, check_texts
+from vlnav_data.encoders.text_cache import TextEmbeddingCache
+from vlnav_data.encoders.two_tower import to_device
+
+if TYPE_CHECKING:
+    import torch
+
+GREY_LEVEL = 128
+"""Pixel value of the blank frame ViLT's text-only view is computed with."""
+
+
+class FusedEncoder(Encoder):
+    """A ViLT ``ViltModel`` behind the :class:`Encoder` protocol (see the module docstring).
+
+    Args:
+        spec: metadata; ``spec.fused`` must be True.
+        model: ``ViltModel`` on ``spec.device`` in its compute dtype.
+        tokenizer: its BERT tokenizer.
+        preprocess: its image geometry (``vilt`` resize mode).
+        text_max_length: texts are padded and truncated to this many tokens (ViLT: 40 positions).
+        batch_size: most pairs per forward pass.
+        text_cache_size: LRU capacity of the text-only view cache.
+        seed: ViLT samples its patch order with ``torch.multinomial``; every forward pass runs in a
+            forked RNG seeded with this, so results are reproducible and the caller's RNG untouched.
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: EncoderSpec,
+        model: Any,
+        tokenizer: Any,
+        preprocess: ImagePreprocess,
+        text_max_length: int,
+        batch_size: int,
+        text_cache_size: int,
+        seed: int = 0,
+    ) -> None:
+        self.spec = spec
+        self.model = model.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.preprocess = preprocess
+        self.text_max_length = text_max_length
+        self.batch_size = batch_size
+        self.text_cache = TextEmbeddingCache(text_cache_size)
+        self.seed = seed
+        self._dtype = next(model.parameters()).dtype
+
+    def _forward(self, frames: torch.Tensor, texts: list[str]) -> np.ndarray:
+        import torch
+
+        pixels = preprocess_images(frames, self.preprocess, self._dtype)
+        tokens = self.tokenizer(
+            texts, padding="max_length", max_length=self.text_max_length, truncation=True, return_tensors="pt"
+        )
+        device = self.spec.device
+        devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            out = self.model(
+                input_ids=tokens["input_ids"].to(device),
+                attention_mask=tokens["attention_mask"].to(device),
+                token_type_ids=tokens["token_type_ids"].to(device),
+                pixel_values=pixels,
+                pixel_mask=torch.ones(pixels.shape[0], *pixels.shape[2:], dtype=torch.long, device=device),
+            )
+        return torch.nn.functional.normalize(out.pooler_output.float(), dim=-1).cpu().numpy()
+
+    def encode_pairs(self, images: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """ViLT's own joint vector ``l2(pooler_output)`` of each (frame, text) pair: float32 ``(B, 768)``."""
+        import torch
+
+        texts = check_texts(texts)
+        images = check_images(images)
+        check_same_batch(len(images), len(texts))
+        out = np.empty((len(images), self.spec.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                stop = start + self.batch_size
+                out[start:stop] = self._forward(to_device(images[start:stop], self.spec.device), texts[start:stop])
+        return out
+
+    def encode_images(self, images: np.ndarray) -> np.ndarray:
+        """Image-only view: each frame paired with the empty text. float32 ``(B, E)``."""
+        images = check_images(images)
+        return self.encode_pairs(images, [""] * len(images))
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Text-only view: each text paired with a uniform grey frame, cached by string. float32 ``(B, E)``."""
+        texts = check_texts(texts)
+        return self.text_cache.lookup(texts, self._encode_texts_uncached, self.spec.dim)
+
+    def _encode_texts_uncached(self, texts: list[str]) -> np.ndarray:
+        side = self.preprocess.shortest_edge or self.preprocess.height
+        grey = np.full((len(texts), side, side, 3), GREY_LEVEL, dtype=np.uint8)
+        return self.encode_pairs(grey, texts)
+
+    def encode_joint(
+        self, rgb: np.ndarray | None, privileged_state: np.ndarray | None, texts: Sequence[str]
+    ) -> np.ndarray:
+        """ViLT's joint vector: :meth:`encode_pairs` of the frames and instructions."""
+        if rgb is None:
+            return super().encode_joint(rgb, privileged_state, texts)  # raises: ViLT needs frames
+        return self.encode_pairs(rgb, texts)

@@ -1,0 +1,75 @@
+"""Where and in which precision an encoder runs: device, dtype and CPU threads."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vlnav_data.errors import ConfigError, EncoderError
+
+if TYPE_CHECKING:
+    import torch
+
+DTYPE_NAMES: tuple[str, ...] = ("auto", "fp32", "bf16")
+"""Accepted ``dtype`` arguments: ``auto`` is bf16 on CUDA and fp32 on CPU."""
+
+
+def resolve_device(device: str) -> str:
+    """Turn ``auto|cpu|cuda|cuda:N`` into a concrete torch device string.
+
+    Raises:
+        ConfigError: on a malformed name.
+        EncoderError: when CUDA is asked for and this torch build sees no GPU.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise EncoderError(
+                f"device '{device}' was requested but torch {torch.__version__} sees no CUDA GPU; "
+                "use device='cpu' (or 'auto')."
+            )
+        return device
+    raise ConfigError(f"device must be one of auto, cpu, cuda, cuda:N; received '{device}'.")
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """Map ``auto|fp32|bf16`` (also ``float32|bfloat16``) to a torch dtype for ``device``.
+
+    ``auto`` is bfloat16 on CUDA and float32 on CPU. bf16 on CPU is allowed: on CPUs with AVX-512 BF16
+    it is about 2x faster for so400m (DESIGN §8); check its fidelity against fp32 before relying on it.
+    """
+    import torch
+
+    aliases = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16", "auto": "auto"}
+    if dtype not in aliases:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPE_NAMES)}; received '{dtype}'.")
+    name = aliases[dtype]
+    if name == "auto":
+        name = "bf16" if device.startswith("cuda") else "fp32"
+    return torch.bfloat16 if name == "bf16" else torch.float32
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"``, ``torch.bfloat16`` -> ``"bfloat16"``."""
+    return str(dtype).removeprefix("torch.")
+
+
+def set_cpu_threads(num_threads: int | None) -> None:
+    """Set torch's intra-op CPU threads when asked; leave torch's own choice otherwise.
+
+    torch already defaults to one thread per physical core and honours ``OMP_NUM_THREADS``; an
+    encoder therefore changes nothing unless ``num_threads`` is given, so it does not fight other
+    libraries (numba, FAISS, the simulator) that size their own pools. Inter-op threads are never
+    touched (torch allows setting them only once per process).
+    """
+    if num_threads is None:
+        return
+    if num_threads < 1:
+        raise ConfigError(f"num_threads must be >= 1 or None; received {num_threads}.")
+    import torch
+
+    torch.set_num_threads(num_threads)

@@ -1,0 +1,134 @@
+"""Two-tower encoders (SigLIP, CLIP): separate image and text embeddings in one space."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vlnav_data.encoders.preprocess import ImagePreprocess, preprocess_images
+from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_images, check_texts
+from vlnav_data.encoders.text_cache import TextEmbeddingCache
+
+if TYPE_CHECKING:
+    import torch
+
+
+def pooled(output: Any) -> torch.Tensor:
+    """The feature tensor of ``get_image_features``/``get_text_features`` across transformers versions.
+
+    transformers < 5 returns the tensor itself; 5.x returns ``BaseModelOutputWithPooling`` whose
+    ``pooler_output`` holds the (projected, for CLIP) features.
+    """
+    import torch
+
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+def to_device(chunk: np.ndarray, device: str) -> torch.Tensor:
+    """Host uint8 array -> tensor on ``device``; CUDA copies go through pinned memory, asynchronously."""
+    import torch
+
+    host = torch.from_numpy(chunk)
+    if device.startswith("cuda"):
+        return host.pin_memory().to(device, non_blocking=True)
+    return host
+
+
+class TwoTowerEncoder(Encoder):
+    """SigLIP- or CLIP-style model behind the :class:`Encoder` protocol.
+
+    Args:
+        spec: the encoder's metadata (``spec.dim`` is the feature width).
+        model: a ``SiglipModel``/``CLIPModel`` (anything with ``get_image_features`` and
+            ``get_text_features``), already on ``spec.device`` in its compute dtype.
+        tokenizer: the model's tokenizer.
+        preprocess: the model's image geometry and normalisation.
+        text_max_length: every text is padded (and truncated) to this many tokens, so a text's embedding
+            never depends on the other texts of its batch (SigLIP was trained with 64).
+        text_attention_mask: pass the tokenizer's attention mask to the text tower (CLIP: yes; SigLIP:
+            no, as it was trained: its text tower pools the last position, a pad token).
+        batch_size: most frames (or texts) sent through the model at once.
+        text_cache_size: LRU capacity of the text cache (0 disables it).
+        compile: wrap the image path in ``torch.compile`` (CUDA: every chunk is padded to
+            ``batch_size`` so one graph serves all calls).
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: EncoderSpec,
+        model: Any,
+        tokenizer: Any,
+        preprocess: ImagePreprocess,
+        text_max_length: int,
+        text_attention_mask: bool,
+        batch_size: int,
+        text_cache_size: int,
+        compile: bool = False,
+    ) -> None:
+        import torch
+
+        self.spec = spec
+        self.model = model.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.preprocess = preprocess
+        self.text_max_length = text_max_length
+        self.text_attention_mask = text_attention_mask
+        self.batch_size = batch_size
+        self.text_cache = TextEmbeddingCache(text_cache_size)
+        self.compiled = compile
+        self._dtype = next(model.parameters()).dtype
+        image_fn: Callable[[torch.Tensor], torch.Tensor] = self._image_features
+        self._image_fn = torch.compile(image_fn, dynamic=False) if compile else image_fn
+
+    def _image_features(self, frames: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        pixels = preprocess_images(frames, self.preprocess, self._dtype)
+        feats = pooled(self.model.get_image_features(pixel_values=pixels))
+        return torch.nn.functional.normalize(feats.float(), dim=-1)
+
+    def encode_images(self, images: np.ndarray) -> np.ndarray:
+        """See :meth:`Encoder.encode_images`: uint8 ``(B, H, W, 3)`` -> float32 ``(B, E)``."""
+        import torch
+
+        images = check_images(images)
+        out = np.empty((len(images), self.spec.dim), dtype=np.float32)
+        pad = self.compiled and self.spec.device.startswith("cuda")
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                chunk = images[start : start + self.batch_size]
+                n = len(chunk)
+                if pad and n < self.batch_size:
+                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch_size - n, axis=0)])
+                feats = self._image_fn(to_device(chunk, self.spec.device))
+                out[start : start + n] = feats[:n].cpu().numpy()
+        return out
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """See :meth:`Encoder.encode_texts`: ``B`` strings -> float32 ``(B, E)``, cached by string."""
+        texts = check_texts(texts)
+        return self.text_cache.lookup(texts, self._encode_texts_uncached, self.spec.dim)
+
+    def _encode_texts_uncached(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        out = np.empty((len(texts), self.spec.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                chunk = texts[start : start + self.batch_size]
+                tokens = self.tokenizer(
+                    chunk,
+                    padding="max_length",
+                    max_length=self.text_max_length,
+                    truncation=True,
+                    return_tensors="pt",
+                )
+                inputs = {"input_ids": tokens["input_ids"].to(self.spec.device)}
+                if self.text_attention_mask:
+                    inputs["attention_mask"] = tokens["attention_mask"].to(self.spec.device)
+                feats = pooled(self.model.get_text_features(**inputs))
+                out[start : start + len(chunk)] = torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
+        return out
