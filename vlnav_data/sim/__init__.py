@@ -1,1 +1,62 @@
-"""sim."""
+"""The batched arena simulator (pure PyTorch; same code on CPU and CUDA).
+
+Public API (ARCHITECTURE.md, "vlnav_data.sim")::
+
+    from vlnav_data.sim import ArenaConfig, get_preset, PRESET_NAMES, make_arena, render_views, rollout, Episode
+    from vlnav_data.sim import PRIVILEGED_STATE_NAMES, TERMINATION_CAUSES, sample_episode_start
+
+Importing this package registers the Gymnasium id ``vlnav/Arena-v0`` (vector entry point):
+``gymnasium.make_vec("vlnav/Arena-v0", num_envs=8, vectorization_mode="vector_entry_point", preset="text2nav")``.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+
+from vlnav_data.sim.config import (
+    ACTION_MAPPINGS,
+    COLOR_PALETTE,
+    INSTRUCTION_STYLES,
+    PRESET_NAMES,
+    ArenaConfig,
+    get_preset,
+)
+from vlnav_data.sim.dynamics import integrate_pose, wheel_speeds_radps
+from vlnav_data.sim.render import render_views
+from vlnav_data.sim.rollout import Episode, rollout
+from vlnav_data.sim.task import (
+    PRIVILEGED_STATE_NAMES,
+    TERMINATION_CAUSES,
+    EpisodeStart,
+    instruction_texts,
+    sample_episode_start,
+)
+from vlnav_data.sim.vector_env import AUTORESET_MODES, ArenaVecEnv, make_arena
+
+ENV_ID = "vlnav/Arena-v0"
+
+if ENV_ID not in gymnasium.registry:
+    gymnasium.register(id=ENV_ID, vector_entry_point="vlnav_data.sim.vector_env:make_arena")
+
+__all__ = [
+    "ACTION_MAPPINGS",
+    "AUTORESET_MODES",
+    "COLOR_PALETTE",
+    "ENV_ID",
+    "INSTRUCTION_STYLES",
+    "PRESET_NAMES",
+    "PRIVILEGED_STATE_NAMES",
+    "TERMINATION_CAUSES",
+    "ArenaConfig",
+    "ArenaVecEnv",
+    "Episode",
+    "EpisodeStart",
+    "get_preset",
+    "instruction_texts",
+    "integrate_pose",
+    "make_arena",
+    "render_views",
+    "rollout",
+    "sample_episode_start",
+    "wheel_speeds_radps",
+]

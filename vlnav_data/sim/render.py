@@ -1,0 +1,392 @@
+"""Batched first-person renderer of the arena (pure PyTorch, CPU or CUDA).
+
+The camera is level, which makes the scene separable:
+
+* **floor**: every pixel row below the horizon looks at the floor at one depth ``t_v = h·fy / (v - H/2)``;
+  the floor point of pixel ``(v, u)`` is ``c + t_v·(a_u, b_u)`` with a per-column direction, so floor
+  coordinates are an outer product (no ray casting). Grid lines are box-filtered analytically with the
+  pixel footprint (no aliasing or moiré at a distance).
+* **walls**: every column's ray is intersected with the wall segments once (``N×W`` 2×2 solves); a
+  column shows the wall between two rows given by the wall depth, the floor below, black sky above.
+* **spheres**: each sphere is bounded by the projection of its bounding cube; only pixels inside that
+  box are tested with the exact ray-sphere equation, whose terms are sums of a column part and a row
+  part. Hits are shaded (Lambert + a small Blinn-Phong highlight from the point light), depth-tested
+  against the walls and against each other (a z-buffer by ``scatter_reduce``).
+
+Near/far clipping follows the published camera (0.076 m, 10 m): floor closer than the near plane is
+not drawn, which leaves a black band at the bottom of the frame, as in the published sample frames.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vlnav_data.errors import ConfigError
+from vlnav_data.sim.config import ArenaConfig
+from vlnav_data.sim.task import PALETTE_NAMES, PALETTE_RGB
+
+_SPECULAR_WEIGHT = 0.25
+_SPECULAR_EXPONENT = 24.0
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Per-env scene tensors (all on the render device).
+
+    Attributes:
+        sphere_xy: float32 ``(N, K, 2)`` sphere centres.
+        sphere_rgb: float32 ``(N, K, 3)`` sphere colours in [0, 1].
+        floor_rgb: float32 ``(N, 3)`` floor colours.
+        light_position: float32 ``(N, 3)`` light positions.
+    """
+
+    sphere_xy: torch.Tensor
+    sphere_rgb: torch.Tensor
+    floor_rgb: torch.Tensor
+    light_position: torch.Tensor
+
+
+@dataclass(frozen=True)
+class _Camera:
+    """Per-(config, device) constants of the pinhole camera."""
+
+    left_per_col: torch.Tensor  # (W,) left component of the column ray per unit depth
+    up_per_row: torch.Tensor  # (H,) up component of the row ray per unit depth
+    floor_depth_lower: torch.Tensor  # (H - H0,) floor depth of rows H0.. (inf when not on the floor)
+    first_floor_row: int  # H0: first row whose centre looks below the horizon
+    walls: torch.Tensor  # (S, 4) wall segments
+    fx: float
+    fy: float
+
+
+@functools.lru_cache(maxsize=16)
+def _camera(config: ArenaConfig, device: str) -> _Camera:
+    h_px, w_px = config.image_height_px, config.image_width_px
+    fx, fy = config.focal_length_px
+    u = torch.arange(w_px, dtype=torch.float64) + 0.5
+    v = torch.arange(h_px, dtype=torch.float64) + 0.5
+    left = -(u - 0.5 * w_px) / fx
+    up = -(v - 0.5 * h_px) / fy
+    first_floor = int((up >= 0).sum())
+    depth = config.camera_height_m / (-up[first_floor:])
+    depth = torch.where(
+        (depth >= config.camera_near_m) & (depth <= config.camera_far_m), depth, torch.full_like(depth, torch.inf)
+    )
+    dev = torch.device(device)
+    return _Camera(
+        left_per_col=left.to(dev, torch.float32),
+        up_per_row=up.to(dev, torch.float32),
+        floor_depth_lower=depth.to(dev, torch.float32),
+        first_floor_row=first_floor,
+        walls=torch.tensor(config.wall_segments_xy_m, dtype=torch.float32, device=dev).reshape(-1, 4),
+        fx=fx,
+        fy=fy,
+    )
+
+
+def default_scene(config: ArenaConfig, num_envs: int, device: torch.device | str = "cpu") -> Scene:
+    """The config's fixed layout (sphere positions/colours, floor, light) broadcast to ``num_envs``."""
+    xy = torch.tensor(config.sphere_positions_xy_m, dtype=torch.float32, device=device)
+    rgb = torch.as_tensor(PALETTE_RGB[[PALETTE_NAMES.index(c) for c in config.sphere_colors]], device=device)
+    return Scene(
+        sphere_xy=xy.expand(num_envs, -1, -1),
+        sphere_rgb=rgb.expand(num_envs, -1, -1),
+        floor_rgb=torch.tensor(config.floor_rgb, dtype=torch.float32, device=device).expand(num_envs, -1),
+        light_position=torch.tensor(config.light_position_m, dtype=torch.float32, device=device).expand(num_envs, -1),
+    )
+
+
+def _wall_hits(cam: _Camera, cx, cy, dir_x, dir_y, far: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depth ``(N, W)`` of the first wall along each column ray (inf: none) and its segment index."""
+    n, w = dir_x.shape
+    best = torch.full((n, w), torch.inf, device=dir_x.device)
+    best_idx = torch.zeros((n, w), dtype=torch.long, device=dir_x.device)
+    for i, (x0, y0, x1, y1) in enumerate(cam.walls.tolist()):
+        ex, ey = x1 - x0, y1 - y0
+        qx, qy = (x0 - cx)[:, None], (y0 - cy)[:, None]
+        det = ex * dir_y - ey * dir_x
+        safe = torch.where(det.abs() > 1e-12, det, torch.full_like(det, 1e-12))
+        t = (ex * qy - ey * qx) / safe
+        s = (dir_x * qy - dir_y * qx) / safe
+        ok = (det.abs() > 1e-12) & (t > 0) & (t <= far) & (s >= 0) & (s <= 1) & (t < best)
+        best = torch.where(ok, t, best)
+        best_idx = torch.where(ok, torch.full_like(best_idx, i), best_idx)
+    return best, best_idx
+
+
+def _line_coverage(coord: torch.Tensor, footprint: torch.Tensor, spacing: float, width: float) -> torch.Tensor:
+    """Box-filtered coverage in [0, 1] of grid lines at multiples of ``spacing`` (in place on ``coord``)."""
+    d = coord.div_(spacing).sub_(torch.round(coord)).abs_().mul_(spacing)  # distance to nearest line
+    half_fp = footprint.mul_(0.5)
+    hi = torch.minimum(d + half_fp, torch.full_like(d, 0.5 * width))
+    lo = torch.maximum(d.sub_(half_fp), torch.full_like(d, -0.5 * width))
+    return hi.sub_(lo).clamp_(min=0.0).div_(half_fp.mul_(2.0)).clamp_(max=1.0)
+
+
+def render_batch(config: ArenaConfig, poses: torch.Tensor, scene: Scene) -> torch.Tensor:
+    """Render first-person RGB frames on the poses' device.
+
+    Args:
+        config: Arena config (camera, walls, floor, grid, light, sky).
+        poses: ``(N, 3)`` ``[x_m, y_m, yaw_rad]`` (any float dtype).
+        scene: Per-env sphere layout, floor colour and light.
+
+    Returns:
+        uint8 tensor ``(N, H, W, 3)`` on the poses' device.
+    """
+    device = poses.device
+    cam = _camera(config, str(device))
+    n = poses.shape[0]
+    h_px, w_px = config.image_height_px, config.image_width_px
+    h0 = cam.first_floor_row
+    hc = config.camera_height_m
+    p = poses.to(torch.float32)
+    cos_t, sin_t = torch.cos(p[:, 2]), torch.sin(p[:, 2])
+    cx = p[:, 0] + config.camera_forward_offset_m * cos_t
+    cy = p[:, 1] + config.camera_forward_offset_m * sin_t
+    lu = cam.left_per_col[None, :]
+    dir_x = cos_t[:, None] - lu * sin_t[:, None]  # (N, W) world ray per unit depth
+    dir_y = sin_t[:, None] + lu * cos_t[:, None]
+
+    # Walls: one intersection per column.
+    wall_t, wall_idx = _wall_hits(cam, cx, cy, dir_x, dir_y, config.camera_far_m)
+    walls = cam.walls
+    seg = walls[wall_idx]  # (N, W, 4)
+    nx, ny = -(seg[..., 3] - seg[..., 1]), seg[..., 2] - seg[..., 0]
+    norm = torch.sqrt(nx * nx + ny * ny).clamp_min(1e-12)
+    nx, ny = nx / norm, ny / norm
+    hit_x = cx[:, None] + wall_t.clamp(max=1e6) * dir_x
+    hit_y = cy[:, None] + wall_t.clamp(max=1e6) * dir_y
+    face = torch.sign((cx[:, None] - hit_x) * nx + (cy[:, None] - hit_y) * ny)  # normal towards the camera
+    light = scene.light_position.to(device, torch.float32)
+    lx = light[:, 0:1] - hit_x
+    ly = light[:, 1:2] - hit_y
+    lz = light[:, 2:3] - 0.5 * config.wall_height_m
+    lam = ((nx * lx + ny * ly) * face / torch.sqrt(lx * lx + ly * ly + lz * lz)).clamp_min(0.0)
+    amb = config.ambient_light
+    wall_rgb = torch.tensor(config.wall_rgb, device=device, dtype=torch.float32)
+    wall_col = ((amb + (1 - amb) * lam)[..., None] * wall_rgb * 255.0).round_().to(torch.uint8)  # (N, W, 3)
+    sky = torch.tensor(config.sky_rgb, device=device, dtype=torch.float32).mul(255.0).round().to(torch.uint8)
+
+    # Rows: the wall spans up_v in [-hc / t, (wall_h - hc) / t] for a column with wall depth t.
+    up = cam.up_per_row
+    inv_t = 1.0 / wall_t  # 0 where no wall
+    wall_top = (config.wall_height_m - hc) * inv_t  # (N, W) up-slope of the wall's top edge
+    image = torch.empty((n, h_px, w_px, 3), dtype=torch.uint8, device=device)
+
+    # Upper part (at or above the horizon): wall or sky.
+    upper_wall = (up[None, :h0, None] <= wall_top[:, None, :]) & torch.isfinite(wall_t)[:, None, :]
+    image[:, :h0] = torch.where(upper_wall[..., None], wall_col[:, None], sky)
+
+    # Lower part: floor (closer than the wall and inside the clip range), else wall, else sky.
+    td = cam.floor_depth_lower  # (H - h0,)
+    floor = td[None, :, None] < wall_t[:, None, :]  # inf depth (clipped rows) is never floor
+    lower_wall = (~floor) & torch.isfinite(wall_t)[:, None, :]
+    lower_wall &= up[None, h0:, None] * wall_t[:, None, :] >= -hc  # wall bottom (floor contact)
+    td_f = torch.where(torch.isfinite(td), td, torch.zeros_like(td))[None, :, None]
+    gx = cx[:, None, None] + td_f * dir_x[:, None, :]
+    gy = cy[:, None, None] + td_f * dir_y[:, None, :]
+    # Pixel footprint along world x / y: d/du and d/dv of the floor point.
+    row_term = td_f * td_f / (hc * cam.fy)
+    fpx = td_f * (sin_t.abs()[:, None, None] / cam.fx) + row_term * dir_x.abs()[:, None, :]
+    fpy = td_f * (cos_t.abs()[:, None, None] / cam.fx) + row_term * dir_y.abs()[:, None, :]
+    fpx.clamp_(min=1e-6)
+    fpy.clamp_(min=1e-6)
+    sp, lw = config.floor_grid_spacing_m, config.floor_grid_line_width_m
+    ax = _line_coverage(gx, fpx, sp, lw)
+    ay = _line_coverage(gy, fpy, sp, lw)
+    alpha = ax.add_(ay).sub_(ax * ay)  # 1 - (1 - ax)(1 - ay), in place on ax
+    floor_base = scene.floor_rgb.to(device, torch.float32) * 255.0  # (N, 3)
+    grid_rgb = 255.0
+    floor_col = floor_base[:, None, None, :] + alpha[..., None] * (grid_rgb - floor_base[:, None, None, :])
+    floor_col = floor_col.round_().to(torch.uint8)
+    lower = torch.where(lower_wall[..., None], wall_col[:, None], sky)
+    image[:, h0:] = torch.where(floor[..., None], floor_col, lower)
+
+    _draw_spheres(config, cam, image, cx, cy, cos_t, sin_t, wall_t, scene, light)
+    return image
+
+
+def _draw_spheres(
+    config: ArenaConfig,
+    cam: _Camera,
+    image: torch.Tensor,
+    cx: torch.Tensor,
+    cy: torch.Tensor,
+    cos_t: torch.Tensor,
+    sin_t: torch.Tensor,
+    wall_t: torch.Tensor,
+    scene: Scene,
+    light: torch.Tensor,
+) -> None:
+    """Ray-trace the spheres inside their projected bounding boxes and write hits into ``image``."""
+    device = image.device
+    n, h_px, w_px, _ = image.shape
+    r = config.sphere_radius_m
+    hc = config.camera_height_m
+    sxy = scene.sphere_xy.to(device, torch.float32)
+    k = sxy.shape[1]
+    dx = sxy[..., 0] - cx[:, None]
+    dy = sxy[..., 1] - cy[:, None]
+    sf = cos_t[:, None] * dx + sin_t[:, None] * dy  # (N, K) camera-frame forward
+    sl = -sin_t[:, None] * dx + cos_t[:, None] * dy  # left
+    su = torch.full_like(sf, config.sphere_height_m - hc)  # up
+    # Conservative pixel box: project the 8 corners of the camera-frame bounding cube.
+    fx, fy = cam.fx, cam.fy
+    fs = torch.stack([sf - r, sf + r], -1)[..., :, None]  # (N, K, 2, 1)
+    ls = torch.stack([sl - r, sl + r], -1)[..., None, :]  # (N, K, 1, 2)
+    us = torch.stack([su - r, su + r], -1)[..., None, :]
+    near_ok = (sf - r) > 1e-3
+    fsafe = fs.clamp_min(1e-3)
+    ucorner = 0.5 * w_px - fx * ls / fsafe
+    vcorner = 0.5 * h_px - fy * us / fsafe
+    u0 = torch.where(near_ok, ucorner.amin((-1, -2)).floor() - 1, torch.zeros_like(sf)).clamp(0, w_px)
+    u1 = torch.where(near_ok, ucorner.amax((-1, -2)).ceil() + 1, torch.full_like(sf, w_px)).clamp(0, w_px)
+    v0 = torch.where(near_ok, vcorner.amin((-1, -2)).floor() - 1, torch.zeros_like(sf)).clamp(0, h_px)
+    v1 = torch.where(near_ok, vcorner.amax((-1, -2)).ceil() + 1, torch.full_like(sf, h_px)).clamp(0, h_px)
+    visible = (sf + r) > config.camera_near_m
+    bw = (u1 - u0).long()
+    bh = (v1 - v0).long()
+    counts = torch.where(visible, bw * bh, torch.zeros_like(bw)).reshape(-1)  # (N*K,)
+    total = int(counts.sum())
+    if total == 0:
+        return
+    owner = torch.repeat_interleave(torch.arange(n * k, device=device), counts, output_size=total)
+    starts = torch.cumsum(counts, 0) - counts
+    local = torch.arange(total, device=device) - starts[owner]
+    bw_f, u0_f, v0_f = bw.reshape(-1)[owner], u0.long().reshape(-1)[owner], v0.long().reshape(-1)[owner]
+    col = u0_f + local % bw_f
+    row = v0_f + torch.div(local, bw_f, rounding_mode="floor")
+    env = torch.div(owner, k, rounding_mode="floor")
+    # Exact ray-sphere test; the ray per unit depth is (1, left_u, up_v).
+    lu = cam.left_per_col[col]
+    uv = cam.up_per_row[row]
+    s_f, s_l, s_u = sf.reshape(-1)[owner], sl.reshape(-1)[owner], su.reshape(-1)[owner]
+    ds = s_f + lu * s_l + uv * s_u
+    dd = 1.0 + lu * lu + uv * uv
+    ss = s_f * s_f + s_l * s_l + s_u * s_u
+    disc = ds * ds - dd * (ss - r * r)
+    t = (ds - torch.sqrt(disc.clamp_min(0.0))) / dd
+    hit = (disc >= 0) & (t >= config.camera_near_m) & (t <= config.camera_far_m)
+    # Walls occlude when they are closer and the ray at the wall depth is within the wall height.
+    wt = wall_t[env, col]
+    z_at_wall = hc + uv * wt.clamp(max=1e6)
+    occluded = (wt < t) & (z_at_wall >= 0) & (z_at_wall <= config.wall_height_m)
+    hit &= ~occluded
+    if not bool(hit.any()):
+        return
+    idx = hit.nonzero()[:, 0]
+    t, owner, env, col, row = t[idx], owner[idx], env[idx], col[idx], row[idx]
+    lu, uv = lu[idx], uv[idx]
+    pix = (env * h_px + row) * w_px + col
+    zbuf = torch.full((n * h_px * w_px,), torch.inf, device=device)
+    zbuf.scatter_reduce_(0, pix, t, reduce="amin")
+    front = t <= zbuf[pix]
+    idx = front.nonzero()[:, 0]
+    t, owner, env, col, row, lu, uv, pix = (a[idx] for a in (t, owner, env, col, row, lu, uv, pix))
+    # Shading in the camera frame (forward, left, up).
+    pf, pl, pu = t, t * lu, t * uv
+    nf = (pf - sf.reshape(-1)[owner]) / r
+    nl = (pl - sl.reshape(-1)[owner]) / r
+    nu = (pu - su.reshape(-1)[owner]) / r
+    ldx = light[env, 0] - cx[env]
+    ldy = light[env, 1] - cy[env]
+    lf = cos_t[env] * ldx + sin_t[env] * ldy - pf
+    ll = -sin_t[env] * ldx + cos_t[env] * ldy - pl
+    lz = light[env, 2] - hc - pu
+    lnorm = torch.sqrt(lf * lf + ll * ll + lz * lz)
+    lf, ll, lz = lf / lnorm, ll / lnorm, lz / lnorm
+    lam = (nf * lf + nl * ll + nu * lz).clamp_min(0.0)
+    vnorm = torch.sqrt(pf * pf + pl * pl + pu * pu)
+    hf, hl, hz = lf - pf / vnorm, ll - pl / vnorm, lz - pu / vnorm
+    hnorm = torch.sqrt(hf * hf + hl * hl + hz * hz).clamp_min(1e-9)
+    spec = ((nf * hf + nl * hl + nu * hz) / hnorm).clamp_min(0.0) ** _SPECULAR_EXPONENT
+    amb = config.ambient_light
+    base = scene.sphere_rgb.to(device, torch.float32).reshape(-1, 3)[owner]
+    rgb = base * (amb + (1 - amb) * lam)[:, None] + (_SPECULAR_WEIGHT * spec)[:, None]
+    image.view(-1, 3)[pix] = (rgb.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+
+
+def scene_from_arrays(
+    config: ArenaConfig,
+    num_envs: int,
+    device: torch.device | str,
+    sphere_positions_xy_m: object = None,
+    sphere_color_indices: object = None,
+    floor_rgb: object = None,
+    light_position_m: object = None,
+) -> Scene:
+    """Build a :class:`Scene`, filling what is not given from the config's fixed layout.
+
+    Args:
+        sphere_positions_xy_m: ``(K, 2)`` or ``(N, K, 2)`` centres.
+        sphere_color_indices: ``(K,)`` or ``(N, K)`` indices into the palette order.
+        floor_rgb: ``(3,)`` or ``(N, 3)``.
+        light_position_m: ``(3,)`` or ``(N, 3)``.
+    """
+    base = default_scene(config, num_envs, device)
+
+    def batch(value: object, tail: tuple[int, ...], name: str, dtype=torch.float32) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(value), device=device, dtype=dtype)
+        if t.ndim == len(tail):
+            t = t.expand(num_envs, *t.shape)
+        bad_tail = any(a != b for a, b in zip(t.shape[1:], tail, strict=False) if b)
+        if t.ndim != len(tail) + 1 or t.shape[0] != num_envs or bad_tail:
+            raise ConfigError(f"{name} must have shape {tail} or ({num_envs}, *{tail}), got {tuple(t.shape)}")
+        return t
+
+    xy = base.sphere_xy if sphere_positions_xy_m is None else batch(sphere_positions_xy_m, (0, 2), "sphere_positions")
+    if sphere_color_indices is None:
+        if xy.shape[1] != base.sphere_rgb.shape[1]:
+            raise ConfigError(f"sphere_color_indices is required for {xy.shape[1]} custom sphere positions")
+        rgb = base.sphere_rgb
+    else:
+        ci = batch(sphere_color_indices, (xy.shape[1],), "sphere_color_indices", torch.long)
+        if bool(((ci < 0) | (ci >= len(PALETTE_NAMES))).any()):
+            raise ConfigError(f"sphere_color_indices must be in [0, {len(PALETTE_NAMES)}), got {ci.tolist()}")
+        rgb = torch.as_tensor(PALETTE_RGB, device=device)[ci]
+    floor = base.floor_rgb if floor_rgb is None else batch(floor_rgb, (3,), "floor_rgb")
+    light = base.light_position if light_position_m is None else batch(light_position_m, (3,), "light_position_m")
+    return Scene(sphere_xy=xy, sphere_rgb=rgb, floor_rgb=floor, light_position=light)
+
+
+def render_views(
+    config: ArenaConfig,
+    poses: object,
+    *,
+    sphere_positions_xy_m: object = None,
+    sphere_color_indices: object = None,
+    floor_rgb: object = None,
+    light_position_m: object = None,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Render first-person frames for given poses (pure function of its arguments).
+
+    Args:
+        config: Arena config.
+        poses: ``(N, 3)`` array-like ``[x_m, y_m, yaw_rad]``.
+        sphere_positions_xy_m: Optional ``(K, 2)`` / ``(N, K, 2)`` layout (default: the config's).
+        sphere_color_indices: Optional ``(K,)`` / ``(N, K)`` palette indices (needed with custom K).
+        floor_rgb: Optional ``(3,)`` / ``(N, 3)`` floor colour.
+        light_position_m: Optional ``(3,)`` / ``(N, 3)`` light position.
+        device: Torch device to render on.
+
+    Returns:
+        uint8 numpy ``(N, H, W, 3)``.
+
+    Raises:
+        ConfigError: poses not ``(N, 3)`` or not finite; malformed scene arrays.
+    """
+    pose_t = torch.as_tensor(np.asarray(poses, dtype=np.float64), device=device)
+    if pose_t.ndim != 2 or pose_t.shape[1] != 3:
+        raise ConfigError(f"poses must have shape (N, 3) = [x_m, y_m, yaw_rad], got {tuple(pose_t.shape)}")
+    if not bool(torch.isfinite(pose_t).all()):
+        raise ConfigError("poses must be finite numbers, got NaN or inf")
+    scene = scene_from_arrays(
+        config, pose_t.shape[0], device, sphere_positions_xy_m, sphere_color_indices, floor_rgb, light_position_m
+    )
+    return render_batch(config, pose_t, scene).cpu().numpy()

@@ -1,0 +1,199 @@
+"""`rollout()`: run a policy in a batched arena and yield whole episodes.
+
+This is the only code that interprets the env's autoreset mode. It starts episode ``i`` of
+``episode_seeds`` with exactly ``sample_episode_start(config, episode_seeds[i])`` by resetting the
+slot it is assigned to (``reset(options={"reset_mask", "episode_seeds"})``), assigns seeds to slots as
+they free up, and never records a reset-step transition. Each :class:`Episode` holds the observation
+*before* each action (robomimic convention: ``obs[t], actions[t], rewards[t]``), so
+``num_steps == len(actions) ==`` the number of ``step()`` calls of that episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from vlnav_data.errors import ConfigError
+from vlnav_data.sim import task
+from vlnav_data.sim.task import EpisodeStart
+
+
+@dataclass(frozen=True, eq=False)
+class Episode:
+    """One finished episode (arrays have one row per ``step()`` call, T = ``num_steps``).
+
+    Attributes:
+        episode_index: Position of the episode's seed in ``episode_seeds``.
+        episode_seed: The seed; ``start == sample_episode_start(config, episode_seed)``.
+        start: The episode's start (pose, target, sphere layout, floor, light).
+        target_index: Target sphere index.
+        target_color: Target colour name.
+        termination: One of ``TERMINATION_CAUSES``.
+        success: ``termination == "success"``.
+        num_steps: Number of ``step()`` calls (env steps) in the episode.
+        reached_wrong_sphere: The robot came within ``success_radius_m`` of a non-target sphere.
+        nearest_sphere_index: Sphere nearest to the robot at the end.
+        rgb: uint8 ``(T, H, W, 3)`` frames before each action, or None (state-only env / not recorded).
+        privileged_state: float32 ``(T, D)`` before each action.
+        actions: float32 ``(T, 2)`` actions as applied (clipped to [-1, 1]).
+        wheel_speeds_radps: float32 ``(T, 2)`` wheel speeds the actions produced.
+        rewards: float32 ``(T,)``.
+        instructions: T instruction strings (recomputed every step).
+        final_privileged_state: float32 ``(D,)`` state after the last step.
+    """
+
+    episode_index: int
+    episode_seed: int
+    start: EpisodeStart
+    target_index: int
+    target_color: str
+    termination: str
+    success: bool
+    num_steps: int
+    reached_wrong_sphere: bool
+    nearest_sphere_index: int
+    rgb: np.ndarray | None
+    privileged_state: np.ndarray
+    actions: np.ndarray
+    wheel_speeds_radps: np.ndarray
+    rewards: np.ndarray
+    instructions: list[str]
+    final_privileged_state: np.ndarray
+
+
+class _Slot:
+    """Per-slot buffers of the episode in flight."""
+
+    def __init__(self, episode_index: int, episode_seed: int) -> None:
+        self.episode_index = episode_index
+        self.episode_seed = episode_seed
+        self.rgb: list[np.ndarray] = []
+        self.state: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.wheels: list[np.ndarray] = []
+        self.rewards: list[float] = []
+        self.instructions: list[str] = []
+        self.wrong = False
+
+
+def rollout(
+    env: Any,
+    policy_fn: Callable[[dict[str, np.ndarray], dict[str, Any]], Any],
+    episode_seeds: Iterable[int],
+    *,
+    record_rgb: bool = True,
+) -> Iterator[Episode]:
+    """Run ``policy_fn`` until every seed's episode has finished; yield episodes as they finish.
+
+    Args:
+        env: An :class:`ArenaVecEnv` (any autoreset mode). It is reset by this call.
+        policy_fn: ``policy_fn(obs, info) -> actions (N, 2)`` for the whole batch (rows of idle slots
+            are stepped but ignored).
+        episode_seeds: One seed per episode to run; episode ``i`` starts from
+            ``sample_episode_start(env.config, episode_seeds[i])``.
+        record_rgb: Keep the frames in ``Episode.rgb`` (ignored for state-only envs).
+
+    Yields:
+        :class:`Episode` objects in order of completion (``episode_index`` gives the seed position).
+
+    Raises:
+        ConfigError: a seed is not a non-negative integer; the policy returns a wrong shape / NaN.
+    """
+    seeds = [task.check_seed(s) for s in episode_seeds]
+    if not seeds:
+        return
+    n = env.num_envs
+    mode = env.metadata["autoreset_mode"]
+    keep_rgb = record_rgb and env.render_enabled
+    slots: list[_Slot | None] = [None] * n
+    first = min(n, len(seeds))
+    mask = np.zeros(n, dtype=bool)
+    mask[:first] = True
+    if first < n:  # idle slots get whatever episode the env draws; their rows are ignored
+        env.reset(options={"reset_mask": ~mask})
+    obs, info = env.reset(options={"reset_mask": mask, "episode_seeds": seeds[:first]})
+    for i in range(first):
+        slots[i] = _Slot(i, seeds[i])
+    next_seed = first
+    while any(s is not None for s in slots):
+        actions = np.asarray(_as_numpy(policy_fn(obs, info)), dtype=np.float64)
+        if actions.shape != (n, 2):
+            raise ConfigError(f"policy_fn must return actions of shape ({n}, 2), got {actions.shape}")
+        for i, slot in enumerate(slots):
+            if slot is None:
+                continue
+            if keep_rgb:
+                slot.rgb.append(obs["rgb"][i])
+            slot.state.append(obs["privileged_state"][i])
+            slot.instructions.append(info["instruction"][i])
+        obs, reward, terminated, truncated, info = env.step(actions)
+        done = terminated | truncated
+        final_info = info["final_info"] if mode == AutoresetMode.SAME_STEP else info
+        final_obs = obs
+        if mode == AutoresetMode.SAME_STEP:
+            final_obs = info["final_obs"]
+        clipped = np.clip(actions, -1.0, 1.0).astype(np.float32)
+        seeded = np.zeros(n, dtype=bool)  # slots starting the next seed's episode
+        seeded_seeds: list[int] = []
+        idle = np.zeros(n, dtype=bool)  # idle slots that must be reset to keep stepping (disabled mode)
+        finished: list[Episode] = []
+        for i, slot in enumerate(slots):
+            if slot is None:
+                idle[i] = bool(done[i]) and mode == AutoresetMode.DISABLED
+                continue
+            slot.actions.append(clipped[i])
+            slot.wheels.append(np.asarray(info["wheel_speeds_radps"][i], dtype=np.float32))
+            slot.rewards.append(float(reward[i]))
+            slot.wrong |= bool(info["reached_wrong_sphere"][i])
+            if not done[i]:
+                continue
+            finished.append(_finish(env, slot, final_info, final_obs, i))
+            if next_seed < len(seeds):
+                slots[i] = _Slot(next_seed, seeds[next_seed])
+                seeded[i] = True
+                seeded_seeds.append(seeds[next_seed])
+                next_seed += 1
+            else:
+                slots[i] = None
+                idle[i] = mode == AutoresetMode.DISABLED
+        if idle.any():
+            obs, info = env.reset(options={"reset_mask": idle})
+        if seeded.any():
+            obs, info = env.reset(options={"reset_mask": seeded, "episode_seeds": seeded_seeds})
+        yield from finished
+
+
+def _finish(env: Any, slot: _Slot, final_info: dict[str, Any], final_obs: dict[str, Any], i: int) -> Episode:
+    termination = str(final_info["termination"][i])
+    num_steps = int(final_info["env_steps"][i])
+    if num_steps != len(slot.actions):
+        raise AssertionError(f"episode step counter {num_steps} != recorded steps {len(slot.actions)}")
+    return Episode(
+        episode_index=slot.episode_index,
+        episode_seed=slot.episode_seed,
+        start=task.sample_episode_start(env.config, slot.episode_seed),
+        target_index=int(final_info["target_index"][i]),
+        target_color=str(final_info["target_color"][i]),
+        termination=termination,
+        success=termination == "success",
+        num_steps=num_steps,
+        reached_wrong_sphere=slot.wrong,
+        nearest_sphere_index=int(final_info["nearest_sphere_index"][i]),
+        rgb=np.stack(slot.rgb) if slot.rgb else None,
+        privileged_state=np.stack(slot.state).astype(np.float32),
+        actions=np.stack(slot.actions),
+        wheel_speeds_radps=np.stack(slot.wheels),
+        rewards=np.asarray(slot.rewards, dtype=np.float32),
+        instructions=slot.instructions,
+        final_privileged_state=np.asarray(final_obs["privileged_state"][i], dtype=np.float32),
+    )
+
+
+def _as_numpy(actions: Any) -> Any:
+    if hasattr(actions, "detach"):
+        return actions.detach().cpu().numpy()
+    return actions
