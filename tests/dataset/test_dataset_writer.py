@@ -262,3 +262,35 @@ def test_synthetic_dataset_is_deterministic_and_plausible(tmp_path):
         norms = np.linalg.norm(s["obs/e_joint"].astype(np.float32), axis=1)
         np.testing.assert_allclose(norms, 1.0, atol=2e-3)
         assert np.abs(s["actions"]).max() <= 1.0
+
+
+def test_merged_shards_equal_the_unsharded_file(tmp_path):
+    from vlnav_data.dataset.merge import merge_datasets
+    from vlnav_data.dataset.validate import validate_dataset
+
+    full = write_synthetic_dataset(tmp_path / "full.h5", 7, {"e": 8}, seed=3)
+    shards = [write_synthetic_dataset(tmp_path / f"s{i}.h5", 7, {"e": 8}, seed=3, shard=(i, 3)) for i in range(3)]
+    with DatasetReader(shards[1]) as r:
+        assert [r.attrs(n)["episode_index"] for n in r.demo_names] == [1, 4]
+    res = merge_datasets(list(reversed(shards)), tmp_path / "merged.h5")
+    assert res.num_episodes == 7 and res.missing_episode_indices == ()
+    assert validate_dataset(res.path) == []
+    with DatasetReader(full) as a, DatasetReader(res.path) as b:
+        assert a.demo_names == b.demo_names
+        assert a.split("train") == b.split("train") and a.split("valid") == b.split("valid")
+        assert a.build_config == b.build_config
+        for n in a.demo_names:
+            ea, eb = a.episode(n), b.episode(n)
+            assert ea["instructions"] == eb["instructions"]
+            for k in a.keys(n):
+                if k != "instruction_index":
+                    np.testing.assert_array_equal(ea[k], eb[k], err_msg=k)
+            assert ea["attrs"] == eb["attrs"]
+    with pytest.raises(ConfigError, match="shards must be disjoint"):
+        merge_datasets([shards[0], full], tmp_path / "bad.h5")
+    other = write_synthetic_dataset(tmp_path / "other.h5", 7, {"e": 8}, seed=4, shard=(0, 3))
+    with pytest.raises(ConfigError, match=r"seed \(file: 3, now: 4\)"):
+        merge_datasets([shards[1], other], tmp_path / "bad2.h5")
+    assert not (tmp_path / "bad.h5").exists() and not (tmp_path / "bad2.h5").exists()
+    part = merge_datasets(shards[:2], tmp_path / "part.h5")
+    assert part.missing_episode_indices == (2, 5)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry
-from vlnav_data.dataset.splits import episode_seed, episode_split
+from vlnav_data.dataset.splits import episode_seed, episode_split, shard_indices
 from vlnav_data.dataset.writer import DatasetWriter, EpisodeRecord
 
 SYNTHETIC_COLORS = ("red", "green", "blue", "yellow", "pink")
@@ -49,6 +49,7 @@ def write_synthetic_dataset(
     seed: int = 0,
     valid_fraction: float = 0.25,
     expert: str = "pursuit",
+    shard: tuple[int, int] = (0, 1),
     overwrite: bool = False,
 ) -> Path:
     """Write a complete, valid ``vlnav-demos`` file of synthetic episodes.
@@ -64,6 +65,8 @@ def write_synthetic_dataset(
         valid_fraction: share of episodes in ``/mask/valid`` (at least one valid and one train episode
             are guaranteed when ``num_episodes >= 2``).
         expert: value of the demos' ``expert`` attribute.
+        shard: ``(i, n)``: write only the episodes of shard i of n (indices i, i+n, ...), as
+            ``vlnav-data build --shard i/n`` does; merging all shards gives the unsharded file.
         overwrite: replace an existing file.
 
     Returns:
@@ -78,7 +81,14 @@ def write_synthetic_dataset(
         encoders=tuple(EncoderEntry(name=n, dim=int(d), note="synthetic test data") for n, d in encoders.items()),
         fps=1.0 / dt_s,
         wheel_speed_limit_radps=_WHEEL_LIMIT_RADPS,
-        build_config={"synthetic": True, "seed": seed, "num_episodes": num_episodes, "max_steps": max_steps},
+        build_config={
+            "synthetic": True,
+            "seed": seed,
+            "num_episodes": num_episodes,
+            "max_steps": max_steps,
+            "shard_index": shard[0],
+            "num_shards": shard[1],
+        },
         sim_config={"preset": "synthetic", "image_height": h, "image_width": w, "dt_s": dt_s},
         rebuild_command=(
             'python -c "from vlnav_data.dataset.synthetic import write_synthetic_dataset as w; '
@@ -99,7 +109,7 @@ def write_synthetic_dataset(
     if num_episodes >= 2 and "train" not in splits:
         splits[0] = "train"
     with DatasetWriter(path, layout, mode="overwrite" if overwrite else "create") as writer:
-        for i in range(num_episodes):
+        for i in shard_indices(num_episodes, shard[0], shard[1]):
             ep_seed = episode_seed(seed, i)
             writer.append_episode(_episode(ep_seed, i, splits[i], proj, text, image_size, max_steps, dt_s, expert))
         return writer.finalize()

@@ -376,6 +376,7 @@ class DatasetWriter:
         wv = self._vector(g, schema.WHEEL_VEL, ep.wheel_vel_radps, np.float32, lowdim)
         wv.attrs["units"] = "rad/s"
         wv.attrs["names"] = list(schema.ACTION_NAMES)
+        wv.attrs["wheel_speed_limit_radps"] = float(self.layout.wheel_speed_limit_radps)
         self._vector(g, schema.REWARDS, ep.rewards, np.float32, lowdim)
         self._vector(g, schema.DONES, ep.dones, np.uint8, lowdim)
         ts = self._vector(g, schema.TIMESTAMPS, np.arange(t, dtype=np.float64) / self.layout.fps, np.float64, lowdim)

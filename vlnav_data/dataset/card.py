@@ -1,0 +1,237 @@
+"""The one dataset-card renderer (``vlnav-data card`` and ``vlnav-data publish`` both use it).
+
+A card is a Hugging Face ``README.md``: YAML front matter (license, ``task_categories: [robotics]``, tags,
+``size_categories``), then what the data is, a strip of sample frames, statistics, the schema tree, how
+to load it and the exact command that rebuilds it. h5py + numpy only; PIL is imported lazily to write
+the frame strip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vlnav_data.dataset import schema
+from vlnav_data.dataset.reader import DatasetReader
+from vlnav_data.dataset.summary import DatasetSummary, schema_tree, summarize_dataset
+
+DEFAULT_TAGS = ("robotics", "navigation", "vision-language", "embeddings", "hdf5", "robomimic", "vlnav-demos")
+STRIP_NAME = "sample_frames.png"
+
+
+def size_category(n: int) -> str:
+    """Hugging Face ``size_categories`` bucket of ``n`` rows (here: steps)."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
+    bounds += [(10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    for bound, label in bounds:
+        if n < bound:
+            return label
+    return "n>1T" if n >= 1_000_000_000_000 else "1B<n<10B"
+
+
+def frame_strip(path: str | os.PathLike, num_frames: int = 6, demo: str | None = None) -> np.ndarray:
+    """Evenly spaced frames of one demo (default: the first successful one) side by side.
+
+    Returns:
+        uint8 ``(H, num_frames * W + (num_frames - 1) * 2, 3)``; 2-pixel white gaps between frames.
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    with DatasetReader(path) as r:
+        if not r.demo_names:
+            raise ValueError(f"'{path}' has no demos to take frames from")
+        if demo is None:
+            demo = next((n for n in r.demo_names if r.attrs(n).get("success")), r.demo_names[0])
+        rgb = r.file["data"][demo][schema.RGB]
+        t = rgb.shape[0]
+        steps = np.unique(np.linspace(0, t - 1, num_frames).round().astype(int))
+        frames = [rgb[int(s)] for s in steps]
+    h, _, _ = frames[0].shape
+    gap = np.full((h, 2, 3), 255, dtype=np.uint8)
+    parts: list[np.ndarray] = []
+    for i, fr in enumerate(frames):
+        if i:
+            parts.append(gap)
+        parts.append(fr)
+    return np.concatenate(parts, axis=1)
+
+
+def render_card(
+    path: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    num_frames: int = 6,
+    license: str = "apache-2.0",
+    repo_id: str | None = None,
+    extra_tags: Sequence[str] = (),
+    file_name: str | None = None,
+) -> str:
+    """Render the Markdown dataset card of a ``vlnav-demos`` file.
+
+    Args:
+        path: the dataset file.
+        out: when given, the card is written there and the frame strip as ``sample_frames.png`` beside it.
+        num_frames: frames in the strip.
+        license: Hugging Face license id.
+        repo_id: Hub repository id used in the download snippet (e.g. ``user/vlnav-text2nav``).
+        extra_tags: tags added to the defaults.
+        file_name: the file's name as published (default: its current name).
+
+    Returns:
+        The card text.
+    """
+    p = Path(path)
+    s = summarize_dataset(p)
+    with DatasetReader(p) as r:
+        build = r.build_config
+        sim = r.sim_config
+        instructions = r.instructions
+        specs = r.encoder_specs
+        rebuild = r.rebuild_command
+        state_names = r.state_names
+    name = file_name or p.name
+    tags = list(dict.fromkeys([*DEFAULT_TAGS, *extra_tags]))
+    privileged = [n for n, spec in specs.items() if spec.get("privileged")]
+    lines = [
+        "---",
+        f"license: {license}",
+        "task_categories:",
+        "- robotics",
+        "tags:",
+        *[f"- {t}" for t in tags],
+        "size_categories:",
+        f"- {size_category(s.num_steps)}",
+        f"pretty_name: vlnav-demos {sim.get('preset', build.get('preset', ''))}".rstrip(),
+        "---",
+        "",
+        f"# {name}",
+        "",
+        "Language-guided navigation demonstrations: a differential-drive robot (JetBot) drives to the coloured "
+        "sphere named in an instruction. Each step stores the camera frame, the privileged state, the "
+        "expert's action and frozen vision-language embeddings of the frame and of the frame fused with "
+        "the instruction. Built with vlnav-data in the "
+        f"`{schema.FORMAT_NAME}` {s.format_version} HDF5 format, which robomimic's `SequenceDataset` reads unchanged.",
+        "",
+    ]
+    if out is not None:
+        lines += [f"![Sample frames]({STRIP_NAME})", ""]
+    lines += [
+        "## Summary",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| episodes | {s.num_episodes} ({', '.join(f'{k}: {v}' for k, v in s.splits.items())}) |",
+        f"| steps | {s.num_steps} (per episode: min {s.steps_min}, mean {s.steps_mean:.1f}, max {s.steps_max}) |",
+        f"| control rate | {s.fps:g} Hz |",
+        f"| expert success rate | {100 * s.success_rate:.1f}% |",
+        f"| experts | {', '.join(f'{k} ({v})' for k, v in s.experts.items())} |",
+        f"| image | {' x '.join(map(str, s.image_shape))} uint8 |",
+        f"| encoders | {', '.join(f'`{k}` ({v}-d)' for k, v in s.encoders.items())} |",
+        f"| distinct instructions | {s.num_instructions} |",
+        f"| file size | {s.file_bytes / 1e6:.2f} MB ({s.bytes_per_frame / 1e3:.1f} kB per step) |",
+        f"| created | {s.created_utc} by {s.writer} |",
+        "",
+        "### Termination causes",
+        "",
+        "| cause | episodes |",
+        "|---|---|",
+        *[f"| {k or '(none)'} | {v} |" for k, v in s.terminations.items()],
+        "",
+        "### Targets",
+        "",
+        "| colour | episodes |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in s.targets.items()],
+        "",
+        "### Example instructions",
+        "",
+        *[f'- "{t}"' for t in instructions[:8]],
+        "",
+        "## Encoders",
+        "",
+        "| name | model | revision | dim | joint fusion | note |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| `{n}` | {sp.get('model_id', '')} | {sp.get('revision', '') or '-'} | {sp.get('dim')} | "
+            f"{sp.get('fusion', '')} | {sp.get('note', '')} |"
+            for n, sp in specs.items()
+        ],
+        "",
+    ]
+    if privileged:
+        lines += [
+            f"**Privileged encoders** ({', '.join(privileged)}) see simulator state: a diagnostic upper bound, "
+            "never an input to a deployable policy.",
+            "",
+        ]
+    lines += [
+        "## Layout",
+        "",
+        "```",
+        schema_tree(p),
+        "```",
+        "",
+        f"`obs/privileged_state` columns: {', '.join(f'`{c}`' for c in state_names)}. "
+        "Privileged: for experts and probes, never for the student policy.",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from vlnav_data.dataset import DatasetReader",
+        "",
+        f'with DatasetReader("{name}") as r:',
+        f'    rows = r.stack(["actions", "obs/{next(iter(specs), "ENC")}_joint"], split="train")',
+        "```",
+        "",
+        'robomimic (0.3+): `observation.modalities.obs.rgb = ["rgb"]`, '
+        f'`low_dim = ["{next(iter(specs), "ENC")}_joint", "privileged_state"]`, '
+        '`train.hdf5_filter_key = "train"`, `train.hdf5_validation_filter_key = "valid"`, '
+        "`hdf5_load_next_obs = False`.",
+        "",
+    ]
+    if repo_id:
+        lines += [
+            "```python",
+            "from huggingface_hub import hf_hub_download",
+            "",
+            f'path = hf_hub_download("{repo_id}", "{name}", repo_type="dataset")',
+            "```",
+            "",
+        ]
+    lines += [
+        "## Reproduce",
+        "",
+        "```bash",
+        rebuild or "# (this file does not record the command that built it)",
+        "```",
+        "",
+        "Same seed and configuration give identical arrays (on the same device type). The resolved build "
+        "configuration is stored in the file's `build_config_json` attribute.",
+        "",
+        "## Source",
+        "",
+        "The `text2nav` preset follows the code of *Can Pretrained Vision-Language Embeddings Alone Guide "
+        "Robot Navigation?* (arXiv:2506.14507). Validate the file with `vlnav-data validate FILE`.",
+        "",
+    ]
+    text = "\n".join(lines)
+    if out is not None:
+        o = Path(out)
+        o.parent.mkdir(parents=True, exist_ok=True)
+        write_png(frame_strip(p, num_frames), o.parent / STRIP_NAME)
+        o.write_text(text)
+    return text
+
+
+def write_png(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a uint8 ``(H, W, 3)`` image as PNG (PIL, imported here)."""
+    from PIL import Image
+
+    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(path)
+    return Path(path)
+
+
+__all__ = ["DatasetSummary", "frame_strip", "render_card", "size_category", "write_png"]

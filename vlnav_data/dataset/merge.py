@@ -1,0 +1,167 @@
+"""Merge shard files of one build into a single ``vlnav-demos`` file, renumbering demos.
+
+Demos are ordered by their global ``episode_index`` attribute, so merging the shards of a build made
+with ``--shard i/n`` gives the same demos, in the same order, as the unsharded build. The instruction
+table is rebuilt in first-appearance order and ``instruction_index`` remapped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.dataset import schema
+from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry
+from vlnav_data.dataset.reader import DatasetReader
+from vlnav_data.dataset.writer import DatasetWriter, EpisodeRecord, config_differences
+from vlnav_data.errors import ConfigError
+
+SHARD_FIELDS = ("shard_index", "num_shards")
+"""Build-config fields that differ between the shards of one build; the merged file gets 0 and 1."""
+
+DEFAULT_MERGE_IGNORE = (*SHARD_FIELDS, "out", "resume", "overwrite", "device", "num_envs")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeResult:
+    """Outcome of :func:`merge_datasets`.
+
+    Attributes:
+        path: the merged file.
+        num_episodes: demos written.
+        num_steps: steps written.
+        missing_episode_indices: global indices in ``0..max`` that no input held (a missing shard).
+    """
+
+    path: Path
+    num_episodes: int
+    num_steps: int
+    missing_episode_indices: tuple[int, ...]
+
+
+def layout_from_reader(r: DatasetReader, **overrides: Any) -> DatasetLayout:
+    """Rebuild the :class:`DatasetLayout` a file was written with (fields can be overridden)."""
+    feats = r.features
+    h, w, _ = feats["rgb"]["shape"]
+    env_args = r.env_args
+    camera_raw = r.file["data"][r.demo_names[0]][schema.RGB].attrs.get("camera_json") if r.demo_names else None
+    limit = 20.0
+    if r.demo_names:
+        limit = float(r.file["data"][r.demo_names[0]][schema.WHEEL_VEL].attrs.get("wheel_speed_limit_radps", 20.0))
+    kw: dict[str, Any] = dict(
+        image_height=int(h),
+        image_width=int(w),
+        state_names=tuple(feats["privileged_state"]["names"]),
+        encoders=tuple(EncoderEntry(**spec) for spec in r.encoder_specs.values()),
+        fps=r.fps,
+        wheel_speed_limit_radps=limit,
+        build_config=r.build_config,
+        sim_config=r.sim_config,
+        env_name=env_args.get("env_name", "vlnav/Arena-v0"),
+        env_kwargs=env_args.get("env_kwargs"),
+        rebuild_command=r.rebuild_command,
+        camera=json.loads(camera_raw) if camera_raw else {},
+    )
+    kw.update(overrides)
+    return DatasetLayout(**kw)
+
+
+def merge_datasets(
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    ignore_fields: Iterable[str] = DEFAULT_MERGE_IGNORE,
+) -> MergeResult:
+    """Merge complete shard files of one build into ``out``.
+
+    Args:
+        inputs: shard files (complete ``vlnav-demos`` files).
+        out: merged output file (written crash-safely through :class:`DatasetWriter`).
+        overwrite: replace an existing ``out``.
+        ignore_fields: build-config fields allowed to differ between inputs.
+
+    Raises:
+        ConfigError: no inputs, inputs from different builds (differing fields named), different layouts,
+            or an episode index present in two inputs.
+        SchemaError: an input is not a complete ``vlnav-demos`` file.
+    """
+    if not inputs:
+        raise ConfigError("merge needs at least one input file")
+    readers = [DatasetReader(p) for p in inputs]
+    try:
+        ref = readers[0]
+        ignore = set(ignore_fields)
+        for r in readers[1:]:
+            diffs = config_differences(ref.build_config, r.build_config, ignore)
+            if json.dumps(r.features, sort_keys=True) != json.dumps(ref.features, sort_keys=True):
+                diffs.append("layout (image size, state columns or encoders)")
+            diffs += [f"sim_config.{d}" for d in config_differences(ref.sim_config, r.sim_config)]
+            if diffs:
+                raise ConfigError(
+                    f"'{r.path}' and '{ref.path}' are not shards of one build; they differ in: " + "; ".join(diffs)
+                )
+        owners: dict[int, tuple[DatasetReader, str]] = {}
+        for r in readers:
+            for name in r.demo_names:
+                idx = int(r.attrs(name)["episode_index"])
+                if idx in owners:
+                    raise ConfigError(
+                        f"episode {idx} is in both '{owners[idx][0].path}' and '{r.path}'; shards must be disjoint"
+                    )
+                owners[idx] = (r, name)
+        build = {k: v for k, v in ref.build_config.items()}
+        if "shard_index" in build:
+            build["shard_index"] = 0
+        if "num_shards" in build:
+            build["num_shards"] = 1
+        layout = layout_from_reader(ref, build_config=build)
+        tables = {id(r): (r.instructions, {e: r.text_embeddings(e) for e in r.encoders}) for r in readers}
+        total = 0
+        with DatasetWriter(out, layout, mode="overwrite" if overwrite else "create") as w:
+            for idx in sorted(owners):
+                r, name = owners[idx]
+                texts, embs = tables[id(r)]
+                w.append_episode(_record(r, name, texts, embs))
+                total += r.num_samples(name)
+            w.finalize()
+        top = max(owners, default=-1)
+        missing = tuple(sorted(set(range(top + 1)) - set(owners)))
+        return MergeResult(path=Path(out), num_episodes=len(owners), num_steps=total, missing_episode_indices=missing)
+    finally:
+        for r in readers:
+            r.close()
+
+
+def _record(r: DatasetReader, name: str, texts: list[str], embs: dict[str, np.ndarray]) -> EpisodeRecord:
+    e = r.episode(name)
+    a = e["attrs"]
+    used = sorted(set(int(i) for i in e[schema.INSTRUCTION_INDEX]))
+    known = set(schema.DEMO_ATTRS) | set(schema.EXTRA_DEMO_ATTRS)
+    return EpisodeRecord(
+        actions=e[schema.ACTIONS],
+        wheel_vel_radps=e[schema.WHEEL_VEL],
+        rewards=e[schema.REWARDS],
+        dones=e[schema.DONES],
+        rgb=e[schema.RGB],
+        privileged_state=e[schema.PRIVILEGED_STATE],
+        instructions=e["instructions"],
+        image_embeddings={enc: e[schema.encoder_path(enc, "image")] for enc in r.encoders},
+        joint_embeddings={enc: e[schema.encoder_path(enc, "joint")] for enc in r.encoders},
+        text_embeddings={enc: {texts[i]: embs[enc][i] for i in used} for enc in r.encoders},
+        seed=int(a["seed"]),
+        episode_index=int(a["episode_index"]),
+        target_index=int(a["target_index"]),
+        target_color=str(a["target_color"]),
+        termination=str(a["termination"]),
+        success=bool(a["success"]),
+        expert=str(a["expert"]),
+        split=str(a["split"]),
+        extra_attrs={k: v for k, v in a.items() if k not in known},
+    )
