@@ -1,5 +1,138 @@
-"""`vlnav-data` commands (registered on `vlnav_data.cli.data.app`)."""
+"""`vlnav-data export | publish | verify` (registered on `vlnav_data.cli.data.app`)."""
 
 from __future__ import annotations
 
-from vlnav_data.cli.data import app  # noqa: F401
+from pathlib import Path
+
+import typer
+
+from vlnav_data.cli._common import emit_result, run_command, to_jsonable
+from vlnav_data.cli.data import app
+from vlnav_data.errors import ConfigError
+
+EXPORT_FORMATS = ("lerobot",)
+
+
+def _check_format(value: str) -> None:
+    if value not in EXPORT_FORMATS:
+        raise ConfigError(f"--format must be one of: {', '.join(EXPORT_FORMATS)}; got '{value}'")
+
+
+@app.command("export")
+def export(
+    file: Path = typer.Argument(..., help="A complete vlnav-demos .h5 file."),
+    out: Path = typer.Option(..., "--out", help="Folder for the LeRobot dataset (new or empty)."),
+    format: str = typer.Option("lerobot", "--format", help="Export format: lerobot (LeRobot v3.0)."),
+    images: str = typer.Option("video", "--images", help="Camera as MP4 'video' or 'png' bytes in the parquet."),
+    encoder: list[str] = typer.Option([], "--encoder", help="Encoder(s) to export as observation.<enc>_joint."),
+    video_codec: str = typer.Option("libsvtav1", "--video-codec", help="libsvtav1 (AV1) or libx264 (H.264)."),
+    pix_fmt: str = typer.Option("yuv420p", "--pix-fmt", help="yuv420p, or yuv444p (libx264; full colour)."),
+    crf: int = typer.Option(23, "--crf", help="Video constant rate factor (lower: better, bigger)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the contents of a non-empty --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Export a dataset as LeRobot v3.0 (parquet + MP4 or PNG, meta/info.json, stats, tasks, episodes)."""
+    from vlnav_data.publish import LeRobotExportConfig, export_lerobot
+
+    def go():
+        _check_format(format)
+        config = LeRobotExportConfig(
+            dataset=file,
+            out_dir=out,
+            images=images,
+            encoders=tuple(encoder),
+            video_codec=video_codec,
+            pix_fmt=pix_fmt,
+            crf=crf,
+            overwrite=overwrite,
+        )
+        return export_lerobot(config)
+
+    result = run_command(go)
+    emit_result(result, result.out_dir, as_json)
+    if not as_json:
+        video = f"video {result.video_codec}, {len(result.video_files)} file(s)" if result.video_codec else "png"
+        typer.echo(
+            f"wrote LeRobot v3.0 dataset to {result.out_dir}: {result.total_episodes} episodes, "
+            f"{result.total_frames} frames, {result.total_tasks} tasks, splits {result.splits} ({video}) "
+            f"in {result.seconds:.1f} s"
+        )
+
+
+@app.command("publish")
+def publish(
+    file: Path = typer.Argument(..., help="A complete, valid vlnav-demos .h5 file."),
+    repo_id: str = typer.Option(..., "--repo-id", help="Hub dataset repository ORG/NAME."),
+    out: Path = typer.Option(None, "--out", help="Folder to assemble (default: ./NAME-hub)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Assemble and checksum the folder; upload nothing."),
+    private: bool = typer.Option(False, "--private", help="Create the Hub repository private."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the contents of a non-empty --out."),
+    license: str = typer.Option("apache-2.0", "--license", help="Hugging Face licence id of the data."),
+    images: str = typer.Option("video", "--images", help="LeRobot camera as MP4 'video' or 'png'."),
+    encoder: list[str] = typer.Option([], "--encoder", help="Encoder(s) exported as observation.<enc>_joint."),
+    video_codec: str = typer.Option("libsvtav1", "--video-codec", help="libsvtav1 (AV1) or libx264 (H.264)."),
+    pix_fmt: str = typer.Option("yuv420p", "--pix-fmt", help="yuv420p, or yuv444p (libx264; full colour)."),
+    crf: int = typer.Option(23, "--crf", help="Video constant rate factor."),
+    shard_max_gb: float = typer.Option(20.0, "--shard-max-gb", help="Every HDF5 file stays below this (GB)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Assemble a Hugging Face Hub dataset folder (HDF5, LeRobot export, card, SHA256SUMS) and upload it."""
+    from vlnav_data.publish import PublishConfig, publish_dataset
+
+    def go():
+        if not shard_max_gb > 0:
+            raise ConfigError(f"--shard-max-gb must be positive, got {shard_max_gb}")
+        config = PublishConfig(
+            dataset=file,
+            repo_id=repo_id,
+            out_dir=out,
+            dry_run=dry_run,
+            private=private,
+            overwrite=overwrite,
+            license=license,
+            images=images,
+            encoders=tuple(encoder),
+            video_codec=video_codec,
+            pix_fmt=pix_fmt,
+            crf=crf,
+            shard_max_bytes=int(shard_max_gb * 1e9),
+        )
+        return publish_dataset(config)
+
+    result = run_command(go)
+    emit_result(result, result.out_dir, as_json)
+    if not as_json:
+        typer.echo(
+            f"assembled {result.out_dir}: {result.files} files, {result.total_bytes / 1e6:.1f} MB, "
+            f"{len(result.shards)} HDF5 file(s), LeRobot v3.0 export of {result.export.total_episodes} episodes "
+            f"in {result.seconds:.1f} s"
+        )
+        if result.uploaded:
+            typer.echo(f"uploaded to {result.url} (tag {result.tag})")
+        else:
+            typer.echo(f"dry run: nothing uploaded; check with `vlnav-data verify {result.out_dir}`")
+
+
+@app.command("verify")
+def verify(
+    folder: Path = typer.Argument(..., help="A folder written by `vlnav-data publish` (or downloaded)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check every checksum of SHA256SUMS and every file the dataset card references; exit 1 on any problem."""
+    from vlnav_data.publish import VerifyConfig, verify_folder
+
+    report = run_command(lambda: verify_folder(VerifyConfig(folder=folder)))
+    if as_json:
+        payload = to_jsonable(report)
+        payload["ok"] = report.ok
+        emit_result(payload, None, True)
+    else:
+        for problem in report.problems:
+            typer.echo(f"problem: {problem}")
+        status = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+        typer.echo(
+            f"{status}: {report.files_checked} file(s) checked against SHA256SUMS, "
+            f"{report.references_checked} card reference(s) checked in {report.folder}"
+        )
+    if not report.ok:
+        raise typer.Exit(code=1)
