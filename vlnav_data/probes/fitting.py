@@ -44,7 +44,7 @@ class ProbeScore:
     Attributes:
         target: what was predicted (``action``, ``bearing``, ``distance``, ``colour``, ``spatial_word``).
         kind: ``regression`` or ``classification``.
-        metric: ``r2`` (uniform average over outputs) or ``accuracy``.
+        metric: ``r2`` (pooled over outputs, see :func:`r2_score`) or ``accuracy``.
         probe: the linear probe's valid score on true labels.
         shuffled: the same probe fit on shuffled train labels, scored on true valid labels.
         baseline: train mean / majority class predicted for every valid row.
@@ -95,10 +95,17 @@ def group_folds(groups: np.ndarray, n_folds: int) -> list[tuple[np.ndarray, np.n
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Coefficient of determination, uniform average over output columns (sklearn's definition)."""
+    """Coefficient of determination pooled over output columns: ``1 - sum(SSE) / sum(SS)``.
+
+    Pooled (sklearn's ``variance_weighted``) rather than averaged per column, so an output that barely
+    varies in the valid split (a saturated wheel) cannot swing the score; per-column values are
+    reported separately.
+    """
     from sklearn.metrics import r2_score as _r2
 
-    return float(_r2(np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)))
+    y_true = _as_2d(y_true)
+    y_pred = _as_2d(y_pred)
+    return float(_r2(y_true, y_pred, multioutput="variance_weighted"))
 
 
 def _as_2d(y: np.ndarray) -> np.ndarray:
@@ -197,7 +204,8 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, *, classify: bool, seed: int, max_iter
         return model.fit(np.asarray(x, np.float32), np.asarray(y))
     reg = TransformedTargetRegressor(regressor=MLPRegressor(**common), transformer=StandardScaler())
     model = make_pipeline(StandardScaler(), reg)
-    return model.fit(np.asarray(x, np.float32), _as_2d(y))
+    y2 = _as_2d(y)
+    return model.fit(np.asarray(x, np.float32), y2[:, 0] if y2.shape[1] == 1 else y2)
 
 
 @contextlib.contextmanager
