@@ -43,6 +43,8 @@ class FusedEncoder(Encoder):
         preprocess: its image geometry (``vilt`` resize mode).
         text_max_length: texts are padded and truncated to this many tokens (ViLT: 40 positions).
         batch_size: most pairs per forward pass.
+        image_processor: the Hugging Face image processor the preprocessing was read from (kept as the
+            reference the on-device preprocessing is tested against, and for the benchmark baseline).
         text_cache_size: LRU capacity of the text-only view cache.
         seed: ViLT samples its patch order with ``torch.multinomial``; every forward pass runs in a
             forked RNG seeded with this, so results are reproducible and the caller's RNG untouched.
@@ -58,12 +60,14 @@ class FusedEncoder(Encoder):
         text_max_length: int,
         batch_size: int,
         text_cache_size: int,
+        image_processor: Any = None,
         seed: int = 0,
     ) -> None:
         self.spec = spec
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.preprocess = preprocess
+        self.image_processor = image_processor
         self.text_max_length = text_max_length
         self.batch_size = batch_size
         self.text_cache = TextEmbeddingCache(text_cache_size)

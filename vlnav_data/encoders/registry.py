@@ -150,6 +150,7 @@ def make_encoder(
             text_max_length=int(model.config.max_position_embeddings),
             batch_size=batch_size,
             text_cache_size=text_cache_size,
+            image_processor=parts["image_processor"],
             seed=seed,
         )
     text_config = model.config.text_config
@@ -162,6 +163,7 @@ def make_encoder(
         text_attention_mask=entry.family == "clip",
         batch_size=batch_size,
         text_cache_size=text_cache_size,
+        image_processor=parts["image_processor"],
         compile=compile,
     )
 

@@ -50,6 +50,8 @@ class TwoTowerEncoder(Encoder):
         text_attention_mask: pass the tokenizer's attention mask to the text tower (CLIP: yes; SigLIP:
             no, as it was trained: its text tower pools the last position, a pad token).
         batch_size: most frames (or texts) sent through the model at once.
+        image_processor: the Hugging Face image processor the preprocessing was read from (kept as the
+            reference the on-device preprocessing is tested against, and for the benchmark baseline).
         text_cache_size: LRU capacity of the text cache (0 disables it).
         compile: wrap the image path in ``torch.compile`` (CUDA: every chunk is padded to
             ``batch_size`` so one graph serves all calls).
@@ -66,6 +68,7 @@ class TwoTowerEncoder(Encoder):
         text_attention_mask: bool,
         batch_size: int,
         text_cache_size: int,
+        image_processor: Any = None,
         compile: bool = False,
     ) -> None:
         import torch
@@ -74,6 +77,7 @@ class TwoTowerEncoder(Encoder):
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.preprocess = preprocess
+        self.image_processor = image_processor
         self.text_max_length = text_max_length
         self.text_attention_mask = text_attention_mask
         self.batch_size = batch_size

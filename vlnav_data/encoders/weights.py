@@ -77,8 +77,8 @@ def missing_weights_error(
     )
     return EncoderError(
         f"encoder '{name}' could not load {model_id}: the weights are not in the Hugging Face cache at "
-        f"{cache} and {reason}. Fetch them once with `{download_command(model_id)}` (or {python_cmd}) on a "
-        "machine with network access to that cache, or pass model_path=DIR pointing at a local copy."
+        f"{cache} and {reason}. Fetch them into that cache once, where the hub is reachable, with "
+        f"`{download_command(model_id)}` (or {python_cmd}), or pass model_path=DIR pointing at a local copy."
     )
 
 

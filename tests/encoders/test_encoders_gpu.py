@@ -1,0 +1,25 @@
+"""CUDA path (bf16, on-device preprocessing, pinned memory, torch.compile); skipped without a GPU."""
+
+import numpy as np
+import pytest
+import torch
+
+from vlnav_data.encoders import make_encoder
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+
+@pytest.mark.parametrize("compile_", [False, True])
+def test_cuda_bf16_matches_cpu_fp32(make_frames, compile_):
+    cpu = make_encoder("siglip-tiny-random", device="cpu")
+    gpu = make_encoder("siglip-tiny-random", device="cuda", batch_size=4, compile=compile_)
+    assert gpu.spec.dtype == "bfloat16" and gpu.spec.device == "cuda"
+    frames = make_frames(6, 64, 64)  # 6 = one full chunk + a padded one when compiled
+    cos = np.sum(cpu.encode_images(frames) * gpu.encode_images(frames), axis=1)
+    assert cos.min() >= 0.99, cos
+    texts = ["Go to the red ball", "The target is pink ball which is to your right. Move toward the ball."]
+    cos_t = np.sum(cpu.encode_texts(texts) * gpu.encode_texts(texts), axis=1)
+    assert cos_t.min() >= 0.99, cos_t
