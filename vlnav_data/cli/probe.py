@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from vlnav_data.cli._common import emit_result, run_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -14,3 +19,201 @@ app = typer.Typer(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+FILE = typer.Argument(..., help="A vlnav-demos dataset file (.h5).")
+OUT = typer.Option(..., "--out", help="Directory for result.json, report.md and figures.")
+ENCODER = typer.Option(None, "--encoder", help="Encoder whose embeddings to probe (default: the file's first).")
+FEATURES = typer.Option("joint", "--features", help="joint | image | text (the instruction's text embedding).")
+SEED = typer.Option(0, "--seed", help="Seed of every random choice (subsampling, shuffles, models).")
+JSON = typer.Option(False, "--json", help="Also print result.json to stdout.")
+
+
+def _finish(result: object, out: Path, as_json: bool, lines: list[str]) -> None:
+    emit_result(result, out, as_json=as_json)
+    if not as_json:
+        for line in lines:
+            typer.echo(line)
+        typer.echo(f"wrote {out / 'result.json'} and {out / 'report.md'}")
+
+
+@app.command()
+def linear(
+    file: Path = FILE,
+    out: Path = OUT,
+    encoder: Optional[str] = ENCODER,  # noqa: UP045 (typer needs Optional on py3.10)
+    features: str = FEATURES,
+    target: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--target", help="Probe only these (repeatable): action, bearing, distance, colour, spatial_word."
+    ),
+    max_train_rows: int = typer.Option(20_000, "--max-train-rows", help="Cap on train rows (seeded subsample)."),
+    mlp: bool = typer.Option(True, "--mlp/--no-mlp", help="Also fit the BC-sized MLP (capacity control)."),
+    seed: int = SEED,
+    as_json: bool = JSON,
+) -> None:
+    """Ridge/logistic probes from embeddings to action, bearing, distance, colour and spatial word."""
+    from vlnav_data.probes.linear import LinearProbeConfig, run_linear_probe
+
+    def go():
+        return run_linear_probe(
+            LinearProbeConfig(
+                path=file,
+                out_dir=out,
+                encoder=encoder,
+                features=features,
+                targets=tuple(target) if target else None,
+                max_train_rows=max_train_rows,
+                mlp=mlp,
+                seed=seed,
+            )
+        )
+
+    r = run_command(go)
+    lines = [f"{r.encoder} {r.features} (dim {r.dim}): {r.num_train} train rows, {r.num_valid} valid rows"]
+    lines.append(f"{'target':<13} {'metric':<9} {'linear':>8} {'MLP':>8} {'shuffled':>9} {'baseline':>9}")
+    for s in r.scores:
+        mlp_v = f"{s.mlp:8.3f}" if s.mlp is not None else f"{'-':>8}"
+        lines.append(f"{s.target:<13} {s.metric:<9} {s.probe:8.3f} {mlp_v} {s.shuffled:9.3f} {s.baseline:9.3f}")
+    lines += [f"skipped {k}: {v}" for k, v in r.skipped.items()]
+    _finish(r, out, as_json, lines)
+
+
+@app.command()
+def spatial(
+    file: Path = FILE,
+    out: Path = OUT,
+    encoder: Optional[str] = ENCODER,  # noqa: UP045
+    features: str = FEATURES,
+    num_pairs: int = typer.Option(400_000, "--num-pairs", help="Random frame pairs (published: 400,000)."),
+    controlled: bool = typer.Option(
+        True, "--controlled/--no-controlled", help="Also render and embed bearing-only / distance-only views."
+    ),
+    preset: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--preset", help="Arena preset to render (default: the file's recorded sim config)."
+    ),
+    positions_per_colour: int = typer.Option(6, "--positions-per-colour", help="Robot positions per target."),
+    bearing_steps: int = typer.Option(11, "--bearing-steps", help="Bearings in the sweep (odd)."),
+    distance_steps: int = typer.Option(7, "--distance-steps", help="Distances in the sweep."),
+    model_path: Optional[Path] = typer.Option(None, "--model-path", help="Local encoder weights."),  # noqa: UP045
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (rendering and encoding)."),
+    seed: int = SEED,
+    as_json: bool = JSON,
+) -> None:
+    """Same- vs different-position cosine distances (published protocol) and controlled renders."""
+    from vlnav_data.probes.spatial import SpatialProbeConfig, run_spatial_probe
+
+    def go():
+        return run_spatial_probe(
+            SpatialProbeConfig(
+                path=file,
+                out_dir=out,
+                encoder=encoder,
+                features=features,
+                num_pairs=num_pairs,
+                controlled=controlled,
+                preset=preset,
+                positions_per_colour=positions_per_colour,
+                bearing_steps=bearing_steps,
+                distance_steps=distance_steps,
+                model_path=model_path,
+                device=device,
+                seed=seed,
+            )
+        )
+
+    r = run_command(go)
+    p = r.pairs
+    pub = r.published_siglip
+    lines = [
+        f"{r.encoder} {r.features}: {p.pairs_evaluated} same-colour pairs of valid frames",
+        f"  same cell      n={p.same_cell.n:<7} mean cosine distance {p.same_cell.mean:.4f}",
+        f"  different cell n={p.different_cell.n:<7} mean cosine distance {p.different_cell.mean:.4f} "
+        f"(gap {p.gap:+.4f})",
+        f"  published SigLIP: same {pub['same_cell']['mean']:.4f} vs different {pub['different_cell']['mean']:.4f}",
+    ]
+    if r.controlled is not None:
+        c = r.controlled
+        lines.append(
+            f"  left/right on mirrored renders: accuracy {c.left_right_accuracy:.3f} "
+            f"(95% CI {c.left_right_ci95[0]:.3f}-{c.left_right_ci95[1]:.3f}, n={c.left_right_n}, chance 0.5)"
+        )
+    _finish(r, out, as_json, lines)
+
+
+@app.command()
+def umap(
+    file: Path = FILE,
+    out: Path = OUT,
+    encoder: Optional[str] = ENCODER,  # noqa: UP045
+    features: str = FEATURES,
+    max_points: int = typer.Option(20_000, "--max-points", help="Cap on train points fit (seeded subsample)."),
+    n_neighbors: int = typer.Option(15, "--n-neighbors", help="UMAP neighbourhood size."),
+    seed: int = SEED,
+    as_json: bool = JSON,
+) -> None:
+    """2-D UMAP coloured by target colour, instruction, bearing and action; coordinates saved."""
+    from vlnav_data.probes.embedding_map import UmapConfig, run_umap
+
+    def go():
+        return run_umap(
+            UmapConfig(
+                path=file,
+                out_dir=out,
+                encoder=encoder,
+                features=features,
+                max_points=max_points,
+                n_neighbors=n_neighbors,
+                seed=seed,
+            )
+        )
+
+    r = run_command(go)
+    lines = [
+        f"{r.encoder} {r.features}: UMAP of {r.num_fit} train points, {r.num_placed} valid placed ({r.umap_s:.1f} s)"
+    ]
+    if r.colour_knn_accuracy is not None:
+        lines.append(
+            f"  target colour from 10 map neighbours: {r.colour_knn_accuracy:.3f} (majority {r.colour_chance:.3f})"
+        )
+    lines.append(f"  coordinates: {r.coords}")
+    _finish(r, out, as_json, lines)
+
+
+@app.command()
+def knn(
+    file: Path = FILE,
+    out: Path = OUT,
+    encoder: Optional[str] = ENCODER,  # noqa: UP045
+    features: str = FEATURES,
+    k: int = typer.Option(8, "--k", help="Neighbours averaged per query."),
+    weighting: str = typer.Option("uniform", "--weighting", help="uniform | similarity."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (GPU FAISS needs faiss-gpu)."),
+    seed: int = SEED,
+    as_json: bool = JSON,
+) -> None:
+    """FAISS index over train embeddings; nearest-neighbour action regression on valid; index saved."""
+    from vlnav_data.probes.knn import KnnProbeConfig, run_knn_probe
+
+    def go():
+        return run_knn_probe(
+            KnnProbeConfig(
+                path=file,
+                out_dir=out,
+                encoder=encoder,
+                features=features,
+                k=k,
+                weighting=weighting,
+                device=device,
+                seed=seed,
+            )
+        )
+
+    r = run_command(go)
+    lines = [
+        f"{r.encoder} {r.features}: {r.index_type} index of {r.num_vectors} train vectors "
+        f"(dim {r.dim}, {r.search_device})",
+        f"  valid ({r.num_valid} rows): R2 {r.r2:.3f}  MSE {r.mse:.4f}   train-mean baseline: R2 {r.baseline_r2:.3f} "
+        f"MSE {r.baseline_mse:.4f}",
+        f"  index files: {out / 'knn.faiss'}, {out / 'knn_actions.npy'}, {out / 'knn_meta.json'}",
+    ]
+    _finish(r, out, as_json, lines)
