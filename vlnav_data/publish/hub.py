@@ -38,7 +38,7 @@ from vlnav_data.publish.lerobot import (
     write_lerobot,
 )
 from vlnav_data.publish.shards import HUB_FILE_LIMIT_BYTES, Shard, write_shards
-from vlnav_data.publish.video import VIDEO_CODECS, check_pix_fmt
+from vlnav_data.publish.video import DEFAULT_VIDEO_CODEC, VIDEO_CODECS, check_pix_fmt
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SHOWN_VIOLATIONS = 5
@@ -67,7 +67,7 @@ class PublishConfig:
         license: Hugging Face licence id of the data (card front matter).
         images: the LeRobot camera feature: ``video`` (MP4) or ``png`` (in the parquet).
         encoders: encoders exported as ``observation.<enc>_joint`` (empty = all).
-        video_codec: ``libsvtav1`` (AV1) or ``libx264`` (H.264).
+        video_codec: ``libx264`` (H.264, default) or ``libsvtav1`` (AV1).
         pix_fmt: ``yuv420p`` or ``yuv444p`` (libx264 only).
         crf: video constant rate factor.
         shard_max_bytes: every HDF5 file in the folder stays below this (Hub recommendation: 20 GB).
@@ -82,7 +82,7 @@ class PublishConfig:
     license: str = "apache-2.0"
     images: str = "video"
     encoders: tuple[str, ...] = ()
-    video_codec: str = "libsvtav1"
+    video_codec: str = DEFAULT_VIDEO_CODEC
     pix_fmt: str = "yuv420p"
     crf: int = 23
     shard_max_bytes: int = HUB_FILE_LIMIT_BYTES

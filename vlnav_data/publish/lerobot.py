@@ -41,7 +41,14 @@ from vlnav_data.publish.stats import (
     exact_vector_stats,
     stats_to_json,
 )
-from vlnav_data.publish.video import VIDEO_CODECS, VideoCodec, VideoFileWriter, check_pix_fmt, get_video_codec
+from vlnav_data.publish.video import (
+    DEFAULT_VIDEO_CODEC,
+    VIDEO_CODECS,
+    VideoCodec,
+    VideoFileWriter,
+    check_pix_fmt,
+    get_video_codec,
+)
 
 CODEBASE_VERSION = "v3.0"
 CAMERA_KEY = "observation.images.front"
@@ -90,7 +97,8 @@ class LeRobotExportConfig:
             small sets: no decoder needed, exact pixels).
         encoders: encoders whose ``<enc>_joint`` embeddings become ``observation.<enc>_joint``; empty = all
             encoders in the file.
-        video_codec: PyAV encoder for ``images="video"``: ``libsvtav1`` (AV1, LeRobot's default) or
+        video_codec: PyAV encoder for ``images="video"``: ``libx264`` (H.264, default) or ``libsvtav1`` (AV1,
+            LeRobot's default; see :data:`vlnav_data.publish.video.DEFAULT_VIDEO_CODEC` for why not ours) or
             ``libx264`` (H.264).
         pix_fmt: ``yuv420p`` (LeRobot's default; halves colour resolution) or ``yuv444p`` (full colour,
             ``libx264`` only); see :data:`vlnav_data.publish.video.PIX_FMTS`.
@@ -108,7 +116,7 @@ class LeRobotExportConfig:
     out_dir: Path
     images: str = "video"
     encoders: tuple[str, ...] = ()
-    video_codec: str = "libsvtav1"
+    video_codec: str = DEFAULT_VIDEO_CODEC
     pix_fmt: str = "yuv420p"
     crf: int = 23
     overwrite: bool = False

@@ -11,10 +11,11 @@ Nothing here keeps all frames in memory:
 - :class:`VectorStats` needs the per-dimension range first (``observe_range``, one cheap pass over the
   low-dimensional arrays), then accumulates moments (Chan's parallel update, float64) and a
   ``num_bins``-bin histogram per dimension (``update``). Mean, std, min, max are exact; a quantile is
-  interpolated linearly inside its bin, so its error is at most ``(max - min) / num_bins`` per dimension.
+  interpolated linearly inside the bin where the cumulative share reaches ``q``, so it lies within
+  ``(max - min) / num_bins`` of the exact sample quantile.
 
-Quantiles follow numpy's ``inverted_cdf`` definition for images (the smallest value whose cumulative
-share reaches ``q``).
+Quantiles follow numpy's ``inverted_cdf`` definition (the smallest sample whose cumulative share reaches
+``q``): exactly for images, within one bin for vectors.
 """
 
 from __future__ import annotations
