@@ -132,7 +132,7 @@ class ArenaConfig:
     floor_rgb: tuple[float, float, float] = (0.67, 0.84, 0.9)
     floor_rgb_jitter: float = 0.0
     floor_grid_spacing_m: float = 0.5
-    floor_grid_line_width_m: float = 0.012
+    floor_grid_line_width_m: float = 0.008
     wall_rgb: tuple[float, float, float] = (0.6, 0.6, 0.6)
     wall_height_m: float = 0.5
     wall_segments_xy_m: tuple[tuple[float, float, float, float], ...] = (

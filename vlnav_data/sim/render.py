@@ -118,22 +118,92 @@ def _wall_hits(cam: _Camera, cx, cy, dir_x, dir_y, far: float) -> tuple[torch.Te
     return best, best_idx
 
 
-def _line_coverage(coord: torch.Tensor, footprint: torch.Tensor, spacing: float, width: float) -> torch.Tensor:
-    """Box-filtered coverage in [0, 1] of grid lines at multiples of ``spacing`` (in place on ``coord``)."""
-    d = coord.div_(spacing).sub_(torch.round(coord)).abs_().mul_(spacing)  # distance to nearest line
-    half_fp = footprint.mul_(0.5)
-    hi = torch.minimum(d + half_fp, torch.full_like(d, 0.5 * width))
-    lo = torch.maximum(d.sub_(half_fp), torch.full_like(d, -0.5 * width))
-    return hi.sub_(lo).clamp_(min=0.0).div_(half_fp.mul_(2.0)).clamp_(max=1.0)
+def _line_coverage(e: torch.Tensor, fp: torch.Tensor, half_width: float) -> torch.Tensor:
+    """Box-filtered coverage of a grid line.
+
+    ``e`` is the distance to the nearest line and ``fp`` the pixel footprint, both in grid cells; the
+    overlap of ``[e - fp/2, e + fp/2]`` with ``[-hw, hw]`` divided by ``fp``.
+    """
+    return (half_width + 0.5 * fp - e).clamp(min=0.0).minimum(fp.clamp(max=2.0 * half_width)) / fp
 
 
-def render_batch(config: ArenaConfig, poses: torch.Tensor, scene: Scene) -> torch.Tensor:
+def _lower_shader(
+    depth: torch.Tensor,
+    up: torch.Tensor,
+    fp_row: torch.Tensor,
+    fp_depth: torch.Tensor,
+    qx0: torch.Tensor,
+    qy0: torch.Tensor,
+    ax: torch.Tensor,
+    ay: torch.Tensor,
+    sx: torch.Tensor,
+    sy: torch.Tensor,
+    wall_t: torch.Tensor,
+    wall_bottom: torch.Tensor,
+    wall_rgb: torch.Tensor,
+    floor_base: torch.Tensor,
+    sky: torch.Tensor,
+    half_width: float,
+) -> torch.Tensor:
+    """Colour of the rows below the horizon: floor with grid, wall or sky (fusible by torch.compile).
+
+    Shapes (R rows, W columns, N envs; grid quantities in cells of ``floor_grid_spacing_m``):
+        depth, up, fp_row, fp_depth: ``(1, R, 1)`` floor depth (inf: no floor), ray up-slope, lateral and
+            depth-wise footprint factors. qx0, qy0, sx, sy: ``(N, 1, 1)``. ax, ay, wall_t, wall_bottom:
+            ``(N, 1, W)``. wall_rgb: ``(N, 1, W, 3)``; floor_base: ``(N, 1, 1, 3)``; sky: ``(3,)``.
+
+    Returns:
+        uint8 ``(N, R, W, 3)``.
+    """
+    finite = torch.where(torch.isfinite(depth), depth, torch.zeros_like(depth))
+    qx = qx0 + finite * ax
+    qy = qy0 + finite * ay
+    fpx = (fp_row * sx + fp_depth * ax.abs()).clamp(min=1e-6)
+    fpy = (fp_row * sy + fp_depth * ay.abs()).clamp(min=1e-6)
+    cov_x = _line_coverage((qx - qx.round()).abs(), fpx, half_width)
+    cov_y = _line_coverage((qy - qy.round()).abs(), fpy, half_width)
+    alpha = cov_x + cov_y - cov_x * cov_y
+    floor = depth < wall_t
+    wall = (~floor) & (up >= wall_bottom)
+    floor_rgb = floor_base + alpha[..., None] * (255.0 - floor_base)
+    rgb = torch.where(floor[..., None], floor_rgb, torch.where(wall[..., None], wall_rgb, sky))
+    return rgb.round().to(torch.uint8)
+
+
+def _upper_shader(up: torch.Tensor, wall_top: torch.Tensor, wall_rgb: torch.Tensor, sky: torch.Tensor) -> torch.Tensor:
+    """Rows at or above the horizon: wall where ``up <= wall_top`` (up-slope of the top edge), else sky.
+
+    Shapes: up ``(1, R, 1)``, wall_top ``(N, 1, W)``, wall_rgb ``(N, 1, W, 3)``; returns uint8 ``(N, R, W, 3)``.
+    """
+    wall = up <= wall_top
+    return torch.where(wall[..., None], wall_rgb, sky).round().to(torch.uint8)
+
+
+_COMPILED: dict[str, object] = {}
+
+
+def _shader(name: str, compile_shaders: bool):
+    fn = {"lower": _lower_shader, "upper": _upper_shader}[name]
+    if not compile_shaders:
+        return fn
+    if name not in _COMPILED:
+        _COMPILED[name] = torch.compile(fn, dynamic=True)
+    return _COMPILED[name]
+
+
+def render_batch(
+    config: ArenaConfig, poses: torch.Tensor, scene: Scene, *, compile_shaders: bool = False
+) -> torch.Tensor:
     """Render first-person RGB frames on the poses' device.
 
     Args:
         config: Arena config (camera, walls, floor, grid, light, sky).
         poses: ``(N, 3)`` ``[x_m, y_m, yaw_rad]`` (any float dtype).
         scene: Per-env sphere layout, floor colour and light.
+        compile_shaders: Run the per-pixel floor/wall/sky shaders through ``torch.compile`` (one fused
+            loop per pixel; about 10-30x faster on CPU, needs a C++ compiler or Triton; the first call
+            compiles for up to a minute, later processes reuse the on-disk cache). Frames may differ
+            from the eager path by one intensity level where rounding falls differently.
 
     Returns:
         uint8 tensor ``(N, H, W, 3)`` on the poses' device.
@@ -152,15 +222,16 @@ def render_batch(config: ArenaConfig, poses: torch.Tensor, scene: Scene) -> torc
     dir_x = cos_t[:, None] - lu * sin_t[:, None]  # (N, W) world ray per unit depth
     dir_y = sin_t[:, None] + lu * cos_t[:, None]
 
-    # Walls: one intersection per column.
+    # Walls: one intersection per column, Lambert-shaded per column.
     wall_t, wall_idx = _wall_hits(cam, cx, cy, dir_x, dir_y, config.camera_far_m)
-    walls = cam.walls
-    seg = walls[wall_idx]  # (N, W, 4)
+    has_wall = torch.isfinite(wall_t)
+    seg = cam.walls[wall_idx]  # (N, W, 4)
     nx, ny = -(seg[..., 3] - seg[..., 1]), seg[..., 2] - seg[..., 0]
     norm = torch.sqrt(nx * nx + ny * ny).clamp_min(1e-12)
     nx, ny = nx / norm, ny / norm
-    hit_x = cx[:, None] + wall_t.clamp(max=1e6) * dir_x
-    hit_y = cy[:, None] + wall_t.clamp(max=1e6) * dir_y
+    t_safe = torch.where(has_wall, wall_t, torch.zeros_like(wall_t))
+    hit_x = cx[:, None] + t_safe * dir_x
+    hit_y = cy[:, None] + t_safe * dir_y
     face = torch.sign((cx[:, None] - hit_x) * nx + (cy[:, None] - hit_y) * ny)  # normal towards the camera
     light = scene.light_position.to(device, torch.float32)
     lx = light[:, 0:1] - hit_x
@@ -169,44 +240,37 @@ def render_batch(config: ArenaConfig, poses: torch.Tensor, scene: Scene) -> torc
     lam = ((nx * lx + ny * ly) * face / torch.sqrt(lx * lx + ly * ly + lz * lz)).clamp_min(0.0)
     amb = config.ambient_light
     wall_rgb = torch.tensor(config.wall_rgb, device=device, dtype=torch.float32)
-    wall_col = ((amb + (1 - amb) * lam)[..., None] * wall_rgb * 255.0).round_().to(torch.uint8)  # (N, W, 3)
-    sky = torch.tensor(config.sky_rgb, device=device, dtype=torch.float32).mul(255.0).round().to(torch.uint8)
+    wall_col = ((amb + (1 - amb) * lam)[..., None] * wall_rgb * 255.0)[:, None]  # (N, 1, W, 3)
+    sky = torch.tensor(config.sky_rgb, device=device, dtype=torch.float32) * 255.0
+    inv_t = torch.where(has_wall, 1.0 / t_safe.clamp_min(1e-9), torch.zeros_like(wall_t))
+    wall_top = torch.where(has_wall, (config.wall_height_m - hc) * inv_t, torch.full_like(wall_t, -torch.inf))
+    wall_bottom = torch.where(has_wall, -hc * inv_t, torch.full_like(wall_t, torch.inf))
 
-    # Rows: the wall spans up_v in [-hc / t, (wall_h - hc) / t] for a column with wall depth t.
-    up = cam.up_per_row
-    inv_t = 1.0 / wall_t  # 0 where no wall
-    wall_top = (config.wall_height_m - hc) * inv_t  # (N, W) up-slope of the wall's top edge
     image = torch.empty((n, h_px, w_px, 3), dtype=torch.uint8, device=device)
-
-    # Upper part (at or above the horizon): wall or sky.
-    upper_wall = (up[None, :h0, None] <= wall_top[:, None, :]) & torch.isfinite(wall_t)[:, None, :]
-    image[:, :h0] = torch.where(upper_wall[..., None], wall_col[:, None], sky)
-
-    # Lower part: floor (closer than the wall and inside the clip range), else wall, else sky.
-    td = cam.floor_depth_lower  # (H - h0,)
-    floor = td[None, :, None] < wall_t[:, None, :]  # inf depth (clipped rows) is never floor
-    lower_wall = (~floor) & torch.isfinite(wall_t)[:, None, :]
-    lower_wall &= up[None, h0:, None] * wall_t[:, None, :] >= -hc  # wall bottom (floor contact)
-    td_f = torch.where(torch.isfinite(td), td, torch.zeros_like(td))[None, :, None]
-    gx = cx[:, None, None] + td_f * dir_x[:, None, :]
-    gy = cy[:, None, None] + td_f * dir_y[:, None, :]
-    # Pixel footprint along world x / y: d/du and d/dv of the floor point.
-    row_term = td_f * td_f / (hc * cam.fy)
-    fpx = td_f * (sin_t.abs()[:, None, None] / cam.fx) + row_term * dir_x.abs()[:, None, :]
-    fpy = td_f * (cos_t.abs()[:, None, None] / cam.fx) + row_term * dir_y.abs()[:, None, :]
-    fpx.clamp_(min=1e-6)
-    fpy.clamp_(min=1e-6)
-    sp, lw = config.floor_grid_spacing_m, config.floor_grid_line_width_m
-    ax = _line_coverage(gx, fpx, sp, lw)
-    ay = _line_coverage(gy, fpy, sp, lw)
-    alpha = ax.add_(ay).sub_(ax * ay)  # 1 - (1 - ax)(1 - ay), in place on ax
-    floor_base = scene.floor_rgb.to(device, torch.float32) * 255.0  # (N, 3)
-    grid_rgb = 255.0
-    floor_col = floor_base[:, None, None, :] + alpha[..., None] * (grid_rgb - floor_base[:, None, None, :])
-    floor_col = floor_col.round_().to(torch.uint8)
-    lower = torch.where(lower_wall[..., None], wall_col[:, None], sky)
-    image[:, h0:] = torch.where(floor[..., None], floor_col, lower)
-
+    up = cam.up_per_row
+    image[:, :h0] = _shader("upper", compile_shaders)(up[None, :h0, None], wall_top[:, None, :], wall_col, sky)
+    spacing = config.floor_grid_spacing_m
+    depth = cam.floor_depth_lower
+    finite = torch.where(torch.isfinite(depth), depth, torch.zeros_like(depth))
+    floor_base = scene.floor_rgb.to(device, torch.float32)[:, None, None, :] * 255.0
+    image[:, h0:] = _shader("lower", compile_shaders)(
+        depth[None, :, None],
+        up[None, h0:, None],
+        (finite / (cam.fx * spacing))[None, :, None],
+        (finite * finite / (hc * cam.fy))[None, :, None],
+        (cx / spacing)[:, None, None],
+        (cy / spacing)[:, None, None],
+        (dir_x / spacing)[:, None, :],
+        (dir_y / spacing)[:, None, :],
+        sin_t.abs()[:, None, None],
+        cos_t.abs()[:, None, None],
+        wall_t[:, None, :],
+        wall_bottom[:, None, :],
+        wall_col,
+        floor_base,
+        sky,
+        0.5 * config.floor_grid_line_width_m / spacing,
+    )
     _draw_spheres(config, cam, image, cx, cy, cos_t, sin_t, wall_t, scene, light)
     return image
 
@@ -363,6 +427,7 @@ def render_views(
     floor_rgb: object = None,
     light_position_m: object = None,
     device: str | torch.device = "cpu",
+    compile_shaders: bool = False,
 ) -> np.ndarray:
     """Render first-person frames for given poses (pure function of its arguments).
 
@@ -374,6 +439,7 @@ def render_views(
         floor_rgb: Optional ``(3,)`` / ``(N, 3)`` floor colour.
         light_position_m: Optional ``(3,)`` / ``(N, 3)`` light position.
         device: Torch device to render on.
+        compile_shaders: Use the ``torch.compile``-d pixel shaders (see :func:`render_batch`).
 
     Returns:
         uint8 numpy ``(N, H, W, 3)``.
@@ -389,4 +455,4 @@ def render_views(
     scene = scene_from_arrays(
         config, pose_t.shape[0], device, sphere_positions_xy_m, sphere_color_indices, floor_rgb, light_position_m
     )
-    return render_batch(config, pose_t, scene).cpu().numpy()
+    return render_batch(config, pose_t, scene, compile_shaders=compile_shaders).cpu().numpy()

@@ -64,6 +64,7 @@ class ArenaVecEnv(VectorEnv):
         device: str | torch.device = "cpu",
         render: bool = True,
         autoreset_mode: str = "same_step",
+        compile_renderer: bool = False,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs <= 0:
             raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
@@ -73,6 +74,7 @@ class ArenaVecEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.device = torch.device(device)
         self.render_enabled = bool(render)
+        self.compile_renderer = bool(compile_renderer)
         self.autoreset_mode = AUTORESET_MODES[autoreset_mode]
         self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
         self.render_mode = None
@@ -284,12 +286,23 @@ class ArenaVecEnv(VectorEnv):
         if self.render_enabled:
             h, w = self.config.image_height_px, self.config.image_width_px
             if rows is None and not blank:
-                obs = {"rgb": render_batch(self.config, self._poses, self._scene()).cpu().numpy(), **obs}
+                obs = {
+                    "rgb": render_batch(self.config, self._poses, self._scene(), compile_shaders=self.compile_renderer)
+                    .cpu()
+                    .numpy(),
+                    **obs,
+                }
             else:
                 rgb = np.zeros((self.num_envs, h, w, 3), dtype=np.uint8)
                 if rows is not None:
                     sel = torch.as_tensor(np.flatnonzero(rows), device=self.device)
-                    rgb[rows] = render_batch(self.config, self._poses[sel], self._scene(sel)).cpu().numpy()
+                    rgb[rows] = (
+                        render_batch(
+                            self.config, self._poses[sel], self._scene(sel), compile_shaders=self.compile_renderer
+                        )
+                        .cpu()
+                        .numpy()
+                    )
                 obs = {"rgb": rgb, **obs}
         return obs
 
@@ -325,6 +338,7 @@ def make_arena(
     device: str | torch.device = "cpu",
     render: bool = True,
     autoreset_mode: str = "same_step",
+    compile_renderer: bool = False,
     **overrides: Any,
 ) -> ArenaVecEnv:
     """Build a batched arena.
@@ -335,6 +349,8 @@ def make_arena(
         device: ``cpu``, ``cuda``, ``cuda:1``, ... or ``auto``.
         render: Render ``obs["rgb"]``; ``False`` is the fast state-only mode.
         autoreset_mode: ``same_step`` (default), ``next_step`` or ``disabled``.
+        compile_renderer: Fuse the per-pixel shaders with ``torch.compile`` (much faster on CPU and
+            GPU; first use compiles for up to a minute; see ``render.render_batch``).
         **overrides: :class:`ArenaConfig` fields to replace (e.g. ``action_mapping="velocity"``).
 
     Raises:
@@ -357,4 +373,6 @@ def make_arena(
         raise ConfigError(f"device must be cpu, cuda or auto, got {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was requested but CUDA is not available here; use device='cpu'")
-    return ArenaVecEnv(config, num_envs, dev, render=render, autoreset_mode=autoreset_mode)
+    return ArenaVecEnv(
+        config, num_envs, dev, render=render, autoreset_mode=autoreset_mode, compile_renderer=compile_renderer
+    )
