@@ -298,3 +298,18 @@ def test_upload_creates_the_repo_uploads_and_tags_v3(
     assert "result.json" in upload["ignore_patterns"]
     assert _FakeApi.calls[5] == ("create_tag", "someone/vlnav-test", {"tag": "v3.0", "repo_type": "dataset"})
     assert no_network == []
+
+
+def test_encoder_licence_lines() -> None:
+    from vlnav_data.publish.hub_card import encoder_licence
+
+    assert encoder_licence("siglip", {"model_id": "google/siglip-so400m-patch14-384"}) == (
+        "`siglip`: google/siglip-so400m-patch14-384 — licence apache-2.0 "
+        "(https://huggingface.co/google/siglip-so400m-patch14-384)"
+    )
+    assert "licence mit" in encoder_licence("clip", {"model_id": "openai/clip-vit-base-patch32"})
+    assert "no model licence" in encoder_licence("oracle", {"model_id": "x", "privileged": True})
+    assert "random weights" in encoder_licence("siglip-tiny-random", {"model_id": "vlnav-data/siglip-tiny-random"})
+    local = encoder_licence("siglip", {"model_id": "/models/siglip"})
+    assert "weights loaded from /models/siglip" in local and "licence apache-2.0" in local
+    assert "licence unknown" in encoder_licence("mine", {"model_id": "me/model"})

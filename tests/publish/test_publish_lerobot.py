@@ -326,3 +326,15 @@ def test_bad_options_and_inputs(demos_h5: Path, tmp_path: Path) -> None:
         LeRobotExportConfig(dataset=demos_h5, out_dir=tmp_path, video_codec="libx246")
     with pytest.raises(SchemaError, match="no such dataset file"):
         export_lerobot(LeRobotExportConfig(dataset=tmp_path / "missing.h5", out_dir=tmp_path / "o"))
+
+
+def test_episode_rows_written_in_batches(demos_two_encoders_h5: Path, tmp_path: Path, monkeypatch) -> None:
+    from vlnav_data.publish import lerobot
+
+    monkeypatch.setattr(lerobot, "EPISODE_ROWS_BATCH", 3)
+    export_lerobot(LeRobotExportConfig(dataset=demos_two_encoders_h5, out_dir=tmp_path / "ds", images="png"))
+    meta = pq.ParquetFile(tmp_path / "ds/meta/episodes/chunk-000/file-000.parquet")
+    assert meta.metadata.num_row_groups == 3  # 8 episodes in batches of 3
+    rows = meta.read().to_pylist()
+    assert [r["episode_index"] for r in rows] == list(range(8))
+    assert rows[-1]["dataset_to_index"] == json.loads((tmp_path / "ds/meta/info.json").read_text())["total_frames"]

@@ -35,14 +35,34 @@ ENCODER_LICENCES: dict[str, tuple[str, str]] = {
 """Licence of each pretrained embedding model (from its model card) and where it is stated."""
 
 
+REGISTRY_MODELS = {
+    "siglip": "google/siglip-so400m-patch14-384",
+    "clip": "openai/clip-vit-base-patch32",
+    "vilt": "dandelin/vilt-b32-finetuned-vqa",
+}
+"""The pretrained model behind each registry name (``vlnav_data.encoders`` registry)."""
+
+
 def encoder_licence(name: str, spec: dict[str, Any]) -> str:
     """One line: which model made the embeddings and under which licence."""
     model = str(spec.get("model_id", ""))
     if model in ENCODER_LICENCES:
         licence, url = ENCODER_LICENCES[model]
         return f"`{name}`: {model} — licence {licence} ({url})"
-    if spec.get("privileged"):
+    if spec.get("privileged") or model == "vlnav-data/oracle-state-projection":
         return f"`{name}`: no pretrained model (a fixed projection of the privileged state) — no model licence"
+    if model.startswith("vlnav-data/") and model.endswith("-tiny-random"):
+        return (
+            f"`{name}`: {model}, random weights from a fixed seed (tests and smoke runs only) — no pretrained "
+            "model, no model licence"
+        )
+    if name in REGISTRY_MODELS:
+        registry_model = REGISTRY_MODELS[name]
+        licence, url = ENCODER_LICENCES[registry_model]
+        return (
+            f"`{name}`: weights loaded from {model or 'an unrecorded path'}; the registry's model for this name is "
+            f"{registry_model}, licence {licence} ({url}) — check that the local copy is that model"
+        )
     return (
         f"`{name}`: {model or 'no model id recorded'} — licence unknown to vlnav-data: check the model's own card "
         "before redistributing"

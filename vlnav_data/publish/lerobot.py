@@ -394,6 +394,44 @@ class _RollingVideo:
             self.writer = None
 
 
+EPISODE_ROWS_BATCH = 64
+"""Episode rows buffered before a write to ``meta/episodes``."""
+
+
+class _EpisodeRows:
+    """``meta/episodes`` rows, written in batches (per-episode stats of wide embeddings add up)."""
+
+    def __init__(self, path: Path) -> None:
+        self.pa = require("pyarrow")
+        self.pq = require("pyarrow.parquet")
+        self.path, self.batch = path, EPISODE_ROWS_BATCH
+        self.rows: list[dict[str, Any]] = []
+        self._writer: Any = None
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        if self._writer is None:
+            table = self.pa.Table.from_pylist(self.rows)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = self.pq.ParquetWriter(str(self.path), table.schema)
+        else:
+            table = self.pa.Table.from_pylist(self.rows, schema=self._writer.schema)
+        self._writer.write_table(table)
+        self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
 def _frame_table(
     pa: Any,
     schema_: Any,
@@ -454,7 +492,6 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
     """Write the LeRobot v3.0 dataset of an open reader into ``out`` (which the caller prepared)."""
     started = time.perf_counter()
     pa = require("pyarrow")
-    pq = require("pyarrow.parquet")
     pd = require("pandas")
     if not reader.demo_names:
         raise SchemaError(f"'{reader.path}' holds no complete demo; there is nothing to export")
@@ -506,7 +543,8 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
         else None
     )
     image_stats = ImageStats()
-    episode_rows: list[dict[str, Any]] = []
+    episodes_path = out / EPISODES_PATH.format(chunk_index=0, file_index=0)
+    episodes = _EpisodeRows(episodes_path)
     index = 0
     try:
         for ep_i, demo in enumerate(order):
@@ -547,9 +585,10 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
                 vstats[key].update(values)
                 for stat, value in exact_vector_stats(values).items():
                     row[f"stats/{key}/{stat}"] = value.tolist()
-            episode_rows.append(row)
+            episodes.append(row)
             index += t
     finally:
+        episodes.close()
         data.close()
         if video is not None:
             video.close()
@@ -562,9 +601,6 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
         {"task_index": np.arange(len(instructions), dtype=np.int64)}, index=pd.Index(instructions, name="task")
     )
     tasks.to_parquet(out / TASKS_PATH)
-    episodes_path = out / EPISODES_PATH.format(chunk_index=0, file_index=0)
-    episodes_path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(episode_rows), episodes_path)
     info = {
         "codebase_version": CODEBASE_VERSION,
         "fps": fps,
