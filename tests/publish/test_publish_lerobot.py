@@ -338,3 +338,58 @@ def test_episode_rows_written_in_batches(demos_two_encoders_h5: Path, tmp_path: 
     rows = meta.read().to_pylist()
     assert [r["episode_index"] for r in rows] == list(range(8))
     assert rows[-1]["dataset_to_index"] == json.loads((tmp_path / "ds/meta/info.json").read_text())["total_frames"]
+
+
+def test_default_video_of_rendered_arena_frames_psnr_35db(tmp_path: Path) -> None:
+    """The acceptance bar on real frames: the text2nav arena rendered at 256x256, default export settings."""
+    sim = pytest.importorskip("vlnav_data.sim")
+    from vlnav_data.dataset import DatasetLayout, DatasetWriter, EncoderEntry, EpisodeRecord
+
+    cfg = sim.get_preset("text2nav")
+    t = np.linspace(0.0, 1.0, 24)
+    poses = [
+        np.stack([0.2 + 1.5 * t, 0.3 * np.sin(6 * t), 0.6 * np.pi * np.sin(4 * t)], 1),
+        np.stack([0.5 + 0.5 * t, -0.2 + 0.4 * t, np.linspace(-2.0, 2.0, 24)], 1),
+    ]
+    frames = [np.asarray(sim.render_views(cfg, p.astype(np.float32))) for p in poses]
+    h, w = frames[0].shape[1:3]
+    layout = DatasetLayout(
+        image_height=h,
+        image_width=w,
+        state_names=("x_m", "y_m", "yaw_rad"),
+        encoders=(EncoderEntry(name="e", dim=4),),
+        fps=30.0,
+    )
+    rng = np.random.default_rng(0)
+    with DatasetWriter(tmp_path / "arena.h5", layout) as writer:
+        for i, (rgb, pose) in enumerate(zip(frames, poses, strict=True)):
+            n = len(rgb)
+            writer.append_episode(
+                EpisodeRecord(
+                    actions=np.zeros((n, 2), np.float32),
+                    wheel_vel_radps=np.zeros((n, 2), np.float32),
+                    rewards=np.zeros(n, np.float32),
+                    dones=np.eye(n, dtype=np.uint8)[-1],
+                    rgb=rgb,
+                    privileged_state=pose.astype(np.float32),
+                    instructions=["go to the red ball"] * n,
+                    image_embeddings={"e": rng.standard_normal((n, 4))},
+                    joint_embeddings={"e": rng.standard_normal((n, 4))},
+                    text_embeddings={"e": {"go to the red ball": np.ones(4)}},
+                    seed=i,
+                    episode_index=i,
+                    target_index=0,
+                    target_color="red",
+                    termination="time_limit",
+                    success=False,
+                    expert="test",
+                    split="train" if i == 0 else "valid",
+                )
+            )
+        path = writer.finalize()
+    res = export_lerobot(LeRobotExportConfig(dataset=path, out_dir=tmp_path / "ds"))
+    decoded = np.stack(list(decode_frames(tmp_path / "ds" / res.video_files[0])))
+    source = np.concatenate(frames)
+    assert decoded.shape == source.shape
+    assert psnr_db(source, decoded) >= 35.0
+    assert min(psnr_db(a, b) for a, b in zip(source, decoded, strict=True)) >= 33.0
