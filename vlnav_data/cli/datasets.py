@@ -1,5 +1,234 @@
-"""`vlnav-data` commands (registered on `vlnav_data.cli.data.app`)."""
+"""`vlnav-data` commands (registered on `vlnav_data.cli.data.app`): build, validate, info, card, merge."""
 
 from __future__ import annotations
 
-from vlnav_data.cli.data import app  # noqa: F401
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from vlnav_data.cli._common import emit_result, fail, run_command, to_jsonable
+from vlnav_data.cli.data import app
+
+
+@app.command("build")
+def build(
+    out: Path | None = typer.Option(None, help="Output .h5 file (written as OUT.partial until complete)."),
+    preset: str | None = typer.Option(None, help="Arena preset [default: text2nav]."),
+    num_episodes: int | None = typer.Option(None, help="Episodes in the whole build [default: 100]."),
+    encoder: list[str] | None = typer.Option(
+        None, "--encoder", help="Encoder to embed with; repeat for several [default: siglip]."
+    ),
+    expert: str | None = typer.Option(None, help="ppo (shipped checkpoint) or pursuit (analytic) [default: ppo]."),
+    expert_checkpoint: str | None = typer.Option(None, help="PPO checkpoint (expert.pt or its directory)."),
+    instructions: str | None = typer.Option(None, help="Instruction style: paper, spatial or color [default: paper]."),
+    action_mapping: str | None = typer.Option(None, help="bang_bang or velocity [default: the preset's]."),
+    image_size_px: int | None = typer.Option(None, help="Square camera override in pixels [default: preset, 256]."),
+    max_episode_steps: int | None = typer.Option(None, help="Time-limit override in env steps [default: 600]."),
+    noise_std: float | None = typer.Option(None, help="DART noise std on the executed action (label stays clean)."),
+    valid_fraction: float | None = typer.Option(None, help="Share of episodes in /mask/valid [default: 0.1]."),
+    num_envs: int | None = typer.Option(None, help="Arenas simulated in parallel [default: 16]."),
+    seed: int | None = typer.Option(None, help="Build seed; episode i's seed derives from it and i [default: 0]."),
+    device: str | None = typer.Option(None, help="auto, cpu or cuda [default: auto]."),
+    encoder_batch_size: int | None = typer.Option(None, help="Frames per encoder forward pass."),
+    encoder_dtype: str | None = typer.Option(None, help="auto, fp32 or bf16 [default: auto]."),
+    model_path: list[str] | None = typer.Option(None, "--model-path", help="NAME=DIR: local weights of an encoder."),
+    shard: str | None = typer.Option(None, help="i/n: build only shard i of n (episodes i, i+n, ...)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue OUT.partial; finished episodes are kept."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT (kept until the new file is complete)."),
+    config: Path | None = typer.Option(None, "--config", help="TOML file of build settings; flags override it."),
+    json_out: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
+) -> None:
+    """Roll out the expert in batched arenas, embed every frame and write a vlnav-demos HDF5 file."""
+    from vlnav_data.collect import BuildConfig, build_dataset, load_build_toml, parse_model_paths, parse_shard
+
+    def _config() -> BuildConfig:
+        values: dict[str, Any] = load_build_toml(config) if config is not None else {}
+        flags = {
+            "out": str(out) if out is not None else None,
+            "preset": preset,
+            "num_episodes": num_episodes,
+            "encoders": tuple(encoder) if encoder else None,
+            "expert": expert,
+            "expert_checkpoint": expert_checkpoint,
+            "instructions": instructions,
+            "action_mapping": action_mapping,
+            "image_size_px": image_size_px,
+            "max_episode_steps": max_episode_steps,
+            "noise_std": noise_std,
+            "valid_fraction": valid_fraction,
+            "num_envs": num_envs,
+            "seed": seed,
+            "device": device,
+            "encoder_batch_size": encoder_batch_size,
+            "encoder_dtype": encoder_dtype,
+            "model_paths": parse_model_paths(model_path) if model_path else None,
+        }
+        values.update({k: v for k, v in flags.items() if v is not None})
+        if shard is not None:
+            values["shard_index"], values["num_shards"] = parse_shard(shard)
+        values["resume"] = resume or bool(values.get("resume", False))
+        values["overwrite"] = overwrite or bool(values.get("overwrite", False))
+        if not values.get("out"):
+            from vlnav_data.errors import ConfigError
+
+            raise ConfigError('--out is required (or `out = "..."` in the --config file): the .h5 file to write')
+        return BuildConfig(**values)
+
+    cfg = run_command(_config)
+    if no_progress or json_out:
+        result = run_command(build_dataset, cfg)
+    else:
+        result = _build_with_progress(cfg, build_dataset)
+    emit_result(_result_json(result), Path(cfg.out).parent, as_json=json_out)
+    if not json_out:
+        typer.echo(
+            f"wrote {result.path}: {result.num_episodes} episodes, {result.num_steps} steps "
+            f"({result.new_episodes} new, {result.resumed_episodes} resumed), expert success "
+            f"{100 * result.success_rate:.1f}%, {result.frames_per_s:.1f} frames/s, "
+            f"{result.bytes_per_frame / 1e3:.1f} kB/frame"
+        )
+
+
+def _build_with_progress(cfg: Any, build_dataset: Any) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]build[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("episodes"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA {task.fields[eta]}"),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(Path(cfg.out).name, total=None, rate="- frames/s", eta="-")
+
+        def on_progress(p: Any) -> None:
+            eta = "-" if p.eta_s is None else f"{int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}"
+            bar.update(
+                task,
+                completed=p.episodes_done,
+                total=p.episodes_total,
+                rate=f"{p.frames_per_s:.1f} frames/s",
+                eta=eta,
+            )
+
+        return run_command(build_dataset, cfg, progress=on_progress)
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    payload = to_jsonable(result)
+    payload["command"] = "build"
+    return payload
+
+
+@app.command("validate")
+def validate(
+    file: Path = typer.Argument(..., help="A vlnav-demos .h5 file."),
+    json_out: bool = typer.Option(False, "--json", help="Print the violations as JSON."),
+) -> None:
+    """Check FILE against every vlnav-demos rule; list ALL violations (exit 1 when any, 0 when valid).
+
+    A file that cannot be read as vlnav-demos at all (missing, not HDF5, truncated, newer format version)
+    is an `error:` with exit code 2.
+    """
+    from vlnav_data.dataset.validate import validate_dataset
+
+    violations = run_command(validate_dataset, file)
+    fatal = [v for v in violations if v.fatal]
+    if fatal:
+        fail(f"{file}: {fatal[0].message}")
+    if json_out:
+        payload = {"file": str(file), "valid": not violations, "violations": [to_jsonable(v) for v in violations]}
+        typer.echo(json.dumps(payload, indent=2))
+    elif violations:
+        typer.echo(f"{file}: {len(violations)} violation(s)")
+        for v in violations:
+            typer.echo(f"  {v}")
+    else:
+        typer.echo(f"{file}: valid vlnav-demos file")
+    if violations:
+        raise typer.Exit(code=1)
+
+
+@app.command("info")
+def info(
+    file: Path = typer.Argument(..., help="A vlnav-demos .h5 file."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help="Also read an unfinished .partial."),
+) -> None:
+    """Summarise FILE: episodes, steps, success rate, termination causes, encoders, sizes."""
+    from vlnav_data.dataset.summary import summarize_dataset
+
+    s = run_command(summarize_dataset, file, allow_incomplete=allow_incomplete)
+    if json_out:
+        typer.echo(json.dumps(to_jsonable(s.to_json()), indent=2, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{file} ({'complete' if s.complete else 'INCOMPLETE'}, format {s.format_version})")
+    table.add_column("field")
+    table.add_column("value")
+    splits = ", ".join(f"{k}: {v}" for k, v in s.splits.items()) or "none"
+    table.add_row("episodes", f"{s.num_episodes} ({splits})")
+    table.add_row("steps", f"{s.num_steps} (min {s.steps_min}, mean {s.steps_mean:.1f}, max {s.steps_max})")
+    table.add_row("success rate", f"{100 * s.success_rate:.1f}%")
+    table.add_row("terminations", ", ".join(f"{k}: {v}" for k, v in s.terminations.items()))
+    table.add_row("targets", ", ".join(f"{k}: {v}" for k, v in s.targets.items()))
+    table.add_row("experts", ", ".join(f"{k}: {v}" for k, v in s.experts.items()))
+    table.add_row("encoders", ", ".join(f"{k} ({v}-d)" for k, v in s.encoders.items()))
+    table.add_row("instructions", str(s.num_instructions))
+    table.add_row("image", " x ".join(map(str, s.image_shape)) + f" uint8 at {s.fps:g} Hz")
+    table.add_row("file size", f"{s.file_bytes / 1e6:.2f} MB ({s.bytes_per_frame / 1e3:.2f} kB/frame)")
+    for key, nbytes in list(s.stored_bytes.items())[:6]:
+        table.add_row(f"  {key}", f"{nbytes / 1e6:.2f} MB")
+    table.add_row("created", f"{s.created_utc} by {s.writer}")
+    Console().print(table)
+
+
+@app.command("card")
+def card(
+    file: Path = typer.Argument(..., help="A vlnav-demos .h5 file."),
+    out: Path | None = typer.Option(
+        None, help="Write the card here (e.g. README.md) and sample_frames.png beside it; default: print it."
+    ),
+    license: str = typer.Option("apache-2.0", help="Hugging Face license id for the front matter."),
+    num_frames: int = typer.Option(6, help="Frames in the sample strip."),
+    repo_id: str | None = typer.Option(None, help="Hub repository id for the download snippet."),
+) -> None:
+    """Render a Markdown dataset card (Hugging Face front matter, frames, schema, stats, rebuild command)."""
+    from vlnav_data.dataset.card import render_card
+
+    text = run_command(render_card, file, out, num_frames=num_frames, license=license, repo_id=repo_id)
+    if out is None:
+        typer.echo(text)
+        return
+    emit_result({"command": "card", "card": str(out), "frames": str(out.parent / "sample_frames.png")}, out.parent)
+    typer.echo(f"wrote {out} and {out.parent / 'sample_frames.png'}")
+
+
+@app.command("merge")
+def merge(
+    out: Path = typer.Argument(..., help="Merged output .h5 file."),
+    shards: list[Path] = typer.Argument(..., help="Shard files of one build (built with --shard i/n)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT."),
+    json_out: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+) -> None:
+    """Merge the shards of one build into OUT, renumbering demos by their global episode index."""
+    from vlnav_data.dataset.merge import merge_datasets
+
+    result = run_command(merge_datasets, shards, out, overwrite=overwrite)
+    emit_result({"command": "merge", **to_jsonable(result)}, out.parent, as_json=json_out)
+    if not json_out:
+        typer.echo(f"wrote {result.path}: {result.num_episodes} episodes, {result.num_steps} steps")
+        if result.missing_episode_indices:
+            typer.echo(
+                f"note: episode indices missing (a shard not given?): {list(result.missing_episode_indices)[:20]}"
+            )

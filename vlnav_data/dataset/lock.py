@@ -69,6 +69,18 @@ class WriteLock:
             return
         raise ConfigError(f"could not take the lock '{self.path}' after removing a stale one; try again")
 
+    def check_free(self) -> None:
+        """Raise :class:`ConfigError` when a live process holds the lock (without taking it)."""
+        if not self.path.exists():
+            return
+        owner = self._owner()
+        if owner is not None and owner.get("pid") != os.getpid() and self._owner_alive(owner):
+            raise ConfigError(
+                f"another build (pid {owner.get('pid')} on {owner.get('host')}) is writing "
+                f"'{self.path.with_suffix('')}' (lock file '{self.path}'); wait for it to finish or "
+                "choose another --out"
+            )
+
     def release(self) -> None:
         """Remove the lock file when this process holds it."""
         if self._held:

@@ -29,11 +29,14 @@ class Violation:
         rule: short rule id (``root-attrs``, ``demo-names``, ``lengths``, ...).
         where: HDF5 object path (or the file path for file-level problems).
         message: what was expected and what was found.
+        fatal: the file cannot be read as a ``vlnav-demos`` file at all (missing, not HDF5, truncated,
+            another format, a newer major version); no other rule was checked.
     """
 
     rule: str
     where: str
     message: str
+    fatal: bool = False
 
     def __str__(self) -> str:
         return f"[{self.rule}] {self.where}: {self.message}"
@@ -44,11 +47,11 @@ class _Collector:
         self.items: list[Violation] = []
         self._counts: dict[str, int] = {}
 
-    def add(self, rule: str, where: str, message: str) -> None:
+    def add(self, rule: str, where: str, message: str, fatal: bool = False) -> None:
         n = self._counts.get(rule, 0) + 1
         self._counts[rule] = n
         if n <= MAX_VIOLATIONS_PER_RULE:
-            self.items.append(Violation(rule=rule, where=where, message=message))
+            self.items.append(Violation(rule=rule, where=where, message=message, fatal=fatal))
 
     def finish(self) -> list[Violation]:
         for rule, n in self._counts.items():
@@ -72,19 +75,21 @@ def validate_dataset(path: str | os.PathLike) -> list[Violation]:
     p = Path(path)
     out = _Collector()
     if not p.exists():
-        out.add("file", str(p), "no such file")
+        out.add("file", str(p), "no such file", fatal=True)
         return out.finish()
     if p.name.endswith(schema.PARTIAL_SUFFIX):
         out.add("partial", str(p), "a .partial file is an unfinished build; finish it with `vlnav-data build --resume`")
     try:
         f = h5py.File(p, "r")
     except OSError as exc:
-        out.add("hdf5", str(p), f"cannot be opened as HDF5 ({exc}); the file is truncated, damaged or not HDF5")
+        out.add(
+            "hdf5", str(p), f"cannot be opened as HDF5 ({exc}); the file is truncated, damaged or not HDF5", fatal=True
+        )
         return out.finish()
     try:
         _validate_open(f, out)
     except (OSError, KeyError, RuntimeError) as exc:  # damaged object headers or chunks mid-file
-        out.add("hdf5", str(p), f"reading stopped on damaged data ({type(exc).__name__}: {exc})")
+        out.add("hdf5", str(p), f"reading stopped on damaged data ({type(exc).__name__}: {exc})", fatal=True)
     finally:
         f.close()
     return out.finish()
@@ -94,13 +99,13 @@ def _validate_open(f: h5py.File, out: _Collector) -> None:
     # ---- root attributes
     fmt = _s(f.attrs.get("format"))
     if fmt != schema.FORMAT_NAME:
-        out.add("format", "/", f"attribute format must be '{schema.FORMAT_NAME}', got {fmt!r}")
+        out.add("format", "/", f"attribute format must be '{schema.FORMAT_NAME}', got {fmt!r}", fatal=True)
         return  # not our file: nothing else is meaningful
     raw_version = _s(f.attrs.get("format_version"))
     try:
         version = schema.parse_version(raw_version)
     except ValueError as exc:
-        out.add("format-version", "/", str(exc))
+        out.add("format-version", "/", str(exc), fatal=True)
         return
     if version[0] > schema.FORMAT_MAJOR:
         out.add(
@@ -108,6 +113,7 @@ def _validate_open(f: h5py.File, out: _Collector) -> None:
             "/",
             f"format_version {raw_version} is newer than the {schema.FORMAT_VERSION} this vlnav-data reads; "
             "upgrade vlnav-data",
+            fatal=True,
         )
         return
     if version[0] < schema.FORMAT_MAJOR:

@@ -114,6 +114,47 @@ def config_differences(stored: Mapping[str, Any], current: Mapping[str, Any], ig
     return diffs
 
 
+def preflight_output(path: str | os.PathLike, mode: WriteMode) -> None:
+    """Check, without writing anything, that a writer in ``mode`` may write ``path``.
+
+    Creates the parent directory when it is missing. Callers that load models before opening a
+    :class:`DatasetWriter` call this first so that bad output arguments fail fast.
+
+    Raises:
+        ConfigError: the output exists in ``create`` mode, is complete in ``resume`` mode, is a directory,
+            ends in ``.partial``, or its directory cannot be created or written.
+    """
+    if mode not in ("create", "overwrite", "resume"):
+        raise ConfigError(f"mode must be create, overwrite or resume, got '{mode}'")
+    p = Path(path)
+    partial = partial_path(p)
+    if p.name.endswith(schema.PARTIAL_SUFFIX):
+        raise ConfigError(f"the output name must not end in '{schema.PARTIAL_SUFFIX}', got '{p}'")
+    if p.is_dir():
+        raise ConfigError(f"the output '{p}' is a directory; pass a file name such as demos.h5")
+    if p.exists() and mode == "create":
+        raise ConfigError(f"the output '{p}' already exists; pass --overwrite to replace it or choose another --out")
+    if p.exists() and not partial.exists() and mode == "resume":
+        raise ConfigError(
+            f"'{p}' is already complete, so there is nothing to resume; "
+            "pass --overwrite to rebuild it or choose another --out"
+        )
+    WriteLock(lock_path(p)).check_free()
+    if partial.exists() and mode == "create":
+        raise ConfigError(
+            f"an unfinished build exists at '{partial}'; pass --resume to continue it or --overwrite to start over"
+        )
+    parent = p.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the output directory '{parent}': {exc.strerror}; choose a writable --out"
+        ) from exc
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"the output directory '{parent}' is not writable; choose a writable --out")
+
+
 class DatasetWriter:
     """Append episodes to a ``vlnav-demos`` file, crash-safely.
 
@@ -139,8 +180,6 @@ class DatasetWriter:
         mode: WriteMode = "create",
         resume_ignore: Iterable[str] = (),
     ) -> None:
-        if mode not in ("create", "overwrite", "resume"):
-            raise ConfigError(f"mode must be create, overwrite or resume, got '{mode}'")
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self.layout = layout
@@ -153,20 +192,7 @@ class DatasetWriter:
         self._splits: list[str] = []
         self._total = 0
 
-        if self.path.name.endswith(schema.PARTIAL_SUFFIX):
-            raise ConfigError(f"the output name must not end in '{schema.PARTIAL_SUFFIX}', got '{self.path}'")
-        if self.path.exists() and self.path.is_dir():
-            raise ConfigError(f"the output '{self.path}' is a directory; pass a file name such as demos.h5")
-        if self.path.exists() and mode == "create":
-            raise ConfigError(
-                f"the output '{self.path}' already exists; pass --overwrite to replace it or choose another --out"
-            )
-        if self.path.exists() and not self.partial.exists() and mode == "resume":
-            raise ConfigError(
-                f"'{self.path}' is already complete, so there is nothing to resume; "
-                "pass --overwrite to rebuild it or choose another --out"
-            )
-        self._ensure_directory()
+        preflight_output(self.path, mode)
         self._lock = WriteLock(lock_path(self.path))
         self._lock.acquire()
         try:
@@ -187,17 +213,6 @@ class DatasetWriter:
             raise
 
     # ------------------------------------------------------------------ setup
-    def _ensure_directory(self) -> None:
-        parent = self.path.parent
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create the output directory '{parent}': {exc.strerror}; choose a writable --out"
-            ) from exc
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise ConfigError(f"the output directory '{parent}' is not writable; choose a writable --out")
-
     def _create(self) -> None:
         self.partial.unlink(missing_ok=True)
         try:
@@ -232,7 +247,10 @@ class DatasetWriter:
                 shape=(0, enc.dim),
                 maxshape=(None, enc.dim),
                 dtype=schema.TEXT_EMBEDDING_DTYPE,
-                chunks=(64, enc.dim),
+                chunks=(8, enc.dim),
+                compression="gzip",
+                compression_opts=schema.GZIP_LEVEL_LOWDIM,
+                shuffle=True,
             )
             ds.attrs["l2_normalized"] = True
         f.flush()

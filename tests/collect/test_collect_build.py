@@ -1,0 +1,175 @@
+"""build_dataset: determinism, labels, shards, resume refusal. Cheap paths: oracle encoder, pursuit, 32 px."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from vlnav_data.collect import BuildConfig, build_dataset, dart_noise, load_build_toml, parse_shard
+from vlnav_data.dataset import DatasetReader, episode_seed, partial_path
+from vlnav_data.dataset.merge import merge_datasets
+from vlnav_data.dataset.validate import validate_dataset
+from vlnav_data.errors import ConfigError
+
+BASE = dict(
+    num_episodes=4,
+    encoders=("oracle",),
+    expert="pursuit",
+    image_size_px=32,
+    max_episode_steps=25,
+    num_envs=2,
+    device="cpu",
+    seed=7,
+)
+
+
+def _cfg(tmp_path, name, **over):
+    return BuildConfig(out=str(tmp_path / name), **{**BASE, **over})
+
+
+def _arrays(path):
+    out = {}
+    with DatasetReader(path) as r:
+        for n in r.demo_names:
+            e = r.episode(n)
+            for k in r.keys(n):
+                out[(n, k)] = e[k]
+            out[(n, "instructions")] = e["instructions"]
+            out[(n, "attrs")] = e["attrs"]
+        out["masks"] = (r.split("train"), r.split("valid"))
+    return out
+
+
+def _assert_same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], np.ndarray):
+            np.testing.assert_array_equal(a[k], b[k], err_msg=str(k))
+        else:
+            assert a[k] == b[k], k
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ref")
+    cfg = BuildConfig(out=str(d / "ref.h5"), **BASE)
+    return build_dataset(cfg), cfg
+
+
+def test_build_writes_a_valid_file_with_the_expected_content(reference):
+    result, cfg = reference
+    assert validate_dataset(result.path) == []
+    assert result.num_episodes == 4 and result.new_episodes == 4 and result.resumed_episodes == 0
+    with DatasetReader(result.path) as r:
+        assert r.encoders == ("oracle",)
+        assert r.build_config == cfg.stored()
+        assert r.sim_config["image_height_px"] == 32 and r.sim_config["max_episode_steps"] == 25
+        assert r.fps == pytest.approx(30.0)
+        assert r.rebuild_command == cfg.command()
+        assert r.total_steps == result.num_steps
+        for i, n in enumerate(r.demo_names):
+            a = r.attrs(n)
+            assert a["episode_index"] == i and a["seed"] == episode_seed(7, i)
+            assert a["expert"] == "pursuit"
+            e = r.episode(n)
+            t = a["num_samples"]
+            assert e["obs/rgb"].shape == (t, 32, 32, 3)
+            assert t <= 25 and (a["termination"] == "time_limit") == (t == 25 and not a["success"])
+            assert e["dones"].tolist() == [0] * (t - 1) + [1]
+            # Label = executed action without noise; wheel speeds follow the bang-bang mapping.
+            np.testing.assert_array_equal(np.sign(e["action_dict/wheel_vel"]), np.sign(e["actions"]))
+            # Joint = l2(l2(image) + l2(text)) of the stored image and instruction embeddings (float16).
+            te = r.text_embeddings("oracle")[e["instruction_index"]]
+            img = e["obs/oracle_image"].astype(np.float64)
+            img /= np.linalg.norm(img, axis=1, keepdims=True)
+            joint = img + te
+            joint /= np.linalg.norm(joint, axis=1, keepdims=True)
+            np.testing.assert_allclose(e["obs/oracle_joint"], joint, atol=2e-3)
+
+
+def test_same_config_gives_identical_arrays_regardless_of_num_envs(reference, tmp_path):
+    result, _ = reference
+    again = build_dataset(_cfg(tmp_path, "again.h5", num_envs=3))
+    _assert_same(_arrays(result.path), _arrays(again.path))
+
+
+def test_shards_merge_into_the_unsharded_build(reference, tmp_path):
+    result, _ = reference
+    shards = [build_dataset(_cfg(tmp_path, f"s{i}.h5", shard_index=i, num_shards=2)).path for i in range(2)]
+    with DatasetReader(shards[1]) as r:
+        assert [r.attrs(n)["episode_index"] for n in r.demo_names] == [1, 3]
+    merged = merge_datasets(shards, tmp_path / "merged.h5")
+    assert validate_dataset(merged.path) == []
+    a, b = _arrays(result.path), _arrays(merged.path)
+    a = {k: v for k, v in a.items() if k[1:] != ("instruction_index",)}
+    b = {k: v for k, v in b.items() if k[1:] != ("instruction_index",)}
+    _assert_same(a, b)
+    with DatasetReader(merged.path) as r:
+        assert r.build_config["num_shards"] == 1
+
+
+def test_dart_noise_perturbs_execution_but_not_the_label(tmp_path):
+    from vlnav_data.expert import PursuitController
+    from vlnav_data.sim import get_preset
+
+    res = build_dataset(_cfg(tmp_path, "dart.h5", num_episodes=2, noise_std=0.6))
+    expert = PursuitController.for_arena(get_preset("text2nav"))
+    flipped = 0
+    with DatasetReader(res.path) as r:
+        for n in r.demo_names:
+            e = r.episode(n)
+            np.testing.assert_array_equal(e["actions"], expert.actions(e["obs/privileged_state"]))
+            nonzero = e["actions"] != 0
+            flipped += int((np.sign(e["action_dict/wheel_vel"]) != np.sign(e["actions"]))[nonzero].sum())
+            assert r.attrs(n)["executed_actions_noisy"]
+    assert flipped > 0
+    a, b = dart_noise(np.array([5, 5]), np.array([3, 4]), 1.0), dart_noise(np.array([5]), np.array([3]), 1.0)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[0], a[1])
+
+
+def test_resume_with_a_different_config_names_the_fields(tmp_path):
+    cfg = _cfg(tmp_path, "r.h5", num_episodes=2)
+    build_dataset(cfg)
+    path = tmp_path / "r.h5"
+    path.rename(partial_path(path))  # pretend the build was interrupted before finalize
+    with pytest.raises(ConfigError, match=r"seed \(file: 7, now: 8\)") as info:
+        build_dataset(dataclasses.replace(cfg, seed=8, expert="pursuit", max_episode_steps=20, resume=True))
+    assert "max_episode_steps" in str(info.value) and "sim_config.max_episode_steps" in str(info.value)
+    assert not path.exists()
+    # Extending a build is allowed: episodes are a function of their index.
+    res = build_dataset(dataclasses.replace(cfg, num_episodes=3, resume=True))
+    assert res.resumed_episodes == 2 and res.new_episodes == 1 and res.num_episodes == 3
+
+
+def test_bad_configs_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown encoder 'siglp'.*Did you mean 'siglip'"):
+        _cfg(tmp_path, "x.h5", encoders=("siglp",))
+    with pytest.raises(ConfigError, match="unknown preset"):
+        _cfg(tmp_path, "x.h5", preset="nope")
+    with pytest.raises(ConfigError, match="unknown expert"):
+        _cfg(tmp_path, "x.h5", expert="human")
+    with pytest.raises(ConfigError, match="exclude each other"):
+        _cfg(tmp_path, "x.h5", resume=True, overwrite=True)
+    with pytest.raises(ConfigError, match="shard"):
+        _cfg(tmp_path, "x.h5", shard_index=2, num_shards=2)
+    with pytest.raises(ConfigError):
+        parse_shard("1-2")
+    assert parse_shard("1/4") == (1, 4)
+    existing = tmp_path / "exists.h5"
+    existing.write_bytes(b"keep")
+    with pytest.raises(ConfigError, match="already exists"):
+        build_dataset(_cfg(tmp_path, "exists.h5"))
+    assert existing.read_bytes() == b"keep"
+
+
+def test_toml_config_is_read_and_checked(tmp_path):
+    p = tmp_path / "b.toml"
+    p.write_text('[build]\nout = "x.h5"\nencoder = ["oracle"]\nshard = "1/3"\nnum-episodes = 5\n')
+    values = load_build_toml(p)
+    assert values == {"out": "x.h5", "encoders": ("oracle",), "shard_index": 1, "num_shards": 3, "num_episodes": 5}
+    p.write_text('[build]\nout = "x.h5"\nnum_episode = 5\n')
+    with pytest.raises(ConfigError, match="unknown key 'num_episode'.*num_episodes"):
+        load_build_toml(p)

@@ -1,0 +1,467 @@
+"""`build_dataset(config)`: rollouts -> frames -> embeddings -> HDF5, with the encoder kept busy.
+
+Three stages overlap:
+
+1. a simulation thread runs :func:`vlnav_data.sim.rollout` (the only episode loop) over batched arenas
+   with the expert acting, and queues whole episodes;
+2. the calling thread encodes each episode's frames in large batches with every encoder (text
+   embeddings once per distinct instruction, cached) and releases finished episodes in index order;
+3. a writer thread appends them to the HDF5 file (bounded queue), so the encoder never waits on disk.
+
+Determinism: episode ``i`` starts from ``episode_seed(seed, i)``; every per-episode array depends on
+that episode alone (frames are encoded per episode, DART noise is drawn from the episode seed and
+step), so resuming, sharding and the number of arenas do not change the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.collect.config import RESUME_MAY_DIFFER, BuildConfig
+from vlnav_data.dataset import DatasetLayout, DatasetWriter, EncoderEntry, EpisodeRecord
+from vlnav_data.dataset.splits import episode_seed, episode_split, shard_indices
+from vlnav_data.dataset.writer import preflight_output
+from vlnav_data.errors import ConfigError
+
+JOINT_FUSION = "l2(l2(image) + l2(text))"
+FUSED_MODEL_FUSION = "the model's own pooled image+text output (encode_pairs)"
+_NOISE_STREAM = 0xDA27
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildProgress:
+    """Progress of a build, reported after every episode written.
+
+    Attributes:
+        episodes_done: episodes in the file (including those found on resume).
+        episodes_total: episodes this build (shard) will hold.
+        frames_done: frames written by this run.
+        elapsed_s: seconds since this run started.
+        frames_per_s: frames written per second by this run.
+        eta_s: estimated seconds left (None before the first episode).
+    """
+
+    episodes_done: int
+    episodes_total: int
+    frames_done: int
+    elapsed_s: float
+    frames_per_s: float
+    eta_s: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildResult:
+    """Outcome of :func:`build_dataset`.
+
+    Attributes:
+        path: the complete file.
+        num_episodes: demos in the file.
+        num_steps: steps in the file.
+        new_episodes / new_steps: written by this run (the rest were found on resume).
+        resumed_episodes: committed episodes found in the ``.partial`` file.
+        success_rate: share of successful episodes in the file.
+        elapsed_s: wall time of this run (models loaded to file renamed).
+        frames_per_s: new_steps / time of the pipeline (first rollout to last write).
+        encode_s: time spent inside the encoders.
+        encoder_frames_per_s: new_steps * num_encoders / encode_s (what the encoders managed while busy).
+        file_bytes: size of the file.
+        bytes_per_frame: file_bytes / num_steps.
+        device: device used.
+        encoders: encoder names.
+        expert: expert used.
+    """
+
+    path: Path
+    num_episodes: int
+    num_steps: int
+    new_episodes: int
+    new_steps: int
+    resumed_episodes: int
+    success_rate: float
+    elapsed_s: float
+    frames_per_s: float
+    encode_s: float
+    encoder_frames_per_s: float
+    file_bytes: int
+    bytes_per_frame: float
+    device: str
+    encoders: tuple[str, ...]
+    expert: str
+
+
+ProgressFn = Callable[[BuildProgress], None]
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without CUDA is a ConfigError."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was requested but CUDA is not available here; use --device cpu or auto")
+    return device
+
+
+def arena_overrides(config: BuildConfig) -> dict[str, Any]:
+    """The :class:`~vlnav_data.sim.ArenaConfig` fields a build config overrides."""
+    kw: dict[str, Any] = {"instructions": config.instructions}
+    if config.action_mapping is not None:
+        kw["action_mapping"] = config.action_mapping
+    if config.image_size_px is not None:
+        kw["image_height_px"] = config.image_size_px
+        kw["image_width_px"] = config.image_size_px
+    if config.max_episode_steps is not None:
+        kw["max_episode_steps"] = config.max_episode_steps
+    return kw
+
+
+def make_expert(config: BuildConfig, arena_config: Any) -> Any:
+    """The expert policy: ``policy_fn(obs, info) -> (N, 2)`` with an ``actions(privileged_state)`` method."""
+    from vlnav_data.expert import PursuitController, load_expert
+
+    if config.expert == "pursuit":
+        return PursuitController.for_arena(arena_config)
+    return load_expert(config.expert_checkpoint, preset=config.preset, action_mapping=arena_config.action_mapping)
+
+
+def dart_noise(seeds: np.ndarray, steps: np.ndarray, std: float) -> np.ndarray:
+    """Gaussian action noise ``(N, 2)`` drawn from (episode seed, step): independent of batch slot."""
+    rows = [
+        np.random.default_rng([int(s), int(t), _NOISE_STREAM]).normal(0.0, std, 2)
+        for s, t in zip(seeds, steps, strict=True)
+    ]
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), 2)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class _Stop(Exception):
+    """Raised inside the simulation thread when the build is being torn down."""
+
+
+def build_dataset(config: BuildConfig, progress: ProgressFn | None = None) -> BuildResult:
+    """Build (or resume, or build one shard of) a ``vlnav-demos`` dataset.
+
+    Args:
+        config: the build configuration.
+        progress: called (from the writer thread) after every episode written.
+
+    Returns:
+        :class:`BuildResult`.
+
+    Raises:
+        ConfigError: bad output path, lock held, resume with a different configuration, CUDA missing.
+        EncoderError: an encoder's weights cannot be loaded (the message says how to fetch them).
+        CheckpointError: the PPO checkpoint cannot be loaded.
+    """
+    from vlnav_data.encoders import make_encoder
+    from vlnav_data.sim import PRIVILEGED_STATE_NAMES, get_preset, make_arena
+
+    t_start = time.perf_counter()
+    mode = "resume" if config.resume else "overwrite" if config.overwrite else "create"
+    preflight_output(config.out, mode)  # fail fast, before models load
+    device = resolve_device(config.device)
+    indices = shard_indices(config.num_episodes, config.shard_index, config.num_shards)
+    overrides = arena_overrides(config)
+    arena = dataclasses.replace(get_preset(config.preset), **overrides)
+    expert = make_expert(config, arena)
+    paths = dict(config.model_paths)
+    encoders = [
+        make_encoder(
+            name,
+            device=device,
+            model_path=paths.get(name),
+            dtype=config.encoder_dtype,
+            batch_size=config.encoder_batch_size,
+        )
+        for name in config.encoders
+    ]
+    layout = DatasetLayout(
+        image_height=arena.image_height_px,
+        image_width=arena.image_width_px,
+        state_names=tuple(PRIVILEGED_STATE_NAMES),
+        encoders=tuple(
+            EncoderEntry(
+                name=e.spec.name,
+                dim=e.spec.dim,
+                model_id=e.spec.model_id,
+                revision=e.spec.revision,
+                fusion=FUSED_MODEL_FUSION if e.spec.fused else JOINT_FUSION,
+                privileged=e.spec.privileged,
+                note=e.spec.note,
+            )
+            for e in encoders
+        ),
+        fps=1.0 / arena.dt_s,
+        wheel_speed_limit_radps=arena.max_wheel_speed_radps,
+        build_config=config.stored(),
+        sim_config=_jsonable(arena),
+        env_name="vlnav/Arena-v0",
+        env_kwargs={"preset": config.preset, **overrides},
+        rebuild_command=config.command(),
+        camera={
+            "hfov_rad": arena.camera_hfov_rad,
+            "vfov_rad": arena.camera_vfov_rad,
+            "height_m": arena.camera_height_m,
+            "forward_offset_m": arena.camera_forward_offset_m,
+        },
+    )
+    writer = DatasetWriter(config.out, layout, mode=mode, resume_ignore=RESUME_MAY_DIFFER)
+    try:
+        done = writer.episode_indices
+        if tuple(indices[: len(done)]) != done:
+            raise ConfigError(
+                f"'{writer.partial}' holds episodes {list(done)[:8]}..., which are not the first episodes of "
+                f"shard {config.shard_index}/{config.num_shards} of a {config.num_episodes}-episode build; "
+                "use the original --num-episodes/--shard, or --overwrite"
+            )
+        todo = indices[len(done) :]
+        resumed = len(done)
+        stats = _run_pipeline(
+            config,
+            env_factory=lambda n: make_arena(arena, num_envs=n, device=device, render=True),
+            expert=expert,
+            encoders=encoders,
+            writer=writer,
+            todo=todo,
+            total=len(indices),
+            progress=progress,
+        )
+        path = writer.finalize()
+    except BaseException:
+        writer.close()  # keeps <out>.partial for --resume; releases the lock
+        raise
+    from vlnav_data.dataset import DatasetReader
+
+    with DatasetReader(path) as r:
+        n_eps = len(r)
+        n_steps = r.total_steps
+        succ = sum(bool(r.file["data"][n].attrs["success"]) for n in r.demo_names)
+    size = path.stat().st_size
+    return BuildResult(
+        path=path,
+        num_episodes=n_eps,
+        num_steps=n_steps,
+        new_episodes=len(todo),
+        new_steps=stats["frames"],
+        resumed_episodes=resumed,
+        success_rate=succ / n_eps if n_eps else 0.0,
+        elapsed_s=time.perf_counter() - t_start,
+        frames_per_s=stats["frames"] / stats["pipeline_s"] if stats["pipeline_s"] > 0 else 0.0,
+        encode_s=stats["encode_s"],
+        encoder_frames_per_s=(stats["frames"] * len(encoders) / stats["encode_s"]) if stats["encode_s"] > 0 else 0.0,
+        file_bytes=size,
+        bytes_per_frame=size / n_steps if n_steps else 0.0,
+        device=device,
+        encoders=tuple(config.encoders),
+        expert=config.expert,
+    )
+
+
+def _run_pipeline(
+    config: BuildConfig,
+    *,
+    env_factory: Callable[[int], Any],
+    expert: Any,
+    encoders: list[Any],
+    writer: DatasetWriter,
+    todo: list[int],
+    total: int,
+    progress: ProgressFn | None,
+) -> dict[str, float]:
+    from vlnav_data.sim import rollout
+
+    stats = {"frames": 0, "encode_s": 0.0, "pipeline_s": 0.0}
+    if not todo:
+        return stats
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    episodes: queue.Queue = queue.Queue(maxsize=max(2, config.num_envs))
+    records: queue.Queue = queue.Queue(maxsize=config.writer_queue_size)
+    seeds = [episode_seed(config.seed, i) for i in todo]
+    t0 = time.perf_counter()
+
+    def put(q: queue.Queue, item: Any) -> None:
+        while True:
+            if stop.is_set():
+                raise _Stop
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def simulate() -> None:
+        try:
+            env = env_factory(min(config.num_envs, len(todo)))
+            policy = expert
+            if config.noise_std > 0:
+
+                def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+                    clean = np.asarray(expert(obs, info), dtype=np.float64)
+                    noise = dart_noise(info["episode_seed"], info["env_steps"], config.noise_std)
+                    return np.clip(clean + noise, -1.0, 1.0)
+
+            for ep in rollout(env, policy, seeds):
+                put(episodes, ep)
+            put(episodes, None)
+        except _Stop:
+            return
+        except BaseException as exc:  # handed to the main thread, which re-raises it
+            errors.append(exc)
+            stop.set()
+
+    def write() -> None:
+        written = 0
+        try:
+            while True:
+                rec = _get(records, stop)
+                if rec is None:
+                    return
+                writer.append_episode(rec)
+                written += 1
+                stats["frames"] += rec.num_steps
+                if progress is not None:
+                    elapsed = time.perf_counter() - t0
+                    rate = stats["frames"] / elapsed if elapsed > 0 else 0.0
+                    left = len(todo) - written
+                    eta = elapsed / written * left
+                    progress(
+                        BuildProgress(
+                            episodes_done=writer.num_episodes,
+                            episodes_total=total,
+                            frames_done=int(stats["frames"]),
+                            elapsed_s=elapsed,
+                            frames_per_s=rate,
+                            eta_s=eta,
+                        )
+                    )
+        except _Stop:
+            return
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
+    sim_thread = threading.Thread(target=simulate, name="vlnav-build-sim", daemon=True)
+    write_thread = threading.Thread(target=write, name="vlnav-build-writer", daemon=True)
+    sim_thread.start()
+    write_thread.start()
+    pending: dict[int, EpisodeRecord] = {}
+    next_pos = 0
+    try:
+        while True:
+            ep = _get(episodes, stop)
+            if ep is None:
+                break
+            t_enc = time.perf_counter()
+            rec = _encode_episode(config, ep, todo[ep.episode_index], expert, encoders)
+            stats["encode_s"] += time.perf_counter() - t_enc
+            pending[ep.episode_index] = rec
+            while next_pos in pending:  # release in index order
+                put(records, pending.pop(next_pos))
+                next_pos += 1
+        if next_pos != len(todo):
+            raise RuntimeError(f"rollout ended after {next_pos} of {len(todo)} episodes")
+        put(records, None)
+        write_thread.join()
+    except _Stop:
+        pass
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        if errors or stop.is_set():
+            stop.set()
+        sim_thread.join(timeout=30)
+        write_thread.join(timeout=30)
+    if errors:
+        raise errors[0]
+    stats["pipeline_s"] = time.perf_counter() - t0
+    return stats
+
+
+def _get(q: queue.Queue, stop: threading.Event) -> Any:
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+
+
+def _encode_episode(config: BuildConfig, ep: Any, global_index: int, expert: Any, encoders: list[Any]) -> EpisodeRecord:
+    """Labels, embeddings and metadata of one finished :class:`vlnav_data.sim.Episode`."""
+    from vlnav_data.encoders import fuse
+
+    if ep.rgb is None:
+        raise RuntimeError("the arena was built without rendering; build_dataset needs frames")
+    if config.noise_std > 0:  # the label is the expert's clean action at the visited state
+        labels = np.clip(np.asarray(expert.actions(ep.privileged_state), dtype=np.float32), -1.0, 1.0)
+    else:
+        labels = np.asarray(ep.actions, dtype=np.float32)
+    texts = list(ep.instructions)
+    distinct = list(dict.fromkeys(texts))
+    row = {s: i for i, s in enumerate(distinct)}
+    idx = np.fromiter((row[s] for s in texts), dtype=np.int64, count=len(texts))
+    image_emb, joint_emb, text_emb = {}, {}, {}
+    for enc in encoders:
+        name = enc.spec.name
+        img = enc.encode_observations(ep.rgb, ep.privileged_state)
+        txt = enc.encode_texts(distinct)
+        if enc.spec.fused:
+            joint = enc.encode_pairs(ep.rgb, texts)
+        else:
+            joint = fuse(img, txt[idx], "joint")
+        image_emb[name] = img
+        joint_emb[name] = joint
+        text_emb[name] = {s: txt[i] for s, i in row.items()}
+    t = ep.num_steps
+    dones = np.zeros(t, dtype=np.uint8)
+    dones[-1] = 1
+    return EpisodeRecord(
+        actions=labels,
+        wheel_vel_radps=np.asarray(ep.wheel_speeds_radps, dtype=np.float32),
+        rewards=np.asarray(ep.rewards, dtype=np.float32),
+        dones=dones,
+        rgb=ep.rgb,
+        privileged_state=ep.privileged_state,
+        instructions=texts,
+        image_embeddings=image_emb,
+        joint_embeddings=joint_emb,
+        text_embeddings=text_emb,
+        seed=int(ep.episode_seed),
+        episode_index=int(global_index),
+        target_index=int(ep.target_index),
+        target_color=str(ep.target_color),
+        termination=str(ep.termination),
+        success=bool(ep.success),
+        expert=config.expert,
+        split=episode_split(config.seed, global_index, config.valid_fraction),
+        extra_attrs={
+            "reached_wrong_sphere": bool(ep.reached_wrong_sphere),
+            "nearest_sphere_index": int(ep.nearest_sphere_index),
+            "executed_actions_noisy": bool(config.noise_std > 0),
+        },
+    )

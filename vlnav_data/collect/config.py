@@ -1,0 +1,256 @@
+"""`BuildConfig`: everything that decides what `vlnav-data build` writes, validated up front.
+
+A build is a pure function of its config (and the device type): the resolved config is stored in the
+file (``build_config_json``) and resuming with different values is refused, naming the fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+EXPERTS = ("ppo", "pursuit")
+DEVICES = ("auto", "cpu", "cuda")
+
+RESUME_MAY_DIFFER = ("out", "resume", "overwrite", "num_episodes", "writer_queue_size")
+"""Fields a resumed build may change: where it writes, how, and how many episodes it aims for
+(episodes are a function of their index alone, so a build can be extended)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildConfig:
+    """Configuration of one dataset build (`vlnav-data build`).
+
+    Attributes:
+        out: output ``.h5`` path (written as ``<out>.partial`` until complete).
+        preset: arena preset (``vlnav_data.sim.PRESET_NAMES``).
+        num_episodes: episodes in the whole build (all shards together).
+        encoders: encoder names (``vlnav_data.encoders.ENCODER_NAMES``); each adds ``obs/<name>_image`` and
+            ``obs/<name>_joint``.
+        expert: ``ppo`` (the shipped or given checkpoint) or ``pursuit`` (analytic controller).
+        expert_checkpoint: PPO checkpoint path; None = the shipped one.
+        instructions: instruction style: ``paper``, ``spatial`` or ``color``.
+        action_mapping: ``bang_bang`` or ``velocity``; None = the preset's.
+        image_size_px: square camera override in pixels; None = the preset's (256).
+        max_episode_steps: time-limit override in env steps; None = the preset's (600).
+        noise_std: std of Gaussian noise added to the executed action (DART); the stored label stays the
+            expert's clean action. 0 disables it.
+        valid_fraction: probability that an episode goes to ``/mask/valid`` (decided per episode from
+            the build seed and its index).
+        num_envs: arenas simulated in parallel.
+        seed: build seed; episode ``i``'s seed is ``episode_seed(seed, i)``.
+        device: ``auto``, ``cpu`` or ``cuda`` for the simulator and encoders.
+        encoder_batch_size: frames per encoder forward pass (None: the encoder's default).
+        encoder_dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
+        model_paths: ``(encoder, local directory)`` pairs for encoders whose weights are not in the
+            Hugging Face cache.
+        shard_index: this shard (0-based); the build runs episodes ``shard_index::num_shards``.
+        num_shards: number of shards of the build.
+        resume: continue ``<out>.partial``.
+        overwrite: replace an existing ``out`` (the old file stays until the new one is complete).
+        writer_queue_size: encoded episodes waiting for the HDF5 writer thread.
+    """
+
+    out: str
+    preset: str = "text2nav"
+    num_episodes: int = 100
+    encoders: tuple[str, ...] = ("siglip",)
+    expert: str = "ppo"
+    expert_checkpoint: str | None = None
+    instructions: str = "paper"
+    action_mapping: str | None = None
+    image_size_px: int | None = None
+    max_episode_steps: int | None = None
+    noise_std: float = 0.0
+    valid_fraction: float = 0.1
+    num_envs: int = 16
+    seed: int = 0
+    device: str = "auto"
+    encoder_batch_size: int | None = None
+    encoder_dtype: str = "auto"
+    model_paths: tuple[tuple[str, str], ...] = ()
+    shard_index: int = 0
+    num_shards: int = 1
+    resume: bool = False
+    overwrite: bool = False
+    writer_queue_size: int = 4
+
+    def __post_init__(self) -> None:
+        from vlnav_data.encoders import ENCODER_NAMES
+        from vlnav_data.sim import ACTION_MAPPINGS, INSTRUCTION_STYLES, PRESET_NAMES
+
+        object.__setattr__(self, "out", str(self.out))
+        object.__setattr__(self, "encoders", tuple(self.encoders))
+        object.__setattr__(self, "model_paths", tuple((str(a), str(b)) for a, b in self.model_paths))
+        if not self.out:
+            raise ConfigError("--out is required: the .h5 file to write")
+        if self.preset not in PRESET_NAMES:
+            raise unknown_name("preset", self.preset, PRESET_NAMES)
+        _positive_int("num_episodes", self.num_episodes)
+        if not self.encoders:
+            raise ConfigError("at least one --encoder is required (e.g. --encoder siglip)")
+        for name in self.encoders:
+            if name not in ENCODER_NAMES:
+                raise unknown_name("encoder", name, ENCODER_NAMES)
+        if len(set(self.encoders)) != len(self.encoders):
+            raise ConfigError(f"each --encoder may be given once, got {list(self.encoders)}")
+        if self.expert not in EXPERTS:
+            raise unknown_name("expert", self.expert, EXPERTS)
+        if self.expert_checkpoint is not None and self.expert != "ppo":
+            raise ConfigError("--expert-checkpoint applies to --expert ppo only; drop it or use --expert ppo")
+        if self.instructions not in INSTRUCTION_STYLES:
+            raise unknown_name("instruction style", self.instructions, INSTRUCTION_STYLES)
+        if self.action_mapping is not None and self.action_mapping not in ACTION_MAPPINGS:
+            raise unknown_name("action mapping", self.action_mapping, ACTION_MAPPINGS)
+        if self.image_size_px is not None:
+            _positive_int("image_size_px", self.image_size_px)
+            if not 16 <= self.image_size_px <= 1024:
+                raise ConfigError(f"image_size_px must be in [16, 1024], got {self.image_size_px}")
+        if self.max_episode_steps is not None:
+            _positive_int("max_episode_steps", self.max_episode_steps)
+        if not (isinstance(self.noise_std, (int, float)) and math.isfinite(self.noise_std) and self.noise_std >= 0):
+            raise ConfigError(f"noise_std must be a number >= 0, got {self.noise_std!r}")
+        if not (isinstance(self.valid_fraction, (int, float)) and 0.0 <= self.valid_fraction < 1.0):
+            raise ConfigError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
+        _positive_int("num_envs", self.num_envs)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got '{self.device}'")
+        if self.encoder_batch_size is not None:
+            _positive_int("encoder_batch_size", self.encoder_batch_size)
+        if self.encoder_dtype not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"encoder_dtype must be auto, fp32 or bf16, got '{self.encoder_dtype}'")
+        for name, _ in self.model_paths:
+            if name not in self.encoders:
+                raise ConfigError(
+                    f"model path given for encoder '{name}', which is not built; encoders: {', '.join(self.encoders)}"
+                )
+        _positive_int("num_shards", self.num_shards)
+        if isinstance(self.shard_index, bool) or not 0 <= self.shard_index < self.num_shards:
+            raise ConfigError(f"shard must be i/n with 0 <= i < n, got {self.shard_index}/{self.num_shards}")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other; pass one")
+        _positive_int("writer_queue_size", self.writer_queue_size)
+
+    def stored(self) -> dict[str, Any]:
+        """The config as stored in the file (JSON-compatible)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def command(self) -> str:
+        """The ``vlnav-data build`` command line that rebuilds this config (without resume/overwrite)."""
+        d = BuildConfig.__dataclass_fields__
+        args = ["vlnav-data", "build", "--out", Path(self.out).name]
+        for f in (
+            "preset",
+            "num_episodes",
+            "expert",
+            "expert_checkpoint",
+            "instructions",
+            "action_mapping",
+            "image_size_px",
+            "max_episode_steps",
+            "noise_std",
+            "valid_fraction",
+            "num_envs",
+            "seed",
+            "device",
+            "encoder_batch_size",
+            "encoder_dtype",
+        ):
+            value = getattr(self, f)
+            if value is None or (f not in ("seed", "num_episodes", "expert", "preset") and value == d[f].default):
+                continue
+            args += [f"--{f.replace('_', '-')}", str(value)]
+        for name in self.encoders:
+            args += ["--encoder", name]
+        for name, path in self.model_paths:
+            args += ["--model-path", f"{name}={path}"]
+        if self.num_shards > 1:
+            args += ["--shard", f"{self.shard_index}/{self.num_shards}"]
+        return shlex.join(args)
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``"i/n"`` into ``(i, n)``.
+
+    Raises:
+        ConfigError: not two integers separated by ``/`` with ``0 <= i < n``.
+    """
+    parts = str(text).split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ConfigError(f"--shard must look like i/n (e.g. 0/4), got '{text}'")
+    i, n = int(parts[0]), int(parts[1])
+    if n < 1 or not 0 <= i < n:
+        raise ConfigError(f"--shard i/n needs 0 <= i < n, got '{text}'")
+    return i, n
+
+
+def parse_model_paths(items: list[str] | tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Parse ``--model-path NAME=DIR`` items."""
+    out = []
+    for item in items:
+        name, sep, path = str(item).partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--model-path must look like NAME=DIR (e.g. siglip=/models/siglip), got '{item}'")
+        out.append((name, path))
+    return tuple(out)
+
+
+def load_build_toml(path: str | Path) -> dict[str, Any]:
+    """Read a build config TOML (keys are :class:`BuildConfig` fields; ``shard = "i/n"`` accepted).
+
+    Relative ``out`` paths are kept as written (relative to the working directory).
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or has unknown keys.
+    """
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: '{p}'; pass an existing .toml file to --config") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file '{p}' is not valid TOML: {exc}") from exc
+    table = raw.get("build", raw)
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file '{p}': expected a [build] table or top-level keys")
+    fields = {f.name for f in dataclasses.fields(BuildConfig)}
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        k = key.replace("-", "_")
+        if k == "shard":
+            out["shard_index"], out["num_shards"] = parse_shard(value)
+            continue
+        if k == "encoder":
+            k = "encoders"
+        if k not in fields:
+            raise ConfigError(f"config file '{p}': unknown key '{key}'.{did_you_mean(k, fields)}")
+        if k == "encoders" and isinstance(value, str):
+            value = [value]
+        if k == "model_paths" and isinstance(value, dict):
+            value = tuple(value.items())
+        out[k] = tuple(value) if isinstance(value, list) else value
+    return out
