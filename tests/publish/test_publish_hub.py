@@ -144,6 +144,13 @@ def test_verify_catches_a_flipped_byte(folder_copy: Path) -> None:
     assert report.problems[0].startswith("'data/chunk-000/file-000.parquet' is corrupt or modified: sha256 ")
 
 
+def test_verify_accepts_what_a_hub_download_adds(folder_copy: Path) -> None:
+    (folder_copy / ".gitattributes").write_text("*.h5 filter=lfs diff=lfs merge=lfs -text\n")
+    (folder_copy / ".cache/huggingface/download").mkdir(parents=True)
+    (folder_copy / ".cache/huggingface/download/README.md.metadata").write_text("x")
+    assert verify_folder(VerifyConfig(folder=folder_copy)).problems == ()
+
+
 def test_verify_lists_every_problem(folder_copy: Path) -> None:
     (folder_copy / "sample_frames.png").unlink()  # listed and linked from the card
     (folder_copy / "stray.bin").write_bytes(b"x")

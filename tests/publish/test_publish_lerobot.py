@@ -136,6 +136,14 @@ def test_parquet_loads_with_hf_datasets_offline(png_export, tmp_path: Path) -> N
     row = ds[0]
     assert np.asarray(row["observation.images.front"]).shape == (64, 64, 3)
     assert len(row["action"]) == 2
+    # LeRobot's own call: Dataset.from_parquet with features derived from meta/info.json
+    from vlnav_data.publish.lerobot import hf_features
+
+    info = json.loads((png_export.out_dir / "meta/info.json").read_text())
+    features = hf_features(info["features"])
+    lr = datasets.Dataset.from_parquet(files, features=features, cache_dir=str(tmp_path / "cache2"))
+    assert lr.num_rows == png_export.total_frames
+    assert set(lr.column_names) == set(info["features"])
 
 
 def test_episodes_and_tasks_metadata(video_export, demos_h5: Path) -> None:

@@ -1,8 +1,8 @@
 """``SHA256SUMS``: the sha256 of every file of a Hub folder, in ``sha256sum -c`` format.
 
 Each line is ``<64 hex digits>  <path relative to the folder, with />`` (two spaces: text mode), sorted
-by path. Listed: every regular file, except ``SHA256SUMS`` itself and the local-only files in
-:data:`LOCAL_ONLY` (the command's ``result.json`` and huggingface_hub's upload cache ``.cache/``).
+by path. Listed: every regular file, except ``SHA256SUMS`` itself, the local-only files in :data:`LOCAL_ONLY` (the
+command's ``result.json`` and huggingface_hub's cache ``.cache/``) and the ``.gitattributes`` the Hub adds.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from pathlib import Path
 SUMS_NAME = "SHA256SUMS"
 LOCAL_ONLY = ("result.json", ".cache")
 """Top-level names that stay on this machine: never listed, never uploaded."""
+
+HUB_GENERATED = (".gitattributes",)
+"""Top-level files the Hub adds to every repository (and a download brings along): never listed."""
 
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
@@ -34,7 +37,7 @@ def folder_files(folder: Path) -> list[str]:
         if not path.is_file() or path.is_symlink():
             continue
         rel = path.relative_to(folder)
-        if rel.parts[0] in LOCAL_ONLY or rel.as_posix() == SUMS_NAME:
+        if rel.parts[0] in LOCAL_ONLY or rel.as_posix() in (SUMS_NAME, *HUB_GENERATED):
             continue
         out.append(rel.as_posix())
     return sorted(out)

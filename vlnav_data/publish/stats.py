@@ -49,10 +49,9 @@ class ImageStats:
         """
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != self.channels:
             raise ValueError(f"expected uint8 (T, H, W, {self.channels}) frames, got {frames.dtype} {frames.shape}")
-        flat = frames.reshape(-1, self.channels)
-        offsets = np.arange(self.channels, dtype=np.int64) * 256
-        counts = np.bincount((flat.astype(np.int64) + offsets).ravel(), minlength=256 * self.channels)
-        self.hist += counts.reshape(self.channels, 256)
+        planes = np.ascontiguousarray(frames.reshape(-1, self.channels).T)  # (C, T*H*W): one bincount per channel
+        for c in range(self.channels):
+            self.hist[c] += np.bincount(planes[c], minlength=256)
         self.frames += int(frames.shape[0])
 
     def merge(self, other: ImageStats) -> None:
