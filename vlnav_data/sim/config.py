@@ -143,7 +143,7 @@ class ArenaConfig:
     sky_rgb: tuple[float, float, float] = (0.0, 0.0, 0.0)
     light_position_m: tuple[float, float, float] = (1.35, 0.0, 2.0)
     light_jitter_m: float = 0.0
-    ambient_light: float = 0.35
+    ambient_light: float = 0.5
     # start distribution and bounds
     start_x_range_m: tuple[float, float] = (-0.05, 0.75)
     start_y_range_m: tuple[float, float] = (-0.2, 0.25)

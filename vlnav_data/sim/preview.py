@@ -2,7 +2,8 @@
 
 The episode is the start of ``episode_seed`` driven by a simple turn-then-drive steering rule on the
 privileged state (enough to show the arena from several viewpoints; the real experts live in
-``vlnav_data.expert``).
+``vlnav_data.expert``). The episode runs state-only; the chosen frames are rendered afterwards with
+:func:`render_views` from the recorded poses (float32 state, so poses agree with the run to ~1e-7 m).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from vlnav_data.errors import ConfigError
 from vlnav_data.sim.config import PRESET_NAMES, get_preset
+from vlnav_data.sim.render import render_views
 from vlnav_data.sim.rollout import Episode, rollout
 from vlnav_data.sim.task import PALETTE_RGB, PRIVILEGED_STATE_NAMES, check_seed
 from vlnav_data.sim.vector_env import make_arena
@@ -82,10 +84,21 @@ def render_preview(config: PreviewConfig) -> PreviewResult:
     from matplotlib.patches import Circle
 
     arena_config = get_preset(config.preset)
-    env = make_arena(arena_config, num_envs=1, device=config.device, render=True)
+    env = make_arena(arena_config, num_envs=1, device=config.device, render=False)
     episode: Episode = next(rollout(env, steer_to_target, [config.seed]))
     steps = np.unique(np.linspace(0, episode.num_steps - 1, config.num_frames).round().astype(int)).tolist()
-    frames = episode.rgb[steps]
+    start = episode.start
+    state = episode.privileged_state[steps]
+    poses = np.stack([state[:, 0], state[:, 1], np.arctan2(state[:, 3], state[:, 2])], axis=1)
+    frames = render_views(
+        arena_config,
+        poses.astype(np.float64),
+        sphere_positions_xy_m=start.sphere_positions_xy_m,
+        sphere_color_indices=start.sphere_color_indices,
+        floor_rgb=start.floor_rgb,
+        light_position_m=start.light_position_m,
+        device=config.device,
+    )
     cols = min(3, len(steps))
     rows = math.ceil(len(steps) / cols)
     fig = plt.figure(figsize=(3.0 * cols + 4.6, max(3.2 * rows, 4.6)), dpi=110)
@@ -96,7 +109,6 @@ def render_preview(config: PreviewConfig) -> PreviewResult:
         ax.set_title(f"step {step}", fontsize=9)
         ax.axis("off")
     ax = fig.add_subplot(grid[:, cols:])
-    start = episode.start
     x_lo, x_hi = arena_config.bounds_x_m
     y_lo, y_hi = arena_config.bounds_y_m
     ax.add_patch(plt.Rectangle((x_lo, y_lo), x_hi - x_lo, y_hi - y_lo, fill=False, ls="--", ec="0.4", lw=1))

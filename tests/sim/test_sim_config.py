@@ -1,0 +1,63 @@
+"""Presets and config validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from vlnav_data.errors import ConfigError
+from vlnav_data.sim import PRESET_NAMES, ArenaConfig, get_preset, make_arena
+
+
+def test_text2nav_preset_has_the_published_code_values():
+    cfg = get_preset("text2nav")
+    assert cfg.sphere_positions_xy_m == ((2.5, 0.0), (2.5, 0.5), (2.5, -0.5), (2.5, 1.0), (2.5, -1.0))
+    assert cfg.sphere_colors == ("red", "green", "blue", "yellow", "pink")
+    assert (cfg.sphere_radius_m, cfg.sphere_height_m) == (0.075, 0.1)
+    assert cfg.start_x_range_m == (-0.05, 0.75) and cfg.start_y_range_m == (-0.2, 0.25)
+    assert cfg.bounds_x_m == (-0.2, 2.5) and cfg.bounds_y_m == (-1.45, 1.45)
+    assert (cfg.success_radius_m, cfg.max_episode_steps, cfg.physics_substeps) == (0.3, 600, 2)
+    assert cfg.dt_s == pytest.approx(1 / 30)
+    assert (cfg.wheel_radius_m, cfg.wheel_base_m, cfg.max_wheel_speed_radps) == (0.03, 0.1125, 20.0)
+    assert math.degrees(cfg.camera_hfov_rad) == pytest.approx(114.9, abs=0.05)
+    assert cfg.camera_vfov_rad == cfg.camera_hfov_rad
+    assert (cfg.image_height_px, cfg.image_width_px) == (256, 256)
+    assert cfg.max_linear_speed_mps == pytest.approx(0.6)
+    assert cfg.action_mapping == "bang_bang" and cfg.instructions == "paper"
+
+
+def test_every_preset_is_frozen_and_valid():
+    assert {"text2nav", "text2nav-random"} <= set(PRESET_NAMES)
+    for name in PRESET_NAMES:
+        cfg = get_preset(name)
+        assert cfg.name == name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            cfg.dt_s = 0.1  # type: ignore[misc]
+    assert get_preset("text2nav-random").num_spheres > get_preset("text2nav").num_spheres
+
+
+def test_unknown_preset_suggests_the_closest_name():
+    with pytest.raises(ConfigError) as err:
+        get_preset("text2nv")
+    assert str(err.value) == (
+        "unknown preset 'text2nv'; expected one of: text2nav, text2nav-random, text2nav-velocity. "
+        "Did you mean 'text2nav'?"
+    )
+
+
+@pytest.mark.parametrize("field", ["image_width_px", "wheel_base_m", "sphere_radius_m", "dt_s"])
+def test_non_positive_sizes_name_the_field_and_value(field):
+    with pytest.raises(ConfigError) as err:
+        dataclasses.replace(ArenaConfig(), **{field: 0})
+    assert str(err.value) == f"ArenaConfig.{field} must be > 0, got 0; use a positive value"
+
+
+def test_make_arena_rejects_unknown_override_and_mapping():
+    with pytest.raises(ConfigError, match="unknown ArenaConfig field 'wheel_bas_m'.*Did you mean 'wheel_base_m'"):
+        make_arena("text2nav", num_envs=1, render=False, wheel_bas_m=0.2)
+    with pytest.raises(ConfigError, match="unknown action_mapping 'bangbang'.*Did you mean 'bang_bang'"):
+        make_arena("text2nav", num_envs=1, render=False, action_mapping="bangbang")
+    with pytest.raises(ConfigError, match="num_envs must be a positive integer, got 0"):
+        make_arena("text2nav", num_envs=0, render=False)
