@@ -208,7 +208,7 @@ def test_video_frames_match_hdf5_frames_yuv420p(video_export, demos_h5: Path) ->
 
 
 def test_av1_video_decodes_every_frame(demos_h5: Path, tmp_path: Path) -> None:
-    """SVT-AV1 (LeRobot's default codec) is weaker at 64x64 (measured 34.8 dB codec-only at crf 23)."""
+    """SVT-AV1 (LeRobot's default codec) is weaker at 64x64 (measured 35.8 dB codec-only at crf 18, 34.8 at 23)."""
     src = _source(demos_h5)
     res = export_lerobot(LeRobotExportConfig(dataset=demos_h5, out_dir=tmp_path / "ds", video_codec="libsvtav1"))
     info = json.loads((tmp_path / "ds/meta/info.json").read_text())
@@ -400,4 +400,4 @@ def test_default_video_of_rendered_arena_frames_psnr_35db(tmp_path: Path) -> Non
     source = np.concatenate(frames)
     assert decoded.shape == source.shape
     assert psnr_db(source, decoded) >= 35.0
-    assert min(psnr_db(a, b) for a, b in zip(source, decoded, strict=True)) >= 33.0
+    assert min(psnr_db(a, b) for a, b in zip(source, decoded, strict=True)) >= 34.0

@@ -27,7 +27,7 @@ def export(
     encoder: list[str] = typer.Option([], "--encoder", help="Encoder(s) to export as observation.<enc>_joint."),
     video_codec: str = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1)."),
     pix_fmt: str = typer.Option("yuv420p", "--pix-fmt", help="yuv420p, or yuv444p (libx264; full colour)."),
-    crf: int = typer.Option(23, "--crf", help="Video constant rate factor (lower: better, bigger)."),
+    crf: int = typer.Option(18, "--crf", help="Video constant rate factor (lower: better, bigger)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the contents of a non-empty --out."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -72,7 +72,7 @@ def publish(
     encoder: list[str] = typer.Option([], "--encoder", help="Encoder(s) exported as observation.<enc>_joint."),
     video_codec: str = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1)."),
     pix_fmt: str = typer.Option("yuv420p", "--pix-fmt", help="yuv420p, or yuv444p (libx264; full colour)."),
-    crf: int = typer.Option(23, "--crf", help="Video constant rate factor."),
+    crf: int = typer.Option(18, "--crf", help="Video constant rate factor."),
     shard_max_gb: float = typer.Option(20.0, "--shard-max-gb", help="Every HDF5 file stays below this (GB)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:

@@ -38,7 +38,7 @@ from vlnav_data.publish.lerobot import (
     write_lerobot,
 )
 from vlnav_data.publish.shards import HUB_FILE_LIMIT_BYTES, Shard, write_shards
-from vlnav_data.publish.video import DEFAULT_VIDEO_CODEC, VIDEO_CODECS, check_pix_fmt
+from vlnav_data.publish.video import DEFAULT_CRF, DEFAULT_VIDEO_CODEC, VIDEO_CODECS, check_pix_fmt
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SHOWN_VIOLATIONS = 5
@@ -84,7 +84,7 @@ class PublishConfig:
     encoders: tuple[str, ...] = ()
     video_codec: str = DEFAULT_VIDEO_CODEC
     pix_fmt: str = "yuv420p"
-    crf: int = 23
+    crf: int = DEFAULT_CRF
     shard_max_bytes: int = HUB_FILE_LIMIT_BYTES
 
     def __post_init__(self) -> None:

@@ -42,6 +42,7 @@ from vlnav_data.publish.stats import (
     stats_to_json,
 )
 from vlnav_data.publish.video import (
+    DEFAULT_CRF,
     DEFAULT_VIDEO_CODEC,
     VIDEO_CODECS,
     VideoCodec,
@@ -118,7 +119,7 @@ class LeRobotExportConfig:
     encoders: tuple[str, ...] = ()
     video_codec: str = DEFAULT_VIDEO_CODEC
     pix_fmt: str = "yuv420p"
-    crf: int = 23
+    crf: int = DEFAULT_CRF
     overwrite: bool = False
     data_file_size_mb: float = 100.0
     video_file_size_mb: float = 200.0

@@ -61,9 +61,12 @@ VIDEO_CODECS: dict[str, VideoCodec] = {
 """Video encoders we offer. AV1 (``libsvtav1``) is LeRobot's default (``configs/video.py``)."""
 
 DEFAULT_VIDEO_CODEC = "libx264"
-"""H.264 by default: on the synthetic arena frames (6 episodes, yuv420p, crf 23) x264 ``veryfast`` gave
-38.1 dB codec-only PSNR at 246 B/frame (64x64) and 47.0 dB at 654 B/frame (256x256), against SVT-AV1
-preset 10 at 34.8 dB / 418 B and 39.0 dB / 1004 B; H.264 also plays in every browser (the Hub viewer)."""
+DEFAULT_CRF = 18
+"""H.264, crf 18 by default. Measured on a real 4-episode `vlnav-data build` (text2nav, 256x256, 452 frames,
+yuv420p), RGB PSNR against the HDF5 frames, overall / worst frame / bytes per frame:
+x264 ``veryfast`` crf 23: 36.9 / 34.3 dB / 986 B; crf 20: 37.6 / 35.0 / 1202; crf 18: 37.9 / 35.3 / 1362;
+SVT-AV1 preset 10 crf 23: 36.1 / 32.2 / 1573; crf 18: 36.3 / 32.6 / 1881. H.264 also plays in every browser
+(the Hub viewer). yuv444p (x264) crf 23: 39.7 / 37.5 / 1033."""
 
 PIX_FMTS = ("yuv420p", "yuv444p")
 """``yuv420p`` (LeRobot's default, plays in every browser) halves the colour resolution: on frames of
