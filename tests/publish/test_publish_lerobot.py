@@ -401,3 +401,24 @@ def test_default_video_of_rendered_arena_frames_psnr_35db(tmp_path: Path) -> Non
     assert decoded.shape == source.shape
     assert psnr_db(source, decoded) >= 35.0
     assert min(psnr_db(a, b) for a, b in zip(source, decoded, strict=True)) >= 34.0
+
+
+def test_demos_in_no_split_sit_between_train_and_valid(demos_two_encoders_h5: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import h5py
+
+    from vlnav_data.publish.lerobot import episode_order
+
+    path = tmp_path / "masks.h5"
+    shutil.copy(demos_two_encoders_h5, path)
+    with h5py.File(path, "r+") as f:
+        train = [n.decode() for n in f["mask/train"][()]]
+        valid = [n.decode() for n in f["mask/valid"][()]]
+        del f["mask/train"]
+        f["mask/train"] = np.array(train[1:], dtype="S")  # train[0] is now in no split
+    with DatasetReader(path) as r:
+        order, splits = episode_order(r)
+    assert order == train[1:] + [train[0]] + valid
+    n = len(order)
+    assert splits == {"train": f"0:{len(train) - 1}", "valid": f"{n - len(valid)}:{n}"}
