@@ -143,13 +143,13 @@ class VideoFileWriter:
         self.bytes_muxed = 0
         self._av = av
         self._container = av.open(str(path), mode="w")
-        stream = self._container.add_stream(codec.name, rate=_rate(fps))
+        options = {k: v.format(crf=crf) for k, v in codec.options}
+        stream = self._container.add_stream(codec.name, rate=_rate(fps), options=options)
         stream.width, stream.height = width, height
         stream.pix_fmt = pix_fmt
         self.pix_fmt = pix_fmt
         stream.time_base = 1 / _rate(fps)
         stream.codec_context.gop_size = GOP_SIZE
-        stream.options = {k: v.format(crf=crf) for k, v in codec.options}
         self._stream = stream
 
     def write(self, frames: np.ndarray) -> None:
