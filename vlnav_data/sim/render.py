@@ -58,6 +58,7 @@ class _Camera:
     up_per_row: torch.Tensor  # (H,) up component of the row ray per unit depth
     floor_depth_lower: torch.Tensor  # (H - H0,) floor depth of rows H0.. (inf when not on the floor)
     first_floor_row: int  # H0: first row whose centre looks below the horizon
+    num_lower_rows: int  # rows H0.. that can show floor or wall (below them the floor is near-clipped)
     walls: torch.Tensor  # (S, 4) wall segments
     fx: float
     fy: float
@@ -73,6 +74,7 @@ def _camera(config: ArenaConfig, device: str) -> _Camera:
     up = -(v - 0.5 * h_px) / fy
     first_floor = int((up >= 0).sum())
     depth = config.camera_height_m / (-up[first_floor:])
+    num_lower = int((depth >= config.camera_near_m).sum())  # depth decreases with the row index
     depth = torch.where(
         (depth >= config.camera_near_m) & (depth <= config.camera_far_m), depth, torch.full_like(depth, torch.inf)
     )
@@ -82,7 +84,9 @@ def _camera(config: ArenaConfig, device: str) -> _Camera:
         up_per_row=up.to(dev, torch.float32),
         floor_depth_lower=depth.to(dev, torch.float32),
         first_floor_row=first_floor,
-        walls=torch.tensor(config.wall_segments_xy_m, dtype=torch.float32, device=dev).reshape(-1, 4),
+        num_lower_rows=num_lower,
+        # (S, 4); a dummy segment when there are no walls (never hit: wall depth stays inf).
+        walls=torch.tensor(config.wall_segments_xy_m or ((0.0, 0.0, 1.0, 0.0),), dtype=torch.float32, device=dev),
         fx=fx,
         fy=fy,
     )
@@ -100,19 +104,23 @@ def default_scene(config: ArenaConfig, num_envs: int, device: torch.device | str
     )
 
 
-def _wall_hits(cam: _Camera, cx, cy, dir_x, dir_y, far: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Depth ``(N, W)`` of the first wall along each column ray (inf: none) and its segment index."""
+def _wall_hits(config: ArenaConfig, cx, cy, dir_x, dir_y) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depth ``(N, W)`` of the first wall along each column ray (inf: none) and its segment index.
+
+    Walls closer than the near plane or beyond the far plane are clipped (not drawn), like the camera's.
+    """
     n, w = dir_x.shape
+    near, far = config.camera_near_m, config.camera_far_m
     best = torch.full((n, w), torch.inf, device=dir_x.device)
     best_idx = torch.zeros((n, w), dtype=torch.long, device=dir_x.device)
-    for i, (x0, y0, x1, y1) in enumerate(cam.walls.tolist()):
+    for i, (x0, y0, x1, y1) in enumerate(config.wall_segments_xy_m):
         ex, ey = x1 - x0, y1 - y0
         qx, qy = (x0 - cx)[:, None], (y0 - cy)[:, None]
         det = ex * dir_y - ey * dir_x
         safe = torch.where(det.abs() > 1e-12, det, torch.full_like(det, 1e-12))
         t = (ex * qy - ey * qx) / safe
         s = (dir_x * qy - dir_y * qx) / safe
-        ok = (det.abs() > 1e-12) & (t > 0) & (t <= far) & (s >= 0) & (s <= 1) & (t < best)
+        ok = (det.abs() > 1e-12) & (t >= near) & (t <= far) & (s >= 0) & (s <= 1) & (t < best)
         best = torch.where(ok, t, best)
         best_idx = torch.where(ok, torch.full_like(best_idx, i), best_idx)
     return best, best_idx
@@ -223,7 +231,7 @@ def render_batch(
     dir_y = sin_t[:, None] + lu * cos_t[:, None]
 
     # Walls: one intersection per column, Lambert-shaded per column.
-    wall_t, wall_idx = _wall_hits(cam, cx, cy, dir_x, dir_y, config.camera_far_m)
+    wall_t, wall_idx = _wall_hits(config, cx, cy, dir_x, dir_y)
     has_wall = torch.isfinite(wall_t)
     seg = cam.walls[wall_idx]  # (N, W, 4)
     nx, ny = -(seg[..., 3] - seg[..., 1]), seg[..., 2] - seg[..., 0]
@@ -250,12 +258,15 @@ def render_batch(
     up = cam.up_per_row
     image[:, :h0] = _shader("upper", compile_shaders)(up[None, :h0, None], wall_top[:, None, :], wall_col, sky)
     spacing = config.floor_grid_spacing_m
-    depth = cam.floor_depth_lower
+    # Rows below h1 look at floor closer than the near plane: nothing is drawn there (sky colour).
+    h1 = h0 + cam.num_lower_rows
+    depth = cam.floor_depth_lower[: h1 - h0]
     finite = torch.where(torch.isfinite(depth), depth, torch.zeros_like(depth))
     floor_base = scene.floor_rgb.to(device, torch.float32)[:, None, None, :] * 255.0
-    image[:, h0:] = _shader("lower", compile_shaders)(
+    image[:, h1:] = sky.round().to(torch.uint8)
+    image[:, h0:h1] = _shader("lower", compile_shaders)(
         depth[None, :, None],
-        up[None, h0:, None],
+        up[None, h0:h1, None],
         (finite / (cam.fx * spacing))[None, :, None],
         (finite * finite / (hc * cam.fy))[None, :, None],
         (cx / spacing)[:, None, None],
@@ -341,8 +352,6 @@ def _draw_spheres(
     z_at_wall = hc + uv * wt.clamp(max=1e6)
     occluded = (wt < t) & (z_at_wall >= 0) & (z_at_wall <= config.wall_height_m)
     hit &= ~occluded
-    if not bool(hit.any()):
-        return
     idx = hit.nonzero()[:, 0]
     t, owner, env, col, row = t[idx], owner[idx], env[idx], col[idx], row[idx]
     lu, uv = lu[idx], uv[idx]

@@ -1,0 +1,186 @@
+"""Renderer and simulator throughput: frames/s at 256x256 for N = 1, 64, 1024 envs.
+
+Prints, for each device (CPU, and CUDA when present):
+  * ``ours-eager``: ``vlnav_data.sim.render.render_batch`` as the env uses it by default;
+  * ``ours-compiled``: the same with ``compile_shaders=True`` (torch.compile; compile time excluded);
+  * ``naive``: a same-run baseline, a full-image ray caster written here that intersects every
+    pixel's ray with the floor, every wall rectangle and every sphere (the approach the arena's
+    separable renderer replaces);
+  * ``state-only steps/s``: ``ArenaVecEnv.step`` with ``render=False`` (what PPO trains on).
+plus the machine (CPU model, cores, torch version, threads, load average).
+
+Usage: ``python bench/sim_throughput.py [--sizes 1 64 1024] [--no-compile] [--seconds 2] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from vlnav_data.sim import get_preset, make_arena
+from vlnav_data.sim.config import ArenaConfig
+from vlnav_data.sim.render import Scene, default_scene, render_batch
+
+
+def naive_render(config: ArenaConfig, poses: torch.Tensor, scene: Scene) -> torch.Tensor:
+    """Baseline: ray-trace every pixel against the floor, every wall and every sphere. uint8 (N, H, W, 3)."""
+    dev = poses.device
+    n, h, w = poses.shape[0], config.image_height_px, config.image_width_px
+    fx, fy = config.focal_length_px
+    u = torch.arange(w, device=dev) + 0.5
+    v = torch.arange(h, device=dev) + 0.5
+    left = (-(u - w / 2) / fx)[None, None, :].expand(1, h, w)
+    up = (-(v - h / 2) / fy)[None, :, None].expand(1, h, w)
+    p = poses.float()
+    c, s = torch.cos(p[:, 2])[:, None, None], torch.sin(p[:, 2])[:, None, None]
+    dx, dy, dz = c - left * s, s + left * c, up.expand(n, h, w)  # per unit forward depth
+    ox = (p[:, 0] + config.camera_forward_offset_m * torch.cos(p[:, 2]))[:, None, None]
+    oy = (p[:, 1] + config.camera_forward_offset_m * torch.sin(p[:, 2]))[:, None, None]
+    oz = config.camera_height_m
+    best = torch.full((n, h, w), math.inf, device=dev)
+    rgb = torch.zeros((n, h, w, 3), device=dev)
+    near, far = config.camera_near_m, config.camera_far_m
+    # floor
+    t = torch.where(dz < 0, -oz / dz.clamp(max=-1e-9), torch.full_like(dz, math.inf))
+    hit = (t > near) & (t < far)
+    gx, gy = ox + t * dx, oy + t * dy
+    sp, lw = config.floor_grid_spacing_m, config.floor_grid_line_width_m
+    line = ((gx / sp - torch.round(gx / sp)).abs() * sp < lw / 2) | (
+        (gy / sp - torch.round(gy / sp)).abs() * sp < lw / 2
+    )
+    floor = scene.floor_rgb[:, None, None, :].to(dev)
+    col = torch.where(line[..., None], torch.ones_like(rgb), floor.expand(n, h, w, 3))
+    rgb = torch.where(hit[..., None], col, rgb)
+    best = torch.where(hit, t, best)
+    # walls (vertical rectangles)
+    wall = torch.tensor(config.wall_rgb, device=dev)
+    for x0, y0, x1, y1 in config.wall_segments_xy_m:
+        ex, ey = x1 - x0, y1 - y0
+        det = ex * dy - ey * dx
+        safe = torch.where(det.abs() > 1e-12, det, torch.full_like(det, 1e-12))
+        tw = (ex * (y0 - oy) - ey * (x0 - ox)) / safe
+        sw = (dx * (y0 - oy) - dy * (x0 - ox)) / safe
+        zw = oz + tw * dz
+        hit = (tw > near) & (tw < far) & (sw >= 0) & (sw <= 1) & (zw >= 0) & (zw <= config.wall_height_m) & (tw < best)
+        rgb = torch.where(hit[..., None], wall * 0.8, rgb)
+        best = torch.where(hit, tw, best)
+    # spheres
+    r = config.sphere_radius_m
+    lpos = scene.light_position.to(dev)
+    for k in range(scene.sphere_xy.shape[1]):
+        sx = scene.sphere_xy[:, k, 0].to(dev)[:, None, None]
+        sy = scene.sphere_xy[:, k, 1].to(dev)[:, None, None]
+        qx, qy, qz = sx - ox, sy - oy, config.sphere_height_m - oz
+        dd = dx * dx + dy * dy + dz * dz
+        ds = dx * qx + dy * qy + dz * qz
+        disc = ds * ds - dd * (qx * qx + qy * qy + qz * qz - r * r)
+        ts = (ds - torch.sqrt(disc.clamp(min=0))) / dd
+        hit = (disc >= 0) & (ts > near) & (ts < best)
+        nx, ny, nz = (ox + ts * dx - sx) / r, (oy + ts * dy - sy) / r, (oz + ts * dz - config.sphere_height_m) / r
+        lx, ly, lz = lpos[:, 0, None, None] - sx, lpos[:, 1, None, None] - sy, lpos[:, 2, None, None] - 0.1
+        ln = torch.sqrt(lx * lx + ly * ly + lz * lz)
+        lam = ((nx * lx + ny * ly + nz * lz) / ln).clamp(min=0)
+        shade = (0.5 + 0.5 * lam)[..., None] * scene.sphere_rgb[:, k].to(dev)[:, None, None, :]
+        rgb = torch.where(hit[..., None], shade, rgb)
+        best = torch.where(hit, ts, best)
+    return (rgb * 255).round().to(torch.uint8)
+
+
+def _poses(n: int, device: str, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    xy = np.stack([rng.uniform(-0.2, 2.3, n), rng.uniform(-1.3, 1.3, n), rng.uniform(-math.pi, math.pi, n)], 1)
+    return torch.tensor(xy, dtype=torch.float64, device=device)
+
+
+def _rate(fn, n: int, seconds: float, device: str) -> float:
+    fn()  # warm-up
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    reps, start = 0, time.perf_counter()
+    while True:
+        fn()
+        reps += 1
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds or reps >= 200:
+            return reps * n / elapsed
+
+
+def _machine() -> dict:
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024])
+    parser.add_argument("--seconds", type=float, default=2.0, help="minimum timing window per measurement")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
+    parser.add_argument("--naive-max-batch", type=int, default=64, help="chunk the naive baseline (memory)")
+    parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when present")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    cfg = get_preset("text2nav")
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    machine = _machine()
+    print("machine:", json.dumps(machine))
+    rows = []
+    for device in devices:
+        for n in args.sizes:
+            poses = _poses(n, device)
+            scene = default_scene(cfg, n, device)
+            row = {"device": device, "num_envs": n}
+            row["ours_eager_fps"] = _rate(lambda p=poses, s=scene: render_batch(cfg, p, s), n, args.seconds, device)
+            if not args.no_compile:
+                t0 = time.perf_counter()
+                render_batch(cfg, poses, scene, compile_shaders=True)
+                row["compile_s"] = time.perf_counter() - t0
+                row["ours_compiled_fps"] = _rate(
+                    lambda p=poses, s=scene: render_batch(cfg, p, s, compile_shaders=True), n, args.seconds, device
+                )
+            chunk = min(n, args.naive_max_batch)
+            naive_poses, naive_scene = _poses(chunk, device), default_scene(cfg, chunk, device)
+            row["naive_fps"] = _rate(
+                lambda p=naive_poses, s=naive_scene: naive_render(cfg, p, s), chunk, args.seconds, device
+            )
+            row["naive_batch"] = chunk
+            env = make_arena(cfg, num_envs=n, device=device, render=False)
+            env.reset(seed=0)
+            actions = np.random.default_rng(0).uniform(-1, 1, (n, 2))
+            row["state_only_env_steps_per_s"] = _rate(lambda e=env, a=actions: e.step(a), n, args.seconds, device)
+            rows.append(row)
+            print(
+                f"{device:5s} N={n:5d}  ours-eager {row['ours_eager_fps']:10.0f} fps"
+                + (f"  ours-compiled {row['ours_compiled_fps']:10.0f} fps" if "ours_compiled_fps" in row else "")
+                + f"  naive {row['naive_fps']:8.0f} fps (batch {chunk})"
+                + f"  state-only {row['state_only_env_steps_per_s']:10.0f} env-steps/s",
+                flush=True,
+            )
+    if args.json:
+        print(json.dumps({"machine": machine, "results": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
