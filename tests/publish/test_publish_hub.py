@@ -320,3 +320,18 @@ def test_encoder_licence_lines() -> None:
     local = encoder_licence("siglip", {"model_id": "/models/siglip"})
     assert "weights loaded from /models/siglip" in local and "licence apache-2.0" in local
     assert "licence unknown" in encoder_licence("mine", {"model_id": "me/model"})
+
+
+def test_missing_hub_extra_names_the_install_command(
+    demos_h5: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` raise ImportError
+    with pytest.raises(ConfigError) as err:
+        publish_dataset(PublishConfig(dataset=demos_h5, repo_id="a/b", out_dir=tmp_path / "o", dry_run=True))
+    assert str(err.value) == (
+        "'pyarrow' is not installed, and exporting or publishing datasets needs it; install the hub extra with: "
+        "pip install 'vlnav-data[hub]'"
+    )
+    assert not (tmp_path / "o").exists()
