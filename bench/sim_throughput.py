@@ -9,7 +9,7 @@ Prints, for each device (CPU, and CUDA when present):
   * ``state-only steps/s``: ``ArenaVecEnv.step`` with ``render=False`` (what PPO trains on).
 plus the machine (CPU model, cores, torch version, threads, load average).
 
-Usage: ``python bench/sim_throughput.py [--sizes 1 64 1024] [--no-compile] [--seconds 2] [--json]``
+Usage: ``python bench/sim_throughput.py [--sizes 1 64 1024] [--no-compile] [--seconds 2] [--threads K] [--json]``
 """
 
 from __future__ import annotations
@@ -140,8 +140,11 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     parser.add_argument("--naive-max-batch", type=int, default=64, help="chunk the naive baseline (memory)")
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when present")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = get_preset("text2nav")
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     machine = _machine()

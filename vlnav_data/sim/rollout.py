@@ -132,10 +132,9 @@ def rollout(
             slot.instructions.append(info["instruction"][i])
         obs, reward, terminated, truncated, info = env.step(actions)
         done = terminated | truncated
-        final_info = info["final_info"] if mode == AutoresetMode.SAME_STEP else info
-        final_obs = obs
-        if mode == AutoresetMode.SAME_STEP:
-            final_obs = info["final_obs"]
+        final_info, final_obs = info, obs
+        if mode == AutoresetMode.SAME_STEP and done.any():
+            final_info, final_obs = info["final_info"], info["final_obs"]
         clipped = np.clip(actions, -1.0, 1.0).astype(np.float32)
         seeded = np.zeros(n, dtype=bool)  # slots starting the next seed's episode
         seeded_seeds: list[int] = []

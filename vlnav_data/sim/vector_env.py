@@ -13,6 +13,7 @@ Autoreset (``metadata["autoreset_mode"]``, chosen with ``make_arena(autoreset_mo
   ``reached_wrong_sphere``, ``nearest_sphere_index`` and ``wheel_speeds_radps`` describe the step just
   taken. ``info["final_obs"]`` / ``info["final_info"]`` hold the finished episode's last observation and
   info (rows valid where ``info["_final_obs"]`` is true; other rows of ``final_obs["rgb"]`` are zero).
+  As in Gymnasium, these four keys are present only on steps where some env finished.
 * ``next_step`` (Gymnasium's default): the finished env is reset by the *next* ``step()``, whose
   action is ignored for it ("reset step": reward 0, not done, ``env_steps`` 0).
 * ``disabled``: the caller resets finished envs with ``reset(options={"reset_mask": mask})``;
@@ -169,11 +170,16 @@ class ArenaVecEnv(VectorEnv):
         extra: dict[str, Any] = {}
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             done_np = done.cpu().numpy()
-            final_info = self._info(cause, ev, steps)
-            final_obs = self._observe(rows=done_np if done_np.any() else None, blank=not done_np.any())
-            if done_np.any():
+            if done_np.any():  # like Gymnasium, the final_* keys are present only when an env finished
+                final_info = self._info(cause, ev, steps)
+                final_obs = self._observe(rows=done_np)
                 self._start_episodes(np.flatnonzero(done_np), None)
-            extra = {"final_obs": final_obs, "_final_obs": done_np, "final_info": final_info, "_final_info": done_np}
+                extra = {
+                    "final_obs": final_obs,
+                    "_final_obs": done_np,
+                    "final_info": final_info,
+                    "_final_info": done_np,
+                }
         else:
             self._needs_reset = done
         info = self._info(cause, ev, steps)
@@ -280,29 +286,21 @@ class ArenaVecEnv(VectorEnv):
             light_position=self._light[sel],
         )
 
-    def _observe(self, rows: np.ndarray | None = None, blank: bool = False) -> dict[str, np.ndarray]:
+    def _observe(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Observation dict; with ``rows`` only those rows of ``rgb`` are rendered (others zero)."""
         obs = {"privileged_state": task.privileged_state(self._poses, self._target_xy()).cpu().numpy()}
         if self.render_enabled:
             h, w = self.config.image_height_px, self.config.image_width_px
-            if rows is None and not blank:
-                obs = {
-                    "rgb": render_batch(self.config, self._poses, self._scene(), compile_shaders=self.compile_renderer)
-                    .cpu()
-                    .numpy(),
-                    **obs,
-                }
+            if rows is None:
+                frames = render_batch(self.config, self._poses, self._scene(), compile_shaders=self.compile_renderer)
+                obs = {"rgb": frames.cpu().numpy(), **obs}
             else:
                 rgb = np.zeros((self.num_envs, h, w, 3), dtype=np.uint8)
-                if rows is not None:
-                    sel = torch.as_tensor(np.flatnonzero(rows), device=self.device)
-                    rgb[rows] = (
-                        render_batch(
-                            self.config, self._poses[sel], self._scene(sel), compile_shaders=self.compile_renderer
-                        )
-                        .cpu()
-                        .numpy()
-                    )
+                sel = torch.as_tensor(np.flatnonzero(rows), device=self.device)
+                frames = render_batch(
+                    self.config, self._poses[sel], self._scene(sel), compile_shaders=self.compile_renderer
+                )
+                rgb[rows] = frames.cpu().numpy()
                 obs = {"rgb": rgb, **obs}
         return obs
 
