@@ -19,6 +19,7 @@ import torch
 
 from vlnav_data.errors import ConfigError, unknown_name
 from vlnav_data.policy.model import BCPolicyNet
+from vlnav_data.policy.threads import torch_threads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +138,7 @@ def fit_bc(
     valid_actions: np.ndarray | torch.Tensor | None = None,
     init_model: BCPolicyNet | None = None,
     progress: Callable[[CurvePoint], None] | None = None,
+    num_threads: int | None = 1,
 ) -> FitResult:
     """Train a BC policy by MSE regression of expert actions on embeddings.
 
@@ -150,10 +152,28 @@ def fit_bc(
         valid_actions: float (M, 2) validation actions, or None.
         init_model: start from these weights (copied) instead of a fresh network (DAgger warm start).
         progress: called with each curve point as it is measured.
+        num_threads: torch CPU threads during training (None: torch's default); see ``threads.py``.
 
     Returns:
         The best weights by validation loss and the curve.
     """
+    with torch_threads(num_threads, device):
+        return _fit(
+            train_features, train_actions, recipe, seed, device, valid_features, valid_actions, init_model, progress
+        )
+
+
+def _fit(
+    train_features: np.ndarray | torch.Tensor,
+    train_actions: np.ndarray | torch.Tensor,
+    recipe: BCRecipe,
+    seed: int,
+    device: str,
+    valid_features: np.ndarray | torch.Tensor | None,
+    valid_actions: np.ndarray | torch.Tensor | None,
+    init_model: BCPolicyNet | None,
+    progress: Callable[[CurvePoint], None] | None,
+) -> FitResult:
     x = torch.as_tensor(train_features, dtype=torch.float32).to(device)
     y = torch.as_tensor(train_actions, dtype=torch.float32).to(device)
     if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) == 0:

@@ -1,0 +1,130 @@
+"""What the student sees: which embedding, read from a dataset or computed online, and nothing else.
+
+Three feature sets per encoder: ``joint`` (the published ``l2(l2(image) + l2(text))``, stored as
+``obs/<enc>_joint``), ``image`` (``obs/<enc>_image``) and ``text`` (the instruction's embedding,
+``/meta/text_embeddings/<enc>[instruction_index]``). Online, the same encoder is applied to the live
+frame and the live instruction, and per-step embeddings are rounded to the dataset's storage dtype
+(float16) so that the policy sees at evaluation exactly the numbers it was trained on.
+
+The student never sees a ``privileged_*`` input: :func:`check_student_inputs` is called on every key
+the training reads, and the online path passes the privileged state only to an encoder whose spec is
+marked privileged (the ``oracle``, a declared diagnostic upper bound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.dataset import DatasetReader, schema
+from vlnav_data.errors import ConfigError, unknown_name
+
+FEATURE_SETS = ("joint", "image", "text")
+
+
+def student_input_keys(encoder: str, features: str) -> list[str]:
+    """Dataset keys (relative to a demo) the student's input is made from.
+
+    Raises:
+        ConfigError: unknown feature set.
+    """
+    if features not in FEATURE_SETS:
+        raise unknown_name("feature set", features, FEATURE_SETS)
+    if features == "text":
+        keys = [schema.INSTRUCTION_INDEX]
+    else:
+        keys = [schema.encoder_path(encoder, features)]
+    check_student_inputs(keys)
+    return keys
+
+
+def check_student_inputs(keys: Sequence[str]) -> None:
+    """Refuse any privileged key among the student's inputs.
+
+    Raises:
+        ConfigError: a key names privileged information.
+    """
+    bad = [k for k in keys if "privileged" in k.lower()]
+    if bad:
+        raise ConfigError(
+            f"the student policy must never see privileged inputs; received {bad}. "
+            "Train on an encoder's embedding (--encoder NAME --features joint|image|text)."
+        )
+
+
+def resolve_encoder(reader: DatasetReader, encoder: str | None) -> str:
+    """The encoder to train on: the one given, or the file's only encoder.
+
+    Raises:
+        ConfigError: the file lacks the encoder, or holds several and none was named.
+    """
+    have = reader.encoders
+    if encoder is None:
+        if len(have) == 1:
+            return have[0]
+        raise ConfigError(
+            f"'{reader.path}' holds embeddings of {len(have)} encoders ({', '.join(have) or 'none'}); "
+            "choose one with --encoder NAME"
+        )
+    if encoder not in have:
+        raise ConfigError(
+            f"'{reader.path}' has no embeddings of encoder '{encoder}'; it holds: {', '.join(have) or 'none'}. "
+            "Pass one of those to --encoder or rebuild the dataset with this encoder."
+        )
+    return encoder
+
+
+def load_split(reader: DatasetReader, encoder: str, features: str, split: str) -> dict[str, np.ndarray]:
+    """Student inputs and expert actions of one split.
+
+    Args:
+        reader: an open dataset.
+        encoder: encoder name in the file.
+        features: one of :data:`FEATURE_SETS`.
+        split: ``train`` or ``valid``.
+
+    Returns:
+        ``{"features": float32 (N, E), "actions": float32 (N, 2), "episode_index": int64 (N,)}``.
+    """
+    keys = student_input_keys(encoder, features)
+    rows = reader.stack([schema.ACTIONS, *keys], split=split)
+    if features == "text":
+        table = reader.text_embeddings(encoder)
+        feats = table[rows[schema.INSTRUCTION_INDEX]]
+    else:
+        feats = rows[keys[0]]
+    return {
+        "features": np.asarray(feats, dtype=np.float32),
+        "actions": np.asarray(rows[schema.ACTIONS], dtype=np.float32),
+        "episode_index": rows["episode_index"],
+    }
+
+
+def online_features(
+    encoder: Any, features: str, rgb: np.ndarray | None, privileged_state: np.ndarray | None, texts: Sequence[str]
+) -> np.ndarray:
+    """The student's input computed from live observations, as the dataset builder stored it.
+
+    Args:
+        encoder: a :class:`vlnav_data.encoders.Encoder`.
+        features: one of :data:`FEATURE_SETS`.
+        rgb: uint8 (N, H, W, 3) live frames.
+        privileged_state: float32 (N, D); handed to the encoder only when its spec is privileged
+            (the oracle), never to the policy.
+        texts: N live instructions.
+
+    Returns:
+        float32 (N, E); ``image``/``joint`` rounded through float16 like the stored embeddings.
+    """
+    state = privileged_state if bool(getattr(encoder.spec, "privileged", False)) else None
+    if features == "text":
+        return np.asarray(encoder.encode_texts(list(texts)), dtype=np.float32)
+    if features == "joint":
+        emb = encoder.encode_joint(rgb, state, list(texts))
+    elif features == "image":
+        emb = encoder.encode_observations(rgb, state)
+    else:
+        raise unknown_name("feature set", features, FEATURE_SETS)
+    return np.asarray(emb, dtype=schema.EMBEDDING_DTYPE).astype(np.float32)

@@ -1,0 +1,201 @@
+"""Per-episode evaluation records: run a policy on given starts, keep what diagnosis needs, save as npz.
+
+Every length is in env steps: ``num_steps`` is the simulator's ``Episode.num_steps`` (the number of
+``step()`` calls of the episode), checked here against the number of recorded actions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.errors import ConfigError
+
+RECORD_FIELDS = (
+    "episode_seed",
+    "target_index",
+    "success",
+    "termination",
+    "num_steps",
+    "offsets",
+    "poses",
+    "actions",
+    "instructions",
+    "sphere_xy_m",
+    "sphere_color_indices",
+    "floor_rgb",
+    "light_position_m",
+    "wrong_sphere",
+)
+
+
+def arena_config_from_json(sim_config: dict[str, Any]) -> Any:
+    """Rebuild the :class:`~vlnav_data.sim.ArenaConfig` a dataset recorded in ``sim_config_json``.
+
+    Raises:
+        ConfigError: the dict is not an arena config (e.g. a synthetic test file) or has unknown fields.
+    """
+    from vlnav_data.sim.config import ArenaConfig
+
+    names = {f.name for f in dataclasses.fields(ArenaConfig)}
+    payload = sim_config.get("arena", sim_config) if isinstance(sim_config, dict) else None
+    if not isinstance(payload, dict) or not payload or not set(payload) <= names | {"preset"}:
+        extra = sorted(set(payload or {}) - names) if isinstance(payload, dict) else []
+        raise ConfigError(
+            "the dataset's sim_config is not an arena config"
+            + (f" (unknown fields: {', '.join(extra[:5])})" if extra else "")
+            + "; closed-loop evaluation needs a dataset built in the arena (`vlnav-data build`)"
+        )
+    kwargs = {k: _tuples(v) for k, v in payload.items() if k in names}
+    return ArenaConfig(**kwargs)
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def horizontal_success_radius_m(config: Any) -> float:
+    """Radius of the success disc on the floor: the 3-D radius reduced by the sphere/root height gap."""
+    dz = float(config.sphere_height_m) - float(config.robot_root_height_m)
+    return math.sqrt(max(0.0, float(config.success_radius_m) ** 2 - dz * dz))
+
+
+@dataclass(kw_only=True)
+class EpisodeRecords:
+    """M episodes, ragged per-step arrays concatenated with ``offsets``.
+
+    Attributes:
+        episode_seed: int64 (M,) seeds (the start is ``sample_episode_start(config, seed)``).
+        target_index: int64 (M,).
+        success: bool (M,).
+        termination: str (M,) simulator cause (``success``, ``out_of_bounds_*``, ``time_limit``).
+        num_steps: int64 (M,) env steps (``step()`` calls) of each episode.
+        offsets: int64 (M + 1,); episode i's step rows are ``offsets[i]:offsets[i+1]``.
+        poses: float32 (sum T + M, 3) ``[x_m, y_m, yaw_rad]``: the T poses an action was taken from, then
+            the final pose (rows ``offsets[i] + i : offsets[i+1] + i + 1``; use :meth:`poses_of`).
+        actions: float32 (sum T, 2).
+        instructions: str (sum T,) the instruction shown at each step.
+        sphere_xy_m: float32 (M, K, 2); sphere_color_indices: int64 (M, K); floor_rgb: float32 (M, 3);
+        light_position_m: float32 (M, 3): the scene, to re-render first-person frames.
+        wrong_sphere: bool (M,) the robot came within the success radius of a non-target sphere (the
+            simulator's ``reached_wrong_sphere``, which does not end the episode).
+    """
+
+    episode_seed: np.ndarray
+    target_index: np.ndarray
+    success: np.ndarray
+    termination: np.ndarray
+    num_steps: np.ndarray
+    offsets: np.ndarray
+    poses: np.ndarray
+    actions: np.ndarray
+    instructions: np.ndarray
+    sphere_xy_m: np.ndarray
+    sphere_color_indices: np.ndarray
+    floor_rgb: np.ndarray
+    light_position_m: np.ndarray
+    wrong_sphere: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.episode_seed)
+
+    def poses_of(self, i: int) -> np.ndarray:
+        """float32 (T_i + 1, 3) poses of episode i, final pose included."""
+        return self.poses[self.offsets[i] + i : self.offsets[i + 1] + i + 1]
+
+    def actions_of(self, i: int) -> np.ndarray:
+        """float32 (T_i, 2) actions of episode i."""
+        return self.actions[self.offsets[i] : self.offsets[i + 1]]
+
+    def instructions_of(self, i: int) -> np.ndarray:
+        """str (T_i,) instructions of episode i."""
+        return self.instructions[self.offsets[i] : self.offsets[i + 1]]
+
+    def save(self, path: Path) -> None:
+        """Write a compressed npz (strings as fixed-width unicode)."""
+        np.savez_compressed(path, **{f: getattr(self, f) for f in RECORD_FIELDS})
+
+    @classmethod
+    def load(cls, path: Path) -> EpisodeRecords:
+        """Read :meth:`save`'s file.
+
+        Raises:
+            ConfigError: the file lacks a field.
+        """
+        with np.load(path, allow_pickle=False) as data:
+            missing = [f for f in RECORD_FIELDS if f not in data.files]
+            if missing:
+                raise ConfigError(
+                    f"'{path}' is not an episode-records file (missing {', '.join(missing)}); "
+                    "it is written by `vlnav-policy eval`"
+                )
+            return cls(**{f: data[f] for f in RECORD_FIELDS})
+
+
+def pose_columns(state_names: Sequence[str]) -> tuple[int, int, int, int]:
+    """Indices of ``x_m, y_m, cos_yaw, sin_yaw`` in the privileged state."""
+    return tuple(list(state_names).index(n) for n in ("x_m", "y_m", "cos_yaw", "sin_yaw"))  # type: ignore[return-value]
+
+
+def run_policy_episodes(
+    env: Any,
+    policy_fn: Callable[[dict[str, np.ndarray], dict[str, Any]], np.ndarray],
+    episode_seeds: Sequence[int],
+) -> EpisodeRecords:
+    """Roll a policy out on given starts and keep the records (in the order of ``episode_seeds``).
+
+    Args:
+        env: an arena from ``make_arena`` (its ``config`` is used for the scene and success radius).
+        policy_fn: ``(obs, info) -> float (N, 2)`` actions.
+        episode_seeds: M distinct seeds.
+
+    Returns:
+        The records; ``num_steps`` is the simulator's env-step count of each episode.
+    """
+    from vlnav_data.sim import PRIVILEGED_STATE_NAMES, rollout
+
+    cols = pose_columns(PRIVILEGED_STATE_NAMES)
+    seeds = [int(s) for s in episode_seeds]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"episode seeds must be distinct; got {len(seeds) - len(set(seeds))} repeats")
+    by_seed: dict[int, Any] = {}
+    for episode in rollout(env, policy_fn, seeds, record_rgb=False):
+        by_seed[int(episode.episode_seed)] = episode
+    ordered = [by_seed[s] for s in seeds]
+    starts = [ep.start for ep in ordered]
+    poses, actions, instructions, offsets = [], [], [], [0]
+    for ep in ordered:
+        num_actions = len(ep.actions)
+        if int(ep.num_steps) != num_actions:
+            raise RuntimeError(f"episode {ep.episode_seed}: num_steps {ep.num_steps} != {num_actions} actions")
+        states = np.concatenate([ep.privileged_state, ep.final_privileged_state[None]], axis=0)
+        yaw = np.arctan2(states[:, cols[3]], states[:, cols[2]])
+        ep_poses = np.stack([states[:, cols[0]], states[:, cols[1]], yaw], axis=1).astype(np.float32)
+        poses.append(ep_poses)
+        actions.append(np.asarray(ep.actions, dtype=np.float32))
+        instructions.extend(ep.instructions)
+        offsets.append(offsets[-1] + num_actions)
+    return EpisodeRecords(
+        episode_seed=np.array(seeds, dtype=np.int64),
+        target_index=np.array([s.target_index for s in starts], dtype=np.int64),
+        success=np.array([bool(ep.success) for ep in ordered]),
+        termination=np.array([str(ep.termination) for ep in ordered]),
+        num_steps=np.array([int(ep.num_steps) for ep in ordered], dtype=np.int64),
+        offsets=np.array(offsets, dtype=np.int64),
+        poses=np.concatenate(poses, axis=0),
+        actions=np.concatenate(actions, axis=0),
+        instructions=np.array(instructions, dtype=str),
+        sphere_xy_m=np.stack([s.sphere_positions_xy_m for s in starts]).astype(np.float32),
+        sphere_color_indices=np.stack([s.sphere_color_indices for s in starts]).astype(np.int64),
+        floor_rgb=np.stack([s.floor_rgb for s in starts]).astype(np.float32),
+        light_position_m=np.stack([s.light_position_m for s in starts]).astype(np.float32),
+        wrong_sphere=np.array([bool(ep.reached_wrong_sphere) for ep in ordered]),
+    )
