@@ -20,7 +20,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,12 +160,17 @@ class _Stop(Exception):
     """Raised inside the simulation thread when the build is being torn down."""
 
 
-def build_dataset(config: BuildConfig, progress: ProgressFn | None = None) -> BuildResult:
+def build_dataset(
+    config: BuildConfig, progress: ProgressFn | None = None, *, encoders: Sequence[Any] | None = None
+) -> BuildResult:
     """Build (or resume, or build one shard of) a ``vlnav-demos`` dataset.
 
     Args:
         config: the build configuration.
         progress: called (from the writer thread) after every episode written.
+        encoders: already-built encoders to use instead of ``make_encoder`` (benchmarks inject a
+            random-weight model of the real architecture); their ``spec.name`` must equal
+            ``config.encoders``, in order.
 
     Returns:
         :class:`BuildResult`.
@@ -187,16 +192,22 @@ def build_dataset(config: BuildConfig, progress: ProgressFn | None = None) -> Bu
     arena = dataclasses.replace(get_preset(config.preset), **overrides)
     expert = make_expert(config, arena)
     paths = dict(config.model_paths)
-    encoders = [
-        make_encoder(
-            name,
-            device=device,
-            model_path=paths.get(name),
-            dtype=config.encoder_dtype,
-            batch_size=config.encoder_batch_size,
-        )
-        for name in config.encoders
-    ]
+    if encoders is None:
+        encoders = [
+            make_encoder(
+                name,
+                device=device,
+                model_path=paths.get(name),
+                dtype=config.encoder_dtype,
+                batch_size=config.encoder_batch_size,
+            )
+            for name in config.encoders
+        ]
+    else:
+        encoders = list(encoders)
+        names = tuple(e.spec.name for e in encoders)
+        if names != tuple(config.encoders):
+            raise ConfigError(f"injected encoders are {list(names)}, but the config names {list(config.encoders)}")
     layout = DatasetLayout(
         image_height=arena.image_height_px,
         image_width=arena.image_width_px,

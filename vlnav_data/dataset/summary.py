@@ -142,7 +142,8 @@ def schema_tree(path: str | os.PathLike, demo: str = "demo_0") -> str:
                 for i, (k, ds) in enumerate(items):
                     branch = "└──" if i == len(items) - 1 else "├──"
                     shape = ("T",) + tuple(ds.shape[1:])
-                    lines.append(f"│   │   {branch} {k}  {ds.dtype} ({', '.join(map(str, shape))})")
+                    dims = ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "")
+                    lines.append(f"│   │   {branch} {k}  {ds.dtype} ({dims})")
                 if n > 1:
                     lines.append(f"│   └── ... demo_{n - 1}")
         for top in ("mask", "meta"):
@@ -153,7 +154,13 @@ def schema_tree(path: str | os.PathLike, demo: str = "demo_0") -> str:
             pre = "│  " if top == "mask" else "   "
             for i, (k, ds) in enumerate(items):
                 branch = "└──" if i == len(items) - 1 else "├──"
-                lines.append(f"{pre} {branch} {k}  {ds.dtype} {ds.shape}")
+                if ds.dtype.kind == "S":
+                    dtype = f"bytes {ds.dtype.str}"
+                elif h5py.check_string_dtype(ds.dtype) is not None:
+                    dtype = "utf-8 str"
+                else:
+                    dtype = str(ds.dtype)
+                lines.append(f"{pre} {branch} {k}  {dtype} {ds.shape}")
     return "\n".join(lines)
 
 
