@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -165,6 +167,7 @@ class DatasetWriter:
             file stays in place until the new one is complete) or ``resume`` (continues ``<path>.partial``;
             starts a new file when there is none).
         resume_ignore: build-config fields that may differ on resume (e.g. ``num_episodes``, ``device``).
+        compress_threads: threads deflating frames (default: min(8, CPU count)); 1 compresses inline.
 
     Raises:
         ConfigError: the output exists without overwrite/resume, a partial build exists in ``create``
@@ -179,7 +182,10 @@ class DatasetWriter:
         *,
         mode: WriteMode = "create",
         resume_ignore: Iterable[str] = (),
+        compress_threads: int | None = None,
     ) -> None:
+        self._compress_threads = int(compress_threads or min(8, os.cpu_count() or 1))
+        self._pool: ThreadPoolExecutor | None = None
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self.layout = layout
@@ -403,11 +409,17 @@ class DatasetWriter:
         h, w = self.layout.image_height, self.layout.image_width
         rgb = g.create_dataset(
             schema.RGB,
-            data=np.ascontiguousarray(ep.rgb, dtype=np.uint8),
+            shape=(t, h, w, 3),
+            dtype=np.uint8,
             chunks=(1, h, w, 3),
             compression="gzip",
             compression_opts=schema.GZIP_LEVEL_RGB,
         )
+        # One frame per chunk, deflated in parallel (zlib releases the GIL) and stored as-is: the
+        # same bytes HDF5's gzip filter would write, readable by any HDF5.
+        frames = np.ascontiguousarray(ep.rgb, dtype=np.uint8)
+        for i, blob in enumerate(self._compress_frames(frames)):
+            rgb.id.write_direct_chunk((i, 0, 0, 0), blob)
         rgb.attrs["modality"] = "rgb"
         if self.layout.camera:
             rgb.attrs["camera_json"] = _json(dict(self.layout.camera))
@@ -441,6 +453,14 @@ class DatasetWriter:
         self._splits.append(str(ep.split))
         f.flush()
         return name
+
+    def _compress_frames(self, frames: np.ndarray) -> list[bytes]:
+        level = schema.GZIP_LEVEL_RGB
+        if self._compress_threads <= 1 or len(frames) < 4:
+            return [zlib.compress(f.tobytes(), level) for f in frames]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._compress_threads, thread_name_prefix="vlnav-deflate")
+        return list(self._pool.map(lambda f: zlib.compress(f.tobytes(), level), frames))
 
     @staticmethod
     def _vector(g: h5py.Group, path: str, values: Any, dtype: Any, opts: dict) -> h5py.Dataset:
@@ -513,6 +533,7 @@ class DatasetWriter:
         f.flush()
         f.close()
         self._file = None
+        self._shutdown_pool()
         fd = os.open(self.partial, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -533,7 +554,13 @@ class DatasetWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._shutdown_pool()
         self._lock.release()
+
+    def _shutdown_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def __enter__(self) -> DatasetWriter:
         return self
