@@ -178,6 +178,53 @@ def _lower_shader(
     return rgb.round().to(torch.uint8)
 
 
+def _lower_shader_inplace(
+    depth: torch.Tensor,
+    up: torch.Tensor,
+    fp_row: torch.Tensor,
+    fp_depth: torch.Tensor,
+    qx0: torch.Tensor,
+    qy0: torch.Tensor,
+    ax: torch.Tensor,
+    ay: torch.Tensor,
+    sx: torch.Tensor,
+    sy: torch.Tensor,
+    wall_t: torch.Tensor,
+    wall_bottom: torch.Tensor,
+    wall_rgb: torch.Tensor,
+    floor_base: torch.Tensor,
+    sky: torch.Tensor,
+    half_width: float,
+) -> torch.Tensor:
+    """Eager twin of :func:`_lower_shader` with fused/in-place ops (about 1.7x fewer memory passes).
+
+    Same arguments and result (up to one intensity level of rounding); ``torch.compile`` uses the
+    functional version, which it fuses into a single loop.
+    """
+    finite = torch.where(torch.isfinite(depth), depth, torch.zeros_like(depth))
+
+    def coverage(q0: torch.Tensor, a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        q = torch.addcmul(q0, finite, a)
+        e = q.sub_(torch.round(q)).abs_()
+        fp = torch.addcmul(fp_row * s, fp_depth, a.abs()).clamp_(min=1e-6)
+        cap = fp.clamp(max=2.0 * half_width)
+        num = torch.add(e, fp, alpha=-0.5).neg_().add_(half_width).clamp_(min=0.0)
+        return torch.minimum(num, cap, out=num).div_(fp)
+
+    cov_x = coverage(qx0, ax, sx)
+    cov_y = coverage(qy0, ay, sy)
+    alpha = torch.addcmul(cov_x + cov_y, cov_x, cov_y, value=-1.0)
+    floor = depth < wall_t
+    wall = (~floor) & (up >= wall_bottom)
+    out = torch.empty((*alpha.shape, 3), dtype=torch.uint8, device=alpha.device)
+    for c in range(3):
+        base = floor_base[..., c].contiguous()
+        floor_c = torch.addcmul(base, alpha, 255.0 - base)
+        other = torch.where(wall, wall_rgb[..., c].contiguous(), sky[c])
+        out[..., c] = torch.where(floor, floor_c, other).round_()
+    return out
+
+
 def _upper_shader(up: torch.Tensor, wall_top: torch.Tensor, wall_rgb: torch.Tensor, sky: torch.Tensor) -> torch.Tensor:
     """Rows at or above the horizon: wall where ``up <= wall_top`` (up-slope of the top edge), else sky.
 
@@ -187,13 +234,26 @@ def _upper_shader(up: torch.Tensor, wall_top: torch.Tensor, wall_rgb: torch.Tens
     return torch.where(wall[..., None], wall_rgb, sky).round().to(torch.uint8)
 
 
+def _upper_shader_inplace(
+    up: torch.Tensor, wall_top: torch.Tensor, wall_rgb: torch.Tensor, sky: torch.Tensor
+) -> torch.Tensor:
+    """Eager twin of :func:`_upper_shader` (rounds the per-column colours once, selects per channel)."""
+    wall = up <= wall_top
+    wall_u8 = wall_rgb.round().to(torch.uint8)
+    sky_u8 = sky.round().to(torch.uint8)
+    out = torch.empty((*wall.shape, 3), dtype=torch.uint8, device=wall.device)
+    for c in range(3):
+        out[..., c] = torch.where(wall, wall_u8[..., c].contiguous(), sky_u8[c])
+    return out
+
+
 _COMPILED: dict[str, object] = {}
 
 
 def _shader(name: str, compile_shaders: bool):
-    fn = {"lower": _lower_shader, "upper": _upper_shader}[name]
     if not compile_shaders:
-        return fn
+        return {"lower": _lower_shader_inplace, "upper": _upper_shader_inplace}[name]
+    fn = {"lower": _lower_shader, "upper": _upper_shader}[name]
     if name not in _COMPILED:
         _COMPILED[name] = torch.compile(fn, dynamic=True)
     return _COMPILED[name]
