@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from vlnav_data.cli._common import emit_result, run_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -14,3 +18,103 @@ app = typer.Typer(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+@app.command()
+def train(
+    out: Path = typer.Option(..., "--out", help="Output directory: expert.pt, sb3_model.zip, result.json."),
+    preset: str = typer.Option("text2nav", "--preset", help="Arena preset."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the arena, PPO and torch."),
+    total_steps: int = typer.Option(1_000_000, "--total-steps", help="Env steps to train (summed over arenas)."),
+    num_envs: int = typer.Option(256, "--num-envs", help="Arenas stepped in one batch."),
+    action_mapping: str | None = typer.Option(
+        None, "--action-mapping", help="bang_bang | velocity (default: preset's)."
+    ),
+    reward: str = typer.Option("fixed", "--reward", help="fixed (2-D heading term) | published (original no-op term)."),
+    stop_at_success_rate: float | None = typer.Option(
+        None, "--stop-at-success-rate", help="Stop once the monitor reaches this success rate (and step ratio)."
+    ),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda for PPO's networks."),
+    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+) -> None:
+    """Train a PPO expert (stable-baselines3) on the privileged state of a state-only arena."""
+    from vlnav_data.expert import TrainConfig, train_expert
+
+    def _run():
+        cfg = TrainConfig(
+            out_dir=out,
+            preset=preset,
+            seed=seed,
+            total_steps=total_steps,
+            num_envs=num_envs,
+            action_mapping=action_mapping,
+            reward=reward,
+            stop_at_success_rate=stop_at_success_rate,
+            device=device,
+        )
+        return train_expert(cfg)
+
+    result = run_command(_run)
+    emit_result(result, out, as_json)
+    if not as_json:
+        m = result.final_monitor
+        ratio = m["step_ratio_to_pursuit"]["ratio_of_means"]
+        typer.echo(
+            f"trained {result.env_steps} env steps in {result.wall_time_s:.1f} s "
+            f"({result.env_steps_per_s:.0f} env steps/s); monitor: success {m['expert']['success_rate']:.1%} "
+            f"of {m['expert']['num_episodes']}, steps ratio to pursuit {_fmt(ratio)}"
+        )
+        typer.echo(f"checkpoint: {result.checkpoint}")
+        typer.echo(f"result: {out / 'result.json'}")
+
+
+@app.command("eval")
+def eval_(
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="expert.pt or a train output directory (default: the shipped text2nav expert)."
+    ),
+    num_episodes: int = typer.Option(1000, "--num-episodes", help="Seeded episodes per policy."),
+    out: Path | None = typer.Option(None, "--out", help="Directory for result.json."),
+    seed: int = typer.Option(0, "--seed", help="Selects the set of episode seeds."),
+    preset: str | None = typer.Option(None, "--preset", help="Arena preset (default: the checkpoint's)."),
+    num_envs: int = typer.Option(64, "--num-envs", help="Arenas stepped in one batch."),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda for the arena."),
+    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+) -> None:
+    """Evaluate an expert and the pursuit controller on the same seeded start states."""
+    from vlnav_data.expert import EvalConfig, evaluate_expert
+
+    def _run():
+        cfg = EvalConfig(
+            checkpoint=checkpoint,
+            preset=preset,
+            num_episodes=num_episodes,
+            seed=seed,
+            num_envs=num_envs,
+            out_dir=out,
+            device=device,
+        )
+        return evaluate_expert(cfg)
+
+    result = run_command(_run)
+    emit_result(result, out, as_json)
+    if not as_json:
+        for name in ("expert", "pursuit"):
+            s = getattr(result, name)
+            low, high = s["success_rate_ci95"]
+            typer.echo(
+                f"{name:8s} success {s['success_rate']:.1%} [{low:.1%}, {high:.1%}] of {s['num_episodes']}, "
+                f"mean env steps over successes {_fmt(s['mean_env_steps_successes'])}, "
+                f"causes {s['termination_causes']}"
+            )
+        ratio = result.step_ratio_to_pursuit
+        typer.echo(
+            f"steps ratio expert/pursuit (paired, {ratio['num_paired']} episodes): {_fmt(ratio['ratio_of_means'])}; "
+            f"published expert: 100% success, 113.97 mean env steps"
+        )
+        if out is not None:
+            typer.echo(f"result: {out / 'result.json'}")
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

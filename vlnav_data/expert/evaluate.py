@@ -1,0 +1,163 @@
+"""`vlnav-expert eval`: the PPO expert and the pursuit controller on the same seeded start states."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.expert.checkpoint import load_expert
+from vlnav_data.expert.config import EvalConfig
+from vlnav_data.expert.metrics import paired_step_ratio, summarize_episodes
+from vlnav_data.expert.pursuit import PursuitController
+
+#: Stream tags that keep the episode seeds of different uses apart (same ``seed``, different starts).
+EVAL_STREAM = 0x65766C  # "evl": `vlnav-expert eval`
+TRAIN_MONITOR_STREAM = 0x74726E  # "trn": periodic evaluation during training
+
+PolicyFn = Callable[[dict[str, np.ndarray], dict[str, Any]], np.ndarray]
+
+
+def episode_seeds(seed: int, num_episodes: int, stream: int = EVAL_STREAM) -> list[int]:
+    """Episode seeds ``0..num_episodes-1`` of an evaluation; a pure function of its arguments.
+
+    Seed ``i`` is drawn from ``SeedSequence([seed, i, stream])``, so the first k episodes of a longer
+    evaluation are the same k episodes as a shorter one with the same ``seed``.
+
+    Returns:
+        ``num_episodes`` ints in [0, 2**63).
+    """
+    seeds = []
+    for i in range(num_episodes):
+        words = np.random.SeedSequence([seed, i, stream]).generate_state(2, np.uint32)
+        seeds.append(int((int(words[0]) << 31) ^ int(words[1])))
+    return seeds
+
+
+def run_episodes(env: Any, policy_fn: PolicyFn, seeds: Sequence[int]) -> dict[str, np.ndarray]:
+    """Run one episode per seed through ``vlnav_data.sim.rollout``; results in the order of ``seeds``.
+
+    Args:
+        env: a state-only (or rendering) arena from ``make_arena``.
+        policy_fn: ``policy_fn(obs, info) -> actions (N, 2)``.
+        seeds: episode seeds (each start from ``sample_episode_start``).
+
+    Returns:
+        dict of ``(E,)`` arrays: ``episode_seed`` int64, ``success`` bool, ``num_steps`` int64,
+        ``termination`` str.
+    """
+    from vlnav_data.sim import rollout
+
+    by_seed: dict[int, tuple[bool, int, str]] = {}
+    for episode in rollout(env, policy_fn, list(seeds)):
+        by_seed[int(episode.episode_seed)] = (bool(episode.success), int(episode.num_steps), str(episode.termination))
+    missing = [s for s in seeds if s not in by_seed]
+    if missing:
+        raise RuntimeError(f"rollout returned no episode for {len(missing)} of {len(seeds)} seeds, e.g. {missing[0]}")
+    rows = [by_seed[s] for s in seeds]
+    return {
+        "episode_seed": np.asarray(seeds, dtype=np.int64),
+        "success": np.array([r[0] for r in rows], dtype=bool),
+        "num_steps": np.array([r[1] for r in rows], dtype=np.int64),
+        "termination": np.array([r[2] for r in rows], dtype=str),
+    }
+
+
+def compare_to_pursuit(expert_runs: dict[str, np.ndarray], pursuit_runs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Summaries of both policies and the paired step ratio expert / pursuit on shared starts."""
+    expert = summarize_episodes(expert_runs["success"], expert_runs["num_steps"], expert_runs["termination"])
+    pursuit = summarize_episodes(pursuit_runs["success"], pursuit_runs["num_steps"], pursuit_runs["termination"])
+    ratio = paired_step_ratio(
+        expert_runs["num_steps"], expert_runs["success"], pursuit_runs["num_steps"], pursuit_runs["success"]
+    )
+    return {"expert": expert, "pursuit": pursuit, "step_ratio_to_pursuit": ratio}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvalResult:
+    """What `vlnav-expert eval` writes to ``result.json``.
+
+    Attributes:
+        config: the evaluation config.
+        checkpoint: the checkpoint file evaluated.
+        preset: arena preset.
+        action_mapping: arena action mapping.
+        num_episodes: episodes per policy (the same starts for both).
+        expert: expert summary (``success_rate``, ``success_rate_ci95``, ``mean_env_steps_successes``,
+            ``termination_causes``, ...; see :func:`vlnav_data.expert.metrics.summarize_episodes`).
+        pursuit: the same for the pursuit controller.
+        step_ratio_to_pursuit: paired ratio over episodes both solved (``ratio_of_means``,
+            ``mean_of_ratios``, ``num_paired``).
+        published_expert: the published expert's figures (reference spec §2.5) for comparison.
+        wall_time_s: seconds for both evaluations.
+        first_episode_seeds: the first few episode seeds (to reproduce a start by hand).
+    """
+
+    config: EvalConfig
+    checkpoint: Path
+    preset: str
+    action_mapping: str
+    num_episodes: int
+    expert: dict
+    pursuit: dict
+    step_ratio_to_pursuit: dict
+    published_expert: dict
+    wall_time_s: float
+    first_episode_seeds: list[int]
+
+
+#: The published privileged expert (spec §2.5): 215/215 successes, 113.97 env steps over successes.
+PUBLISHED_EXPERT = {"success_rate": 1.0, "num_episodes": 215, "mean_env_steps_successes": 113.97}
+
+
+def evaluate_expert(cfg: EvalConfig) -> EvalResult:
+    """Evaluate a PPO expert checkpoint against the pursuit controller on the same seeded starts.
+
+    Raises:
+        CheckpointError: checkpoint missing, corrupt, or trained for another preset.
+        ConfigError: invalid device.
+    """
+    from vlnav_data.sim import get_preset, make_arena
+
+    expert = load_expert(cfg.checkpoint)
+    preset = cfg.preset or expert.preset
+    expert.check_arena(preset, expert.action_mapping)
+    device = _resolve_device(cfg.device)
+    arena_config = dataclasses.replace(get_preset(preset), action_mapping=expert.action_mapping)
+    pursuit = PursuitController.for_arena(arena_config)
+    seeds = episode_seeds(cfg.seed, cfg.num_episodes)
+
+    t0 = time.perf_counter()
+    num_envs = min(cfg.num_envs, cfg.num_episodes)
+    env = make_arena(preset, num_envs=num_envs, device=device, render=False, action_mapping=expert.action_mapping)
+    expert_runs = run_episodes(env, expert, seeds)
+    pursuit_runs = run_episodes(env, pursuit, seeds)
+    wall = time.perf_counter() - t0
+    summary = compare_to_pursuit(expert_runs, pursuit_runs)
+    return EvalResult(
+        config=cfg,
+        checkpoint=expert.path,
+        preset=preset,
+        action_mapping=expert.action_mapping,
+        num_episodes=cfg.num_episodes,
+        published_expert=PUBLISHED_EXPERT,
+        wall_time_s=wall,
+        first_episode_seeds=seeds[:5],
+        **summary,
+    )
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    from vlnav_data.errors import ConfigError
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but CUDA is not available here; use 'cpu' or 'auto'")
+    return device
