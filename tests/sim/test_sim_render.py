@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from vlnav_data.sim import get_preset, render_views
 from vlnav_data.sim.task import PALETTE_NAMES
@@ -107,3 +108,22 @@ def test_eager_shaders_match_their_functional_twins(monkeypatch):
     functional = render_views(CFG, poses)
     diff = np.abs(eager.astype(int) - functional.astype(int))
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_frames_and_states_match_cpu():
+    from vlnav_data.sim import make_arena
+
+    rng = np.random.default_rng(2)
+    poses = np.stack([rng.uniform(-0.2, 2.4, 16), rng.uniform(-1.4, 1.4, 16), rng.uniform(-3, 3, 16)], 1)
+    cpu = render_views(CFG, poses)
+    gpu = render_views(CFG, poses, device="cuda")
+    diff = np.abs(cpu.astype(int) - gpu.astype(int))
+    assert diff.max() <= 2 and (diff > 0).mean() < 0.01
+    envs = [make_arena("text2nav", num_envs=4, device=d) for d in ("cpu", "cuda")]
+    outs = [e.reset(seed=5)[0] for e in envs]
+    for _ in range(5):
+        actions = rng.uniform(-1, 1, (4, 2))
+        outs = [e.step(actions)[0] for e in envs]
+    np.testing.assert_allclose(outs[0]["privileged_state"], outs[1]["privileged_state"], atol=1e-5)
