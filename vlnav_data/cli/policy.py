@@ -79,3 +79,180 @@ def train(
 ) -> None:
     """Behaviour cloning on a dataset's frozen embeddings (train/valid from the file's masks)."""
     run_command(_train, dataset, out, encoder, features, recipe, steps, eval_every, seed, device, as_json)
+
+
+def _eval(
+    model_dir: Path,
+    out: Path,
+    num_episodes: int,
+    num_envs: int,
+    seed: int,
+    policy: str,
+    index: Path | None,
+    k: int | None,
+    encoder: str | None,
+    encoder_model_path: str | None,
+    expert: str,
+    expert_checkpoint: Path | None,
+    device: str,
+    as_json: bool,
+) -> None:
+    from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
+
+    config = EvalConfig(
+        model_dir=model_dir,
+        out_dir=out,
+        num_episodes=num_episodes,
+        num_envs=num_envs,
+        seed=seed,
+        policy=policy,
+        index_dir=index,
+        knn_k=k,
+        encoder=encoder,
+        encoder_model_path=encoder_model_path,
+        expert=expert,
+        expert_checkpoint=expert_checkpoint,
+        device=resolve_device(device),
+    )
+    result = evaluate_policy(config)
+    emit_result(result, out, as_json)
+    if not as_json:
+        s = result.student.success
+        line = (
+            f"{result.policy} ({result.encoder}/{result.features}): success {s['successes']}/{s['trials']} "
+            f"= {100 * s['rate']:.1f}% [95% CI {100 * s['low']:.1f}-{100 * s['high']:.1f}], "
+            f"{result.student.mean_env_steps_successes:.1f} env steps over successes, SPL {result.student.spl:.3f}"
+        )
+        typer.echo(line)
+        if result.expert is not None:
+            e = result.expert.success
+            p = result.paired_ratio or {}
+            typer.echo(
+                f"expert ({result.expert_name}) on the same starts: {e['successes']}/{e['trials']}, "
+                f"{result.expert.mean_env_steps_successes:.1f} env steps; paired ratio "
+                f"{p.get('ratio_of_means', float('nan')):.2f}x over {p.get('num_pairs', 0)} pairs"
+            )
+        typer.echo(f"termination causes: {result.student.termination_causes}; wrote {out}")
+
+
+@app.command("eval")
+def eval_(
+    model_dir: Path = typer.Argument(..., help="Model directory written by `vlnav-policy train`."),
+    out: Path = typer.Option(..., "--out", help="Output directory (result.json, episodes.npz)."),
+    num_episodes: int = typer.Option(100, "--num-episodes"),
+    num_envs: int = typer.Option(10, "--num-envs", help="Arenas stepped together."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the evaluation starts (shared with the expert run)."),
+    policy: str = typer.Option("bc", "--policy", help="bc | knn."),
+    index: Path | None = typer.Option(None, "--index", help="`vlnav-probe knn` output directory (--policy knn)."),
+    k: int | None = typer.Option(None, "--k", help="Neighbours for --policy knn (default: the index's)."),
+    encoder: str | None = typer.Option(None, "--encoder", help="Check: must be the model's encoder."),
+    encoder_model_path: str | None = typer.Option(None, "--encoder-model-path", help="Local encoder weights."),
+    expert: str = typer.Option("dataset", "--expert", help="dataset | ppo | pursuit | none."),
+    expert_checkpoint: Path | None = typer.Option(None, "--expert-checkpoint"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+) -> None:
+    """Closed-loop evaluation with the encoder applied online, paired with the expert on the same starts."""
+    run_command(
+        _eval,
+        model_dir,
+        out,
+        num_episodes,
+        num_envs,
+        seed,
+        policy,
+        index,
+        k,
+        encoder,
+        encoder_model_path,
+        expert,
+        expert_checkpoint,
+        device,
+        as_json,
+    )
+
+
+def _dagger(as_json: bool, **kwargs) -> None:  # noqa: ANN003 - DaggerConfig fields
+    from vlnav_data.policy.dagger import DaggerConfig, run_dagger
+
+    kwargs["device"] = resolve_device(kwargs["device"])
+    config = DaggerConfig(**kwargs)
+    result = run_dagger(config)
+    emit_result(result, config.out_dir, as_json)
+    if not as_json:
+        for row in result.iterations:
+            s = row["success"]
+            typer.echo(
+                f"iteration {row['iteration']}: {row['aggregated_rows']} rows, success {s['successes']}/{s['trials']} "
+                f"= {100 * s['rate']:.1f}% [{100 * s['low']:.1f}-{100 * s['high']:.1f}], "
+                f"{row['mean_env_steps_successes']:.1f} env steps over successes"
+            )
+        typer.echo(f"wrote {config.out_dir}")
+
+
+@app.command()
+def dagger(
+    dataset: Path = typer.Argument(..., help="vlnav-demos HDF5 file."),
+    out: Path = typer.Option(..., "--out", help="Output directory."),
+    iterations: int = typer.Option(3, "--iterations", help="DAgger iterations after the initial BC."),
+    init: Path | None = typer.Option(None, "--init", help="Start from this model directory instead of training."),
+    encoder: str | None = typer.Option(None, "--encoder"),
+    features: str = typer.Option("joint", "--features", help="joint | image | text."),
+    recipe: str = typer.Option("paper", "--recipe"),
+    steps: int | None = typer.Option(None, "--steps", help="Gradient steps of the initial BC."),
+    steps_per_iteration: int | None = typer.Option(None, "--steps-per-iteration"),
+    episodes_per_iteration: int = typer.Option(50, "--episodes-per-iteration"),
+    eval_episodes: int = typer.Option(100, "--eval-episodes"),
+    num_envs: int = typer.Option(10, "--num-envs"),
+    expert: str = typer.Option("dataset", "--expert", help="dataset | ppo | pursuit."),
+    expert_checkpoint: Path | None = typer.Option(None, "--expert-checkpoint"),
+    encoder_model_path: str | None = typer.Option(None, "--encoder-model-path"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+) -> None:
+    """DAgger: student rollouts labelled by the expert, aggregated with the data, retrained; success per iteration."""
+    run_command(
+        _dagger,
+        as_json,
+        dataset=dataset,
+        out_dir=out,
+        iterations=iterations,
+        init_model_dir=init,
+        encoder=encoder,
+        features=features,
+        recipe=recipe,
+        num_steps=steps,
+        steps_per_iteration=steps_per_iteration,
+        episodes_per_iteration=episodes_per_iteration,
+        eval_episodes=eval_episodes,
+        num_envs=num_envs,
+        expert=expert,
+        expert_checkpoint=expert_checkpoint,
+        encoder_model_path=encoder_model_path,
+        seed=seed,
+        device=device,
+    )
+
+
+def _diagnose(eval_dir: Path, out: Path | None, num_gifs: int, as_json: bool) -> None:
+    from vlnav_data.policy.diagnose import DiagnoseConfig, diagnose_eval
+
+    config = DiagnoseConfig(eval_dir=eval_dir, out_dir=out, num_gifs=num_gifs)
+    result = diagnose_eval(config)
+    emit_result(result, Path(result.out_dir), as_json)
+    if not as_json:
+        classes = {k: v for k, v in result.student["classes"].items() if v}
+        typer.echo(f"classes: {classes}; behaviours: {result.student['behaviours']}")
+        typer.echo(f"wrote {Path(result.out_dir) / 'report.md'}")
+
+
+@app.command()
+def diagnose(
+    eval_dir: Path = typer.Argument(..., help="Directory written by `vlnav-policy eval`."),
+    out: Path | None = typer.Option(None, "--out", help="Output directory (default: EVAL_DIR/diagnosis)."),
+    num_gifs: int = typer.Option(4, "--num-gifs", help="First-person GIFs to render."),
+    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+) -> None:
+    """Classify failures and behaviours; top-down plots, first-person GIFs and a Markdown report."""
+    run_command(_diagnose, eval_dir, out, num_gifs, as_json)

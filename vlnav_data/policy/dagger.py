@@ -1,0 +1,317 @@
+"""``vlnav-policy dagger``: DAgger (Ross et al., 2011) on frozen embeddings.
+
+The paper names covariate shift as the cause of its student's failures: the student drifts into
+states the expert never visited, where it has no data. DAgger tests that directly. Iteration 0 is
+plain BC on the dataset; iteration k >= 1 rolls the current student out (pure student control,
+beta = 0) from fresh seeded starts, labels every visited state with the expert's action at that
+state, aggregates those rows with the dataset's train rows and all earlier iterations' rows, and
+continues training from the previous weights for ``steps_per_iteration`` steps. Every iteration is
+evaluated on the same evaluation starts (``evaluation_seeds(seed, eval_episodes)``, disjoint from
+the collection starts), so success per iteration is a paired comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.dataset import DatasetReader
+from vlnav_data.errors import CheckpointError, ConfigError
+from vlnav_data.policy.evaluate import (
+    EXPERTS,
+    EvalConfig,
+    evaluate_policy,
+    load_student,
+    make_expert_policy,
+    make_student_policy,
+    torch_predictor,
+)
+from vlnav_data.policy.features import FEATURE_SETS, load_split, resolve_encoder
+from vlnav_data.policy.fit import fit_bc, get_recipe
+from vlnav_data.policy.model_dir import load_model_dir, read_policy_spec, save_model_dir
+from vlnav_data.policy.records import arena_config_from_json
+from vlnav_data.policy.train import TrainConfig, train_policy
+
+#: Separates the collection starts from the evaluation starts and the dataset's.
+DAGGER_SEED_STREAM = 0xDA66E4
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaggerConfig:
+    """Config of ``vlnav-policy dagger``.
+
+    Attributes:
+        dataset: the ``vlnav-demos`` file (its train split seeds the aggregate, its valid split validates).
+        out_dir: output directory (``iter_<k>/`` model directories with ``eval/`` inside, result.json).
+        iterations: DAgger iterations after the initial BC (K).
+        init_model_dir: start from this trained model instead of training iteration 0 (must match the
+            dataset's encoder, feature set and width).
+        encoder: encoder in the file (None: its only one).
+        features: ``joint``, ``image`` or ``text``.
+        recipe: named hyper-parameters.
+        num_steps: gradient steps of the initial BC (None: the recipe's).
+        steps_per_iteration: gradient steps after each aggregation (None: ``num_steps``).
+        episodes_per_iteration: student episodes collected per iteration.
+        eval_episodes: evaluation episodes per iteration.
+        num_envs: arenas stepped together.
+        expert: labelling expert (``dataset``, ``ppo``, ``pursuit``).
+        expert_checkpoint: PPO checkpoint (None: the dataset's, else the shipped one).
+        encoder_model_path: local weights of a real encoder.
+        seed: seeds training, collection and evaluation starts.
+        device: ``cpu`` or ``cuda`` (resolved).
+    """
+
+    dataset: Path
+    out_dir: Path
+    iterations: int = 3
+    init_model_dir: Path | None = None
+    encoder: str | None = None
+    features: str = "joint"
+    recipe: str = "paper"
+    num_steps: int | None = None
+    steps_per_iteration: int | None = None
+    episodes_per_iteration: int = 50
+    eval_episodes: int = 100
+    num_envs: int = 10
+    expert: str = "dataset"
+    expert_checkpoint: Path | None = None
+    encoder_model_path: str | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
+        if self.features not in FEATURE_SETS:
+            raise ConfigError(f"--features must be one of {', '.join(FEATURE_SETS)}, got '{self.features}'")
+        get_recipe(self.recipe)
+        for name in ("num_steps", "steps_per_iteration"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        for name in ("episodes_per_iteration", "eval_episodes", "num_envs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.expert not in EXPERTS or self.expert == "none":
+            raise ConfigError(f"--expert must be one of dataset, ppo, pursuit (it labels states), got '{self.expert}'")
+
+
+def collection_seeds(seed: int, iteration: int, num_episodes: int) -> list[int]:
+    """Start seeds of one iteration's student rollouts (pure function of seed and iteration)."""
+    rng = np.random.default_rng([int(seed), DAGGER_SEED_STREAM, int(iteration)])
+    return [int(s) for s in rng.choice(2**62, size=num_episodes, replace=False)]
+
+
+def check_model_matches_dataset(model_dir: Path, dataset: Path, encoder: str, features: str, dim: int) -> None:
+    """A model directory used with a dataset must have the dataset's encoder, feature set and width.
+
+    Raises:
+        CheckpointError: any of the three differs.
+    """
+    spec = read_policy_spec(model_dir)
+    if spec.encoder != encoder or spec.features != features:
+        raise CheckpointError(
+            f"model '{model_dir}' was trained on '{spec.encoder}' {spec.features} features, but dataset "
+            f"'{dataset}' is used with '{encoder}' {features} features; pass --encoder {spec.encoder} "
+            f"--features {spec.features} or train a new model"
+        )
+    if spec.input_dim != dim:
+        raise CheckpointError(
+            f"model '{model_dir}' expects {spec.input_dim}-D '{encoder}' features, dataset '{dataset}' holds {dim}-D"
+        )
+
+
+def collect_student_states(
+    model_dir: Path, config: DaggerConfig, iteration: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Roll the student out and label its visited states with the expert.
+
+    Returns:
+        ``(features float32 (R, E), expert actions float32 (R, 2), stats)``; only rows of the
+        collection episodes are kept (not idle arenas).
+    """
+    from vlnav_data.policy.records import run_policy_episodes
+    from vlnav_data.sim import make_arena
+
+    eval_cfg = EvalConfig(
+        model_dir=model_dir,
+        out_dir=Path(config.out_dir),
+        num_envs=config.num_envs,
+        seed=config.seed,
+        expert=config.expert,
+        expert_checkpoint=config.expert_checkpoint,
+        encoder_model_path=config.encoder_model_path,
+        device=config.device,
+    )
+    spec, encoder, _ = load_student(eval_cfg)
+    model, _ = load_model_dir(model_dir, device=config.device)
+    arena = arena_config_from_json(spec.sim_config)
+    expert_fn, _ = make_expert_policy(config.expert, spec, config.expert_checkpoint, arena)
+    seeds = collection_seeds(config.seed, iteration, config.episodes_per_iteration)
+    wanted = np.array(seeds, dtype=np.int64)
+    feats: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+
+    def label(features: np.ndarray, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        keep = np.isin(np.asarray(info["episode_seed"], dtype=np.int64), wanted)
+        if keep.any():
+            feats.append(features[keep])
+            labels.append(np.asarray(expert_fn(obs, info), dtype=np.float32)[keep])
+
+    policy = make_student_policy(torch_predictor(model, config.device), encoder, spec.features, on_features=label)
+    needs_frames = spec.features != "text" and not bool(spec.encoder_spec.get("privileged", False))
+    env = make_arena(arena, num_envs=min(config.num_envs, len(seeds)), device=config.device, render=needs_frames)
+    records = run_policy_episodes(env, policy, seeds)
+    x = np.concatenate(feats).astype(np.float32)
+    y = np.clip(np.concatenate(labels), -1.0, 1.0).astype(np.float32)
+    if len(x) != int(records.num_steps.sum()):
+        raise RuntimeError(f"collected {len(x)} rows for {int(records.num_steps.sum())} student env steps")
+    stats = {
+        "collection_episodes": len(seeds),
+        "collection_success_rate": float(records.success.mean()),
+        "new_rows": len(x),
+    }
+    return x, y, stats
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaggerResult:
+    """``result.json`` of ``vlnav-policy dagger``: one entry per iteration (0 = plain BC)."""
+
+    out_dir: str
+    encoder: str
+    features: str
+    iterations: list[dict[str, Any]]
+    eval_episodes: int
+    steps_per_iteration: int
+    step_unit: str
+
+
+def run_dagger(config: DaggerConfig) -> DaggerResult:
+    """Initial BC (or ``init_model_dir``), then K rounds of collect -> label -> aggregate -> retrain -> evaluate."""
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = get_recipe(config.recipe)
+    num_steps = config.num_steps if config.num_steps is not None else recipe.num_steps
+    steps_per_iteration = config.steps_per_iteration or num_steps
+    with DatasetReader(config.dataset) as reader:
+        encoder = resolve_encoder(reader, config.encoder)
+        train = load_split(reader, encoder, config.features, "train")
+        valid = load_split(reader, encoder, config.features, "valid")
+    dim = int(train["features"].shape[1])
+    model_dir = out / "iter_0"
+    if config.init_model_dir is not None:
+        check_model_matches_dataset(config.init_model_dir, config.dataset, encoder, config.features, dim)
+        model_dir = Path(config.init_model_dir)
+    else:
+        train_policy(
+            TrainConfig(
+                dataset=config.dataset,
+                out_dir=model_dir,
+                encoder=encoder,
+                features=config.features,
+                recipe=config.recipe,
+                num_steps=num_steps,
+                seed=config.seed,
+                device=config.device,
+            )
+        )
+    agg_x, agg_y = [train["features"]], [train["actions"]]
+    rows: list[dict[str, Any]] = []
+    for k in range(config.iterations + 1):
+        if k > 0:
+            x, y, stats = collect_student_states(model_dir, config, k)
+            agg_x.append(x)
+            agg_y.append(y)
+            previous, spec = load_model_dir(model_dir, device=config.device)
+            step_recipe = dataclasses.replace(
+                recipe,
+                num_steps=steps_per_iteration,
+                eval_every_steps=min(recipe.eval_every_steps, max(1, steps_per_iteration // 10)),
+            )
+            fit = fit_bc(
+                np.concatenate(agg_x),
+                np.concatenate(agg_y),
+                recipe=step_recipe,
+                seed=config.seed + k,
+                device=config.device,
+                valid_features=valid["features"],
+                valid_actions=valid["actions"],
+                init_model=previous,
+            )
+            model_dir = out / f"iter_{k}"
+            new_spec = dataclasses.replace(
+                spec,
+                train_config={
+                    **spec.train_config,
+                    "dagger_iteration": k,
+                    "aggregated_rows": int(sum(len(a) for a in agg_x)),
+                    "steps_this_iteration": steps_per_iteration,
+                },
+            )
+            save_model_dir(model_dir, fit.model, new_spec, fit.curve)
+        else:
+            stats = {"collection_episodes": 0, "collection_success_rate": None, "new_rows": 0}
+        result = evaluate_policy(
+            EvalConfig(
+                model_dir=model_dir,
+                out_dir=out / f"iter_{k}" / "eval",
+                num_episodes=config.eval_episodes,
+                num_envs=config.num_envs,
+                seed=config.seed,
+                expert=config.expert,
+                expert_checkpoint=config.expert_checkpoint,
+                encoder_model_path=config.encoder_model_path,
+                device=config.device,
+            )
+        )
+        rows.append(
+            {
+                "iteration": k,
+                "model_dir": str(model_dir),
+                "aggregated_rows": int(sum(len(a) for a in agg_x)),
+                **stats,
+                "success": result.student.success,
+                "mean_env_steps_successes": result.student.mean_env_steps_successes,
+                "termination_causes": result.student.termination_causes,
+                "paired_ratio": result.paired_ratio,
+            }
+        )
+        (out / "iterations.json").write_text(json.dumps(rows, indent=2, default=float) + "\n")
+    _plot(out / "success_per_iteration.png", rows)
+    return DaggerResult(
+        out_dir=str(out),
+        encoder=encoder,
+        features=config.features,
+        iterations=rows,
+        eval_episodes=config.eval_episodes,
+        steps_per_iteration=steps_per_iteration,
+        step_unit="env_steps",
+    )
+
+
+def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    it = [r["iteration"] for r in rows]
+    rate = [r["success"]["rate"] for r in rows]
+    low = [r["success"]["rate"] - r["success"]["low"] for r in rows]
+    high = [r["success"]["high"] - r["success"]["rate"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.errorbar(it, rate, yerr=[low, high], marker="o", capsize=3)
+    ax.set_xlabel("DAgger iteration (0 = BC)")
+    ax.set_ylabel("success rate (Wilson 95%)")
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(it)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

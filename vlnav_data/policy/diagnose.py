@@ -1,0 +1,347 @@
+"""``vlnav-policy diagnose``: failure classes, behaviour flags, trajectory plots and GIFs of an evaluation.
+
+Reads ``episodes.npz`` (and ``expert_episodes.npz`` when present) and ``result.json`` from an eval
+directory. Every episode gets a class (``behaviour.FAILURE_CLASSES``) and two behaviour flags
+(circling, back-and-forth; definitions and thresholds in :mod:`vlnav_data.policy.behaviour`). Writes,
+into ``EVAL_DIR/diagnosis`` by default: ``report.md``, ``episodes.csv`` (one row per episode),
+``topdown_<class>.png`` (matplotlib, one per class present), a few first-person GIFs re-rendered from
+the saved poses with ``sim.render_views`` (PIL), and ``result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.errors import ConfigError
+from vlnav_data.policy.behaviour import (
+    BEHAVIOURS,
+    FAILURE_CLASSES,
+    BehaviourThresholds,
+    classify_failure,
+    is_back_and_forth,
+    is_circling,
+    turn_reversal_steps,
+)
+from vlnav_data.policy.records import EpisodeRecords, arena_config_from_json
+
+STUDENT_RECORDS = "episodes.npz"
+EXPERT_RECORDS = "expert_episodes.npz"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiagnoseConfig:
+    """Config of ``vlnav-policy diagnose``.
+
+    Attributes:
+        eval_dir: a directory written by ``vlnav-policy eval``.
+        out_dir: where to write (None: ``eval_dir/diagnosis``).
+        num_gifs: first-person GIFs to render (failures first, one per class in turn).
+        max_gif_frames: frames per GIF at most (the episode is subsampled evenly).
+        thresholds: behaviour thresholds.
+    """
+
+    eval_dir: Path
+    out_dir: Path | None = None
+    num_gifs: int = 4
+    max_gif_frames: int = 120
+    thresholds: BehaviourThresholds = field(default_factory=BehaviourThresholds)
+
+    def __post_init__(self) -> None:
+        if self.num_gifs < 0:
+            raise ConfigError(f"--num-gifs must be >= 0, got {self.num_gifs}")
+        if self.max_gif_frames < 2:
+            raise ConfigError(f"max_gif_frames must be >= 2, got {self.max_gif_frames}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpisodeDiagnosis:
+    """Labels of one episode."""
+
+    index: int
+    episode_seed: int
+    target_index: int
+    num_steps: int
+    label: str
+    circling: bool
+    back_and_forth: bool
+    turn_reversals: int
+
+
+def diagnose_records(records: EpisodeRecords, thresholds: BehaviourThresholds) -> list[EpisodeDiagnosis]:
+    """Class and behaviour flags of every episode of a records file."""
+    out = []
+    for i in range(len(records)):
+        poses = records.poses_of(i).astype(np.float64)
+        target = records.sphere_xy_m[i, records.target_index[i]].astype(np.float64)
+        distance = np.linalg.norm(poses[:, :2] - target, axis=1)
+        label = classify_failure(str(records.termination[i]), bool(records.success[i]), bool(records.wrong_sphere[i]))
+        out.append(
+            EpisodeDiagnosis(
+                index=i,
+                episode_seed=int(records.episode_seed[i]),
+                target_index=int(records.target_index[i]),
+                num_steps=int(records.num_steps[i]),
+                label=label,
+                circling=is_circling(poses[:, 2], distance, thresholds),
+                back_and_forth=is_back_and_forth(poses[:, 2], thresholds),
+                turn_reversals=len(turn_reversal_steps(poses[:, 2], thresholds)),
+            )
+        )
+    return out
+
+
+def count_labels(diagnoses: list[EpisodeDiagnosis]) -> dict[str, Any]:
+    """Counts per class, and behaviour counts over all episodes and over failures."""
+    classes = {c: sum(d.label == c for d in diagnoses) for c in FAILURE_CLASSES}
+    behaviours = {b: sum(getattr(d, b) for d in diagnoses) for b in BEHAVIOURS}
+    failed = [d for d in diagnoses if d.label != "success"]
+    return {
+        "num_episodes": len(diagnoses),
+        "classes": classes,
+        "behaviours": behaviours,
+        "behaviours_among_failures": {b: sum(getattr(d, b) for d in failed) for b in BEHAVIOURS},
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiagnoseResult:
+    """``result.json`` of ``vlnav-policy diagnose``."""
+
+    eval_dir: str
+    out_dir: str
+    student: dict[str, Any]
+    expert: dict[str, Any] | None
+    thresholds: dict[str, Any]
+    files: list[str]
+
+
+def _load(eval_dir: Path) -> tuple[EpisodeRecords, EpisodeRecords | None, dict[str, Any]]:
+    eval_dir = Path(eval_dir)
+    for name in (STUDENT_RECORDS, "result.json"):
+        if not (eval_dir / name).is_file():
+            raise ConfigError(
+                f"'{eval_dir}' has no {name}; expected a directory written by `vlnav-policy eval MODEL_DIR --out DIR`"
+            )
+    result = json.loads((eval_dir / "result.json").read_text())
+    if "sim_config" not in result:
+        raise ConfigError(f"'{eval_dir / 'result.json'}' has no sim_config; it was not written by `vlnav-policy eval`")
+    student = EpisodeRecords.load(eval_dir / STUDENT_RECORDS)
+    expert = EpisodeRecords.load(eval_dir / EXPERT_RECORDS) if (eval_dir / EXPERT_RECORDS).is_file() else None
+    return student, expert, result
+
+
+def diagnose_eval(config: DiagnoseConfig) -> DiagnoseResult:
+    """Label every episode of an evaluation and write the report, plots and GIFs."""
+    student, expert, result = _load(config.eval_dir)
+    arena = arena_config_from_json(result["sim_config"])
+    out_dir = Path(config.out_dir) if config.out_dir is not None else Path(config.eval_dir) / "diagnosis"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    diag = diagnose_records(student, config.thresholds)
+    expert_diag = diagnose_records(expert, config.thresholds) if expert is not None else None
+    files = [_write_csv(out_dir / "episodes.csv", diag)]
+    plots = {}
+    for label in FAILURE_CLASSES:
+        idx = [d.index for d in diag if d.label == label]
+        if idx:
+            plots[label] = _plot_topdown(out_dir / f"topdown_{label}.png", student, idx, arena, label)
+    for behaviour in BEHAVIOURS:
+        idx = [d.index for d in diag if getattr(d, behaviour)]
+        if idx:
+            plots[behaviour] = _plot_topdown(out_dir / f"topdown_{behaviour}.png", student, idx, arena, behaviour)
+    files += list(plots.values())
+    gifs = [
+        _write_gif(out_dir, student, i, label, arena, config.max_gif_frames)
+        for i, label in _gif_picks(diag, config.num_gifs)
+    ]
+    files += gifs
+    counts = count_labels(diag)
+    expert_counts = count_labels(expert_diag) if expert_diag is not None else None
+    report = _report(result, counts, expert_counts, config.thresholds, plots, gifs, diag)
+    (out_dir / "report.md").write_text(report)
+    files.append("report.md")
+    return DiagnoseResult(
+        eval_dir=str(config.eval_dir),
+        out_dir=str(out_dir),
+        student=counts,
+        expert=expert_counts,
+        thresholds=config.thresholds.__dict__,
+        files=files,
+    )
+
+
+def _gif_picks(diag: list[EpisodeDiagnosis], num_gifs: int) -> list[tuple[int, str]]:
+    """Failures first, cycling over classes so each failure class gets one before any gets two."""
+    by_class: dict[str, list[int]] = {}
+    for d in diag:
+        if d.label != "success":
+            by_class.setdefault(d.label, []).append(d.index)
+    picks: list[tuple[int, str]] = []
+    while len(picks) < num_gifs and any(by_class.values()):
+        for label in list(by_class):
+            if by_class[label] and len(picks) < num_gifs:
+                picks.append((by_class[label].pop(0), label))
+    successes = [d.index for d in diag if d.label == "success"]
+    if len(picks) < num_gifs and successes:
+        picks.append((successes[0], "success"))
+    return picks
+
+
+def _write_csv(path: Path, diag: list[EpisodeDiagnosis]) -> str:
+    lines = ["index,episode_seed,target_index,num_steps,label,circling,back_and_forth,turn_reversals"]
+    for d in diag:
+        lines.append(
+            f"{d.index},{d.episode_seed},{d.target_index},{d.num_steps},{d.label},"
+            f"{int(d.circling)},{int(d.back_and_forth)},{d.turn_reversals}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path.name
+
+
+def _sphere_rgb(indices: np.ndarray) -> np.ndarray:
+    from vlnav_data.sim import COLOR_PALETTE
+
+    palette = np.array([COLOR_PALETTE[n] for n in COLOR_PALETTE], dtype=np.float64)
+    return palette[np.asarray(indices, dtype=np.int64)]
+
+
+def _plot_topdown(path: Path, records: EpisodeRecords, idx: list[int], arena: Any, title: str) -> str:
+    """Top-down trajectories of the given episodes over the arena bounds and spheres."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5.5))
+    (x0, x1), (y0, y1) = arena.bounds_x_m, arena.bounds_y_m
+    ax.plot([y1, y0, y0, y1, y1], [x0, x0, x1, x1, x0], color="k", lw=1, ls="--", label="bounds")
+    first = idx[0]
+    colours = _sphere_rgb(records.sphere_color_indices[first])
+    for k, (sx, sy) in enumerate(records.sphere_xy_m[first]):
+        ax.scatter([sy], [sx], s=120, color=colours[k], edgecolors="k", zorder=3)
+    cmap = plt.get_cmap("tab10")
+    for n, i in enumerate(idx[:40]):
+        p = records.poses_of(i)
+        c = cmap(n % 10)
+        ax.plot(p[:, 1], p[:, 0], color=c, lw=1)
+        ax.scatter([p[0, 1]], [p[0, 0]], color=c, marker="o", s=14)
+        ax.scatter([p[-1, 1]], [p[-1, 0]], color=c, marker="x", s=24)
+        t = records.sphere_xy_m[i, records.target_index[i]]
+        ax.plot([p[-1, 1], t[1]], [p[-1, 0], t[0]], color=c, lw=0.5, ls=":")
+    ax.set_xlabel("y (m, left is +)")
+    ax.set_ylabel("x (m, forward)")
+    ax.invert_xaxis()  # the robot's left (+y) on the left of the image, looking along +x
+    ax.set_aspect("equal")
+    shown = min(len(idx), 40)
+    ax.set_title(f"{title}: {len(idx)} episodes" + (f" ({shown} drawn)" if shown < len(idx) else ""))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path.name
+
+
+def _write_gif(out_dir: Path, records: EpisodeRecords, i: int, label: str, arena: Any, max_frames: int) -> str:
+    """Re-render the episode's first-person frames from its poses and save an animated GIF."""
+    from PIL import Image
+
+    from vlnav_data.sim import render_views
+
+    poses = records.poses_of(i)
+    stride = max(1, int(np.ceil(len(poses) / max_frames)))
+    chosen = poses[::stride]
+    frames = render_views(
+        arena,
+        chosen.astype(np.float64),
+        sphere_positions_xy_m=records.sphere_xy_m[i],
+        sphere_color_indices=records.sphere_color_indices[i],
+        floor_rgb=records.floor_rgb[i],
+        light_position_m=records.light_position_m[i],
+    )
+    images = [Image.fromarray(f) for f in frames]
+    name = f"episode_{i:03d}_{label}.gif"
+    duration_ms = int(round(1000 * float(arena.dt_s) * stride))
+    images[0].save(out_dir / name, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+    return name
+
+
+def _table(counts: dict[str, Any], expert: dict[str, Any] | None) -> list[str]:
+    n = counts["num_episodes"]
+    head = "| class | student | expert |" if expert else "| class | student |"
+    lines = [head, "|---|---|---|" if expert else "|---|---|"]
+    for c in FAILURE_CLASSES:
+        row = f"| {c} | {counts['classes'][c]} / {n} |"
+        if expert:
+            row += f" {expert['classes'][c]} / {expert['num_episodes']} |"
+        lines.append(row)
+    for b in BEHAVIOURS:
+        row = f"| {b} (all episodes) | {counts['behaviours'][b]} / {n} |"
+        if expert:
+            row += f" {expert['behaviours'][b]} / {expert['num_episodes']} |"
+        lines.append(row)
+    return lines
+
+
+def _report(
+    result: dict[str, Any],
+    counts: dict[str, Any],
+    expert: dict[str, Any] | None,
+    thr: BehaviourThresholds,
+    plots: dict[str, str],
+    gifs: list[str],
+    diag: list[EpisodeDiagnosis],
+) -> str:
+    s = result.get("student", {})
+    lines = [
+        f"# Failure diagnosis: {result.get('policy', '?')} on {result.get('encoder', '?')} "
+        f"({result.get('features', '?')} features)",
+        "",
+        f"{counts['num_episodes']} evaluation episodes (seed {result.get('seed')}); success "
+        f"{s.get('success', {}).get('successes', '?')}/{counts['num_episodes']}; lengths in env steps "
+        "(one 30 Hz control step, counted once). The expert ran from the same starts.",
+        "",
+        *_table(counts, expert),
+        "",
+        "## Definitions",
+        "",
+        "- `wrong_target`: the robot came within the success radius of a sphere that was not its target "
+        "(the arena does not stop there; such episodes then end by another cause).",
+        "- `out_of_bounds_front|back|left|right`: left the arena box through that side (front = past the "
+        "sphere line, back = behind the start, left = +y, right = -y).",
+        "- `time_limit`: still running at the arena's step limit.",
+        f"- circling: some stretch turns the heading through {thr.circling_turn_rad:.3f} rad (a full turn) "
+        f"of net accumulated yaw while getting less than {thr.circling_min_progress_m} m closer to the target.",
+        f"- back-and-forth: at least {thr.reversal_min_count} reversals of the turning direction within "
+        f"{thr.reversal_window_steps} env steps (steps turning less than {thr.turn_deadband_rad} rad count "
+        "as straight and are skipped).",
+        "",
+        "## Top-down trajectories",
+        "",
+        "Start `o`, end `x`, dotted line from the end to the target sphere. Up is +x (towards the spheres).",
+        "",
+    ]
+    for name, file in plots.items():
+        lines += [f"### {name}", "", f"![{name}]({file})", ""]
+    if gifs:
+        lines += ["## First-person views (re-rendered from the saved poses)", ""]
+        lines += [f"![{g}]({g})" for g in gifs]
+        lines.append("")
+    failed = [d for d in diag if d.label != "success"]
+    if failed:
+        lines += [
+            "## Failed episodes",
+            "",
+            "| # | seed | steps | class | circling | back-and-forth |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {d.index} | {d.episode_seed} | {d.num_steps} | {d.label} | {'yes' if d.circling else ''} | "
+            f"{'yes' if d.back_and_forth else ''} |"
+            for d in failed
+        ]
+        lines.append("")
+    return "\n".join(lines)
