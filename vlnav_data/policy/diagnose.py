@@ -1,6 +1,6 @@
 """``vlnav-policy diagnose``: failure classes, behaviour flags, trajectory plots and GIFs of an evaluation.
 
-Reads ``episodes.npz`` (and ``expert_episodes.npz`` when present) and ``result.json`` from an eval
+Reads ``episodes.npz`` (and ``expert_episodes.npz`` when present) and ``eval_meta.json`` from an eval
 directory. Every episode gets a class (``behaviour.FAILURE_CLASSES``) and two behaviour flags
 (circling, back-and-forth; definitions and thresholds in :mod:`vlnav_data.policy.behaviour`). Writes,
 into ``EVAL_DIR/diagnosis`` by default: ``report.md``, ``episodes.csv`` (one row per episode),
@@ -31,6 +31,7 @@ from vlnav_data.policy.records import EpisodeRecords, arena_config_from_json
 
 STUDENT_RECORDS = "episodes.npz"
 EXPERT_RECORDS = "expert_episodes.npz"
+EVAL_META = "eval_meta.json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,14 +123,14 @@ class DiagnoseResult:
 
 def _load(eval_dir: Path) -> tuple[EpisodeRecords, EpisodeRecords | None, dict[str, Any]]:
     eval_dir = Path(eval_dir)
-    for name in (STUDENT_RECORDS, "result.json"):
+    for name in (STUDENT_RECORDS, EVAL_META):
         if not (eval_dir / name).is_file():
             raise ConfigError(
                 f"'{eval_dir}' has no {name}; expected a directory written by `vlnav-policy eval MODEL_DIR --out DIR`"
             )
-    result = json.loads((eval_dir / "result.json").read_text())
+    result = json.loads((eval_dir / EVAL_META).read_text())
     if "sim_config" not in result:
-        raise ConfigError(f"'{eval_dir / 'result.json'}' has no sim_config; it was not written by `vlnav-policy eval`")
+        raise ConfigError(f"'{eval_dir / EVAL_META}' has no sim_config; it was not written by `vlnav-policy eval`")
     student = EpisodeRecords.load(eval_dir / STUDENT_RECORDS)
     expert = EpisodeRecords.load(eval_dir / EXPERT_RECORDS) if (eval_dir / EXPERT_RECORDS).is_file() else None
     return student, expert, result

@@ -18,6 +18,7 @@ Metrics (all lengths in env steps, one 30 Hz control step counted once):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -51,6 +52,7 @@ POLICIES = ("bc", "knn")
 EXPERTS = ("dataset", "ppo", "pursuit", "none")
 STUDENT_RECORDS = "episodes.npz"
 EXPERT_RECORDS = "expert_episodes.npz"
+EVAL_META = "eval_meta.json"
 #: Separates the evaluation seed stream from the dataset builder's (build seed, episode index) stream.
 EVAL_SEED_STREAM = 0x5EED_E7A1
 
@@ -385,7 +387,7 @@ def evaluate_policy(config: EvalConfig) -> EvalResult:
         unpaired = s_mean / e_mean if np.isfinite(s_mean) and np.isfinite(e_mean) else None
         spl_e = spl_expert_path(student, expert)
 
-    return EvalResult(
+    result = EvalResult(
         policy=config.policy,
         model_dir=str(config.model_dir),
         encoder=spec.encoder,
@@ -406,5 +408,8 @@ def evaluate_policy(config: EvalConfig) -> EvalResult:
         student_env_steps_per_s=float(student.num_steps.sum()) / wall_s if wall_s > 0 else float("inf"),
         device=config.device,
         sim_config=json.loads(json.dumps(spec.sim_config)),
-        files=files,
+        files={**files, "meta": EVAL_META},
     )
+    # The records' sidecar: what diagnose needs (arena config, policy, summary), independent of the CLI.
+    (out_dir / EVAL_META).write_text(json.dumps(dataclasses.asdict(result), indent=2, sort_keys=True) + "\n")
+    return result

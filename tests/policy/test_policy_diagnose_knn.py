@@ -1,0 +1,106 @@
+"""diagnose on a real evaluation; the kNN policy from index files; kNN/model mismatch errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vlnav_data.errors import CheckpointError
+from vlnav_data.policy.diagnose import DiagnoseConfig, diagnose_eval
+from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
+from vlnav_data.policy.knn import load_knn_policy
+from vlnav_data.policy.records import EpisodeRecords
+
+
+@pytest.fixture(scope="module")
+def eval_dir(oracle_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("policy_eval") / "eval"
+    evaluate_policy(EvalConfig(model_dir=oracle_model_dir, out_dir=out, num_episodes=6, num_envs=3, seed=3))
+    return out
+
+
+def test_diagnose_labels_every_episode_and_writes_the_report(eval_dir):
+    res = diagnose_eval(DiagnoseConfig(eval_dir=eval_dir, num_gifs=1, max_gif_frames=8))
+    rec = EpisodeRecords.load(eval_dir / "episodes.npz")
+    counts = res.student["classes"]
+    assert sum(counts.values()) == len(rec) == 6
+    assert counts["success"] == int(rec.success.sum())
+    # Every failure is either a wrong sphere or the simulator's own cause.
+    causes = {str(c) for c, ok in zip(rec.termination, rec.success, strict=True) if not ok}
+    assert {k for k, v in counts.items() if v and k not in ("success", "wrong_target")} <= causes
+    assert res.expert["classes"]["success"] == 6
+    out = eval_dir / "diagnosis"
+    report = (out / "report.md").read_text()
+    assert "| class | student | expert |" in report and "back-and-forth" in report
+    assert any(f.endswith(".gif") for f in res.files)
+    for name in res.files:
+        assert (out / name).stat().st_size > 0
+    rows = (out / "episodes.csv").read_text().splitlines()
+    assert len(rows) == 7
+
+
+def write_index(directory, dim, encoder="oracle", features="joint", n=50, seed=0):
+    import faiss
+
+    rng = np.random.default_rng(seed)
+    vecs = rng.standard_normal((n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    index = faiss.IndexFlatIP(dim)
+    index.add(vecs)
+    directory.mkdir(parents=True, exist_ok=True)
+    faiss.write_index(index, str(directory / "knn.faiss"))
+    actions = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    np.save(directory / "knn_actions.npy", actions)
+    meta = {
+        "encoder": encoder,
+        "features": features,
+        "k": 3,
+        "metric": "inner_product",
+        "dim": dim,
+        "num_vectors": n,
+        "index_type": "Flat",
+        "dataset": "x.h5",
+        "l2_normalized": True,
+    }
+    (directory / "knn_meta.json").write_text(json.dumps(meta))
+    return vecs, actions
+
+
+def test_knn_policy_is_the_mean_action_of_the_k_nearest(tmp_path):
+    vecs, actions = write_index(tmp_path / "idx", dim=8)
+    knn = load_knn_policy(tmp_path / "idx")
+    query = vecs[[4, 9]] * 3.0  # scaled: normalised before the search
+    got = knn(query)
+    sims = vecs[[4, 9]] @ vecs.T
+    nearest = np.argsort(-sims, axis=1)[:, :3]
+    np.testing.assert_allclose(got, actions[nearest].mean(axis=1), rtol=1e-6)
+
+
+def test_knn_eval_runs_and_mismatched_index_is_refused(oracle_model_dir, tmp_path):
+    write_index(tmp_path / "good", dim=1152)
+    res = evaluate_policy(
+        EvalConfig(
+            model_dir=oracle_model_dir,
+            out_dir=tmp_path / "e",
+            num_episodes=2,
+            num_envs=2,
+            policy="knn",
+            index_dir=tmp_path / "good",
+            expert="none",
+        )
+    )
+    assert res.policy == "knn" and res.student.success["trials"] == 2 and res.expert is None
+    write_index(tmp_path / "bad", dim=1152, encoder="siglip")
+    with pytest.raises(CheckpointError) as exc:
+        evaluate_policy(
+            EvalConfig(model_dir=oracle_model_dir, out_dir=tmp_path / "e2", policy="knn", index_dir=tmp_path / "bad")
+        )
+    assert str(exc.value) == (
+        f"kNN index '{tmp_path / 'bad'}' holds 'siglip' joint features, but model '{oracle_model_dir}' uses "
+        "'oracle' joint; build the index with `vlnav-probe knn FILE --encoder oracle`"
+    )
+    with pytest.raises(CheckpointError, match="has no knn_actions.npy"):
+        (tmp_path / "bad" / "knn_actions.npy").unlink()
+        load_knn_policy(tmp_path / "bad")
