@@ -163,3 +163,21 @@ def test_gymnasium_registration_and_spaces():
     rendered = make_arena("text2nav", num_envs=2, render=True)
     assert rendered.single_observation_space["rgb"].shape == (256, 256, 3)
     assert rendered.observation_space["rgb"].shape == (2, 256, 256, 3)
+
+
+@pytest.mark.parametrize("preset", ["text2nav", "text2nav-random"])
+def test_privileged_steering_reaches_every_target_in_near_minimal_time(preset):
+    """Closed loop: state, dynamics and success agree. At 0.6 m/s a run can not beat (d0 - r_xy) / 0.02 steps."""
+    from vlnav_data.sim.preview import steer_to_target
+
+    cfg = get_preset(preset)
+    env = make_arena(preset, num_envs=8, render=False)
+    episodes = list(rollout(env, steer_to_target, range(16)))
+    r_xy = np.sqrt(cfg.success_radius_m**2 - (cfg.sphere_height_m - cfg.robot_root_height_m) ** 2)
+    step_m = cfg.max_linear_speed_mps * cfg.dt_s
+    max_turn_steps = np.ceil(np.pi / (2 * cfg.max_linear_speed_mps / cfg.wheel_base_m) / cfg.dt_s)
+    for ep in episodes:
+        assert ep.termination == "success", (ep.episode_seed, ep.termination)
+        d0 = np.hypot(*(ep.start.target_xy_m - ep.start.pose[:2]))
+        lower = np.ceil((d0 - r_xy) / step_m)
+        assert lower <= ep.num_steps <= lower + max_turn_steps + 12, (ep.episode_seed, ep.num_steps, lower)
