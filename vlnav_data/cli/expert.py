@@ -25,12 +25,13 @@ def train(
     out: Path = typer.Option(..., "--out", help="Output directory: expert.pt, sb3_model.zip, result.json."),
     preset: str = typer.Option("text2nav", "--preset", help="Arena preset."),
     seed: int = typer.Option(0, "--seed", help="Seeds the arena, PPO and torch."),
-    total_steps: int = typer.Option(1_000_000, "--total-steps", help="Env steps to train (summed over arenas)."),
+    total_steps: int = typer.Option(800_000, "--total-steps", help="Env steps to train (summed over arenas)."),
     num_envs: int = typer.Option(256, "--num-envs", help="Arenas stepped in one batch."),
     action_mapping: str | None = typer.Option(
         None, "--action-mapping", help="bang_bang | velocity (default: preset's)."
     ),
     reward: str = typer.Option("fixed", "--reward", help="fixed (2-D heading term) | published (original no-op term)."),
+    eval_episodes: int = typer.Option(200, "--eval-episodes", help="Monitor episodes per evaluation (0 = off)."),
     stop_at_success_rate: float | None = typer.Option(
         None, "--stop-at-success-rate", help="Stop once the monitor reaches this success rate (and step ratio)."
     ),
@@ -39,6 +40,7 @@ def train(
 ) -> None:
     """Train a PPO expert (stable-baselines3) on the privileged state of a state-only arena."""
     from vlnav_data.expert import TrainConfig, train_expert
+    from vlnav_data.expert.train import check_finite_losses
 
     def _run():
         cfg = TrainConfig(
@@ -49,6 +51,7 @@ def train(
             num_envs=num_envs,
             action_mapping=action_mapping,
             reward=reward,
+            eval_episodes=eval_episodes,
             stop_at_success_rate=stop_at_success_rate,
             device=device,
         )
@@ -57,13 +60,18 @@ def train(
     result = run_command(_run)
     emit_result(result, out, as_json)
     if not as_json:
-        m = result.final_monitor
-        ratio = m["step_ratio_to_pursuit"]["ratio_of_means"]
         typer.echo(
             f"trained {result.env_steps} env steps in {result.wall_time_s:.1f} s "
-            f"({result.env_steps_per_s:.0f} env steps/s); monitor: success {m['expert']['success_rate']:.1%} "
-            f"of {m['expert']['num_episodes']}, steps ratio to pursuit {_fmt(ratio)}"
+            f"({result.env_steps_per_s:.0f} env steps/s); final losses finite: {check_finite_losses(result.losses)}"
         )
+        m = result.final_monitor
+        if m is not None:
+            typer.echo(
+                f"monitor: success {m['expert']['success_rate']:.1%} of {m['expert']['num_episodes']} episodes, "
+                f"mean env steps {_fmt(m['expert']['mean_env_steps_successes'])} "
+                f"(pursuit {_fmt(m['pursuit']['mean_env_steps_successes'])}), "
+                f"paired ratio {_fmt(m['step_ratio_to_pursuit']['ratio_of_means'])}"
+            )
         typer.echo(f"checkpoint: {result.checkpoint}")
         typer.echo(f"result: {out / 'result.json'}")
 

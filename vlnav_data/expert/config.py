@@ -38,7 +38,8 @@ class TrainConfig:
         total_steps: env steps to train, summed over all arenas.
         num_envs: arenas stepped in one batch.
         rollout_steps: env steps per arena per PPO update (SB3 ``n_steps``).
-        minibatch_size: samples per gradient step (SB3 ``batch_size``).
+        num_minibatches: gradient steps per pass over a rollout (published: 8); SB3's ``batch_size`` is
+            ``num_envs * rollout_steps / num_minibatches``.
         num_epochs: passes over each rollout (SB3 ``n_epochs``).
         learning_rate: Adam learning rate (constant).
         gamma: discount factor.
@@ -62,7 +63,8 @@ class TrainConfig:
             see :mod:`vlnav_data.expert.reward`.
         reward_scale: multiplies every reward (the published run used 2.0).
         eval_every_steps: evaluate the deterministic policy every this many env steps (0 = never).
-        eval_episodes: seeded episodes per periodic evaluation (a fixed set, disjoint from eval's).
+        eval_episodes: seeded episodes per monitor evaluation (a fixed set, disjoint from eval's); 0 turns
+            the monitor off (no periodic or final evaluation).
         stop_at_success_rate: stop early once a periodic evaluation reaches this success rate and
             ``stop_at_step_ratio``; None = always train ``total_steps``.
         stop_at_step_ratio: mean-steps ratio to the pursuit controller (same starts) needed to stop.
@@ -76,10 +78,10 @@ class TrainConfig:
     preset: str = "text2nav"
     action_mapping: str | None = None
     seed: int = 0
-    total_steps: int = 1_000_000
+    total_steps: int = 800_000
     num_envs: int = 256
     rollout_steps: int = 64
-    minibatch_size: int = 2048
+    num_minibatches: int = 8
     num_epochs: int = 5
     learning_rate: float = 3e-4
     gamma: float = 0.99
@@ -88,7 +90,7 @@ class TrainConfig:
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
-    hidden_sizes: tuple[int, ...] = (64, 64)
+    hidden_sizes: tuple[int, ...] = (32, 32)
     activation: str = "tanh"
     log_std_init: float = -1.0
     use_sde: bool = True
@@ -102,6 +104,11 @@ class TrainConfig:
     device: str = "cpu"
     torch_threads: int = 1
 
+    @property
+    def minibatch_size(self) -> int:
+        """Samples per gradient step (SB3 ``batch_size``)."""
+        return self.num_envs * self.rollout_steps // self.num_minibatches
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -114,27 +121,28 @@ class TrainConfig:
             raise unknown_name("activation", self.activation, ACTIVATIONS)
         if self.device not in DEVICES:
             raise unknown_name("device", self.device, DEVICES)
-        for name in ("total_steps", "num_envs", "rollout_steps", "minibatch_size", "num_epochs", "torch_threads"):
+        for name in ("total_steps", "num_envs", "rollout_steps", "num_minibatches", "num_epochs", "torch_threads"):
             _positive(name, getattr(self, name))
-        for name in ("learning_rate", "clip_range", "max_grad_norm", "reward_scale", "eval_episodes"):
+        for name in ("learning_rate", "clip_range", "max_grad_norm", "reward_scale"):
             _positive(name, getattr(self, name))
         if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
             raise ConfigError(f"hidden_sizes must be non-empty positive widths, got {self.hidden_sizes}")
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ConfigError(f"need 0 < gamma <= 1 and 0 <= gae_lambda <= 1, got {self.gamma}, {self.gae_lambda}")
-        if self.ent_coef < 0 or self.vf_coef < 0 or self.eval_every_steps < 0:
-            raise ConfigError("ent_coef, vf_coef and eval_every_steps must be >= 0")
+        for name in ("ent_coef", "vf_coef", "eval_every_steps", "eval_episodes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.sde_sample_freq == 0 or self.sde_sample_freq < -1:
             raise ConfigError(f"sde_sample_freq must be -1 or > 0, got {self.sde_sample_freq}")
-        if (self.num_envs * self.rollout_steps) % self.minibatch_size:
+        if (self.num_envs * self.rollout_steps) % self.num_minibatches:
             raise ConfigError(
-                f"minibatch_size ({self.minibatch_size}) must divide num_envs * rollout_steps "
+                f"num_minibatches ({self.num_minibatches}) must divide num_envs * rollout_steps "
                 f"({self.num_envs} * {self.rollout_steps} = {self.num_envs * self.rollout_steps})"
             )
         if self.stop_at_success_rate is not None and not 0 < self.stop_at_success_rate <= 1:
             raise ConfigError(f"stop_at_success_rate must be in (0, 1], got {self.stop_at_success_rate}")
-        if self.stop_at_success_rate is not None and self.eval_every_steps == 0:
-            raise ConfigError("stop_at_success_rate needs periodic evaluation: set eval_every_steps > 0")
+        if self.stop_at_success_rate is not None and (self.eval_every_steps == 0 or self.eval_episodes == 0):
+            raise ConfigError("stop_at_success_rate needs the monitor: set eval_every_steps > 0 and eval_episodes > 0")
         _positive("stop_at_step_ratio", self.stop_at_step_ratio)
 
 

@@ -57,7 +57,7 @@ class TrainResult:
             evaluation meeting the target (``stop_at_success_rate`` or 0.99, and
             ``stop_at_step_ratio``), or None.
         final_monitor: the monitor evaluation of the saved policy (expert and pursuit summaries,
-            paired step ratio).
+            paired step ratio); None with ``eval_episodes=0``.
         history: one entry per monitor evaluation.
         losses: the last PPO update's losses (``train/*`` of SB3's logger).
         machine: platform, CPU count, torch threads, library versions.
@@ -74,7 +74,7 @@ class TrainResult:
     env_steps_per_s: float
     stopped_early: bool
     target_reached_at: dict | None
-    final_monitor: dict
+    final_monitor: dict | None
     history: list[dict]
     losses: dict
     machine: dict
@@ -133,7 +133,7 @@ class _Monitor:
         return entry["expert"]["success_rate"] >= goal and ratio is not None and ratio <= self.cfg.stop_at_step_ratio
 
 
-def _make_callback(monitor: _Monitor, cfg: TrainConfig, preset: str, action_mapping: str, t_start: list[float]):
+def _make_callback(monitor: _Monitor | None, cfg: TrainConfig, preset: str, action_mapping: str, t_start: list[float]):
     from stable_baselines3.common.callbacks import BaseCallback
 
     class MonitorCallback(BaseCallback):
@@ -158,7 +158,7 @@ def _make_callback(monitor: _Monitor, cfg: TrainConfig, preset: str, action_mapp
             values = self.model.logger.name_to_value
             if any(k in values for k in LOSS_KEYS):
                 self.losses = {k.split("/", 1)[1]: float(values[k]) for k in LOSS_KEYS if k in values}
-            if cfg.eval_every_steps == 0 or self.num_timesteps < self.next_eval:
+            if monitor is None or cfg.eval_every_steps == 0 or self.num_timesteps < self.next_eval:
                 return
             while self.next_eval <= self.num_timesteps:
                 self.next_eval += cfg.eval_every_steps
@@ -221,23 +221,25 @@ def train_expert(cfg: TrainConfig) -> TrainResult:
             device=device,
             verbose=0,
         )
-        monitor = _Monitor(cfg, cfg.preset, action_mapping)
+        monitor = _Monitor(cfg, cfg.preset, action_mapping) if cfg.eval_episodes > 0 else None
         t_start = [time.perf_counter()]
         callback = _make_callback(monitor, cfg, cfg.preset, action_mapping, t_start)
         model.learn(cfg.total_steps, callback=callback, progress_bar=False)
         wall = time.perf_counter() - t_start[0]
-        monitor_time = monitor.time_s  # monitor evaluations inside the timed training run
+        monitor_time = monitor.time_s if monitor else 0.0  # monitor evaluations inside the timed run
         env_steps = int(model.num_timesteps)
         values = model.logger.name_to_value  # the last update's losses (not dumped after the last update)
         losses = {k.split("/", 1)[1]: float(values[k]) for k in LOSS_KEYS if k in values} or dict(callback.losses)
 
         train_config = _jsonable_config(cfg)
         expert = expert_from_sb3(model, preset=cfg.preset, action_mapping=action_mapping, train_config=train_config)
-        if callback.stopped_early:
+        last = None
+        if monitor is not None and callback.stopped_early:
             last = monitor.history[-1]  # the policy evaluated is the one saved (no update since)
-        else:
+        elif monitor is not None:
             last = monitor.evaluate(expert, env_steps, wall, losses)
-        expert.metrics = {k: last[k] for k in ("env_steps", "expert", "pursuit", "step_ratio_to_pursuit")}
+        if last is not None:
+            expert.metrics = {k: last[k] for k in ("env_steps", "expert", "pursuit", "step_ratio_to_pursuit")}
         cfg.out_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = expert.save(cfg.out_dir / CHECKPOINT_FILENAME)
         sb3_model = cfg.out_dir / SB3_MODEL_FILENAME
@@ -254,9 +256,9 @@ def train_expert(cfg: TrainConfig) -> TrainResult:
             monitor_time_s=monitor_time,
             env_steps_per_s=env_steps / train_time,
             stopped_early=callback.stopped_early,
-            target_reached_at=monitor.target_reached_at,
+            target_reached_at=monitor.target_reached_at if monitor else None,
             final_monitor=last,
-            history=monitor.history,
+            history=monitor.history if monitor else [],
             losses=losses,
             machine=machine_info(cfg.torch_threads),
         )
