@@ -32,6 +32,7 @@ def test_unknown_name_did_you_mean():
         ({"device": "gpu"}, "device must be one of auto, cpu, cuda, cuda:N; received 'gpu'"),
         ({"dtype": "fp16"}, "dtype must be one of auto, fp32, bf16; received 'fp16'"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"num_threads": 0}, "num_threads must be >= 1 or None; received 0"),
         ({"model_path": "/tmp"}, "builds its own random weights; model_path must be None"),
     ],
 )

@@ -8,8 +8,6 @@ from vlnav_data.encoders import make_encoder
 from vlnav_data.encoders.preprocess import preprocess_images
 from vlnav_data.errors import ConfigError
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
 SHORT = "Go to the red ball"
 LONGER = [
     "The target is yellow ball which is straight ahead. Move towards the ball.",

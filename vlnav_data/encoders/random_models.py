@@ -106,7 +106,7 @@ def write_tiny_siglip(directory: Path, seed: int) -> None:
         torch.manual_seed(seed)
         model = SiglipModel(config)
     model.save_pretrained(directory)
-    _image_processor("siglip", size={"height": 32, "width": 32}).save_pretrained(directory)
+    image_processor_for("siglip", size={"height": 32, "width": 32}).save_pretrained(directory)
 
 
 # --- CLIP -----------------------------------------------------------------------------------------
@@ -198,7 +198,7 @@ def write_tiny_clip(directory: Path, seed: int) -> None:
     model.save_pretrained(directory)  # config.json first: AutoTokenizer reads model_type from it
     tokenizer = AutoTokenizer.from_pretrained(directory, model_max_length=77)
     tokenizer.save_pretrained(directory)
-    _image_processor(
+    image_processor_for(
         "clip", size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, do_center_crop=True
     ).save_pretrained(directory)
 
@@ -251,13 +251,13 @@ def write_tiny_vilt(directory: Path, seed: int) -> None:
         torch.manual_seed(seed)
         model = ViltModel(config)
     model.save_pretrained(directory)
-    _image_processor("vilt", size={"shortest_edge": 32}, size_divisor=8).save_pretrained(directory)
+    image_processor_for("vilt", size={"shortest_edge": 32}, size_divisor=8).save_pretrained(directory)
 
 
 # --- shared ---------------------------------------------------------------------------------------
 
 
-def _image_processor(family: str, **kwargs: Any) -> Any:
+def image_processor_for(family: str, **kwargs: Any) -> Any:
     """The PIL-backend image processor of ``family`` (transformers 5) or the classic one (4.x)."""
     import transformers
 
