@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -204,7 +205,7 @@ def main() -> None:
     print(f"  bytes per frame on disk          : {result.bytes_per_frame:9.0f}   ({result.file_bytes} bytes)")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    result.path.unlink()
+    shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "datasets" / "samples" / "tiny.h5"
 CONFIG = ROOT / "datasets" / "configs" / "tiny.toml"
 EMBEDDING_ATOL = 2e-3  # float16 storage of float32 model outputs: allow a last-bit flip across CPUs
+REGENERATE = (
+    "the rebuild differs from the golden file; if the simulator, expert or encoder changed on purpose, "
+    "regenerate it from the repository root: vlnav-data build --config datasets/configs/tiny.toml --overwrite "
+    "&& rm datasets/samples/result.json"
+)
 
 
 def test_sample_is_small_valid_and_built_from_the_toml():
@@ -44,9 +49,11 @@ def test_rebuild_from_toml_matches_the_golden_file(tmp_path):
             a, b = gold[p][()], new[p][()]
             assert a.dtype == b.dtype and a.shape == b.shape, p
             if a.dtype.kind == "f" and ("_image" in p or "_joint" in p or "text_embeddings" in p):
-                np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), atol=EMBEDDING_ATOL, err_msg=p)
+                np.testing.assert_allclose(
+                    a.astype(np.float32), b.astype(np.float32), atol=EMBEDDING_ATOL, err_msg=f"{p}: {REGENERATE}"
+                )
             else:
-                np.testing.assert_array_equal(a, b, err_msg=p)
+                np.testing.assert_array_equal(a, b, err_msg=f"{p}: {REGENERATE}")
         for name in gold["data"]:
             ga, na = dict(gold["data"][name].attrs), dict(new["data"][name].attrs)
             assert ga.keys() == na.keys()

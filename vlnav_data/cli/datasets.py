@@ -21,7 +21,9 @@ def build(
         None, "--encoder", help="Encoder to embed with; repeat for several [default: siglip]."
     ),
     expert: str | None = typer.Option(None, help="ppo (shipped checkpoint) or pursuit (analytic) [default: ppo]."),
-    expert_checkpoint: str | None = typer.Option(None, help="PPO checkpoint (expert.pt or its directory)."),
+    expert_checkpoint: str | None = typer.Option(
+        None, "--expert-checkpoint", "--checkpoint", help="PPO checkpoint (expert.pt or its directory)."
+    ),
     instructions: str | None = typer.Option(None, help="Instruction style: paper, spatial or color [default: paper]."),
     action_mapping: str | None = typer.Option(None, help="bang_bang or velocity [default: the preset's]."),
     image_size_px: int | None = typer.Option(None, help="Square camera override in pixels [default: preset, 256]."),

@@ -308,7 +308,7 @@ def _run_pipeline(
         return stats
     stop = threading.Event()
     errors: list[BaseException] = []
-    episodes: queue.Queue = queue.Queue(maxsize=max(2, config.num_envs))
+    episodes: queue.Queue = queue.Queue(maxsize=4)  # finished episodes waiting for the encoder
     records: queue.Queue = queue.Queue(maxsize=config.writer_queue_size)
     seeds = [episode_seed(config.seed, i) for i in todo]
     t0 = time.perf_counter()

@@ -23,6 +23,9 @@ except ModuleNotFoundError:  # Python 3.10
 EXPERTS = ("ppo", "pursuit")
 DEVICES = ("auto", "cpu", "cuda")
 
+OPERATIONAL_FIELDS = ("resume", "overwrite", "writer_queue_size")
+"""How one run opens and feeds the file; not part of what the file contains, so not stored."""
+
 RESUME_MAY_DIFFER = ("out", "resume", "overwrite", "num_episodes", "writer_queue_size")
 """Fields a resumed build may change: where it writes, how, and how many episodes it aims for
 (episodes are a function of their index alone, so a build can be extended)."""
@@ -145,8 +148,12 @@ class BuildConfig:
         _positive_int("writer_queue_size", self.writer_queue_size)
 
     def stored(self) -> dict[str, Any]:
-        """The config as stored in the file (JSON-compatible)."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """The config as stored in the file (JSON-compatible), without how this run opened the file."""
+        return {
+            f.name: _jsonable(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in OPERATIONAL_FIELDS
+        }
 
     def command(self) -> str:
         """The ``vlnav-data build`` command line that rebuilds this config (without resume/overwrite)."""
