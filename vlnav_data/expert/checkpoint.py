@@ -41,7 +41,10 @@ FORMAT = "vlnav-expert"
 FORMAT_VERSION = 1
 CHECKPOINT_FILENAME = "expert.pt"
 SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
-#: The checkpoint :func:`load_expert` uses by default (see ``checkpoints/README.md`` for its command).
+#: The checkpoint :func:`load_expert` uses by default: PPO on ``text2nav`` (bang_bang), 10 KB, reproduced
+#: bit-for-bit (same CPU / torch / SB3 versions) by
+#: ``vlnav-expert train --preset text2nav --out runs/expert-text2nav --seed 0 --total-steps 800000``
+#: (see ``checkpoints/README.md``).
 SHIPPED_CHECKPOINT = SHIPPED_DIR / "text2nav_bang_bang.pt"
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}

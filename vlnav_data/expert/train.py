@@ -85,9 +85,14 @@ def machine_info(torch_threads: int) -> dict[str, Any]:
     import stable_baselines3
     import torch
 
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        cpu = names[0] if names else cpu
     return {
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch_threads,
         "torch": torch.__version__,
