@@ -173,3 +173,15 @@ def test_toml_config_is_read_and_checked(tmp_path):
     p.write_text('[build]\nout = "x.h5"\nnum_episode = 5\n')
     with pytest.raises(ConfigError, match="unknown key 'num_episode'.*num_episodes"):
         load_build_toml(p)
+
+
+def test_default_ppo_expert_labels_its_own_actions(tmp_path):
+    from vlnav_data.expert import load_expert
+
+    res = build_dataset(_cfg(tmp_path, "ppo.h5", num_episodes=2, expert="ppo"))
+    expert = load_expert()
+    with DatasetReader(res.path) as r:
+        for n in r.demo_names:
+            e = r.episode(n, keys=["actions", "obs/privileged_state"])
+            assert r.attrs(n)["expert"] == "ppo"
+            np.testing.assert_allclose(e["actions"], expert.actions(e["obs/privileged_state"]), atol=1e-5)
