@@ -71,7 +71,7 @@ class LinearProbeConfig:
     features: str = "joint"
     targets: tuple[str, ...] | None = None
     seed: int = 0
-    n_folds: int = 5
+    n_folds: int = 3
     max_train_rows: int | None = 20_000
     mlp: bool = True
     mlp_max_iter: int = 200
