@@ -81,7 +81,7 @@ def test_eval_preset_mismatch(trained):
     res = runner.invoke(app, ["eval", "--checkpoint", str(ckpt), "--preset", "text2nav-velocity"])
     assert _error(res) == (
         f"error: expert checkpoint ({ckpt / 'expert.pt'}) was trained on preset 'text2nav' with action mapping "
-        "'bang_bang', but the arena is preset 'text2nav-velocity' with action mapping 'bang_bang'; evaluate it on "
+        "'bang_bang', but the arena is preset 'text2nav-velocity' with action mapping 'velocity'; evaluate it on "
         "'text2nav'/'bang_bang', or train an expert for this arena with `vlnav-expert train --preset text2nav-velocity`"
     )
 
@@ -112,3 +112,9 @@ def test_train_bad_input(tmp_path):
 def test_eval_bad_numbers():
     res = runner.invoke(app, ["eval", "--num-episodes", "0"])
     assert _error(res) == "error: num_episodes must be > 0, got 0"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_eval_cuda_without_cuda():
+    res = runner.invoke(app, ["eval", "--device", "cuda", "--num-episodes", "1"])
+    assert _error(res) == "error: device 'cuda' was requested but CUDA is not available here; use 'cpu' or 'auto'"

@@ -18,6 +18,21 @@ def _check_preset(preset: str) -> None:
         raise unknown_name("preset", preset, PRESET_NAMES)
 
 
+def resolve_device(device: str) -> str:
+    """Map ``auto|cpu|cuda`` to a torch device string.
+
+    Raises:
+        ConfigError: ``cuda`` asked for where CUDA is not available.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but CUDA is not available here; use 'cpu' or 'auto'")
+    return device
+
+
 def _positive(name: str, value: float) -> None:
     if not value > 0:
         raise ConfigError(f"{name} must be > 0, got {value}")

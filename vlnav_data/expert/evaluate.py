@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.expert.checkpoint import load_expert
-from vlnav_data.expert.config import EvalConfig
+from vlnav_data.expert.config import EvalConfig, resolve_device
 from vlnav_data.expert.metrics import paired_step_ratio, summarize_episodes
 from vlnav_data.expert.pursuit import PursuitController
 
@@ -124,9 +124,10 @@ def evaluate_expert(cfg: EvalConfig) -> EvalResult:
     from vlnav_data.sim import get_preset, make_arena
 
     expert = load_expert(cfg.checkpoint)
-    preset = cfg.preset or expert.preset
-    expert.check_arena(preset, expert.action_mapping)
-    device = _resolve_device(cfg.device)
+    if cfg.preset is not None and cfg.preset != expert.preset:
+        expert.check_arena(cfg.preset, get_preset(cfg.preset).action_mapping)  # raises CheckpointError
+    preset = expert.preset
+    device = resolve_device(cfg.device)
     arena_config = dataclasses.replace(get_preset(preset), action_mapping=expert.action_mapping)
     pursuit = PursuitController.for_arena(arena_config)
     seeds = episode_seeds(cfg.seed, cfg.num_episodes)
@@ -149,15 +150,3 @@ def evaluate_expert(cfg: EvalConfig) -> EvalResult:
         first_episode_seeds=seeds[:5],
         **summary,
     )
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    from vlnav_data.errors import ConfigError
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was requested but CUDA is not available here; use 'cpu' or 'auto'")
-    return device

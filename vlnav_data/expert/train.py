@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.expert.checkpoint import CHECKPOINT_FILENAME, ExpertPolicy, expert_from_sb3
-from vlnav_data.expert.config import TrainConfig
+from vlnav_data.expert.config import TrainConfig, resolve_device
 from vlnav_data.expert.evaluate import TRAIN_MONITOR_STREAM, compare_to_pursuit, episode_seeds, run_episodes
 from vlnav_data.expert.pursuit import PursuitController
 
@@ -190,11 +190,10 @@ def train_expert(cfg: TrainConfig) -> TrainResult:
     import torch
     from stable_baselines3 import PPO
 
-    from vlnav_data.expert.evaluate import _resolve_device
     from vlnav_data.expert.sb3_vec_env import ArenaSB3VecEnv
     from vlnav_data.sim import get_preset, make_arena
 
-    device = _resolve_device(cfg.device)
+    device = resolve_device(cfg.device)
     action_mapping = cfg.action_mapping or get_preset(cfg.preset).action_mapping
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.torch_threads)
