@@ -119,6 +119,8 @@ class _Monitor:
         self.target_reached_at: dict | None = None
 
     def evaluate(self, expert: ExpertPolicy, env_steps: int, wall_time_s: float, losses: dict) -> dict:
+        """Run the monitor episodes; ``wall_time_s`` = training wall time when this evaluation started."""
+        spent_before = self.time_s  # monitor time inside wall_time_s
         t0 = time.perf_counter()
         summary = compare_to_pursuit(run_episodes(self.env, expert, self.seeds), self.pursuit_runs)
         self.time_s += time.perf_counter() - t0
@@ -128,7 +130,7 @@ class _Monitor:
             self.target_reached_at = {
                 "env_steps": env_steps,
                 "wall_time_s": wall_time_s,
-                "train_time_s": wall_time_s - self.time_s,
+                "train_time_s": wall_time_s - spent_before,
             }
         return entry
 
