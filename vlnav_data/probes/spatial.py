@@ -43,6 +43,8 @@ from vlnav_data.probes.report import fmt, markdown_table, pyplot, save_figure, w
 from vlnav_data.probes.rows import load_probe_data
 
 ANALYSIS_PROMPT = "Go to the {colour} ball"
+#: Largest cosine distance between stored and re-computed image embeddings accepted as "same encoder".
+ENCODER_CHECK_TOLERANCE = 0.01
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -141,6 +143,9 @@ class ControlledResult:
         left_right_accuracy: held-out accuracy of the left/right classifier; left_right_ci95: Wilson interval;
             left_right_n: held-out views; chance 0.5.
         num_renders: views rendered and embedded.
+        encoder_check_max_cosine_distance: the rebuilt encoder re-embeds the first frames of the file's first
+            valid episode; the largest cosine distance to the stored ``obs/<enc>_image`` rows (near 0 = same
+            encoder and weights as the file; above :data:`ENCODER_CHECK_TOLERANCE` the report flags it).
     """
 
     preset: str
@@ -154,6 +159,7 @@ class ControlledResult:
     num_renders: int
     render_s: float
     encode_s: float
+    encoder_check_max_cosine_distance: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,6 +267,22 @@ def sweep_poses(
     return bearing_poses, distance_poses
 
 
+def _encoder_reproduces_file(enc: Any, path: Path, encoder_name: str, num_frames: int = 4) -> float:
+    """Max cosine distance between the file's stored image embeddings and the rebuilt encoder's."""
+    from vlnav_data.dataset import DatasetReader
+
+    with DatasetReader(path) as r:
+        demo = r.split("valid")[0]
+        keys = ["obs/rgb", f"obs/{encoder_name}_image"]
+        has_state = "obs/privileged_state" in r.keys(demo)
+        ep = r.episode(demo, keys=keys + (["obs/privileged_state"] if has_state else []))
+    rgb = ep["obs/rgb"][:num_frames]
+    state = ep["obs/privileged_state"][:num_frames] if has_state else None
+    stored = np.asarray(ep[f"obs/{encoder_name}_image"][:num_frames], dtype=np.float32)
+    again = np.asarray(enc.encode_observations(rgb, state), dtype=np.float32)
+    return float(np.max(cosine_distance(stored, again)))
+
+
 def _controlled(
     config: SpatialProbeConfig, encoder_name: str, encoder_spec: dict[str, Any], sim_config: dict
 ) -> tuple[ControlledResult, dict[str, np.ndarray]]:
@@ -274,6 +296,7 @@ def _controlled(
     device = _device(config.device)
     model_path = str(config.model_path) if config.model_path is not None else None
     enc = make_encoder(encoder_name, device=device, model_path=model_path, seed=_encoder_seed(encoder_spec))
+    check = _encoder_reproduces_file(enc, config.path, encoder_name)
     half_fov = arena.camera_hfov_rad / 2
     bearings = np.linspace(-1, 1, config.bearing_steps) * config.max_bearing_frac * half_fov
     distances = np.linspace(config.min_distance_m, config.max_distance_m, config.distance_steps)
@@ -348,6 +371,7 @@ def _controlled(
         num_renders=len(poses),
         render_s=render_s,
         encode_s=encode_s,
+        encoder_check_max_cosine_distance=check,
     )
     curves = {
         "bearing_per_colour": cd_b.mean(axis=1),
@@ -524,6 +548,18 @@ def _write_spatial_report(out: Path, r: SpatialProbeResult) -> Path:
             + f"\n\nLeft vs right on mirrored views (held-out robot positions): accuracy {c.left_right_accuracy:.3f} "
             f"(Wilson 95% [{lo:.3f}, {hi:.3f}], n = {c.left_right_n}): the embedding {verdict}. Turning in place "
             "also moves the walls in view, so this tests the whole view, not only the ball."
+        )
+        check = c.encoder_check_max_cosine_distance
+        sections.append(
+            f"Encoder check: re-embedding stored frames with the rebuilt encoder gives cosine distance ≤ {check:.2e} "
+            "to the file's embeddings"
+            + (
+                "."
+                if check <= ENCODER_CHECK_TOLERANCE
+                else f" — ABOVE {ENCODER_CHECK_TOLERANCE}: the rebuilt encoder is not the one that built the file "
+                "(other weights, --model-path, or dtype), so the controlled renders do not describe this file's "
+                "embeddings."
+            )
         )
     sections.append("\n".join(f"![{f.stem}]({f.name})" for f in r.figures))
     return write_report(out, "Spatial content of the embeddings", sections)
