@@ -121,6 +121,9 @@ def test_spatial_command_small(demo_file, tmp_path):
     assert c["bearing_cosine_distance"][1] == pytest.approx(0.0, abs=1e-6)  # the reference view itself
     assert c["bearing_cosine_distance"][0] > 0.01 and c["bearing_cosine_distance"][2] > 0.01
     assert c["left_right_accuracy"] == 1.0 and c["left_right_ci95"][0] > 0.5
+    # the synthetic file's "oracle" is a 24-d stand-in, not the real 1152-d oracle rebuilt here: flagged
+    assert c["encoder_check_max_cosine_distance"] is None
+    assert "the rebuilt encoder is not the one that built the file" in (out / "report.md").read_text()
     assert result["published_siglip"]["same_cell"]["mean"] == 0.0245
     assert "left/right on mirrored renders" in res.stdout
     assert (out / "spatial_controlled.png").is_file() and (out / "spatial_pairs.png").is_file()

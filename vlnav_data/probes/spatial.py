@@ -145,7 +145,8 @@ class ControlledResult:
         num_renders: views rendered and embedded.
         encoder_check_max_cosine_distance: the rebuilt encoder re-embeds the first frames of the file's first
             valid episode; the largest cosine distance to the stored ``obs/<enc>_image`` rows (near 0 = same
-            encoder and weights as the file; above :data:`ENCODER_CHECK_TOLERANCE` the report flags it).
+            encoder and weights as the file; above :data:`ENCODER_CHECK_TOLERANCE`, or ``None`` when the
+            widths differ, the report flags it: the curves then describe the rebuilt encoder, not the file).
     """
 
     preset: str
@@ -159,7 +160,7 @@ class ControlledResult:
     num_renders: int
     render_s: float
     encode_s: float
-    encoder_check_max_cosine_distance: float
+    encoder_check_max_cosine_distance: float | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,8 +268,11 @@ def sweep_poses(
     return bearing_poses, distance_poses
 
 
-def _encoder_reproduces_file(enc: Any, path: Path, encoder_name: str, num_frames: int = 4) -> float:
-    """Max cosine distance between the file's stored image embeddings and the rebuilt encoder's."""
+def _encoder_reproduces_file(enc: Any, path: Path, encoder_name: str, num_frames: int = 4) -> float | None:
+    """Max cosine distance between the file's stored image embeddings and the rebuilt encoder's.
+
+    Returns None when the widths differ (the file was built by another configuration of the encoder).
+    """
     from vlnav_data.dataset import DatasetReader
 
     with DatasetReader(path) as r:
@@ -280,6 +284,8 @@ def _encoder_reproduces_file(enc: Any, path: Path, encoder_name: str, num_frames
     state = ep["obs/privileged_state"][:num_frames] if has_state else None
     stored = np.asarray(ep[f"obs/{encoder_name}_image"][:num_frames], dtype=np.float32)
     again = np.asarray(enc.encode_observations(rgb, state), dtype=np.float32)
+    if again.shape != stored.shape:
+        return None
     return float(np.max(cosine_distance(stored, again)))
 
 
@@ -550,16 +556,20 @@ def _write_spatial_report(out: Path, r: SpatialProbeResult) -> Path:
             "also moves the walls in view, so this tests the whole view, not only the ball."
         )
         check = c.encoder_check_max_cosine_distance
-        sections.append(
-            f"Encoder check: re-embedding stored frames with the rebuilt encoder gives cosine distance ≤ {check:.2e} "
-            "to the file's embeddings"
-            + (
-                "."
-                if check <= ENCODER_CHECK_TOLERANCE
-                else f" — ABOVE {ENCODER_CHECK_TOLERANCE}: the rebuilt encoder is not the one that built the file "
-                "(other weights, --model-path, or dtype), so the controlled renders do not describe this file's "
-                "embeddings."
-            )
+        mismatch = (
+            "the rebuilt encoder is not the one that built the file (other weights, width, --model-path or dtype), "
+            "so the controlled renders describe the rebuilt encoder, not this file's embeddings."
         )
+        if check is None:
+            line = f"Encoder check: the rebuilt encoder's width differs from the file's embeddings: {mismatch}"
+        elif check > ENCODER_CHECK_TOLERANCE:
+            line = f"Encoder check: cosine distance {check:.2e} to the stored embeddings, "
+            line += f"above {ENCODER_CHECK_TOLERANCE}: {mismatch}"
+        else:
+            line = (
+                f"Encoder check: re-embedding stored frames with the rebuilt encoder gives cosine distance ≤ "
+                f"{check:.2e} to the file's embeddings."
+            )
+        sections.append(line)
     sections.append("\n".join(f"![{f.stem}]({f.name})" for f in r.figures))
     return write_report(out, "Spatial content of the embeddings", sections)
