@@ -142,7 +142,9 @@ def _committed(path) -> dict[int, bytes]:
 def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path):
     out = tmp_path / "crash.h5"
     part = partial_path(out)
-    args = [*CLI, "build", "--out", str(out), "--num-episodes", "12", "--resume", *CHEAP]
+    # Aim at far more episodes than the kills leave time for, so no run can finish before its kill;
+    # the last run shrinks the target (allowed on resume: episodes are a function of their index).
+    args = [*CLI, "build", "--out", str(out), "--num-episodes", "400", "--resume", *CHEAP]
     rng = random.Random(1234)
     seen: dict[int, bytes] = {}
     kills = 0
@@ -155,7 +157,7 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path):
         assert proc.poll() is None, f"the build ended before it could be killed: {proc.stderr.read().decode()}"
         if not lock_checked:  # a second build into the same path while this one runs
             lock_checked = True
-            r = runner.invoke(app, ["build", "--out", str(out), "--num-episodes", "12", "--resume", *CHEAP])
+            r = runner.invoke(app, ["build", "--out", str(out), "--num-episodes", "400", "--resume", *CHEAP])
             assert f"another build (pid {proc.pid}" in _error_line(r)
         time.sleep(rng.uniform(0.0, 2.5))
         assert proc.poll() is None, "the build finished before the kill; give it more episodes"
@@ -169,19 +171,21 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path):
         for idx, blob in seen.items():
             assert now.get(idx) == blob, f"episode {idx}, finished before a kill, was lost or changed"
         seen = now
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    n = len(seen) + 3
+    finish = [a if a != "400" else str(n) for a in args]
+    done = subprocess.run(finish, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert out.exists() and not part.exists() and not lock_path(out).exists()
     assert validate_dataset(out) == []
     final = _committed(out)
-    assert sorted(final) == list(range(12))
+    assert sorted(final) == list(range(n))
     with DatasetReader(out) as r:
-        assert [r.attrs(n)["episode_index"] for n in r.demo_names] == list(range(12))
+        assert [r.attrs(name)["episode_index"] for name in r.demo_names] == list(range(n))
     for idx, blob in seen.items():
         assert final[idx] == blob
     # Identical to an uninterrupted build of the same config.
     ref = tmp_path / "ref.h5"
-    r = runner.invoke(app, ["build", "--out", str(ref), "--num-episodes", "12", *CHEAP])
+    r = runner.invoke(app, ["build", "--out", str(ref), "--num-episodes", str(n), *CHEAP])
     assert r.exit_code == 0, r.output
     ref_eps = _committed(ref)
     assert ref_eps == final
