@@ -250,7 +250,7 @@ def run_linear_probe(config: LinearProbeConfig) -> LinearProbeResult:
 
 def _plot_scores(scores: list[ProbeScore], path: Path, data: ProbeData) -> Path:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.75 * len(scores)))
+    fig, ax = plt.subplots(figsize=(9.5, 0.9 + 0.75 * len(scores)))
     series = [("linear", "probe", "C0"), ("MLP 256-256", "mlp", "C2"), ("shuffled labels", "shuffled", "C3")]
     series.append(("mean / majority", "baseline", "C7"))
     height = 0.8 / len(series)
@@ -264,7 +264,7 @@ def _plot_scores(scores: list[ProbeScore], path: Path, data: ProbeData) -> Path:
     lo = min(-0.1, *[min(s.shuffled, s.baseline, s.probe) for s in scores])
     ax.set_xlim(max(lo, -1.0), 1.0)
     ax.set_title(f"Linear probes on {data.encoder} {data.features} embeddings (valid split)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return save_figure(fig, path)
 
 
