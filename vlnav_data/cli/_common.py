@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +59,7 @@ def resolve_device(device: str) -> str:
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert dataclasses, paths and numpy scalars/arrays to JSON-compatible values."""
+    """Convert dataclasses, paths and numpy scalars/arrays to strict-JSON values (NaN and inf become null)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
@@ -68,14 +69,16 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "tolist"):  # numpy scalars and arrays
-        return obj.tolist()
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # strict JSON has no NaN/Infinity: an undefined statistic is null
     return obj
 
 
 def emit_result(result: Any, out_dir: Path | None, as_json: bool = False) -> Path | None:
     """Write ``result.json`` into ``out_dir`` (when given) and print it with ``--json``."""
     payload = to_jsonable(result)
-    text = json.dumps(payload, indent=2, sort_keys=True)
+    text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)
     path = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
