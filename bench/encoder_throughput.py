@@ -36,6 +36,7 @@ import transformers
 from vlnav_data.encoders.fusion import l2_normalize
 from vlnav_data.encoders.preprocess import ImagePreprocess
 from vlnav_data.encoders.random_models import image_processor_for, so400m_vision_config
+from vlnav_data.encoders.runtime import cpu_has_native_bf16
 from vlnav_data.encoders.spec import EncoderSpec
 from vlnav_data.encoders.two_tower import TwoTowerEncoder, pooled
 
@@ -52,7 +53,8 @@ def machine() -> str:
         pass
     parts = [
         f"{platform.node()} {platform.system()} {platform.machine()}",
-        f"CPU {cpu}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}",
+        f"CPU {cpu}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
+        f"torch CPU capability {torch.backends.cpu.get_cpu_capability()} (native bf16: {cpu_has_native_bf16()})",
         f"python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}",
     ]
     if torch.cuda.is_available():
@@ -144,7 +146,8 @@ def run_cpu(args, frames_for: Callable[[int], np.ndarray]) -> list[dict]:
         {"path": "baseline (HF processor on CPU, fp32)", "device": "cpu", "batch": len(frames), "images_per_s": ips}
     )
     print(f"  {rows[-1]['path']:<40} batch {len(frames):>4}: {ips:8.3f} images/s", flush=True)
-    for dtype in (torch.float32, torch.bfloat16):
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    for dtype in (dtypes[d] for d in args.cpu_dtypes.split(",") if d):
         enc = make_encoder(model, "cpu", dtype, args.cpu_batch, compile=False)
         enc.encode_images(warm)
         ips, out = timed(lambda enc=enc: enc.encode_images(frames), args.cpu_iters, len(frames), "cpu")
@@ -234,6 +237,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--cpu-batch", type=int, default=8)
+    parser.add_argument("--cpu-dtypes", default="fp32,bf16", help="vlnav CPU rows to run")
     parser.add_argument("--cpu-iters", type=int, default=1, help="timed batches per CPU row")
     parser.add_argument("--batches", default="64,128,256,512", help="CUDA batch sizes")
     parser.add_argument("--baseline-batches", default="64,256", help="CUDA batch sizes of the baseline rows")

@@ -39,8 +39,10 @@ def resolve_device(device: str) -> str:
 def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     """Map ``auto|fp32|bf16`` (also ``float32|bfloat16``) to a torch dtype for ``device``.
 
-    ``auto`` is bfloat16 on CUDA and float32 on CPU. bf16 on CPU is allowed: on CPUs with AVX-512 BF16
-    it is about 2x faster for so400m (DESIGN §8); check its fidelity against fp32 before relying on it.
+    ``auto`` is bfloat16 on CUDA and float32 on CPU. bf16 on CPU is allowed: on CPUs with native bf16
+    (AVX-512 BF16 or AMX; see :func:`cpu_has_native_bf16`) it is about 2x faster for so400m (DESIGN §8);
+    on AVX2-only CPUs torch emulates it and it is much slower than fp32. Check its fidelity against
+    fp32 before relying on it (``bench/encoder_throughput.py`` prints both).
     """
     import torch
 
@@ -51,6 +53,14 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     if name == "auto":
         name = "bf16" if device.startswith("cuda") else "fp32"
     return torch.bfloat16 if name == "bf16" else torch.float32
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when torch's CPU kernels can use native bf16 arithmetic (AVX-512 BF16 or AMX)."""
+    import torch
+
+    capability = str(torch.backends.cpu.get_cpu_capability()).upper()
+    return capability in ("AVX512_BF16", "AMX") or capability.startswith("AVX512_BF16")
 
 
 def dtype_name(dtype: torch.dtype) -> str:
