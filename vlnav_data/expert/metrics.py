@@ -6,32 +6,12 @@ Every length is in **env steps** (one 30 Hz control step, counted once by the si
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
-# Normal quantile of a two-sided 95% interval.
-Z_95 = 1.959963984540054
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval ``(low, high)`` for a binomial proportion (``(0, 1)`` when ``trials == 0``).
-
-    Raises:
-        ValueError: counts out of range (a programming error).
-    """
-    if trials < 0 or not 0 <= successes <= trials:
-        raise ValueError(f"need 0 <= successes <= trials, got successes={successes}, trials={trials}")
-    if trials == 0:
-        return 0.0, 1.0
-    n = float(trials)
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+from vlnav_data.stats import wilson_interval
 
 
 def summarize_episodes(success: Sequence[bool], num_steps: Sequence[int], termination: Sequence[str]) -> dict:

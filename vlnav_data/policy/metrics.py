@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# z for a two-sided 95% interval.
-Z_95 = 1.959963984540054
+from vlnav_data.stats import Z_95
+from vlnav_data.stats import wilson_interval as wilson_bounds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,20 +52,12 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> WilsonInter
     Raises:
         ValueError: counts out of range (a programming error, not user input).
     """
-    if trials < 0 or successes < 0 or successes > trials:
-        raise ValueError(f"need 0 <= successes <= trials, got successes={successes}, trials={trials}")
+    low, high = wilson_bounds(successes, trials, z)
     confidence = math.erf(z / math.sqrt(2.0))
-    if trials == 0:
-        return WilsonInterval(rate=0.0, low=0.0, high=1.0, successes=0, trials=0, confidence=confidence)
-    n = float(trials)
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2.0 * n)) / denom
-    half = z / denom * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
     return WilsonInterval(
-        rate=p,
-        low=max(0.0, centre - half),
-        high=min(1.0, centre + half),
+        rate=successes / trials if trials else 0.0,
+        low=low,
+        high=high,
         successes=int(successes),
         trials=int(trials),
         confidence=confidence,

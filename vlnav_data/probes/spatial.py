@@ -41,22 +41,12 @@ from vlnav_data.probes.fitting import fit_logistic
 from vlnav_data.probes.linear import check_common
 from vlnav_data.probes.report import fmt, markdown_table, pyplot, save_figure, write_report
 from vlnav_data.probes.rows import load_probe_data
+from vlnav_data.stats import wilson_interval
 
 ANALYSIS_PROMPT = "Go to the {colour} ball"
 #: Largest cosine distance between stored and re-computed image embeddings accepted as "same encoder".
 ENCODER_CHECK_TOLERANCE = 0.01
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a proportion (95% by default); ``(nan, nan)`` when ``n == 0``."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    denom = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -372,7 +362,7 @@ def _controlled(
         distance_m=[float(v) for v in distances],
         distance_cosine_distance=[float(v) for v in cd_d.mean(axis=(0, 1))],
         left_right_accuracy=correct / n_test,
-        left_right_ci95=wilson_interval(correct, n_test),
+        left_right_ci95=wilson_interval(correct, n_test) if n_test else (float("nan"), float("nan")),
         left_right_n=n_test,
         num_renders=len(poses),
         render_s=render_s,
