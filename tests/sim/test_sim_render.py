@@ -87,6 +87,40 @@ def test_sphere_behind_a_wall_is_hidden_and_five_spheres_show_in_published_order
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sphere_xy", [(0.0643, 0.15), (0.0843, -0.15), (0.0843, 0.12)])
+def test_sphere_straddling_the_camera_plane_covers_exactly_the_ray_cast_pixels(sphere_xy):
+    """A sphere beside the camera (part of it behind the image plane) is drawn on exactly the pixels whose
+    ray meets it in front of the near plane: a brute-force ray cast over the whole image, in float64."""
+    img = _single_sphere([0.0, 0.0, 0.0], list(sphere_xy))
+    background = _single_sphere([0.0, 0.0, 0.0], [-1.5, 0.0])  # same frame, sphere behind the robot
+    drawn = (img != background).any(-1)
+    sf, sl, su = sphere_xy[0] - 0.0243, sphere_xy[1], 0.1 - 0.09  # camera frame: forward, left, up
+    assert sf - 0.075 < 0 < sf + 0.075
+    left = (-(np.arange(256) + 0.5 - 128) / FX)[None, :]
+    up = (-(np.arange(256) + 0.5 - 128) / FY)[:, None]
+    ds, dd, ss = sf + left * sl + up * su, 1 + left**2 + up**2, sf**2 + sl**2 + su**2
+    disc = ds * ds - dd * (ss - 0.075**2)
+    t = (ds - np.sqrt(np.maximum(disc, 0))) / dd
+    expected = (disc >= 0) & (t >= CFG.camera_near_m) & (t <= CFG.camera_far_m)
+    assert expected.sum() > 50
+    # Pixels whose ray grazes the sphere within float32 rounding may go either way.
+    grazing = np.abs(disc) < 1e-5 * dd * ss
+    assert not np.any((drawn != expected) & ~grazing), int(((drawn != expected) & ~grazing).sum())
+
+
+def test_shading_in_env_chunks_equals_shading_the_whole_batch(monkeypatch):
+    """The CPU shades a few envs per call (cache locality); the frames do not depend on the chunk size."""
+    from vlnav_data.sim import render
+
+    rng = np.random.default_rng(3)
+    poses = np.stack([rng.uniform(-0.2, 2.4, 11), rng.uniform(-1.4, 1.4, 11), rng.uniform(-3, 3, 11)], 1)
+    monkeypatch.setattr(render, "_CPU_SHADE_PIXELS", 1 << 40)
+    whole = render_views(CFG, poses)
+    monkeypatch.setattr(render, "_CPU_SHADE_PIXELS", 3 * 256 * 128)  # 3 envs per call, 11 = 3 + 3 + 3 + 2
+    assert len(render._env_chunks(torch.device("cpu"), 11, 256 * 128)) == 4
+    np.testing.assert_array_equal(render_views(CFG, poses), whole)
+
+
 def test_compiled_shaders_match_the_eager_path():
     rng = np.random.default_rng(0)
     poses = np.stack([rng.uniform(-0.2, 2.4, 8), rng.uniform(-1.4, 1.4, 8), rng.uniform(-3, 3, 8)], 1)
