@@ -81,6 +81,45 @@ def test_rollout_results_do_not_depend_on_the_autoreset_mode():
             np.testing.assert_array_equal(a.rewards, b.rewards)
 
 
+@pytest.mark.parametrize("mode", ["same_step", "next_step", "disabled"])
+def test_rollout_window_bounds_how_far_episodes_run_ahead_of_a_slow_one(mode):
+    """Episode 0 stands still until a 400-step time limit while the others drive out of the arena (or into
+    a sphere) in 30-130 steps. Without a window the other slots run far ahead; with ``max_ahead=4`` an
+    episode only starts while it is within 4 of the lowest episode not yet finished, and the episodes
+    themselves are unchanged."""
+    seeds = list(range(100, 112))
+
+    def still_first(obs, info):
+        actions = np.ones((len(obs["privileged_state"]), 2))
+        actions[np.asarray(info["episode_seed"]) == seeds[0]] = 0.0
+        return actions
+
+    runs = {}
+    for window in (None, 4):
+        env = make_arena("text2nav", num_envs=3, render=False, autoreset_mode=mode, max_episode_steps=400)
+        eps = list(rollout(env, still_first, seeds, max_ahead=window))
+        order = [e.episode_index for e in eps]
+        runs[window] = (order, sorted(eps, key=lambda e: e.episode_index))
+        assert sorted(order) == list(range(12))
+    unbounded, bounded = runs[None][0], runs[4][0]
+    assert unbounded.index(0) >= 8  # many later episodes finished before the slow one
+    for k, idx in enumerate(bounded):
+        lowest_unfinished = min(set(range(12)) - set(bounded[:k]))
+        assert idx < lowest_unfinished + 4, (k, idx, bounded)
+    assert bounded.index(0) <= 3
+    assert runs[None][1][0].termination == "time_limit" and runs[None][1][0].num_steps == 400
+    for a, b in zip(runs[None][1], runs[4][1], strict=True):
+        assert (a.episode_seed, a.num_steps, a.termination) == (b.episode_seed, b.num_steps, b.termination)
+        np.testing.assert_array_equal(a.privileged_state, b.privileged_state)
+
+
+def test_rollout_rejects_a_window_that_is_not_a_positive_integer():
+    env = make_arena("text2nav", num_envs=2, render=False)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ConfigError, match=f"max_ahead must be a positive integer or None, got {bad!r}"):
+            list(rollout(env, drive_forward, [1, 2], max_ahead=bad))
+
+
 def test_same_step_autoreset_counts_episodes_and_hands_back_final_observations():
     env = make_arena("text2nav", num_envs=2, render=False)
     env.reset(seed=0)

@@ -5,7 +5,8 @@ Three stages overlap:
 1. a simulation thread runs :func:`vlnav_data.sim.rollout` (the only episode loop) over batched arenas
    with the expert acting, and queues whole episodes;
 2. the calling thread encodes each episode's frames in large batches with every encoder (text
-   embeddings once per distinct instruction, cached) and releases finished episodes in index order;
+   embeddings once per distinct instruction, cached) and releases finished episodes in index order
+   (the rollout runs at most ``REORDER_WINDOW_PER_ENV x num_envs`` episodes ahead, which bounds memory);
 3. a writer thread appends them to the HDF5 file (bounded queue), so the encoder never waits on disk.
 
 Determinism: episode ``i`` starts from ``episode_seed(seed, i)``; every per-episode array depends on
@@ -154,6 +155,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+# Episodes finish out of order but are written in index order (demo_i is episode i of the shard, and a
+# resumed build continues after the longest finished prefix), so finished episodes wait in a reorder
+# buffer. The rollout may start episode j only while j < (lowest unfinished index) + this x num_envs, so one
+# long episode (a 600-step time-out among 100-step successes) cannot make the buffer grow without bound:
+# at most ~3 x num_envs + the queue sizes episodes (frames included) are in memory at once.
+REORDER_WINDOW_PER_ENV = 2
 
 
 class _Stop(Exception):
@@ -334,7 +343,7 @@ def _run_pipeline(
                     noise = dart_noise(info["episode_seed"], info["env_steps"], config.noise_std)
                     return np.clip(clean + noise, -1.0, 1.0)
 
-            for ep in rollout(env, policy, seeds):
+            for ep in rollout(env, policy, seeds, max_ahead=REORDER_WINDOW_PER_ENV * env.num_envs):
                 put(episodes, ep)
             put(episodes, None)
         except _Stop:

@@ -86,6 +86,7 @@ def rollout(
     episode_seeds: Iterable[int],
     *,
     record_rgb: bool = True,
+    max_ahead: int | None = None,
 ) -> Iterator[Episode]:
     """Run ``policy_fn`` until every seed's episode has finished; yield episodes as they finish.
 
@@ -96,21 +97,30 @@ def rollout(
         episode_seeds: One seed per episode to run; episode ``i`` starts from
             ``sample_episode_start(env.config, episode_seeds[i])``.
         record_rgb: Keep the frames in ``Episode.rgb`` (ignored for state-only envs).
+        max_ahead: Start episode ``j`` only while ``j < i + max_ahead``, where ``i`` is the lowest episode
+            index not yet yielded; slots wait idle otherwise. A consumer that releases episodes in index
+            order then buffers fewer than ``max_ahead`` of them, however long one episode runs (a
+            600-step time-out among 100-step successes). ``None``: no window (every free slot starts the
+            next episode at once). Episodes do not depend on the window, only the order they finish in.
 
     Yields:
         :class:`Episode` objects in order of completion (``episode_index`` gives the seed position).
 
     Raises:
-        ConfigError: a seed is not a non-negative integer; the policy returns a wrong shape / NaN.
+        ConfigError: a seed is not a non-negative integer; the policy returns a wrong shape / NaN;
+            ``max_ahead`` is not a positive integer.
     """
     seeds = [task.check_seed(s) for s in episode_seeds]
+    if max_ahead is not None and (isinstance(max_ahead, bool) or not isinstance(max_ahead, int) or max_ahead < 1):
+        raise ConfigError(f"max_ahead must be a positive integer or None, got {max_ahead!r}")
     if not seeds:
         return
     n = env.num_envs
+    window = len(seeds) if max_ahead is None else max_ahead
     mode = env.metadata["autoreset_mode"]
     keep_rgb = record_rgb and env.render_enabled
     slots: list[_Slot | None] = [None] * n
-    first = min(n, len(seeds))
+    first = min(n, len(seeds), window)
     mask = np.zeros(n, dtype=bool)
     mask[:first] = True
     if first < n:  # idle slots get whatever episode the env draws; their rows are ignored
@@ -119,6 +129,7 @@ def rollout(
     for i in range(first):
         slots[i] = _Slot(i, seeds[i])
     next_seed = first
+    unfinished = set(range(first))  # started, not yet yielded
     while any(s is not None for s in slots):
         actions = np.asarray(_as_numpy(policy_fn(obs, info)), dtype=np.float64)
         if actions.shape != (n, 2):
@@ -151,14 +162,20 @@ def rollout(
             if not done[i]:
                 continue
             finished.append(_finish(env, slot, final_info, final_obs, i))
-            if next_seed < len(seeds):
+            unfinished.discard(slot.episode_index)
+            slots[i] = None
+            idle[i] = mode == AutoresetMode.DISABLED
+        # Free slots (just finished or waiting on the window) start the next episodes the window allows.
+        limit = min(len(seeds), min(unfinished, default=next_seed) + window)
+        for i in range(n):
+            if next_seed >= limit:
+                break
+            if slots[i] is None:
                 slots[i] = _Slot(next_seed, seeds[next_seed])
-                seeded[i] = True
+                unfinished.add(next_seed)
+                seeded[i], idle[i] = True, False
                 seeded_seeds.append(seeds[next_seed])
                 next_seed += 1
-            else:
-                slots[i] = None
-                idle[i] = mode == AutoresetMode.DISABLED
         if idle.any():
             obs, info = env.reset(options={"reset_mask": idle})
         if seeded.any():
