@@ -129,7 +129,6 @@ def rollout(
     for i in range(first):
         slots[i] = _Slot(i, seeds[i])
     next_seed = first
-    unfinished = set(range(first))  # started, not yet yielded
     while any(s is not None for s in slots):
         actions = np.asarray(_as_numpy(policy_fn(obs, info)), dtype=np.float64)
         if actions.shape != (n, 2):
@@ -162,17 +161,16 @@ def rollout(
             if not done[i]:
                 continue
             finished.append(_finish(env, slot, final_info, final_obs, i))
-            unfinished.discard(slot.episode_index)
             slots[i] = None
             idle[i] = mode == AutoresetMode.DISABLED
         # Free slots (just finished or waiting on the window) start the next episodes the window allows.
-        limit = min(len(seeds), min(unfinished, default=next_seed) + window)
+        lowest_unfinished = min((s.episode_index for s in slots if s is not None), default=next_seed)
+        limit = min(len(seeds), lowest_unfinished + window)
         for i in range(n):
             if next_seed >= limit:
                 break
             if slots[i] is None:
                 slots[i] = _Slot(next_seed, seeds[next_seed])
-                unfinished.add(next_seed)
                 seeded[i], idle[i] = True, False
                 seeded_seeds.append(seeds[next_seed])
                 next_seed += 1
