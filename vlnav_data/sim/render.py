@@ -283,9 +283,10 @@ def render_batch(
         poses: ``(N, 3)`` ``[x_m, y_m, yaw_rad]`` (any float dtype).
         scene: Per-env sphere layout, floor colour and light.
         compile_shaders: Run the per-pixel floor/wall/sky shaders through ``torch.compile`` (one fused
-            loop per pixel; about 10-30x faster on CPU, needs a C++ compiler or Triton; the first call
-            compiles for up to a minute, later processes reuse the on-disk cache). Frames may differ
-            from the eager path by one intensity level where rounding falls differently.
+            loop per pixel; whole frames about 1.3x the eager path on the 2-core CPU, see
+            bench/RESULTS.md; needs a C++ compiler or Triton; the first call compiles for up to a
+            minute, later processes reuse the on-disk cache). Frames may differ from the eager path
+            by one intensity level where rounding falls differently.
 
     Returns:
         uint8 tensor ``(N, H, W, 3)`` on the poses' device.
