@@ -38,8 +38,9 @@ import numpy as np
 import torch
 
 from vlnav_data.collect import BuildConfig, build_dataset
-from vlnav_data.collect.build import arena_overrides, make_expert, resolve_device
+from vlnav_data.collect.build import arena_overrides, make_expert
 from vlnav_data.dataset import DatasetReader
+from vlnav_data.devices import resolve_device
 
 
 def machine() -> str:

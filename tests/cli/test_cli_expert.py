@@ -105,7 +105,9 @@ def test_train_bad_input(tmp_path):
     res = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--reward", "papers"])
     assert _error(res) == "error: unknown reward variant 'papers'; expected one of: fixed, published."
     res = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--device", "gpu"])
-    assert _error(res) == "error: unknown device 'gpu'; expected one of: auto, cpu, cuda. Did you mean 'cpu'?"
+    assert _error(res) == (
+        "error: device must be one of auto (CUDA when available, else CPU), cpu, cuda or cuda:N; received 'gpu'."
+    )
     assert not (tmp_path / "r").exists()
 
 
@@ -117,4 +119,7 @@ def test_eval_bad_numbers():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_eval_cuda_without_cuda():
     res = runner.invoke(app, ["eval", "--device", "cuda", "--num-episodes", "1"])
-    assert _error(res) == "error: device 'cuda' was requested but CUDA is not available here; use 'cpu' or 'auto'"
+    assert _error(res) == (
+        f"error: device 'cuda' was requested but torch {torch.__version__} sees no CUDA GPU here; "
+        "use --device cpu (or auto)."
+    )

@@ -29,7 +29,10 @@ def test_unknown_name_did_you_mean():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"device": "gpu"}, "device must be one of auto, cpu, cuda, cuda:N; received 'gpu'"),
+        (
+            {"device": "gpu"},
+            r"device must be one of auto \(CUDA when available, else CPU\), cpu, cuda or cuda:N; received 'gpu'",
+        ),
         ({"dtype": "fp16"}, "dtype must be one of auto, fp32, bf16; received 'fp16'"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"num_threads": 0}, "num_threads must be >= 1 or None; received 0"),
@@ -43,7 +46,7 @@ def test_bad_arguments(kwargs, match):
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")
 def test_cuda_without_gpu():
-    with pytest.raises(EncoderError, match="device 'cuda' was requested but torch .* sees no CUDA GPU"):
+    with pytest.raises(ConfigError, match="device .cuda. was requested but torch .* sees no CUDA GPU"):
         make_encoder("siglip-tiny-random", device="cuda")
 
 

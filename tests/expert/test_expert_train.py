@@ -68,7 +68,10 @@ def test_published_reward_variant_trains(tmp_path):
         ({"total_steps": 0}, "total_steps must be > 0, got 0"),
         ({"num_minibatches": 3}, "num_minibatches (3) must divide num_envs * rollout_steps (16 * 64 = 1024)"),
         ({"stop_at_success_rate": 1.5}, "stop_at_success_rate must be in (0, 1], got 1.5"),
-        ({"device": "tpu"}, "unknown device 'tpu'"),
+        (
+            {"device": "tpu"},
+            "device must be one of auto (CUDA when available, else CPU), cpu, cuda or cuda:N; received 'tpu'",
+        ),
         ({"sde_sample_freq": 0}, "sde_sample_freq must be -1 or > 0, got 0"),
     ],
 )

@@ -18,11 +18,10 @@ from typing import Any, TypeVar
 
 import typer
 
-from vlnav_data.errors import ConfigError, VlnavError
+from vlnav_data.devices import resolve_device  # noqa: F401  re-exported for the command modules
+from vlnav_data.errors import VlnavError
 
 T = TypeVar("T")
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def fail(message: str) -> None:
@@ -39,23 +38,6 @@ def run_command(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except VlnavError as exc:
         fail(str(exc))
         raise AssertionError("unreachable") from exc
-
-
-def resolve_device(device: str) -> str:
-    """Map ``auto|cpu|cuda`` to a concrete torch device string.
-
-    Raises:
-        ConfigError: unknown value, or ``cuda`` asked for where CUDA is not available.
-    """
-    if device not in DEVICE_CHOICES:
-        raise ConfigError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, got '{device}'")
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was requested but CUDA is not available here; use --device cpu or auto")
-    return device
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -32,6 +32,7 @@ from vlnav_data.collect.config import RESUME_MAY_DIFFER, BuildConfig
 from vlnav_data.dataset import DatasetLayout, DatasetWriter, EncoderEntry, EpisodeRecord
 from vlnav_data.dataset.splits import episode_seed, episode_split, shard_indices
 from vlnav_data.dataset.writer import preflight_output
+from vlnav_data.devices import resolve_device
 from vlnav_data.errors import ConfigError
 
 JOINT_FUSION = "l2(l2(image) + l2(text))"
@@ -103,15 +104,24 @@ class BuildResult:
 ProgressFn = Callable[[BuildProgress], None]
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without CUDA is a ConfigError."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was requested but CUDA is not available here; use --device cpu or auto")
-    return device
+def encoder_entry(spec: Any) -> EncoderEntry:
+    """What the file records about an encoder (:class:`~vlnav_data.encoders.EncoderSpec` ->
+    :class:`~vlnav_data.dataset.EncoderEntry`): identity, precision, device type and provenance."""
+    return EncoderEntry(
+        name=spec.name,
+        dim=spec.dim,
+        model_id=spec.model_id,
+        revision=spec.revision,
+        fusion=FUSED_MODEL_FUSION if spec.fused else JOINT_FUSION,
+        privileged=spec.privileged,
+        note=spec.note,
+        source=spec.source,
+        dtype=spec.dtype,
+        device_type=spec.device_type,
+        preprocessing=dict(spec.preprocessing),
+        library_versions=dict(spec.library_versions),
+        trust_remote_code=spec.trust_remote_code,
+    )
 
 
 def arena_overrides(config: BuildConfig) -> dict[str, Any]:
@@ -221,18 +231,7 @@ def build_dataset(
         image_height=arena.image_height_px,
         image_width=arena.image_width_px,
         state_names=tuple(PRIVILEGED_STATE_NAMES),
-        encoders=tuple(
-            EncoderEntry(
-                name=e.spec.name,
-                dim=e.spec.dim,
-                model_id=e.spec.model_id,
-                revision=e.spec.revision,
-                fusion=FUSED_MODEL_FUSION if e.spec.fused else JOINT_FUSION,
-                privileged=e.spec.privileged,
-                note=e.spec.note,
-            )
-            for e in encoders
-        ),
+        encoders=tuple(encoder_entry(e.spec) for e in encoders),
         fps=1.0 / arena.dt_s,
         wheel_speed_limit_radps=arena.max_wheel_speed_radps,
         build_config=config.stored(),

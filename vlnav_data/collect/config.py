@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
 
 try:
@@ -21,7 +22,6 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 EXPERTS = ("ppo", "pursuit")
-DEVICES = ("auto", "cpu", "cuda")
 
 OPERATIONAL_FIELDS = ("resume", "overwrite", "writer_queue_size")
 """How one run opens and feeds the file; not part of what the file contains, so not stored."""
@@ -53,7 +53,7 @@ class BuildConfig:
             the build seed and its index).
         num_envs: arenas simulated in parallel.
         seed: build seed; episode ``i``'s seed is ``episode_seed(seed, i)``.
-        device: ``auto``, ``cpu`` or ``cuda`` for the simulator and encoders.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` for the simulator and encoders.
         encoder_batch_size: frames per encoder forward pass (None: the encoder's default).
         encoder_dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
         model_paths: ``(encoder, local directory)`` pairs for encoders whose weights are not in the
@@ -129,8 +129,7 @@ class BuildConfig:
         _positive_int("num_envs", self.num_envs)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got '{self.device}'")
+        check_device_name(self.device)
         if self.encoder_batch_size is not None:
             _positive_int("encoder_batch_size", self.encoder_batch_size)
         if self.encoder_dtype not in ("auto", "fp32", "bf16"):

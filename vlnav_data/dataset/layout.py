@@ -25,6 +25,14 @@ class EncoderEntry:
         fusion: how ``<name>_joint`` was computed from the image and text embeddings.
         privileged: True when the embedding sees privileged state (the ``oracle`` encoder).
         note: free text (e.g. "random weights: tests only").
+        source: ``builtin``, ``hf`` or ``plugin`` (see ``EncoderSpec.source``); files written before this
+            field existed read as ``builtin``.
+        dtype: compute dtype that produced the stored embeddings (``float32`` / ``bfloat16``); ``""`` in
+            files written before precision was recorded.
+        device_type: ``cpu`` or ``cuda`` (``""`` when unknown, as above).
+        preprocessing: image size, mean/std, resampling and text max length used (JSON object).
+        library_versions: torch / transformers versions that computed the embeddings.
+        trust_remote_code: True when the model's own repository code ran.
     """
 
     name: str
@@ -34,6 +42,12 @@ class EncoderEntry:
     fusion: str = "l2(l2(image) + l2(text))"
     privileged: bool = False
     note: str = ""
+    source: str = "builtin"
+    dtype: str = ""
+    device_type: str = ""
+    preprocessing: Mapping[str, Any] = field(default_factory=dict)
+    library_versions: Mapping[str, str] = field(default_factory=dict)
+    trust_remote_code: bool = False
 
     def __post_init__(self) -> None:
         if not schema.valid_encoder_name(self.name):
@@ -44,7 +58,10 @@ class EncoderEntry:
             raise ConfigError(f"encoder '{self.name}' dim must be positive, got {self.dim}")
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["preprocessing"] = dict(self.preprocessing)
+        out["library_versions"] = dict(self.library_versions)
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)

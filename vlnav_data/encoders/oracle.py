@@ -90,6 +90,7 @@ class OracleEncoder(Encoder):
             dtype="float32",
             device="cpu",
             privileged=True,
+            library_versions={"numpy": np.__version__},
             note=(
                 "DIAGNOSTIC UPPER BOUND, PRIVILEGED: simulator state (robot-frame target bearing and distance, "
                 "raw state columns) through a fixed random projection; not a vision-language embedding and "

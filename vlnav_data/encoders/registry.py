@@ -138,6 +138,9 @@ def make_encoder(
         privileged=False,
         note=note,
         fused=entry.family == "vilt",
+        source="builtin",
+        preprocessing=preprocessing_record(parts["preprocess"], text_max_length(entry.family, model.config)),
+        library_versions=library_versions(),
     )
     if entry.family == "vilt":
         if compile:
@@ -147,25 +150,47 @@ def make_encoder(
             model=model,
             tokenizer=parts["tokenizer"],
             preprocess=parts["preprocess"],
-            text_max_length=int(model.config.max_position_embeddings),
+            text_max_length=text_max_length(entry.family, model.config),
             batch_size=batch_size,
             text_cache_size=text_cache_size,
             image_processor=parts["image_processor"],
             seed=seed,
         )
-    text_config = model.config.text_config
     return TwoTowerEncoder(
         spec=spec,
         model=model,
         tokenizer=parts["tokenizer"],
         preprocess=parts["preprocess"],
-        text_max_length=int(text_config.max_position_embeddings),
+        text_max_length=text_max_length(entry.family, model.config),
         text_attention_mask=entry.family == "clip",
         batch_size=batch_size,
         text_cache_size=text_cache_size,
         image_processor=parts["image_processor"],
         compile=compile,
     )
+
+
+def text_max_length(family: str, config: Any) -> int:
+    """Tokens every text is padded (and truncated) to: the model's position-embedding count."""
+    if family == "vilt":
+        return int(config.max_position_embeddings)
+    return int(config.text_config.max_position_embeddings)
+
+
+def preprocessing_record(preprocess: Any, max_length: int) -> dict[str, Any]:
+    """The preprocessing an embedding depends on, as a JSON object (image geometry, mean/std, text length)."""
+    record = dataclasses.asdict(preprocess)
+    record["mean"], record["std"] = list(record["mean"]), list(record["std"])
+    record["text_max_length"] = int(max_length)
+    return record
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that compute embeddings."""
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def feature_dim(family: str, config: Any) -> int:

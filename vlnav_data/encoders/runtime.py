@@ -4,36 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vlnav_data.errors import ConfigError, EncoderError
+from vlnav_data.devices import resolve_device  # noqa: F401  the one rule, re-exported for the encoders
+from vlnav_data.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
 
 DTYPE_NAMES: tuple[str, ...] = ("auto", "fp32", "bf16")
 """Accepted ``dtype`` arguments: ``auto`` is bf16 on CUDA and fp32 on CPU."""
-
-
-def resolve_device(device: str) -> str:
-    """Turn ``auto|cpu|cuda|cuda:N`` into a concrete torch device string.
-
-    Raises:
-        ConfigError: on a malformed name.
-        EncoderError: when CUDA is asked for and this torch build sees no GPU.
-    """
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
-        if not torch.cuda.is_available():
-            raise EncoderError(
-                f"device '{device}' was requested but torch {torch.__version__} sees no CUDA GPU; "
-                "use device='cpu' (or 'auto')."
-            )
-        return device
-    raise ConfigError(f"device must be one of auto, cpu, cuda, cuda:N; received '{device}'.")
 
 
 def resolve_dtype(dtype: str, device: str) -> torch.dtype:

@@ -32,6 +32,12 @@ class EncoderSpec:
         fused: True for single-stream models (ViLT) whose image+text vector is the model's own output;
             get it with :meth:`Encoder.encode_pairs` / :meth:`Encoder.encode_joint`, not by fusing
             separate image and text embeddings.
+        source: where the encoder comes from: ``builtin`` (the registry), ``hf`` (any Hugging Face
+            checkpoint by id or directory) or ``plugin`` (an entry point or ``register_encoder``).
+        preprocessing: what the numbers depend on besides the weights: image size, mean/std, resampling,
+            text max length (JSON-compatible; empty when the encoder has no image pipeline).
+        library_versions: versions of the libraries that computed the embeddings (torch, transformers).
+        trust_remote_code: True when the model's own code from its repository was executed.
     """
 
     name: str
@@ -43,6 +49,15 @@ class EncoderSpec:
     privileged: bool
     note: str
     fused: bool = False
+    source: str = "builtin"
+    preprocessing: dict[str, Any] = dataclasses.field(default_factory=dict)
+    library_versions: dict[str, str] = dataclasses.field(default_factory=dict)
+    trust_remote_code: bool = False
+
+    @property
+    def device_type(self) -> str:
+        """``cpu`` or ``cuda`` (the kind of device, without its index): what provenance compares."""
+        return self.device.partition(":")[0]
 
     def __post_init__(self) -> None:
         if self.dim <= 0:

@@ -5,32 +5,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, unknown_name
 from vlnav_data.expert.reward import REWARD_VARIANTS
 from vlnav_data.sim import ACTION_MAPPINGS, PRESET_NAMES
 
-DEVICES = ("auto", "cpu", "cuda")
 ACTIVATIONS = ("tanh", "relu", "elu")
 
 
 def _check_preset(preset: str) -> None:
     if preset not in PRESET_NAMES:
         raise unknown_name("preset", preset, PRESET_NAMES)
-
-
-def resolve_device(device: str) -> str:
-    """Map ``auto|cpu|cuda`` to a torch device string.
-
-    Raises:
-        ConfigError: ``cuda`` asked for where CUDA is not available.
-    """
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was requested but CUDA is not available here; use 'cpu' or 'auto'")
-    return device
 
 
 def _positive(name: str, value: float) -> None:
@@ -134,8 +119,7 @@ class TrainConfig:
             raise unknown_name("reward variant", self.reward, REWARD_VARIANTS)
         if self.activation not in ACTIVATIONS:
             raise unknown_name("activation", self.activation, ACTIVATIONS)
-        if self.device not in DEVICES:
-            raise unknown_name("device", self.device, DEVICES)
+        check_device_name(self.device)
         for name in ("total_steps", "num_envs", "rollout_steps", "num_minibatches", "num_epochs", "torch_threads"):
             _positive(name, getattr(self, name))
         for name in ("learning_rate", "clip_range", "max_grad_norm", "reward_scale"):
@@ -193,8 +177,7 @@ class EvalConfig:
             object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.preset is not None:
             _check_preset(self.preset)
-        if self.device not in DEVICES:
-            raise unknown_name("device", self.device, DEVICES)
+        check_device_name(self.device)
         _positive("num_episodes", self.num_episodes)
         _positive("num_envs", self.num_envs)
         if self.seed < 0:

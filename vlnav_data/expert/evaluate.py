@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from vlnav_data.devices import resolve_device
 from vlnav_data.expert.checkpoint import load_expert
-from vlnav_data.expert.config import EvalConfig, resolve_device
+from vlnav_data.expert.config import EvalConfig
 from vlnav_data.expert.metrics import paired_step_ratio, summarize_episodes
 from vlnav_data.expert.pursuit import PursuitController
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from vlnav_data.devices import resolve_device
 from vlnav_data.expert.checkpoint import CHECKPOINT_FILENAME, ExpertPolicy, expert_from_sb3
-from vlnav_data.expert.config import TrainConfig, resolve_device
+from vlnav_data.expert.config import TrainConfig
 from vlnav_data.expert.evaluate import TRAIN_MONITOR_STREAM, compare_to_pursuit, episode_seeds, run_episodes
 from vlnav_data.expert.pursuit import PursuitController
 

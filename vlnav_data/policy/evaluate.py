@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from vlnav_data.devices import check_device_name
 from vlnav_data.errors import CheckpointError, ConfigError
 from vlnav_data.policy.features import online_features
 from vlnav_data.policy.metrics import (
@@ -106,8 +107,9 @@ class EvalConfig:
             raise ConfigError(f"--expert must be one of {', '.join(EXPERTS)}, got '{self.expert}'")
         if self.knn_k is not None and self.knn_k < 1:
             raise ConfigError(f"--k must be >= 1, got {self.knn_k}")
-        if self.device not in ("cpu", "cuda"):
-            raise ConfigError(f"device must be resolved to cpu or cuda, got '{self.device}'")
+        if self.device == "auto":
+            raise ConfigError("device must be resolved (cpu, cuda or cuda:N) before the config is built; got 'auto'")
+        check_device_name(self.device)
 
 
 def evaluation_seeds(seed: int, num_episodes: int) -> np.ndarray:

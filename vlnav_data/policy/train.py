@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.dataset import DatasetReader
+from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError
 from vlnav_data.policy.features import FEATURE_SETS, load_split, resolve_encoder, student_input_keys
 from vlnav_data.policy.fit import CurvePoint, fit_bc, get_recipe
@@ -51,8 +52,9 @@ class TrainConfig:
             raise ConfigError(f"--steps must be >= 1, got {self.num_steps}")
         if self.eval_every_steps is not None and self.eval_every_steps < 1:
             raise ConfigError(f"--eval-every must be >= 1, got {self.eval_every_steps}")
-        if self.device not in ("cpu", "cuda"):
-            raise ConfigError(f"device must be resolved to cpu or cuda, got '{self.device}'")
+        if self.device == "auto":
+            raise ConfigError("device must be resolved (cpu, cuda or cuda:N) before the config is built; got 'auto'")
+        check_device_name(self.device)
 
 
 @dataclass(frozen=True, kw_only=True)

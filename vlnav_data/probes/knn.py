@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError
 from vlnav_data.probes.fitting import r2_score
 from vlnav_data.probes.knn_index import (
@@ -32,8 +33,6 @@ from vlnav_data.probes.knn_index import (
 from vlnav_data.probes.linear import check_common
 from vlnav_data.probes.report import markdown_table, pyplot, save_figure, write_report
 from vlnav_data.probes.rows import load_probe_data
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,8 +72,7 @@ class KnnProbeConfig:
             raise ConfigError(f"--weighting must be uniform or similarity, got '{self.weighting}'")
         if self.ivf_threshold < 1 or self.nprobe < 1:
             raise ConfigError(f"ivf_threshold and nprobe must be >= 1, got {self.ivf_threshold}, {self.nprobe}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got '{self.device}'")
+        check_device_name(self.device, "--device")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from vlnav_data.devices import check_device_name, resolve_device
 from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.cosine import PUBLISHED_SIGLIP, GroupStats, PairTestResult, cosine_distance, pair_test
@@ -46,7 +47,6 @@ from vlnav_data.stats import wilson_interval
 ANALYSIS_PROMPT = "Go to the {colour} ball"
 #: Largest cosine distance between stored and re-computed image embeddings accepted as "same encoder".
 ENCODER_CHECK_TOLERANCE = 0.01
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,8 +118,7 @@ class SpatialProbeConfig:
             )
         if list(self.distance_edges_m) != sorted(self.distance_edges_m):
             raise ConfigError(f"distance_edges_m must be increasing, got {self.distance_edges_m}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got '{self.device}'")
+        check_device_name(self.device, "--device")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,19 +199,6 @@ def _encoder_seed(spec: dict[str, Any]) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _device(device: str) -> str:
-    if device != "auto":
-        if device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ConfigError("--device cuda was requested but CUDA is not available; use --device cpu or auto")
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def sweep_poses(
     target_xy: np.ndarray,
     *,
@@ -289,7 +275,7 @@ def _controlled(
     from vlnav_data.sim.task import privileged_state
 
     arena = arena_config_from_record(sim_config, config.preset)
-    device = _device(config.device)
+    device = resolve_device(config.device, "--device")
     model_path = str(config.model_path) if config.model_path is not None else None
     enc = make_encoder(encoder_name, device=device, model_path=model_path, seed=_encoder_seed(encoder_spec))
     check = _encoder_reproduces_file(enc, config.path, encoder_name)
