@@ -10,7 +10,7 @@ import pytest
 from vlnav_data.errors import CheckpointError
 from vlnav_data.policy.diagnose import DiagnoseConfig, diagnose_eval
 from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
-from vlnav_data.policy.knn import load_knn_policy
+from vlnav_data.policy.knn import KnnPolicy, load_knn_policy
 from vlnav_data.policy.records import EpisodeRecords
 
 
@@ -78,6 +78,36 @@ def test_knn_policy_is_the_mean_action_of_the_k_nearest(tmp_path):
     np.testing.assert_allclose(got, actions[nearest].mean(axis=1), rtol=1e-6)
 
 
+class _IndexWithHoles:
+    """A FAISS-like index whose search returns -1 ids (what an IVF index does when nprobe finds too few)."""
+
+    def __init__(self, ids, sims, dim):
+        self.ids, self.sims, self.d, self.ntotal = np.asarray(ids), np.asarray(sims, np.float32), dim, 5
+
+    def search(self, q, k):
+        return self.sims[: len(q), :k], self.ids[: len(q), :k]
+
+
+@pytest.mark.parametrize("weighting", ["uniform", "similarity"])
+def test_knn_policy_action_is_the_probe_prediction(tmp_path, weighting):
+    from vlnav_data.knn_index import KnnIndex, load_knn_index, predict_actions, search
+
+    vecs, actions = write_index(tmp_path / "idx", dim=8)
+    meta_path = tmp_path / "idx" / "knn_meta.json"
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "weighting": weighting}))
+    policy = load_knn_policy(tmp_path / "idx")
+    queries = np.random.default_rng(1).normal(size=(6, 8)).astype(np.float32)
+    index = load_knn_index(tmp_path / "idx")
+    sims, ids = search(index.index, queries, 3)
+    np.testing.assert_array_equal(policy(queries), predict_actions(index.actions, ids, sims, weighting))
+    # Missing neighbours (-1) are ignored by both, never read as actions[-1].
+    holes = KnnIndex(
+        index=_IndexWithHoles([[0, -1, -1]], [[0.9, -3.4e38, -3.4e38]], 8), actions=np.eye(5, 2), meta={"k": 3}
+    )
+    got = KnnPolicy(index=holes, k=3, weighting=weighting)(queries[:1])
+    np.testing.assert_array_equal(got, [[1.0, 0.0]])
+
+
 def test_knn_eval_runs_and_mismatched_index_is_refused(oracle_model_dir, tmp_path):
     write_index(tmp_path / "good", dim=1152)
     res = evaluate_policy(
@@ -101,6 +131,6 @@ def test_knn_eval_runs_and_mismatched_index_is_refused(oracle_model_dir, tmp_pat
         f"kNN index '{tmp_path / 'bad'}' holds 'siglip' joint features, but model '{oracle_model_dir}' uses "
         "'oracle' joint; build the index with `vlnav-probe knn FILE --encoder oracle`"
     )
-    with pytest.raises(CheckpointError, match="has no knn_actions.npy"):
+    with pytest.raises(CheckpointError, match="missing knn_actions.npy"):
         (tmp_path / "bad" / "knn_actions.npy").unlink()
         load_knn_policy(tmp_path / "bad")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from vlnav_data.errors import CheckpointError, ConfigError, SchemaError
+from vlnav_data.knn_index import build_index, load_knn_index, predict_actions, save_knn_index, search
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.cosine import cosine_distance, pair_test
 from vlnav_data.probes.fitting import classification_probe, group_folds, regression_probe
-from vlnav_data.probes.knn_index import build_index, load_knn_index, predict_actions, save_knn_index, search
 
 NAMES = ["x_m", "y_m", "cos_yaw", "sin_yaw", "target_x_m", "target_y_m"]
 

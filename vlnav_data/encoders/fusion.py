@@ -5,24 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from vlnav_data.errors import ConfigError, unknown_name
+from vlnav_data.vectors import l2_normalize
 
 FUSION_MODES: tuple[str, ...] = ("joint", "concat", "image", "text")
 """Names accepted by :func:`fuse`."""
-
-
-def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Scale every row to unit L2 norm (rows of zeros stay zero).
-
-    Args:
-        x: float array ``(B, E)``.
-        eps: floor of the norm.
-
-    Returns:
-        float32 ``(B, E)``.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norm, eps)).astype(np.float32, copy=False)
 
 
 def _check_pair(image: np.ndarray, text: np.ndarray) -> None:

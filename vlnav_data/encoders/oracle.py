@@ -22,10 +22,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vlnav_data.encoders.fusion import l2_normalize
 from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_texts
 from vlnav_data.encoders.text_cache import TextEmbeddingCache
 from vlnav_data.errors import ConfigError, EncoderError
+from vlnav_data.vectors import l2_normalize
 
 ORACLE_DIM = 1152
 """Width of the oracle embedding (SigLIP so400m's, so policies and probes are drop-in)."""

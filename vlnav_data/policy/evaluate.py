@@ -344,9 +344,9 @@ def load_student(config: EvalConfig) -> tuple[PolicySpec, Any, Callable[[np.ndar
                 f"but model '{config.model_dir}' uses '{spec.encoder}' {spec.features}; build the index with "
                 f"`vlnav-probe knn FILE --encoder {spec.encoder}`"
             )
-        if int(knn.index.d) != spec.input_dim:
+        if knn.dim != spec.input_dim:
             raise CheckpointError(
-                f"kNN index '{config.index_dir}' has {knn.index.d}-D vectors, the model's features are "
+                f"kNN index '{config.index_dir}' has {knn.dim}-D vectors, the model's features are "
                 f"{spec.input_dim}-D"
             )
         predict = knn

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vlnav_data.vectors import l2_normalize
+
 #: The published numbers (spec §5): (n, mean, std) of cosine distance, SigLIP so400m joint embeddings.
 PUBLISHED_SIGLIP = {"same_cell": (51_465, 0.0245, 0.0118), "different_cell": (97_191, 0.0310, 0.0145)}
 
@@ -34,13 +36,6 @@ def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     denom = np.where((na > 0) & (nb > 0), na * nb, 1.0)
     cos = np.sum(a * b, axis=-1) / denom
     return np.clip(1.0 - cos, 0.0, 2.0)
-
-
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), float32 ``(N, E)``."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,7 +101,7 @@ def pair_test(
         ``(result, distances)`` where ``distances`` holds the ``same_cell`` and ``different_cell``
         float64 arrays (for histograms).
     """
-    emb = l2_normalise(embeddings)
+    emb = l2_normalize(embeddings)
     colours = np.asarray(colours)
     cells = np.asarray(cells)
     episodes = np.asarray(episodes)

@@ -1,7 +1,7 @@
 """`vlnav-probe knn`: nearest-neighbour action regression, and the saved index the kNN policy loads.
 
 A FAISS index over the train embeddings (cosine similarity = inner product on L2-normalised vectors;
-see :mod:`vlnav_data.probes.knn_index`) predicts each valid row's action as the mean action of its
+see :mod:`vlnav_data.knn_index`) predicts each valid row's action as the mean action of its
 ``k`` nearest train rows. Scored by R² and MSE against the train-mean baseline. The index, its
 action table and metadata are saved in ``--out`` as ``knn.faiss``, ``knn_actions.npy`` and
 ``knn_meta.json`` (the convention in ARCHITECTURE.md).
@@ -18,8 +18,7 @@ import numpy as np
 
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError
-from vlnav_data.probes.fitting import r2_score
-from vlnav_data.probes.knn_index import (
+from vlnav_data.knn_index import (
     DEFAULT_IVF_THRESHOLD,
     DEFAULT_NPROBE,
     METRIC,
@@ -30,6 +29,7 @@ from vlnav_data.probes.knn_index import (
     search,
     to_search_device,
 )
+from vlnav_data.probes.fitting import r2_score
 from vlnav_data.probes.linear import check_common
 from vlnav_data.probes.report import markdown_table, pyplot, save_figure, write_report
 from vlnav_data.probes.rows import load_probe_data

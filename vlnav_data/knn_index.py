@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.errors import CheckpointError, ConfigError
-from vlnav_data.probes.cosine import l2_normalise
+from vlnav_data.vectors import l2_normalize
 
 INDEX_FILE = "knn.faiss"
 ACTIONS_FILE = "knn_actions.npy"
@@ -65,7 +65,7 @@ def build_index(
     """
     import faiss
 
-    x = np.ascontiguousarray(l2_normalise(vectors))
+    x = np.ascontiguousarray(l2_normalize(vectors))
     if x.ndim != 2 or len(x) == 0:
         raise ConfigError(f"a kNN index needs a non-empty (M, E) array of vectors, got shape {x.shape}")
     m, dim = x.shape
@@ -119,7 +119,7 @@ def search(index: Any, queries: np.ndarray, k: int, batch_size: int = 4096) -> t
     """
     if k < 1 or k > index.ntotal:
         raise ConfigError(f"k must be in 1..{index.ntotal} (the number of indexed vectors), got {k}")
-    q = np.ascontiguousarray(l2_normalise(queries))
+    q = np.ascontiguousarray(l2_normalize(queries))
     if q.ndim != 2 or q.shape[1] != index.d:
         raise ConfigError(f"queries must be (Q, {index.d}) to match the index, got shape {q.shape}")
     sims = np.empty((len(q), k), dtype=np.float32)
