@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -185,3 +186,20 @@ def test_default_ppo_expert_labels_its_own_actions(tmp_path):
             e = r.episode(n, keys=["actions", "obs/privileged_state"])
             assert r.attrs(n)["expert"] == "ppo"
             np.testing.assert_allclose(e["actions"], expert.actions(e["obs/privileged_state"]), atol=1e-5)
+
+
+def test_a_partial_file_started_with_the_coin_rule_resumes_only_with_it(tmp_path):
+    import h5py
+
+    cfg = _cfg(tmp_path, "legacy.h5", num_episodes=2, split_rule="coin")
+    build_dataset(cfg)
+    path = tmp_path / "legacy.h5"
+    path.rename(partial_path(path))
+    with h5py.File(partial_path(path), "r+") as f:  # as written before split_rule existed
+        stored = json.loads(f.attrs["build_config_json"])
+        del stored["split_rule"]
+        f.attrs["build_config_json"] = json.dumps(stored)
+    with pytest.raises(ConfigError, match=r'split_rule \(file: "coin", now: "stratified"\)'):
+        build_dataset(dataclasses.replace(cfg, split_rule="stratified", num_episodes=3, resume=True))
+    res = build_dataset(dataclasses.replace(cfg, num_episodes=3, resume=True))
+    assert res.resumed_episodes == 2 and res.new_episodes == 1

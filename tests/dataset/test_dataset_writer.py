@@ -240,9 +240,9 @@ def test_seeds_splits_and_shards_are_pure_functions():
     assert 0 <= episode_seed(2**40, 10**9) < 2**63
     seeds = {episode_seed(0, i) for i in range(5000)}
     assert len(seeds) == 5000
-    splits = [episode_split(0, i, 0.1) for i in range(5000)]
-    assert 0.08 < splits.count("valid") / 5000 < 0.12
-    assert splits[:50] == [episode_split(0, i, 0.1) for i in range(50)]
+    coin = [episode_split(0, i, 0.1, "coin") for i in range(5000)]
+    assert 0.08 < coin.count("valid") / 5000 < 0.12
+    assert coin[:50] == [episode_split(0, i, 0.1, "coin") for i in range(50)]
     parts = [shard_indices(10, i, 3) for i in range(3)]
     assert parts == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
     with pytest.raises(ValueError):
@@ -294,3 +294,24 @@ def test_merged_shards_equal_the_unsharded_file(tmp_path):
     assert not (tmp_path / "bad.h5").exists() and not (tmp_path / "bad2.h5").exists()
     part = merge_datasets(shards[:2], tmp_path / "part.h5")
     assert part.missing_episode_indices == (2, 5)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 1 / 3, 0.05])
+@pytest.mark.parametrize("seed", [0, 1, 12345])
+def test_stratified_split_holds_its_share_in_every_prefix(seed, fraction):
+    splits = [episode_split(seed, i, fraction) for i in range(400)]
+    valid_so_far = np.cumsum([s == "valid" for s in splits])
+    n = np.arange(1, 401)
+    assert np.all(valid_so_far >= np.floor(n * fraction)) and np.all(valid_so_far <= np.ceil(n * fraction))
+    # A 12-episode build at the default fraction has a validation episode (the coin flip gave none, measured).
+    assert "valid" in [episode_split(seed, i, 0.1) for i in range(12)]
+
+
+def test_stratified_split_depends_on_the_seed_and_not_on_sharding():
+    a = [episode_split(0, i, 0.1) for i in range(100)]
+    b = [episode_split(1, i, 0.1) for i in range(100)]
+    assert a != b
+    sharded = {i: episode_split(0, i, 0.1) for k in range(3) for i in shard_indices(100, k, 3)}
+    assert [sharded[i] for i in range(100)] == a
+    with pytest.raises(ValueError, match="split rule"):
+        episode_split(0, 0, 0.1, "random")

@@ -30,6 +30,11 @@ def build(
     max_episode_steps: int | None = typer.Option(None, help="Time-limit override in env steps [default: 600]."),
     noise_std: float | None = typer.Option(None, help="DART noise std on the executed action (label stays clean)."),
     valid_fraction: float | None = typer.Option(None, help="Share of episodes in /mask/valid [default: 0.1]."),
+    split_rule: str | None = typer.Option(
+        None,
+        help="stratified (every prefix holds its share of valid episodes) or coin (files built before) "
+        "[default: stratified].",
+    ),
     num_envs: int | None = typer.Option(None, help="Arenas simulated in parallel [default: 16]."),
     seed: int | None = typer.Option(None, help="Build seed; episode i's seed derives from it and i [default: 0]."),
     device: str | None = typer.Option(None, help="auto, cpu or cuda [default: auto]."),
@@ -61,6 +66,7 @@ def build(
             "max_episode_steps": max_episode_steps,
             "noise_std": noise_std,
             "valid_fraction": valid_fraction,
+            "split_rule": split_rule,
             "num_envs": num_envs,
             "seed": seed,
             "device": device,

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from vlnav_data.collect.config import RESUME_MAY_DIFFER, BuildConfig
+from vlnav_data.collect.config import LEGACY_VALUES, RESUME_MAY_DIFFER, BuildConfig
 from vlnav_data.dataset import DatasetLayout, DatasetWriter, EncoderEntry, EpisodeRecord
 from vlnav_data.dataset.splits import episode_seed, episode_split, shard_indices
 from vlnav_data.dataset.writer import preflight_output
@@ -246,7 +246,7 @@ def build_dataset(
             "forward_offset_m": arena.camera_forward_offset_m,
         },
     )
-    writer = DatasetWriter(config.out, layout, mode=mode, resume_ignore=RESUME_MAY_DIFFER)
+    writer = DatasetWriter(config.out, layout, mode=mode, resume_ignore=RESUME_MAY_DIFFER, resume_absent=LEGACY_VALUES)
     try:
         done = writer.episode_indices
         if tuple(indices[: len(done)]) != done:
@@ -477,7 +477,7 @@ def _encode_episode(config: BuildConfig, ep: Any, global_index: int, expert: Any
         termination=str(ep.termination),
         success=bool(ep.success),
         expert=config.expert,
-        split=episode_split(config.seed, global_index, config.valid_fraction),
+        split=episode_split(config.seed, global_index, config.valid_fraction, config.split_rule),
         extra_attrs={
             "reached_wrong_sphere": bool(ep.reached_wrong_sphere),
             "nearest_sphere_index": int(ep.nearest_sphere_index),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlnav_data.dataset.splits import SPLIT_RULES
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
 
@@ -25,6 +26,9 @@ EXPERTS = ("ppo", "pursuit")
 
 OPERATIONAL_FIELDS = ("resume", "overwrite", "writer_queue_size")
 """How one run opens and feeds the file; not part of what the file contains, so not stored."""
+
+LEGACY_VALUES = {"split_rule": "coin"}
+"""Fields added after files may have been started, with the value those files implied (for ``--resume``)."""
 
 RESUME_MAY_DIFFER = ("out", "resume", "overwrite", "num_episodes", "writer_queue_size")
 """Fields a resumed build may change: where it writes, how, and how many episodes it aims for
@@ -49,8 +53,11 @@ class BuildConfig:
         max_episode_steps: time-limit override in env steps; None = the preset's (600).
         noise_std: std of Gaussian noise added to the executed action (DART); the stored label stays the
             expert's clean action. 0 disables it.
-        valid_fraction: probability that an episode goes to ``/mask/valid`` (decided per episode from
-            the build seed and its index).
+        valid_fraction: share of episodes in ``/mask/valid``.
+        split_rule: ``stratified`` (default: every prefix of episode indices holds ``floor`` or ``ceil`` of
+            ``n * valid_fraction`` validation episodes) or ``coin`` (an independent draw per episode, the
+            rule of files built before; resume such a file with ``--split-rule coin``). See
+            :func:`vlnav_data.dataset.splits.episode_split`.
         num_envs: arenas simulated in parallel.
         seed: build seed; episode ``i``'s seed is ``episode_seed(seed, i)``.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` for the simulator and encoders.
@@ -77,6 +84,7 @@ class BuildConfig:
     max_episode_steps: int | None = None
     noise_std: float = 0.0
     valid_fraction: float = 0.1
+    split_rule: str = "stratified"
     num_envs: int = 16
     seed: int = 0
     device: str = "auto"
@@ -126,6 +134,8 @@ class BuildConfig:
             raise ConfigError(f"noise_std must be a number >= 0, got {self.noise_std!r}")
         if not (isinstance(self.valid_fraction, (int, float)) and 0.0 <= self.valid_fraction < 1.0):
             raise ConfigError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
+        if self.split_rule not in SPLIT_RULES:
+            raise unknown_name("split rule", self.split_rule, SPLIT_RULES)
         _positive_int("num_envs", self.num_envs)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
@@ -169,6 +179,7 @@ class BuildConfig:
             "max_episode_steps",
             "noise_std",
             "valid_fraction",
+            "split_rule",
             "num_envs",
             "seed",
             "device",

@@ -27,19 +27,44 @@ def episode_seed(build_seed: int, episode_index: int) -> int:
     return int((int(words[0]) << 32 | int(words[1])) & (2**63 - 1))
 
 
-def episode_split(build_seed: int, episode_index: int, valid_fraction: float) -> str:
-    """``"valid"`` for about ``valid_fraction`` of episodes, else ``"train"``; deterministic per episode.
+SPLIT_RULES: tuple[str, ...] = ("stratified", "coin")
+"""How episodes are assigned to ``/mask/valid``: ``stratified`` (default) or ``coin`` (files built before
+the stratified rule; kept so they resume with the rule they were started with)."""
+
+
+def episode_split(build_seed: int, episode_index: int, valid_fraction: float, rule: str = "stratified") -> str:
+    """``"valid"`` or ``"train"`` for one episode: a pure function of (build seed, index, fraction, rule).
+
+    ``stratified`` (the default): episode ``i`` is valid when ``floor((i + 1) f + u) - floor(i f + u) = 1``,
+    with ``f = valid_fraction`` and an offset ``u`` in [0, 1) drawn from the build seed. The valid
+    episodes among the first ``n`` then number ``floor(n f + u)``, i.e. ``floor(n f)`` or ``ceil(n f)``
+    for EVERY prefix ``n`` (a Beatty sequence): a 12-episode build with ``f = 0.1`` has one validation
+    episode, never zero. It depends on the index alone, so shards and resumed builds agree with an
+    unsharded build. Valid episodes are evenly spaced; their episode seeds are independent draws, so
+    the spacing carries no information about the episodes themselves.
+
+    ``coin``: an independent coin flip with probability ``f`` per episode (what files built before the
+    stratified rule used; a short build may then have no validation episode at all).
 
     Args:
         build_seed: non-negative build seed.
         episode_index: global index of the episode in the build.
-        valid_fraction: probability in [0, 1) that an episode goes to the validation split.
+        valid_fraction: share in [0, 1) of episodes in the validation split.
+        rule: one of :data:`SPLIT_RULES`.
     """
     _check(build_seed, episode_index)
     if not 0.0 <= valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    if rule not in SPLIT_RULES:
+        raise ValueError(f"split rule must be one of {SPLIT_RULES}, got {rule!r}")
     u = np.random.default_rng(np.random.SeedSequence([build_seed, episode_index, _SPLIT_STREAM])).random()
-    return "valid" if u < valid_fraction else "train"
+    if rule == "coin":
+        return "valid" if u < valid_fraction else "train"
+    offset = np.random.default_rng(np.random.SeedSequence([build_seed, _SPLIT_STREAM])).random()
+    crossed = np.floor((episode_index + 1) * valid_fraction + offset) - np.floor(
+        episode_index * valid_fraction + offset
+    )
+    return "valid" if crossed >= 1 else "train"
 
 
 def shard_indices(num_episodes: int, shard_index: int, num_shards: int) -> list[int]:

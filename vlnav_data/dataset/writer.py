@@ -103,14 +103,24 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def config_differences(stored: Mapping[str, Any], current: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
-    """Human-readable list of the fields two flat-ish config dicts disagree on (``ignore`` skipped)."""
+def config_differences(
+    stored: Mapping[str, Any],
+    current: Mapping[str, Any],
+    ignore: Iterable[str] = (),
+    absent: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Human-readable list of the fields two flat-ish config dicts disagree on (``ignore`` skipped).
+
+    ``absent`` gives the value a field had implicitly in files written before it existed (a stored
+    config without the key is compared as if it held that value).
+    """
     ignored = set(ignore)
+    absent = absent or {}
     diffs = []
     for key in sorted(set(stored) | set(current)):
         if key in ignored:
             continue
-        a, b = stored.get(key, "<absent>"), current.get(key, "<absent>")
+        a, b = stored.get(key, absent.get(key, "<absent>")), current.get(key, "<absent>")
         if _json(a) != _json(b):
             diffs.append(f"{key} (file: {_json(a)}, now: {_json(b)})")
     return diffs
@@ -167,6 +177,8 @@ class DatasetWriter:
             file stays in place until the new one is complete) or ``resume`` (continues ``<path>.partial``;
             starts a new file when there is none).
         resume_ignore: build-config fields that may differ on resume (e.g. ``num_episodes``, ``device``).
+        resume_absent: build-config fields added after a file may have been started, with the value they
+            implied then (e.g. ``{"split_rule": "coin"}``); see :func:`config_differences`.
         compress_threads: threads deflating frames (default: min(8, CPU count)); 1 compresses inline.
 
     Raises:
@@ -182,6 +194,7 @@ class DatasetWriter:
         *,
         mode: WriteMode = "create",
         resume_ignore: Iterable[str] = (),
+        resume_absent: Mapping[str, Any] | None = None,
         compress_threads: int | None = None,
     ) -> None:
         self._compress_threads = int(compress_threads or min(8, os.cpu_count() or 1))
@@ -197,6 +210,7 @@ class DatasetWriter:
         self._episode_indices: list[int] = []
         self._splits: list[str] = []
         self._total = 0
+        self._resume_absent = dict(resume_absent or {})
 
         preflight_output(self.path, mode)
         self._lock = WriteLock(lock_path(self.path))
@@ -277,7 +291,7 @@ class DatasetWriter:
                 "pass --overwrite to start over"
             )
         stored_build = json.loads(f.attrs["build_config_json"])
-        diffs = config_differences(stored_build, dict(self.layout.build_config), ignore)
+        diffs = config_differences(stored_build, dict(self.layout.build_config), ignore, self._resume_absent)
         stored_features = json.loads(f.attrs["features_json"])
         if _json(stored_features) != _json(self.layout.features()):
             diffs.append("layout (image size, state columns or encoders differ)")

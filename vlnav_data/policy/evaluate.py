@@ -346,8 +346,7 @@ def load_student(config: EvalConfig) -> tuple[PolicySpec, Any, Callable[[np.ndar
             )
         if knn.dim != spec.input_dim:
             raise CheckpointError(
-                f"kNN index '{config.index_dir}' has {knn.dim}-D vectors, the model's features are "
-                f"{spec.input_dim}-D"
+                f"kNN index '{config.index_dir}' has {knn.dim}-D vectors, the model's features are {spec.input_dim}-D"
             )
         predict = knn
     return spec, encoder, predict
