@@ -1,4 +1,4 @@
-"""PPO with the shipped settings learns the task (~10 s); short runs save, load and report; configs reject bad values."""
+"""PPO with the shipped settings learns the task (~10 s); short runs save and report; configs reject bad values."""
 
 from __future__ import annotations
 
