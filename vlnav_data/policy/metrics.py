@@ -98,7 +98,10 @@ def shortest_path_m(start_xy: np.ndarray, target_xy: np.ndarray, success_radius_
 def spl(success: np.ndarray, shortest_m: np.ndarray, taken_m: np.ndarray) -> float:
     """Success weighted by (normalised inverse) Path Length (Anderson et al., 2018).
 
-    ``SPL = mean_i S_i * l_i / max(p_i, l_i)``; an episode with ``l_i == 0`` that succeeded counts 1.
+    ``SPL = mean_i S_i * l_i / max(p_i, l_i)``, exactly as the formula reads: a success that started
+    inside the success disc (``l_i == 0``) scores 0 if the robot moved (``0 / p_i``) and 1 only if it did
+    not move at all (the 0/0 case, taken as 1). In the text2nav arena every start is over 1.4 m from
+    every target, so ``l_i > 0`` always.
 
     Args:
         success: bool (M,) per-episode success.

@@ -37,7 +37,7 @@ import numpy as np
 from vlnav_data.devices import check_device_name, resolve_device
 from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.probes import labels as lab
-from vlnav_data.probes.cosine import PUBLISHED_SIGLIP, GroupStats, PairTestResult, cosine_distance, pair_test
+from vlnav_data.probes.cosine import PUBLISHED_SIGLIP, PairTestResult, cosine_distance, pair_test
 from vlnav_data.probes.fitting import fit_logistic
 from vlnav_data.probes.linear import check_common
 from vlnav_data.probes.report import fmt, markdown_table, pyplot, save_figure, write_report
@@ -453,10 +453,6 @@ def _plot_controlled(c: ControlledResult, curves: dict[str, np.ndarray], path: P
     axes[0].set_title("only bearing varies")
     axes[1].set_title("only distance varies")
     return save_figure(fig, path)
-
-
-def _stats_row(name: str, s: GroupStats) -> list[Any]:
-    return [name, s.n, s.mean, s.std]
 
 
 def _write_spatial_report(out: Path, r: SpatialProbeResult) -> Path:
