@@ -31,6 +31,13 @@ class CheckpointError(VlnavError):
     """A checkpoint or model directory is missing, corrupt or does not match."""
 
 
+class VlnavWarning(UserWarning):
+    """Something the user should know that does not stop the work (a fallback taken, a setting ignored).
+
+    The message is one line; the CLI prints it as ``warning: <message>`` on stderr.
+    """
+
+
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
     close = difflib.get_close_matches(value, list(choices), n=1)

@@ -4,7 +4,10 @@ Vectors are L2-normalised and searched by exact inner product (``IndexFlatIP``),
 similarity. Above :data:`DEFAULT_IVF_THRESHOLD` vectors the index is ``IVF{nlist},Flat`` with
 inner-product metric (``nlist = round(sqrt(N))``, k-means trained on a seeded sample, ``nprobe``
 lists searched), which trades exactness for speed. With CUDA and a FAISS build that has GPU support
-(``faiss-gpu``), search runs on the GPU; the saved index is always a CPU index.
+(``faiss-gpu``), search runs on the GPU named by the device (``cuda`` = GPU 0, ``cuda:N`` = GPU N);
+FAISS's GPU indexes answer at most :data:`GPU_MAX_K` neighbours per query, so a larger ``k`` searches
+the CPU copy instead, with a one-line :class:`~vlnav_data.errors.VlnavWarning`. The saved index is
+always a CPU index.
 
 Files (ARCHITECTURE.md, "Files shared between packages"), all in one directory:
 
@@ -18,13 +21,14 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vlnav_data.errors import CheckpointError, ConfigError
+from vlnav_data.errors import CheckpointError, ConfigError, VlnavWarning
 from vlnav_data.vectors import l2_normalize
 
 INDEX_FILE = "knn.faiss"
@@ -35,6 +39,8 @@ DEFAULT_IVF_THRESHOLD = 1_000_000
 #: Inverted lists searched per query by an IVF index.
 DEFAULT_NPROBE = 32
 METRIC = "inner_product"
+#: Most neighbours a FAISS GPU index returns per query (faiss/gpu/utils/DeviceDefs.cuh: GPU_MAX_SELECTION_K).
+GPU_MAX_K = 2048
 META_KEYS = ("encoder", "features", "k", "metric", "dim", "num_vectors", "index_type", "dataset")
 
 
@@ -85,25 +91,42 @@ def build_index(
     return index, f"ivf{nlist}_flat_ip"
 
 
+def gpu_device_index(device: str) -> int | None:
+    """``cuda`` -> 0, ``cuda:N`` -> N, anything else -> None (search on the CPU)."""
+    kind, _, number = device.partition(":")
+    if kind != "cuda":
+        return None
+    return int(number) if number else 0
+
+
 def to_search_device(index: Any, device: str) -> Any:
-    """Move ``index`` to GPU 0 when ``device`` is ``cuda`` and GPU FAISS is present; else return it.
+    """Copy ``index`` to the GPU ``device`` names (``cuda`` = GPU 0, ``cuda:N``); return it unchanged for CPU.
 
     Raises:
-        ConfigError: ``cuda`` asked for but this FAISS build has no GPU support.
+        ConfigError: a GPU asked for but this FAISS build has no GPU support, or ``cuda:N`` beyond the
+            GPUs FAISS sees.
     """
-    if device != "cuda":
+    gpu = gpu_device_index(device)
+    if gpu is None:
         return index
     import faiss
 
     if not gpu_faiss_available():
         raise ConfigError(
-            "--device cuda asks for GPU FAISS, but the installed faiss has no GPU support or sees no GPU; "
+            f"--device {device} asks for GPU FAISS, but the installed faiss has no GPU support or sees no GPU; "
             "install faiss-gpu (conda -c pytorch faiss-gpu) or use --device cpu."
         )
+    if gpu >= faiss.get_num_gpus():
+        raise ConfigError(f"--device {device}: FAISS sees {faiss.get_num_gpus()} GPU(s) (cuda:0..).")
     res = faiss.StandardGpuResources()
-    gpu_index = faiss.index_cpu_to_gpu(res, 0, index)
+    gpu_index = faiss.index_cpu_to_gpu(res, gpu, index)
     gpu_index.referenced_resources = res  # keep the resources alive as long as the index
     return gpu_index
+
+
+def is_gpu_index(index: Any) -> bool:
+    """True for an index that lives on a GPU (``faiss.GpuIndex*``)."""
+    return type(index).__name__.startswith("Gpu")
 
 
 def search(index: Any, queries: np.ndarray, k: int, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +145,15 @@ def search(index: Any, queries: np.ndarray, k: int, batch_size: int = 4096) -> t
     q = np.ascontiguousarray(l2_normalize(queries))
     if q.ndim != 2 or q.shape[1] != index.d:
         raise ConfigError(f"queries must be (Q, {index.d}) to match the index, got shape {q.shape}")
+    if k > GPU_MAX_K and is_gpu_index(index):
+        import faiss
+
+        warnings.warn(
+            f"k={k} exceeds the {GPU_MAX_K} neighbours a FAISS GPU index returns; searching the CPU copy instead",
+            VlnavWarning,
+            stacklevel=2,
+        )
+        index = faiss.index_gpu_to_cpu(index)
     sims = np.empty((len(q), k), dtype=np.float32)
     ids = np.empty((len(q), k), dtype=np.int64)
     for start in range(0, len(q), batch_size):
@@ -203,7 +235,7 @@ def save_knn_index(out_dir: Path, index: Any, actions: np.ndarray, meta: dict[st
         raise ConfigError(f"actions must be (M, A) with M = {index.ntotal} indexed vectors, got {actions.shape}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if hasattr(faiss, "index_gpu_to_cpu") and "Gpu" in type(index).__name__:
+    if is_gpu_index(index):
         index = faiss.index_gpu_to_cpu(index)
     paths = [out_dir / INDEX_FILE, out_dir / ACTIONS_FILE, out_dir / META_FILE]
     faiss.write_index(index, str(paths[0]))

@@ -50,7 +50,7 @@ class KnnProbeConfig:
             exact ``IndexFlatIP``.
         nprobe: inverted lists searched per query by an IVF index.
         seed: seeds the IVF k-means sample.
-        device: ``auto`` (GPU FAISS when CUDA and faiss-gpu are present), ``cpu`` or ``cuda``.
+        device: ``auto`` (GPU FAISS when CUDA and faiss-gpu are present), ``cpu``, ``cuda`` or ``cuda:N``.
     """
 
     path: Path
@@ -125,7 +125,7 @@ def run_knn_probe(config: KnnProbeConfig) -> KnnProbeResult:
     if config.k > len(train):
         raise ConfigError(f"--k {config.k} exceeds the {len(train)} train rows of '{config.path}'; use a smaller k")
     device = config.device
-    if device == "auto":
+    if device == "auto":  # GPU FAISS when this build has it; a GPU torch alone does not make FAISS search there
         device = "cuda" if gpu_faiss_available() else "cpu"
     tb = time.perf_counter()
     cpu_index, index_type = build_index(
