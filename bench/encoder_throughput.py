@@ -103,7 +103,7 @@ def make_encoder(model, device: str, dtype: torch.dtype, batch_size: int, compil
         tokenizer=None,
         preprocess=SO400M_PREPROCESS,
         text_max_length=64,
-        text_attention_mask=False,
+        text_inputs=("input_ids",),
         batch_size=batch_size,
         text_cache_size=0,
         compile=compile,

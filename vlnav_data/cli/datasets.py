@@ -18,7 +18,10 @@ def build(
     preset: str | None = typer.Option(None, help="Arena preset [default: text2nav]."),
     num_episodes: int | None = typer.Option(None, help="Episodes in the whole build [default: 100]."),
     encoder: list[str] | None = typer.Option(
-        None, "--encoder", help="Encoder to embed with; repeat for several [default: siglip]."
+        None,
+        "--encoder",
+        help="Encoder to embed with; repeat for several [default: siglip]: a built-in name, hf:ORG/NAME[@REV], "
+        "hf:/path/to/dir, ALIAS=hf:... or a plugin name (list them: vlnav-data encoders).",
     ),
     expert: str | None = typer.Option(None, help="ppo (shipped checkpoint) or pursuit (analytic) [default: ppo]."),
     expert_checkpoint: str | None = typer.Option(
@@ -37,10 +40,15 @@ def build(
     ),
     num_envs: int | None = typer.Option(None, help="Arenas simulated in parallel [default: 16]."),
     seed: int | None = typer.Option(None, help="Build seed; episode i's seed derives from it and i [default: 0]."),
-    device: str | None = typer.Option(None, help="auto, cpu or cuda [default: auto]."),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N [default: auto]."),
     encoder_batch_size: int | None = typer.Option(None, help="Frames per encoder forward pass."),
     encoder_dtype: str | None = typer.Option(None, help="auto, fp32 or bf16 [default: auto]."),
-    model_path: list[str] | None = typer.Option(None, "--model-path", help="NAME=DIR: local weights of an encoder."),
+    model_path: list[str] | None = typer.Option(
+        None, "--model-path", help="NAME=DIR: local weights of a built-in encoder (hf: encoders: hf:/path/to/dir)."
+    ),
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code", help="Let hf: checkpoints run their own code (recorded in the file)."
+    ),
     shard: str | None = typer.Option(None, help="i/n: build only shard i of n (episodes i, i+n, ...)."),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT.partial; finished episodes are kept."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT (kept until the new file is complete)."),
@@ -73,6 +81,7 @@ def build(
             "encoder_batch_size": encoder_batch_size,
             "encoder_dtype": encoder_dtype,
             "model_paths": parse_model_paths(model_path) if model_path else None,
+            "trust_remote_code": True if trust_remote_code else None,
         }
         values.update({k: v for k, v in flags.items() if v is not None})
         if shard is not None:

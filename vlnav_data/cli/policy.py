@@ -74,7 +74,7 @@ def train(
     steps: int | None = typer.Option(None, "--steps", help="Gradient steps (default: the recipe's, 1M)."),
     eval_every: int | None = typer.Option(None, "--eval-every", help="Validation period in steps."),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
 ) -> None:
     """Behaviour cloning on a dataset's frozen embeddings (train/valid from the file's masks)."""
@@ -92,6 +92,8 @@ def _eval(
     k: int | None,
     encoder: str | None,
     encoder_model_path: str | None,
+    encoder_dtype: str | None,
+    trust_remote_code: bool,
     expert: str,
     expert_checkpoint: Path | None,
     device: str,
@@ -110,6 +112,8 @@ def _eval(
         knn_k=k,
         encoder=encoder,
         encoder_model_path=encoder_model_path,
+        encoder_dtype=encoder_dtype,
+        trust_remote_code=trust_remote_code,
         expert=expert,
         expert_checkpoint=expert_checkpoint,
         device=resolve_device(device),
@@ -146,10 +150,18 @@ def eval_(
     index: Path | None = typer.Option(None, "--index", help="`vlnav-probe knn` output directory (--policy knn)."),
     k: int | None = typer.Option(None, "--k", help="Neighbours for --policy knn (default: the index's)."),
     encoder: str | None = typer.Option(None, "--encoder", help="Check: must be the model's encoder."),
-    encoder_model_path: str | None = typer.Option(None, "--encoder-model-path", help="Local encoder weights."),
+    encoder_model_path: str | None = typer.Option(
+        None, "--encoder-model-path", help="Local encoder weights (must hash to the recorded content hash)."
+    ),
+    encoder_dtype: str | None = typer.Option(
+        None, "--encoder-dtype", help="fp32 | bf16 | auto for the live encoder [default: the dtype the file recorded]."
+    ),
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code", help="Let an hf: encoder recorded with remote code run it again."
+    ),
     expert: str = typer.Option("dataset", "--expert", help="dataset | ppo | pursuit | none."),
     expert_checkpoint: Path | None = typer.Option(None, "--expert-checkpoint"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
 ) -> None:
     """Closed-loop evaluation with the encoder applied online, paired with the expert on the same starts."""
@@ -165,6 +177,8 @@ def eval_(
         k,
         encoder,
         encoder_model_path,
+        encoder_dtype,
+        trust_remote_code,
         expert,
         expert_checkpoint,
         device,
@@ -206,9 +220,17 @@ def dagger(
     num_envs: int = typer.Option(10, "--num-envs"),
     expert: str = typer.Option("dataset", "--expert", help="dataset | ppo | pursuit."),
     expert_checkpoint: Path | None = typer.Option(None, "--expert-checkpoint"),
-    encoder_model_path: str | None = typer.Option(None, "--encoder-model-path"),
+    encoder_model_path: str | None = typer.Option(
+        None, "--encoder-model-path", help="Local encoder weights (must hash to the recorded content hash)."
+    ),
+    encoder_dtype: str | None = typer.Option(
+        None, "--encoder-dtype", help="fp32 | bf16 | auto for the live encoder [default: the dtype the file recorded]."
+    ),
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code", help="Let an hf: encoder recorded with remote code run it again."
+    ),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
 ) -> None:
     """DAgger: student rollouts labelled by the expert, aggregated with the data, retrained; success per iteration."""
@@ -230,6 +252,8 @@ def dagger(
         expert=expert,
         expert_checkpoint=expert_checkpoint,
         encoder_model_path=encoder_model_path,
+        encoder_dtype=encoder_dtype,
+        trust_remote_code=trust_remote_code,
         seed=seed,
         device=device,
     )

@@ -94,8 +94,16 @@ def spatial(
     positions_per_colour: int = typer.Option(6, "--positions-per-colour", help="Robot positions per target."),
     bearing_steps: int = typer.Option(11, "--bearing-steps", help="Bearings in the sweep (odd)."),
     distance_steps: int = typer.Option(7, "--distance-steps", help="Distances in the sweep."),
-    model_path: Optional[Path] = typer.Option(None, "--model-path", help="Local encoder weights."),  # noqa: UP045
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (rendering and encoding)."),
+    model_path: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--model-path", help="Local encoder weights (must hash to the recorded content hash)."
+    ),
+    encoder_dtype: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--encoder-dtype", help="fp32 | bf16 | auto [default: the dtype the file recorded]."
+    ),
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code", help="Let an hf: encoder recorded with remote code run it again."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N (rendering and encoding)."),
     seed: int = SEED,
     as_json: bool = JSON,
 ) -> None:
@@ -116,6 +124,8 @@ def spatial(
                 bearing_steps=bearing_steps,
                 distance_steps=distance_steps,
                 model_path=model_path,
+                encoder_dtype=encoder_dtype,
+                trust_remote_code=trust_remote_code,
                 device=device,
                 seed=seed,
             )
@@ -187,7 +197,7 @@ def knn(
     features: str = FEATURES,
     k: int = typer.Option(8, "--k", help="Neighbours averaged per query."),
     weighting: str = typer.Option("uniform", "--weighting", help="uniform | similarity."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (GPU FAISS needs faiss-gpu)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N (GPU FAISS needs faiss-gpu)."),
     seed: int = SEED,
     as_json: bool = JSON,
 ) -> None:

@@ -189,7 +189,7 @@ def build_dataset(
         progress: called (from the writer thread) after every episode written.
         encoders: already-built encoders to use instead of ``make_encoder`` (benchmarks inject a
             random-weight model of the real architecture); their ``spec.name`` must equal
-            ``config.encoders``, in order.
+            ``config.encoder_names``, in order.
 
     Returns:
         :class:`BuildResult`.
@@ -219,14 +219,15 @@ def build_dataset(
                 model_path=paths.get(name),
                 dtype=config.encoder_dtype,
                 batch_size=config.encoder_batch_size,
+                trust_remote_code=config.trust_remote_code,
             )
             for name in config.encoders
         ]
     else:
         encoders = list(encoders)
         names = tuple(e.spec.name for e in encoders)
-        if names != tuple(config.encoders):
-            raise ConfigError(f"injected encoders are {list(names)}, but the config names {list(config.encoders)}")
+        if names != config.encoder_names:
+            raise ConfigError(f"injected encoders are {list(names)}, but the config names {list(config.encoder_names)}")
     layout = DatasetLayout(
         image_height=arena.image_height_px,
         image_width=arena.image_width_px,

@@ -27,7 +27,7 @@ EXPERTS = ("ppo", "pursuit")
 OPERATIONAL_FIELDS = ("resume", "overwrite", "writer_queue_size")
 """How one run opens and feeds the file; not part of what the file contains, so not stored."""
 
-LEGACY_VALUES = {"split_rule": "coin"}
+LEGACY_VALUES = {"split_rule": "coin", "trust_remote_code": False}
 """Fields added after files may have been started, with the value those files implied (for ``--resume``)."""
 
 RESUME_MAY_DIFFER = ("out", "resume", "overwrite", "num_episodes", "writer_queue_size")
@@ -43,8 +43,10 @@ class BuildConfig:
         out: output ``.h5`` path (written as ``<out>.partial`` until complete).
         preset: arena preset (``vlnav_data.sim.PRESET_NAMES``).
         num_episodes: episodes in the whole build (all shards together).
-        encoders: encoder names (``vlnav_data.encoders.ENCODER_NAMES``); each adds ``obs/<name>_image`` and
-            ``obs/<name>_joint``.
+        encoders: what ``vlnav_data.encoders.make_encoder`` accepts: built-in names (``ENCODER_NAMES``),
+            ``hf:ORG/NAME[@REVISION]``, ``hf:/path/to/dir``, ``ALIAS=hf:...`` or plugin names; each adds
+            ``obs/<name>_image`` and ``obs/<name>_joint`` under its stored name (the alias, or derived from
+            the id: ``vlnav_data.encoders.encoder_name``).
         expert: ``ppo`` (the shipped or given checkpoint) or ``pursuit`` (analytic controller).
         expert_checkpoint: PPO checkpoint path; None = the shipped one.
         instructions: instruction style: ``paper``, ``spatial`` or ``color``.
@@ -63,8 +65,9 @@ class BuildConfig:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` for the simulator and encoders.
         encoder_batch_size: frames per encoder forward pass (None: the encoder's default).
         encoder_dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
-        model_paths: ``(encoder, local directory)`` pairs for encoders whose weights are not in the
-            Hugging Face cache.
+        model_paths: ``(encoder, local directory)`` pairs for built-in encoders whose weights are not in the
+            Hugging Face cache (``hf:`` encoders name their directory themselves: ``hf:/path/to/dir``).
+        trust_remote_code: let ``hf:`` checkpoints that bring their own code run it (recorded per encoder).
         shard_index: this shard (0-based); the build runs episodes ``shard_index::num_shards``.
         num_shards: number of shards of the build.
         resume: continue ``<out>.partial``.
@@ -91,6 +94,7 @@ class BuildConfig:
     encoder_batch_size: int | None = None
     encoder_dtype: str = "auto"
     model_paths: tuple[tuple[str, str], ...] = ()
+    trust_remote_code: bool = False
     shard_index: int = 0
     num_shards: int = 1
     resume: bool = False
@@ -98,7 +102,7 @@ class BuildConfig:
     writer_queue_size: int = 4
 
     def __post_init__(self) -> None:
-        from vlnav_data.encoders import ENCODER_NAMES
+        from vlnav_data.encoders import ENCODER_NAMES, encoder_name
         from vlnav_data.sim import ACTION_MAPPINGS, INSTRUCTION_STYLES, PRESET_NAMES
 
         object.__setattr__(self, "out", str(self.out))
@@ -111,11 +115,17 @@ class BuildConfig:
         _positive_int("num_episodes", self.num_episodes)
         if not self.encoders:
             raise ConfigError("at least one --encoder is required (e.g. --encoder siglip)")
-        for name in self.encoders:
-            if name not in ENCODER_NAMES:
-                raise unknown_name("encoder", name, ENCODER_NAMES)
         if len(set(self.encoders)) != len(self.encoders):
             raise ConfigError(f"each --encoder may be given once, got {list(self.encoders)}")
+        stored: dict[str, str] = {}
+        for value in self.encoders:
+            name = encoder_name(value)
+            if name in stored:
+                raise ConfigError(
+                    f"--encoder {stored[name]} and --encoder {value} would both be stored as '{name}'; name one "
+                    f"with ALIAS=hf:... (e.g. --encoder {name}-2={value.partition('=')[2] or value})"
+                )
+            stored[name] = value
         if self.expert not in EXPERTS:
             raise unknown_name("expert", self.expert, EXPERTS)
         if self.expert_checkpoint is not None and self.expert != "ppo":
@@ -145,6 +155,11 @@ class BuildConfig:
         if self.encoder_dtype not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"encoder_dtype must be auto, fp32 or bf16, got '{self.encoder_dtype}'")
         for name, _ in self.model_paths:
+            if name in self.encoders and name not in ENCODER_NAMES:
+                raise ConfigError(
+                    f"--model-path applies to built-in encoders; '{name}' is not one. Give an hf: encoder its "
+                    "directory directly (--encoder hf:/path/to/dir); plugin encoders load their own weights"
+                )
             if name not in self.encoders:
                 raise ConfigError(
                     f"model path given for encoder '{name}', which is not built; encoders: {', '.join(self.encoders)}"
@@ -155,6 +170,15 @@ class BuildConfig:
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other; pass one")
         _positive_int("writer_queue_size", self.writer_queue_size)
+        if not isinstance(self.trust_remote_code, bool):
+            raise ConfigError(f"trust_remote_code must be true or false, got {self.trust_remote_code!r}")
+
+    @property
+    def encoder_names(self) -> tuple[str, ...]:
+        """The names the encoders get in the file, in ``encoders`` order."""
+        from vlnav_data.encoders import encoder_name
+
+        return tuple(encoder_name(value) for value in self.encoders)
 
     def stored(self) -> dict[str, Any]:
         """The config as stored in the file (JSON-compatible), without how this run opened the file."""
@@ -194,6 +218,8 @@ class BuildConfig:
             args += ["--encoder", name]
         for name, path in self.model_paths:
             args += ["--model-path", f"{name}={path}"]
+        if self.trust_remote_code:
+            args.append("--trust-remote-code")
         if self.num_shards > 1:
             args += ["--shard", f"{self.shard_index}/{self.num_shards}"]
         return shlex.join(args)

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 
+from vlnav_data import names
+
 FORMAT_NAME = "vlnav-demos"
 """Value of the root attribute ``format``."""
 
@@ -110,7 +112,6 @@ PARTIAL_SUFFIX = ".partial"
 LOCK_SUFFIX = ".lock"
 
 _DEMO_RE = re.compile(r"^demo_(0|[1-9][0-9]*)$")
-_ENCODER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 def demo_name(index: int) -> str:
@@ -145,8 +146,9 @@ def encoder_path(encoder: str, kind: str) -> str:
 
 
 def valid_encoder_name(name: str) -> bool:
-    """True when ``name`` can name an encoder in the file (letters, digits, ``_`` and ``-``)."""
-    return bool(_ENCODER_NAME_RE.match(name))
+    """True when ``name`` can name an encoder in the file (letters, digits, ``_`` and ``-``; the shared rule
+    of :mod:`vlnav_data.names`)."""
+    return names.valid_encoder_name(name)
 
 
 def parse_version(text: str) -> tuple[int, int, int]:

@@ -4,7 +4,12 @@ The Hugging Face processors resize with PIL on the CPU, one image at a time. :fu
 does the same arithmetic on a whole uint8 batch on the GPU (or CPU): antialiased resize (torch's
 antialiased bicubic/bilinear use PIL's kernels), rounding back to uint8 levels as PIL does, centre
 crop, rescale and normalise. ``tests/encoders`` checks the embeddings agree with the HF processor's
-(cosine >= 0.999) for SigLIP, CLIP and ViLT geometry.
+(cosine >= 0.999) for SigLIP, CLIP and ViLT geometry, and for SigLIP 2's NaFlex patches.
+
+SigLIP 2 (NaFlex) takes no fixed-size image: the processor resizes each image (aspect kept) so that it
+holds at most ``max_num_patches`` patches of ``patch_size`` pixels, cuts it into flattened patches and pads
+the patch sequence to ``max_num_patches`` with an attention mask. :func:`image_model_inputs` does the same
+for a batch (frames of one batch share a size, so they share the patch grid).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from vlnav_data.errors import ConfigError, EncoderError
 if TYPE_CHECKING:
     import torch
 
-RESIZE_MODES: tuple[str, ...] = ("fixed", "shortest_edge", "vilt")
+RESIZE_MODES: tuple[str, ...] = ("fixed", "shortest_edge", "vilt", "naflex")
 _PIL_RESAMPLE = {2: "bilinear", 3: "bicubic"}  # PIL.Image.Resampling values
 
 
@@ -27,9 +32,10 @@ class ImagePreprocess:
 
     Attributes:
         resize_mode: ``fixed`` (to ``height`` x ``width``; SigLIP), ``shortest_edge`` (short side to
-            ``shortest_edge``, aspect kept, then optional centre crop; CLIP) or ``vilt`` (short side to
+            ``shortest_edge``, aspect kept, then optional centre crop; CLIP), ``vilt`` (short side to
             ``shortest_edge``, long side at most ``longest_edge``, both rounded down to multiples of
-            ``size_divisor``).
+            ``size_divisor``) or ``naflex`` (SigLIP 2: aspect kept, at most ``max_num_patches`` patches of
+            ``patch_size``; the model receives flattened patches, a patch mask and the grid shape).
         height: output height for ``fixed``.
         width: output width for ``fixed``.
         shortest_edge: target short side for ``shortest_edge`` and ``vilt``.
@@ -41,6 +47,10 @@ class ImagePreprocess:
         rescale_factor: multiplier after resizing (1/255).
         mean: per-channel mean (RGB) subtracted after rescaling.
         std: per-channel standard deviation (RGB).
+        patch_size: NaFlex patch side in pixels.
+        max_num_patches: NaFlex patch budget (the sequence is padded to it).
+        rescale_offset: subtracted right after rescaling (EfficientNet's ``rescale_offset=True`` is 1.0).
+        post_std: a second per-channel division after normalising (EfficientNet's ``include_top``).
     """
 
     resize_mode: str
@@ -55,6 +65,10 @@ class ImagePreprocess:
     rescale_factor: float = 1.0 / 255.0
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    patch_size: int = 0
+    max_num_patches: int = 0
+    rescale_offset: float = 0.0
+    post_std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def __post_init__(self) -> None:
         if self.resize_mode not in RESIZE_MODES:
@@ -65,11 +79,18 @@ class ImagePreprocess:
             raise ConfigError(f"fixed resize needs positive height and width; received {self.height}x{self.width}.")
         if self.resize_mode in ("shortest_edge", "vilt") and self.shortest_edge <= 0:
             raise ConfigError(f"{self.resize_mode} resize needs shortest_edge > 0; received {self.shortest_edge}.")
+        if self.resize_mode == "naflex" and (self.patch_size <= 0 or self.max_num_patches <= 0):
+            raise ConfigError(
+                "naflex resize needs positive patch_size and max_num_patches; received "
+                f"{self.patch_size} and {self.max_num_patches}."
+            )
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """``(H', W')`` of the resized image (before cropping) for an ``height`` x ``width`` input."""
         if self.resize_mode == "fixed":
             return self.height, self.width
+        if self.resize_mode == "naflex":
+            return naflex_size(height, width, self.patch_size, self.max_num_patches)
         if self.resize_mode == "shortest_edge":
             # transformers.image_transforms.get_resize_output_image_size(default_to_square=False)
             short, long = (height, width) if height <= width else (width, height)
@@ -88,13 +109,41 @@ class ImagePreprocess:
         return new_h // self.size_divisor * self.size_divisor, new_w // self.size_divisor * self.size_divisor
 
 
+def naflex_size(height: int, width: int, patch_size: int, max_num_patches: int) -> tuple[int, int]:
+    """SigLIP 2's resized ``(H', W')``: transformers' own ``get_image_size_for_max_num_patches``."""
+    try:  # transformers 5: the PIL backend module defines it
+        from transformers.models.siglip2.image_processing_pil_siglip2 import get_image_size_for_max_num_patches
+    except ImportError:  # transformers 4.x
+        from transformers.models.siglip2.image_processing_siglip2 import get_image_size_for_max_num_patches
+    h, w = get_image_size_for_max_num_patches(height, width, patch_size, max_num_patches)
+    return int(h), int(w)
+
+
+def record_of(preprocess: ImagePreprocess) -> dict[str, Any]:
+    """The preprocessing as a JSON object (what the file records).
+
+    The fields added after the first release (``patch_size``, ``max_num_patches``, ``rescale_offset``,
+    ``post_std``) appear only when they differ from their defaults, so the records of the built-in
+    encoders are unchanged.
+    """
+    record = dataclasses.asdict(preprocess)
+    for key in ("mean", "std", "post_std"):
+        record[key] = [float(v) for v in record[key]]
+    defaults = ImagePreprocess(resize_mode="fixed", height=1, width=1)
+    for key in ("patch_size", "max_num_patches", "rescale_offset", "post_std"):
+        default = getattr(defaults, key)
+        if record[key] == (list(default) if isinstance(default, tuple) else default):
+            del record[key]
+    return record
+
+
 def preprocess_from_hf(image_processor: Any, resize_mode: str) -> ImagePreprocess:
     """Read an :class:`ImagePreprocess` off a Hugging Face image processor.
 
     Args:
-        image_processor: a loaded ``SiglipImageProcessor``/``CLIPImageProcessor``/``ViltImageProcessor``
-            (PIL or torchvision backend).
-        resize_mode: ``fixed`` (SigLIP), ``shortest_edge`` (CLIP) or ``vilt``.
+        image_processor: a loaded ``SiglipImageProcessor``/``CLIPImageProcessor``/``ViltImageProcessor``/
+            ``Siglip2ImageProcessor``/``EfficientNetImageProcessor``/... (PIL or torchvision backend).
+        resize_mode: ``fixed`` (SigLIP), ``shortest_edge`` (CLIP), ``vilt`` or ``naflex`` (SigLIP 2).
 
     Raises:
         EncoderError: when the processor asks for something this module does not implement.
@@ -104,27 +153,37 @@ def preprocess_from_hf(image_processor: Any, resize_mode: str) -> ImagePreproces
     for flag in ("do_resize", "do_rescale", "do_normalize"):
         if getattr(proc, flag, True) is False:
             raise EncoderError(f"{name} has {flag}=False; the on-device preprocessing assumes it is True.")
-    size = _as_dict(proc.size)
     resample = getattr(proc, "resample", 3)
     resample_value = int(getattr(resample, "value", resample))
     if resample_value not in _PIL_RESAMPLE:
         raise EncoderError(f"{name} resamples with PIL mode {resample!r}; only bicubic and bilinear are implemented.")
+    std = tuple(float(v) for v in proc.image_std)
     common: dict[str, Any] = {
         "resample": _PIL_RESAMPLE[resample_value],
         "rescale_factor": float(proc.rescale_factor),
         "mean": tuple(float(v) for v in proc.image_mean),
-        "std": tuple(float(v) for v in proc.image_std),
+        "std": std,
+        # EfficientNet (ALIGN): rescale to [-1, 1] and divide by std once more ("include_top")
+        "rescale_offset": 1.0 if getattr(proc, "rescale_offset", False) else 0.0,
+        "post_std": std if getattr(proc, "include_top", False) else (1.0, 1.0, 1.0),
     }
-    if resize_mode == "fixed":
-        return ImagePreprocess(resize_mode="fixed", height=int(size["height"]), width=int(size["width"]), **common)
-    if resize_mode == "shortest_edge":
-        crop = _as_dict(proc.crop_size) if getattr(proc, "do_center_crop", False) else {}
+    if resize_mode == "naflex":
         return ImagePreprocess(
-            resize_mode="shortest_edge",
-            shortest_edge=int(size["shortest_edge"]),
-            crop_height=int(crop.get("height", 0) or 0),
-            crop_width=int(crop.get("width", 0) or 0),
+            resize_mode="naflex",
+            patch_size=int(proc.patch_size),
+            max_num_patches=int(proc.max_num_patches),
             **common,
+        )
+    size = _as_dict(proc.size)
+    crop = _as_dict(proc.crop_size) if getattr(proc, "do_center_crop", False) else {}
+    crop_fields = {"crop_height": int(crop.get("height", 0) or 0), "crop_width": int(crop.get("width", 0) or 0)}
+    if resize_mode == "fixed":
+        return ImagePreprocess(
+            resize_mode="fixed", height=int(size["height"]), width=int(size["width"]), **crop_fields, **common
+        )
+    if resize_mode == "shortest_edge":
+        return ImagePreprocess(
+            resize_mode="shortest_edge", shortest_edge=int(size["shortest_edge"]), **crop_fields, **common
         )
     if resize_mode == "vilt":
         shortest = int(size["shortest_edge"])
@@ -176,7 +235,43 @@ def preprocess_images(images: torch.Tensor, spec: ImagePreprocess, dtype: torch.
         x = x[..., top : top + spec.crop_height, left : left + spec.crop_width]
     mean = torch.tensor(spec.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(spec.std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    if spec.rescale_offset or spec.post_std != (1.0, 1.0, 1.0):
+        post = torch.tensor(spec.post_std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+        x = ((x * spec.rescale_factor - spec.rescale_offset) - mean) / std / post
+        return x.to(dtype).contiguous()
     # (x * s - mean) / std as one fused affine map.
     scale = spec.rescale_factor / std
     x = torch.addcmul(-mean / std, x, scale)
     return x.to(dtype).contiguous()
+
+
+def image_model_inputs(images: torch.Tensor, spec: ImagePreprocess, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """uint8 frames -> the keyword arguments of the model's ``get_image_features``.
+
+    Args:
+        images: uint8 tensor ``(B, H, W, 3)`` on any device.
+        spec: the model's :class:`ImagePreprocess`.
+        dtype: the model's compute dtype.
+
+    Returns:
+        ``{"pixel_values": (B, 3, H', W')}``; for ``naflex``: ``{"pixel_values": (B, P, p*p*3)`` flattened
+        patches (row-major over the grid, each patch ``(p, p, 3)`` channels last, as transformers'
+        ``convert_image_to_patches``) zero-padded to ``P = max_num_patches``, ``"pixel_attention_mask":
+        (B, P)`` int32 (1 = real patch), ``"spatial_shapes": (B, 2)`` int64 grid ``(rows, columns)``}.
+    """
+    import torch
+
+    pixels = preprocess_images(images, spec, dtype)
+    if spec.resize_mode != "naflex":
+        return {"pixel_values": pixels}
+    b, c, h, w = pixels.shape
+    p = spec.patch_size
+    rows, cols = h // p, w // p
+    patches = pixels.reshape(b, c, rows, p, cols, p).permute(0, 2, 4, 3, 5, 1).reshape(b, rows * cols, p * p * c)
+    num = rows * cols
+    padded = torch.zeros((b, spec.max_num_patches, p * p * c), dtype=pixels.dtype, device=pixels.device)
+    padded[:, :num] = patches
+    mask = torch.zeros((b, spec.max_num_patches), dtype=torch.int32, device=pixels.device)
+    mask[:, :num] = 1
+    shapes = torch.tensor([[rows, cols]] * b, dtype=torch.int64, device=pixels.device)
+    return {"pixel_values": padded, "pixel_attention_mask": mask, "spatial_shapes": shapes}

@@ -1,11 +1,13 @@
-"""Tiny random-weight checkpoints (SigLIP, CLIP, ViLT) built offline, and the so400m architecture config.
+"""Tiny random-weight checkpoints (SigLIP, SigLIP 2, CLIP, ViLT) built offline, and the so400m architecture config.
 
 A tiny checkpoint is written to a directory exactly like a downloaded one (``config.json``, weights,
 tokenizer files, ``preprocessor_config.json``) and then loaded through the same ``from_pretrained``
 code as the real models, so tests and offline smoke runs exercise the real loading path. Everything is
 a pure function of the seed: weights are drawn under ``torch.manual_seed(seed)`` in a forked RNG, the
-SigLIP sentencepiece model is trained single-threaded on a fixed corpus, the CLIP BPE merges and the
-BERT vocabulary are derived deterministically from the same corpus.
+SigLIP sentencepiece model is trained single-threaded on a fixed corpus, the CLIP BPE merges, the SigLIP 2
+(Gemma-style) BPE vocabulary and the BERT vocabulary are derived deterministically from the same corpus.
+
+The SigLIP 2 checkpoint has no registry name: tests load it as ``hf:/dir`` (the NaFlex family).
 """
 
 from __future__ import annotations
@@ -107,6 +109,67 @@ def write_tiny_siglip(directory: Path, seed: int) -> None:
         model = SiglipModel(config)
     model.save_pretrained(directory)
     image_processor_for("siglip", size={"height": 32, "width": 32}).save_pretrained(directory)
+
+
+# --- SigLIP 2 (NaFlex) ---------------------------------------------------------------------------
+
+
+def siglip2_bpe_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A ``Siglip2Tokenizer`` vocabulary and merges covering the instruction corpus word by word.
+
+    Ids 0-4 are ``<pad>``, ``<eos>``, ``<bos>``, ``<unk>``, ``<mask>`` (the tokenizer's defaults), then single
+    characters, then every corpus word as ``▁word`` built by left-to-right merges (so each known word is one
+    token and anything else falls back to characters).
+    """
+    words = sorted({w for s in instruction_corpus() for w in s.lower().split()})
+    chars = sorted({c for w in words for c in w} | set("abcdefghijklmnopqrstuvwxyz0123456789"))
+    tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "\u2581", *chars]
+    merges: list[tuple[str, str]] = []
+    for word in words:
+        piece = "\u2581"
+        for c in word:
+            merges.append((piece, c))
+            piece += c
+            tokens.append(piece)
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
+    return vocab, list(dict.fromkeys(merges))
+
+
+def write_tiny_siglip2(directory: Path, seed: int, *, max_num_patches: int = 16) -> None:
+    """Write a tiny random SigLIP 2 (NaFlex) checkpoint (width 64, 8-pixel patches) into ``directory``."""
+    import torch
+    from transformers import Siglip2Config, Siglip2Model, Siglip2Tokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab, merges = siglip2_bpe_vocab()
+    tokenizer = Siglip2Tokenizer(vocab=vocab, merges=merges, model_max_length=64)
+    tokenizer.save_pretrained(directory)
+    config = Siglip2Config(
+        text_config={
+            "vocab_size": len(vocab),
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 64,
+            "pad_token_id": 0,
+            "eos_token_id": 1,
+            "bos_token_id": 2,
+        },
+        vision_config={
+            "num_patches": max_num_patches,
+            "patch_size": 8,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+        },
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Siglip2Model(config)
+    model.save_pretrained(directory)
+    image_processor_for("siglip2", patch_size=8, max_num_patches=max_num_patches).save_pretrained(directory)
 
 
 # --- CLIP -----------------------------------------------------------------------------------------
@@ -261,12 +324,22 @@ def image_processor_for(family: str, **kwargs: Any) -> Any:
     """The PIL-backend image processor of ``family`` (transformers 5) or the classic one (4.x)."""
     import transformers
 
-    names = {"siglip": "SiglipImageProcessor", "clip": "CLIPImageProcessor", "vilt": "ViltImageProcessor"}
+    names = {
+        "siglip": "SiglipImageProcessor",
+        "siglip2": "Siglip2ImageProcessor",
+        "clip": "CLIPImageProcessor",
+        "vilt": "ViltImageProcessor",
+    }
     cls = getattr(transformers, names[family] + "Pil", None) or getattr(transformers, names[family])
     return cls(**kwargs)
 
 
-TINY_WRITERS = {"siglip": write_tiny_siglip, "clip": write_tiny_clip, "vilt": write_tiny_vilt}
+TINY_WRITERS = {
+    "siglip": write_tiny_siglip,
+    "siglip2": write_tiny_siglip2,
+    "clip": write_tiny_clip,
+    "vilt": write_tiny_vilt,
+}
 """family -> function(directory, seed) writing its tiny checkpoint."""
 
 

@@ -1,4 +1,10 @@
-"""The encoder registry: ``make_encoder(name, ...)`` and ``ENCODER_NAMES``."""
+"""The encoder registry: ``make_encoder(name, ...)`` for built-in names, ``hf:`` checkpoints and plugins.
+
+``make_encoder`` accepts, in this order: ``hf:ORG/NAME[@REV]``, ``hf:/path/to/dir`` and ``ALIAS=hf:...``
+(:mod:`.hf`); the seven built-in names of :data:`ENCODER_NAMES`; and the names of plugin encoders
+(:mod:`.plugins`). :func:`encoder_name` turns any of these into the name stored in a file without
+building anything; :func:`available_encoders` lists what this installation can build.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vlnav_data.encoders import hf, plugins
 from vlnav_data.encoders.fused import FusedEncoder
-from vlnav_data.encoders.oracle import OracleEncoder
-from vlnav_data.encoders.preprocess import preprocess_from_hf
+from vlnav_data.encoders.oracle import ORACLE_DIM, OracleEncoder
+from vlnav_data.encoders.preprocess import preprocess_from_hf, record_of
 from vlnav_data.encoders.runtime import dtype_name, resolve_device, resolve_dtype, set_cpu_threads
 from vlnav_data.encoders.spec import Encoder, EncoderSpec
 from vlnav_data.encoders.two_tower import TwoTowerEncoder
-from vlnav_data.encoders.weights import load_pretrained, weights_revision
-from vlnav_data.errors import ConfigError, EncoderError, unknown_name
+from vlnav_data.encoders.weights import ResolvedWeights, load_pretrained, resolve_weights
+from vlnav_data.errors import ConfigError, EncoderError, did_you_mean
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -26,6 +33,7 @@ class _Entry:
     family: str  # siglip | clip | vilt | oracle
     model_id: str
     note: str
+    dim: int  # the published model's embedding width (tiny models: their config's)
     tiny: bool = False
 
 
@@ -39,26 +47,29 @@ _REGISTRY: dict[str, _Entry] = {
         family="siglip",
         model_id="google/siglip-so400m-patch14-384",
         note="SigLIP so400m/14 at 384 px: the paper's encoder (text2nav spec §4).",
+        dim=1152,
     ),
     "clip": _Entry(
         family="clip",
         model_id="openai/clip-vit-base-patch32",
         note="CLIP ViT-B/32: the paper's comparison encoder.",
+        dim=512,
     ),
     "vilt": _Entry(
         family="vilt",
         model_id="dandelin/vilt-b32-finetuned-vqa",
         note="ViLT B/32 (ViltModel, not the VQA head): a fused model; its joint vector is l2(pooler_output) "
         "of the image+text pair (encode_pairs).",
+        dim=768,
     ),
-    "siglip-tiny-random": _Entry(family="siglip", model_id="vlnav-data/siglip-tiny-random", note="", tiny=True),
-    "clip-tiny-random": _Entry(family="clip", model_id="vlnav-data/clip-tiny-random", note="", tiny=True),
-    "vilt-tiny-random": _Entry(family="vilt", model_id="vlnav-data/vilt-tiny-random", note="", tiny=True),
-    "oracle": _Entry(family="oracle", model_id="vlnav-data/oracle-state-projection", note=""),
+    "siglip-tiny-random": _Entry(family="siglip", model_id="vlnav-data/siglip-tiny-random", note="", dim=64, tiny=True),
+    "clip-tiny-random": _Entry(family="clip", model_id="vlnav-data/clip-tiny-random", note="", dim=48, tiny=True),
+    "vilt-tiny-random": _Entry(family="vilt", model_id="vlnav-data/vilt-tiny-random", note="", dim=64, tiny=True),
+    "oracle": _Entry(family="oracle", model_id="vlnav-data/oracle-state-projection", note="", dim=ORACLE_DIM),
 }
 
 ENCODER_NAMES: tuple[str, ...] = tuple(_REGISTRY)
-"""Every name :func:`make_encoder` accepts."""
+"""The built-in names (``make_encoder`` also takes ``hf:`` references and plugin names)."""
 
 DEFAULT_ENCODER = "siglip"
 
@@ -77,36 +88,67 @@ def make_encoder(
     num_threads: int | None = None,
     text_cache_size: int = 4096,
     seed: int = 0,
+    trust_remote_code: bool = False,
+    revision: str | None = None,
 ) -> Encoder:
-    """Build a frozen encoder by registry name.
+    """Build a frozen encoder: a built-in name, an ``hf:`` reference or a plugin name.
 
     Args:
-        name: one of :data:`ENCODER_NAMES`.
+        name: one of :data:`ENCODER_NAMES`; ``hf:ORG/NAME[@REVISION]``, ``hf:/path/to/dir`` or
+            ``ALIAS=hf:...`` (any Hugging Face two-tower checkpoint, :mod:`.hf`); or a plugin name
+            (:mod:`.plugins`).
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available).
-        model_path: local directory with the model's files (``config.json``, weights, tokenizer,
-            ``preprocessor_config.json``); None resolves the Hugging Face model id in the HF cache
-            (honouring ``HF_HOME``/``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE``).
+        model_path: local directory with a built-in model's files (``config.json``, weights, tokenizer,
+            ``preprocessor_config.json``), identified by its content hash; None resolves the Hugging Face
+            model id in the HF cache (``HF_HOME``/``HF_HUB_CACHE``) without network access.
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``fp32`` or ``bf16``. Outputs are float32 always.
         batch_size: frames per forward pass; default 8 on CPU, 256 on CUDA.
         compile: ``torch.compile`` the image path (two-tower models; worth it on CUDA only).
         num_threads: set torch's CPU intra-op threads; None leaves torch's default (one per physical core,
             or ``OMP_NUM_THREADS``).
         text_cache_size: LRU capacity of the text-embedding cache (0 disables it).
-        seed: weights of the ``*-tiny-random`` models, the oracle's projection, ViLT's patch sampling.
+        seed: weights of the ``*-tiny-random`` models, the oracle's projection, ViLT's patch sampling; passed
+            to plugin factories.
+        trust_remote_code: let an ``hf:`` checkpoint run its own code (recorded in ``spec.trust_remote_code``).
+        revision: the cache revision (commit, branch or tag) of a built-in or ``hf:`` hub model; None: ``main``.
 
     Returns:
         An :class:`Encoder`.
 
     Raises:
         ConfigError: unknown name (with a did-you-mean), bad device/dtype/batch size, or a model_path given
-            to an encoder that has no weights.
-        EncoderError: weights absent (the message says where it looked and how to fetch them), CUDA absent.
+            to an encoder that has no weights (or to an ``hf:``/plugin encoder).
+        EncoderError: weights absent (the message says where it looked and how to fetch them), a model
+            without image/text features, remote code without ``trust_remote_code``, CUDA absent.
     """
-    if name not in _REGISTRY:
-        raise unknown_name("encoder", name, ENCODER_NAMES)
-    entry = _REGISTRY[name]
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1 or None; received {batch_size}.")
+    if hf.is_hf_ref(name):
+        if model_path is not None:
+            raise ConfigError(
+                f"encoder '{name}' names its files itself; drop model_path ({model_path!r}) or use hf:/path/to/dir"
+            )
+        return hf.make_hf_encoder(
+            hf.parse_hf_ref(name),
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            compile=compile,
+            num_threads=num_threads,
+            text_cache_size=text_cache_size,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+        )
+    if name not in _REGISTRY:
+        if plugins.find_factory(name) is None:
+            raise unknown_encoder(name)
+        if model_path is not None:
+            raise ConfigError(f"plugin encoder '{name}' loads its own weights; model_path must be None")
+        resolved = resolve_device(device)
+        resolve_dtype(dtype, resolved)  # validates the spelling
+        set_cpu_threads(num_threads)
+        return plugins.make_plugin_encoder(name, device=resolved, dtype=dtype, batch_size=batch_size, seed=seed)
+    entry = _REGISTRY[name]
     if entry.family == "oracle":
         if model_path is not None:
             raise ConfigError(f"encoder 'oracle' has no weights; model_path must be None, received {model_path!r}.")
@@ -120,18 +162,27 @@ def make_encoder(
     set_cpu_threads(num_threads)
     if batch_size is None:
         batch_size = 256 if resolved.startswith("cuda") else 8
+    local_flag = f"--model-path {name}=DIR (vlnav-policy eval/dagger: --encoder-model-path DIR)"
     if entry.tiny:
-        source = str(tiny_checkpoint(entry.family, seed))
+        weights = ResolvedWeights(directory=tiny_checkpoint(entry.family, seed), revision=f"seed-{seed}", local=True)
         note = TINY_NOTE.format(arch=_ARCH[entry.family], seed=seed)
     else:
-        source, note = model_path, entry.note
+        weights = resolve_weights(
+            name=name, model_id=entry.model_id, revision=revision, model_path=model_path, local_flag=local_flag
+        )
+        note = entry.note
+        if model_path is not None:
+            note = (
+                f"{_ARCH[entry.family]} architecture of the '{name}' entry with the weights of the local directory "
+                f"{weights.directory}, identified by its content hash (not necessarily {entry.model_id})."
+            )
     with quiet_transformers() if entry.tiny else contextlib.nullcontext():
-        parts = load_parts(entry.family, name=name, model_id=entry.model_id, model_path=source)
+        parts = load_parts(entry.family, name=name, model_id=entry.model_id, weights=weights, local_flag=local_flag)
     model = parts["model"].to(device=resolved, dtype=torch_dtype)
     spec = EncoderSpec(
         name=name,
-        model_id=entry.model_id if model_path is None else str(Path(model_path).expanduser()),
-        revision=f"seed-{seed}" if entry.tiny else weights_revision(model, model_path),
+        model_id=str(weights.directory) if model_path is not None else entry.model_id,
+        revision=weights.revision,
         dim=feature_dim(entry.family, model.config),
         dtype=dtype_name(torch_dtype),
         device=resolved,
@@ -162,12 +213,37 @@ def make_encoder(
         tokenizer=parts["tokenizer"],
         preprocess=parts["preprocess"],
         text_max_length=text_max_length(entry.family, model.config),
-        text_attention_mask=entry.family == "clip",
+        text_inputs=("input_ids", "attention_mask") if entry.family == "clip" else ("input_ids",),
         batch_size=batch_size,
         text_cache_size=text_cache_size,
         image_processor=parts["image_processor"],
         compile=compile,
     )
+
+
+def unknown_encoder(name: str) -> ConfigError:
+    """The error for a name that is neither built-in, ``hf:`` nor a plugin (with a did-you-mean)."""
+    known = sorted(ENCODER_NAMES) + list(plugins.plugin_names())
+    return ConfigError(
+        f"unknown encoder '{name}'; expected one of: {', '.join(known)}, or hf:ORG/NAME[@REVISION] / "
+        f"hf:/path/to/dir for any Hugging Face two-tower model.{did_you_mean(name, known)}"
+    )
+
+
+def encoder_name(text: str) -> str:
+    """The name an ``--encoder`` value gets in a file, checked without building anything.
+
+    Built-in and plugin names are their own names; ``hf:`` references get their alias or a name derived
+    from the id (:attr:`vlnav_data.encoders.hf.HFRef.name`).
+
+    Raises:
+        ConfigError: malformed ``hf:`` reference or unknown name.
+    """
+    if hf.is_hf_ref(text):
+        return hf.parse_hf_ref(text).name
+    if text in _REGISTRY or plugins.find_factory(text) is not None:
+        return text
+    raise unknown_encoder(text)
 
 
 def text_max_length(family: str, config: Any) -> int:
@@ -179,8 +255,7 @@ def text_max_length(family: str, config: Any) -> int:
 
 def preprocessing_record(preprocess: Any, max_length: int) -> dict[str, Any]:
     """The preprocessing an embedding depends on, as a JSON object (image geometry, mean/std, text length)."""
-    record = dataclasses.asdict(preprocess)
-    record["mean"], record["std"] = list(record["mean"]), list(record["std"])
+    record = record_of(preprocess)
     record["text_max_length"] = int(max_length)
     return record
 
@@ -202,14 +277,15 @@ def feature_dim(family: str, config: Any) -> int:
     return int(config.hidden_size)
 
 
-def load_parts(family: str, *, name: str, model_id: str, model_path: str | None) -> dict[str, Any]:
-    """Load model, tokenizer and image preprocessing of ``family`` with ``from_pretrained``.
+def load_parts(family: str, *, name: str, model_id: str, weights: ResolvedWeights, local_flag: str) -> dict[str, Any]:
+    """Load model, tokenizer and image preprocessing of ``family`` with ``from_pretrained`` (no network).
 
     Args:
         family: ``siglip``, ``clip`` or ``vilt``.
         name: registry name (for messages).
-        model_id: Hugging Face model id.
-        model_path: local directory, or None for the Hugging Face cache.
+        model_id: Hugging Face model id (for messages).
+        weights: the directory to load (:func:`~vlnav_data.encoders.weights.resolve_weights`).
+        local_flag: the flag that points at a local copy (for messages).
 
     Returns:
         ``{"model", "tokenizer", "image_processor", "preprocess"}``; the model is in eval mode, on CPU, fp32.
@@ -218,16 +294,16 @@ def load_parts(family: str, *, name: str, model_id: str, model_path: str | None)
 
     model_cls = {"siglip": "SiglipModel", "clip": "CLIPModel", "vilt": "ViltModel"}[family]
     model_kwargs: dict[str, Any] = {} if family == "vilt" else {"attn_implementation": "sdpa"}
-    load = {"name": name, "model_id": model_id, "model_path": model_path}
-    model = load_pretrained(getattr(transformers, model_cls).from_pretrained, **load, **model_kwargs)
+    load = {"name": name, "model_id": model_id, "local_flag": local_flag}
+    model = load_pretrained(getattr(transformers, model_cls).from_pretrained, weights, **load, **model_kwargs)
     try:
-        tokenizer = load_pretrained(transformers.AutoTokenizer.from_pretrained, **load)
+        tokenizer = load_pretrained(transformers.AutoTokenizer.from_pretrained, weights, **load)
     except ImportError as exc:
         raise EncoderError(
             f"encoder '{name}' cannot build its tokenizer: {exc}. SigLIP's sentencepiece tokenizer needs the "
             "protobuf package: pip install protobuf."
         ) from exc
-    image_processor = load_pretrained(transformers.AutoImageProcessor.from_pretrained, **load)
+    image_processor = load_pretrained(transformers.AutoImageProcessor.from_pretrained, weights, **load)
     resize_mode = {"siglip": "fixed", "clip": "shortest_edge", "vilt": "vilt"}[family]
     return {
         "model": model.eval(),
@@ -280,3 +356,35 @@ def describe_encoders() -> dict[str, str]:
         else:
             out[name] = f"{entry.model_id}: {entry.note}"
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class AvailableEncoder:
+    """One row of ``vlnav-data encoders``: the ``--encoder`` value, its source, width and a note."""
+
+    name: str
+    source: str
+    dim: int | None
+    note: str
+
+
+def available_encoders() -> list[AvailableEncoder]:
+    """What this installation can build: built-in names, plugins, and the ``hf:`` models in the cache.
+
+    Nothing is built or downloaded; plugin widths are what their factories declare (``dim`` attribute),
+    cached models' widths what their ``config.json`` states.
+    """
+    rows = [
+        AvailableEncoder(name=name, source="builtin", dim=entry.dim, note=describe_encoders()[name])
+        for name, entry in _REGISTRY.items()
+    ]
+    for info in plugins.describe_plugins():
+        note = f"{info.note} [{info.origin}]" if info.note else info.origin
+        rows.append(AvailableEncoder(name=info.name, source="plugin", dim=info.dim, note=note))
+    for model in hf.cached_models():
+        refs = f" ({', '.join(model.refs)})" if model.refs else ""
+        note = f"{model.model_class}, cached commit {model.revision[:12]}{refs}"
+        if model.model_class == "remote code":
+            note += "; needs --trust-remote-code"
+        rows.append(AvailableEncoder(name=model.ref, source="hf", dim=model.dim, note=note))
+    return rows

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vlnav_data.encoders.preprocess import ImagePreprocess, preprocess_images
+from vlnav_data.encoders.preprocess import ImagePreprocess, image_model_inputs
 from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_images, check_texts
 from vlnav_data.encoders.text_cache import TextEmbeddingCache
+from vlnav_data.errors import EncoderError
 
 if TYPE_CHECKING:
     import torch
@@ -37,18 +38,19 @@ def to_device(chunk: np.ndarray, device: str) -> torch.Tensor:
 
 
 class TwoTowerEncoder(Encoder):
-    """SigLIP- or CLIP-style model behind the :class:`Encoder` protocol.
+    """A two-tower model (SigLIP, SigLIP 2, CLIP, any ``hf:`` checkpoint) behind the :class:`Encoder` protocol.
 
     Args:
         spec: the encoder's metadata (``spec.dim`` is the feature width).
-        model: a ``SiglipModel``/``CLIPModel`` (anything with ``get_image_features`` and
+        model: a ``SiglipModel``/``CLIPModel``/... (anything with ``get_image_features`` and
             ``get_text_features``), already on ``spec.device`` in its compute dtype.
         tokenizer: the model's tokenizer.
         preprocess: the model's image geometry and normalisation.
         text_max_length: every text is padded (and truncated) to this many tokens, so a text's embedding
             never depends on the other texts of its batch (SigLIP was trained with 64).
-        text_attention_mask: pass the tokenizer's attention mask to the text tower (CLIP: yes; SigLIP:
-            no, as it was trained: its text tower pools the last position, a pad token).
+        text_inputs: the tokenizer outputs passed to ``get_text_features`` (built-in CLIP: ``input_ids`` and
+            ``attention_mask``; built-in SigLIP: ``input_ids`` only, as it was trained: its text tower pools
+            the last position, a pad token; ``hf:`` checkpoints: what their tokenizer returns).
         batch_size: most frames (or texts) sent through the model at once.
         image_processor: the Hugging Face image processor the preprocessing was read from (kept as the
             reference the on-device preprocessing is tested against, and for the benchmark baseline).
@@ -65,7 +67,7 @@ class TwoTowerEncoder(Encoder):
         tokenizer: Any,
         preprocess: ImagePreprocess,
         text_max_length: int,
-        text_attention_mask: bool,
+        text_inputs: Sequence[str],
         batch_size: int,
         text_cache_size: int,
         image_processor: Any = None,
@@ -79,7 +81,7 @@ class TwoTowerEncoder(Encoder):
         self.preprocess = preprocess
         self.image_processor = image_processor
         self.text_max_length = text_max_length
-        self.text_attention_mask = text_attention_mask
+        self.text_inputs = tuple(text_inputs)
         self.batch_size = batch_size
         self.text_cache = TextEmbeddingCache(text_cache_size)
         self.compiled = compile
@@ -90,9 +92,17 @@ class TwoTowerEncoder(Encoder):
     def _image_features(self, frames: torch.Tensor) -> torch.Tensor:
         import torch
 
-        pixels = preprocess_images(frames, self.preprocess, self._dtype)
-        feats = pooled(self.model.get_image_features(pixel_values=pixels))
+        inputs: Mapping[str, torch.Tensor] = image_model_inputs(frames, self.preprocess, self._dtype)
+        feats = pooled(self.model.get_image_features(**inputs))
         return torch.nn.functional.normalize(feats.float(), dim=-1)
+
+    def _check_width(self, feats: torch.Tensor, what: str) -> None:
+        if feats.ndim != 2 or int(feats.shape[-1]) != self.spec.dim:
+            raise EncoderError(
+                f"encoder '{self.spec.name}': {type(self.model).__name__}.get_{what}_features returned shape "
+                f"{tuple(feats.shape)}, not (B, {self.spec.dim}); its image and text features do not share one "
+                "embedding space, so it cannot serve as a two-tower encoder"
+            )
 
     def encode_images(self, images: np.ndarray) -> np.ndarray:
         """See :meth:`Encoder.encode_images`: uint8 ``(B, H, W, 3)`` -> float32 ``(B, E)``."""
@@ -108,6 +118,7 @@ class TwoTowerEncoder(Encoder):
                 if pad and n < self.batch_size:
                     chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch_size - n, axis=0)])
                 feats = self._image_fn(to_device(chunk, self.spec.device))
+                self._check_width(feats, "image")
                 out[start : start + n] = feats[:n].cpu().numpy()
         return out
 
@@ -130,9 +141,8 @@ class TwoTowerEncoder(Encoder):
                     truncation=True,
                     return_tensors="pt",
                 )
-                inputs = {"input_ids": tokens["input_ids"].to(self.spec.device)}
-                if self.text_attention_mask:
-                    inputs["attention_mask"] = tokens["attention_mask"].to(self.spec.device)
+                inputs = {k: tokens[k].to(self.spec.device) for k in self.text_inputs if k in tokens}
                 feats = pooled(self.model.get_text_features(**inputs))
+                self._check_width(feats, "text")
                 out[start : start + len(chunk)] = torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
         return out

@@ -1,13 +1,17 @@
-"""Loading pretrained weights through ``from_pretrained``, and the error when they are absent.
+"""Where an encoder's files come from, offline: the Hugging Face cache or a local directory, and their identity.
 
-Weights come from a Hugging Face model id (resolved in the Hugging Face cache, downloading only when
-the hub is reachable and ``HF_HUB_OFFLINE`` is not set) or from a local directory (``model_path``).
-When neither works, :func:`missing_weights_error` says which model, where it looked and the exact
-command that fetches it. huggingface_hub >= 1.0 ships the ``hf`` CLI (``huggingface-cli`` is gone).
+Nothing is downloaded at run time. A Hugging Face model id resolves to a snapshot already in the cache
+(``huggingface_hub.snapshot_download(..., local_files_only=True)``: no network request, so no retries
+when the hub is unreachable), and the snapshot's directory name is the commit hash that identifies the
+weights. A local directory is identified by a content hash of its files (:func:`content_hash`). When
+neither exists, :func:`missing_weights_error` names the model, where it looked, the ``hf download``
+command that fetches it and the command-line flag that points at a local copy.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +22,8 @@ from vlnav_data.errors import EncoderError
 T = TypeVar("T")
 
 _TRUE = {"1", "on", "yes", "true"}
+CONTENT_HASH_PREFIX = "sha256:"
+"""Revisions of local directories are ``sha256:<64 hex digits>`` (see :func:`content_hash`)."""
 
 
 def hf_hub_cache_dir() -> Path:
@@ -40,24 +46,122 @@ def hub_offline() -> bool:
     return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def download_command(model_id: str, local_dir: str | None = None) -> str:
+def download_command(model_id: str, local_dir: str | None = None, revision: str | None = None) -> str:
     """The shell command that fetches ``model_id`` into the cache (or into ``local_dir``)."""
-    suffix = f" --local-dir {local_dir}" if local_dir else ""
-    return f"hf download {model_id}{suffix}"
+    out = f"hf download {model_id}"
+    if revision:
+        out += f" --revision {revision}"
+    if local_dir:
+        out += f" --local-dir {local_dir}"
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedWeights:
+    """A model's files on this machine.
+
+    Attributes:
+        directory: the directory ``from_pretrained`` loads (a cache snapshot or the local directory).
+        revision: the commit hash of a cache snapshot, or ``sha256:...`` of a local directory.
+        local: True for a user-given local directory.
+    """
+
+    directory: Path
+    revision: str
+    local: bool
+
+
+def content_hash(directory: str | Path) -> str:
+    """``sha256:<hex>`` of a directory's files: what identifies a local checkpoint.
+
+    The digest covers every regular file below ``directory`` (symbolic links followed), in sorted order of
+    their relative POSIX paths, each as its path, its size and its bytes. Hidden entries (``.git``,
+    ``.cache`` -- ``hf download --local-dir`` keeps its bookkeeping there) and Markdown files (model cards)
+    are left out: they do not change what the model computes. Reading costs one pass over the weights
+    (a few seconds per GB).
+
+    Raises:
+        EncoderError: ``directory`` is not a directory.
+    """
+    root = Path(directory).expanduser()
+    if not root.is_dir():
+        raise EncoderError(f"cannot hash {root}: it is not a directory")
+    files = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or path.suffix.lower() == ".md" or not path.is_file():
+            continue
+        files.append((rel.as_posix(), path))
+    digest = hashlib.sha256()
+    for rel, path in sorted(files):
+        digest.update(rel.encode("utf-8") + b"\0" + str(path.stat().st_size).encode() + b"\0")
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 22):
+                digest.update(chunk)
+    return CONTENT_HASH_PREFIX + digest.hexdigest()
+
+
+def cached_snapshot(model_id: str, revision: str | None = None) -> Path | None:
+    """The cache snapshot of ``model_id`` at ``revision`` (None: ``main``), or None; never touches the network."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import LocalEntryNotFoundError
+
+    try:
+        path = snapshot_download(model_id, revision=revision, cache_dir=str(hf_hub_cache_dir()), local_files_only=True)
+    except LocalEntryNotFoundError:
+        return None
+    except ValueError as exc:  # a malformed repo id
+        raise EncoderError(f"'{model_id}' is not a Hugging Face model id ({exc}); expected ORG/NAME") from exc
+    return Path(path)
+
+
+def resolve_weights(
+    *, name: str, model_id: str, revision: str | None = None, model_path: str | None = None, local_flag: str
+) -> ResolvedWeights:
+    """Find a model's files without network access.
+
+    Args:
+        name: the encoder's name (for messages).
+        model_id: Hugging Face model id.
+        revision: branch, tag or commit to resolve in the cache (None: ``main``).
+        model_path: a local directory to use instead of the cache.
+        local_flag: the command-line flag that points at a local copy, for the message
+            (``--model-path siglip=DIR``, ``--encoder hf:/path/to/dir``).
+
+    Raises:
+        EncoderError: the directory does not exist or the cache holds no snapshot (see
+            :func:`missing_weights_error`).
+    """
+    if model_path is not None:
+        path = Path(model_path).expanduser()
+        if not path.is_dir():
+            raise missing_weights_error(name, model_id, str(path), None, local_flag=local_flag)
+        return ResolvedWeights(directory=path, revision=content_hash(path), local=True)
+    snapshot = cached_snapshot(model_id, revision)
+    if snapshot is None:
+        raise missing_weights_error(name, model_id, None, None, local_flag=local_flag, revision=revision)
+    return ResolvedWeights(directory=snapshot, revision=snapshot.name, local=False)
 
 
 def missing_weights_error(
-    name: str, model_id: str, model_path: str | None, cause: BaseException | None
+    name: str,
+    model_id: str,
+    model_path: str | None,
+    cause: BaseException | None,
+    *,
+    local_flag: str,
+    revision: str | None = None,
 ) -> EncoderError:
-    """Build the error raised when the weights of ``model_id`` cannot be loaded.
+    """Build the error raised when the files of ``model_id`` are not on this machine.
 
     Args:
-        name: registry name of the encoder.
+        name: the encoder's name.
         model_id: Hugging Face model id of its weights.
         model_path: the local directory that was tried, or None for the Hugging Face cache.
-        cause: the underlying exception (its first line is quoted unless the hub was offline).
+        cause: the underlying exception (its first line is quoted), if any.
+        local_flag: the flag that points at a local copy (``--model-path siglip=DIR``).
+        revision: the revision asked for, when not ``main``.
     """
-    python_cmd = f"python -c \"from huggingface_hub import snapshot_download; snapshot_download('{model_id}')\""
     if model_path is not None:
         path = Path(model_path).expanduser()
         where = (
@@ -67,18 +171,14 @@ def missing_weights_error(
         )
         return EncoderError(
             f"encoder '{name}' could not load {model_id}: {where}. Fetch it with "
-            f"`{download_command(model_id, str(path))}` or pass model_path=None to use the Hugging Face cache."
+            f"`{download_command(model_id, str(path), revision)}`, or point {local_flag} at a directory that holds "
+            "the model's files (config.json, weights, tokenizer, preprocessor_config.json)."
         )
-    cache = hf_hub_cache_dir()
-    reason = (
-        "downloading is disabled (HF_HUB_OFFLINE=1)"
-        if hub_offline()
-        else f"downloading it failed ({_first_line(cause)})"
-    )
+    what = f"revision '{revision}' of {model_id}" if revision else model_id
     return EncoderError(
-        f"encoder '{name}' could not load {model_id}: the weights are not in the Hugging Face cache at "
-        f"{cache} and {reason}. Fetch them into that cache once, where the hub is reachable, with "
-        f"`{download_command(model_id)}` (or {python_cmd}), or pass model_path=DIR pointing at a local copy."
+        f"encoder '{name}' could not load {what}: it is not in the Hugging Face cache at {hf_hub_cache_dir()} "
+        "(nothing is downloaded at run time). Fetch it once, where the hub is reachable, with "
+        f"`{download_command(model_id, revision=revision)}`, or pass a local copy with {local_flag}."
     )
 
 
@@ -89,31 +189,28 @@ def _first_line(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def load_pretrained(loader: Callable[..., T], *, name: str, model_id: str, model_path: str | None, **kwargs: Any) -> T:
-    """Call ``loader(model_path or model_id, cache_dir=<HF cache>, **kwargs)``; turn "not found" into an EncoderError.
+def load_pretrained(
+    loader: Callable[..., T], weights: ResolvedWeights, *, name: str, model_id: str, local_flag: str, **kwargs: Any
+) -> T:
+    """Call ``loader(<directory>, local_files_only=True, **kwargs)``; an unloadable directory is an EncoderError.
 
     Args:
         loader: a ``from_pretrained`` classmethod (model, tokenizer or image processor).
-        name: registry name, for the message.
-        model_id: Hugging Face model id.
-        model_path: local directory, or None to resolve ``model_id`` in the Hugging Face cache.
+        weights: where the files are (:func:`resolve_weights`).
+        name: the encoder's name, for the message.
+        model_id: Hugging Face model id, for the message.
+        local_flag: the flag that points at a local copy, for the message.
         **kwargs: forwarded to ``loader``.
 
     Raises:
-        EncoderError: when the files are absent (see :func:`missing_weights_error`).
+        EncoderError: the directory lacks files the loader needs (see :func:`missing_weights_error`).
     """
-    if model_path is not None and not Path(model_path).expanduser().is_dir():
-        raise missing_weights_error(name, model_id, model_path, None)
-    source = str(Path(model_path).expanduser()) if model_path is not None else model_id
     try:
-        return loader(source, cache_dir=str(hf_hub_cache_dir()), **kwargs)
-    except OSError as exc:  # transformers reports absent files and unreachable hubs as OSError
-        raise missing_weights_error(name, model_id, model_path, exc) from exc
-
-
-def weights_revision(model: Any, model_path: str | None) -> str:
-    """The commit hash Hugging Face recorded for the loaded weights, or ``"local"`` for a directory."""
-    if model_path is not None:
-        return "local"
-    commit = getattr(getattr(model, "config", None), "_commit_hash", None)
-    return str(commit) if commit else "unknown"
+        return loader(str(weights.directory), local_files_only=True, **kwargs)
+    except OSError as exc:  # transformers reports absent files as OSError
+        if weights.local:
+            raise missing_weights_error(name, model_id, str(weights.directory), exc, local_flag=local_flag) from exc
+        raise EncoderError(
+            f"encoder '{name}' could not load {model_id} from its cache snapshot {weights.directory} "
+            f"({_first_line(exc)}); the download was incomplete. Fetch it again with `{download_command(model_id)}`."
+        ) from exc

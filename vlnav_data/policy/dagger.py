@@ -25,6 +25,7 @@ from vlnav_data.errors import CheckpointError, ConfigError
 from vlnav_data.policy.evaluate import (
     EXPERTS,
     EvalConfig,
+    check_encoder_dtype,
     evaluate_policy,
     load_student,
     make_expert_policy,
@@ -61,9 +62,12 @@ class DaggerConfig:
         num_envs: arenas stepped together.
         expert: labelling expert (``dataset``, ``ppo``, ``pursuit``).
         expert_checkpoint: PPO checkpoint (None: the dataset's, else the shipped one).
-        encoder_model_path: local weights of a real encoder.
+        encoder_model_path: local weights of a real encoder (checked against the recorded content hash).
+        encoder_dtype: ``fp32``, ``bf16`` or ``auto`` for the live encoder; None (default): the dtype the
+            dataset recorded. Recorded in result.json.
+        trust_remote_code: allow an ``hf:`` encoder recorded with ``trust_remote_code`` to run its code.
         seed: seeds training, collection and evaluation starts.
-        device: ``cpu`` or ``cuda`` (resolved).
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (resolved).
     """
 
     dataset: Path
@@ -81,10 +85,13 @@ class DaggerConfig:
     expert: str = "dataset"
     expert_checkpoint: Path | None = None
     encoder_model_path: str | None = None
+    encoder_dtype: str | None = None
+    trust_remote_code: bool = False
     seed: int = 0
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        check_encoder_dtype(self.encoder_dtype)
         if self.iterations < 1:
             raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
         if self.features not in FEATURE_SETS:
@@ -146,6 +153,8 @@ def collect_student_states(
         expert=config.expert,
         expert_checkpoint=config.expert_checkpoint,
         encoder_model_path=config.encoder_model_path,
+        encoder_dtype=config.encoder_dtype,
+        trust_remote_code=config.trust_remote_code,
         device=config.device,
     )
     spec, encoder, _ = load_student(eval_cfg)
@@ -181,7 +190,11 @@ def collect_student_states(
 
 @dataclass(frozen=True, kw_only=True)
 class DaggerResult:
-    """``result.json`` of ``vlnav-policy dagger``: one entry per iteration (0 = plain BC)."""
+    """``result.json`` of ``vlnav-policy dagger``: one entry per iteration (0 = plain BC).
+
+    ``encoder_dtype`` is the dtype the live encoder computed in (collection and evaluation);
+    ``encoder_dtype_override`` is ``--encoder-dtype`` when given (None: the dataset's recorded dtype).
+    """
 
     out_dir: str
     encoder: str
@@ -190,6 +203,8 @@ class DaggerResult:
     eval_episodes: int
     steps_per_iteration: int
     step_unit: str
+    encoder_dtype: str
+    encoder_dtype_override: str | None
 
 
 def run_dagger(config: DaggerConfig) -> DaggerResult:
@@ -223,6 +238,7 @@ def run_dagger(config: DaggerConfig) -> DaggerResult:
         )
     agg_x, agg_y = [train["features"]], [train["actions"]]
     rows: list[dict[str, Any]] = []
+    encoder_dtype = ""
     for k in range(config.iterations + 1):
         if k > 0:
             x, y, stats = collect_student_states(model_dir, config, k)
@@ -267,9 +283,12 @@ def run_dagger(config: DaggerConfig) -> DaggerResult:
                 expert=config.expert,
                 expert_checkpoint=config.expert_checkpoint,
                 encoder_model_path=config.encoder_model_path,
+                encoder_dtype=config.encoder_dtype,
+                trust_remote_code=config.trust_remote_code,
                 device=config.device,
             )
         )
+        encoder_dtype = result.encoder_dtype
         rows.append(
             {
                 "iteration": k,
@@ -292,6 +311,8 @@ def run_dagger(config: DaggerConfig) -> DaggerResult:
         eval_episodes=config.eval_episodes,
         steps_per_iteration=steps_per_iteration,
         step_unit="env_steps",
+        encoder_dtype=encoder_dtype,
+        encoder_dtype_override=config.encoder_dtype,
     )
 
 

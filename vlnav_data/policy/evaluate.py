@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,10 +71,15 @@ class EvalConfig:
         index_dir: the ``vlnav-probe knn`` output directory (``--policy knn`` only).
         knn_k: neighbours for ``knn`` (None: the index's ``k``).
         encoder: optional check: must equal the model's encoder.
-        encoder_model_path: local weights directory for real encoders (None: the Hugging Face cache).
+        encoder_model_path: local weights directory for real encoders (None: the recorded source: the
+            Hugging Face cache snapshot at the recorded commit, or the recorded directory); it must hash to
+            the recorded content hash.
+        encoder_dtype: ``fp32``, ``bf16`` or ``auto`` to encode in; None (default): the dtype the training
+            file recorded, so the live embeddings match the stored ones. An override lands in result.json.
+        trust_remote_code: allow an ``hf:`` encoder recorded with ``trust_remote_code`` to run its code.
         expert: ``dataset`` (the expert that labelled the demos), ``ppo``, ``pursuit`` or ``none``.
         expert_checkpoint: PPO checkpoint (None: the dataset's, else the shipped one).
-        device: ``cpu`` or ``cuda`` (resolved).
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (resolved).
     """
 
     model_dir: Path
@@ -88,11 +92,14 @@ class EvalConfig:
     knn_k: int | None = None
     encoder: str | None = None
     encoder_model_path: str | None = None
+    encoder_dtype: str | None = None
+    trust_remote_code: bool = False
     expert: str = "dataset"
     expert_checkpoint: Path | None = None
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        check_encoder_dtype(self.encoder_dtype)
         if self.num_episodes < 1:
             raise ConfigError(f"--num-episodes must be >= 1, got {self.num_episodes}")
         if self.num_envs < 1:
@@ -125,14 +132,22 @@ def evaluation_seeds(seed: int, num_episodes: int) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
-def encoder_seed(spec: PolicySpec) -> int:
-    """The seed of a seeded encoder (oracle projection, ``*-tiny-random`` weights): revision ``seed-N``."""
-    match = re.fullmatch(r"seed-(\d+)", str(spec.encoder_spec.get("revision", "")))
-    return int(match.group(1)) if match else 0
+ENCODER_DTYPES = ("auto", "fp32", "bf16")
+
+
+def check_encoder_dtype(value: str | None) -> None:
+    """``--encoder-dtype`` must be None (the recorded dtype) or ``auto``/``fp32``/``bf16``."""
+    if value is not None and value not in ENCODER_DTYPES:
+        raise ConfigError(
+            f"--encoder-dtype must be one of {', '.join(ENCODER_DTYPES)} (default: the dtype the training file "
+            f"recorded), got '{value}'"
+        )
 
 
 def check_encoder_matches(spec: PolicySpec, encoder: Any, model_dir: Path) -> None:
     """The live encoder must be the one the policy was trained on (name and width).
+
+    Weights, revision and preprocessing are checked by :func:`vlnav_data.encoders.rebuild_encoder`.
 
     Raises:
         CheckpointError: another encoder or another embedding width.
@@ -149,13 +164,29 @@ def check_encoder_matches(spec: PolicySpec, encoder: Any, model_dir: Path) -> No
             f"produces {width}-D embeddings; it is a different model than the dataset's. Rebuild the dataset "
             "and retrain with this encoder, or pass the original weights with --encoder-model-path."
         )
-    recorded = str(spec.encoder_spec.get("revision", ""))
-    if recorded and recorded != "local" and str(live.revision) not in (recorded, "local"):
-        raise CheckpointError(
-            f"model '{model_dir}' was trained on '{spec.encoder}' revision {recorded}, but the live encoder has "
-            f"revision {live.revision}; its embeddings would differ from the training data. Load the same weights "
-            "(--encoder-model-path) or retrain."
-        )
+
+
+def live_encoder(spec: PolicySpec, config: Any, model_dir: Path) -> Any:
+    """The policy's encoder, rebuilt from the record in its model directory (the one round trip).
+
+    ``config`` needs ``device``, ``encoder_model_path``, ``encoder_dtype`` and ``trust_remote_code``.
+
+    Raises:
+        EncoderError: other weights than the training file's, a missing plugin, remote code not allowed.
+    """
+    from vlnav_data.encoders import rebuild_encoder
+
+    encoder = rebuild_encoder(
+        {"name": spec.encoder, **spec.encoder_spec},
+        device=config.device,
+        dtype=config.encoder_dtype,
+        model_path=config.encoder_model_path,
+        trust_remote_code=config.trust_remote_code,
+        num_threads=1 if config.device == "cpu" else None,
+        where=f"the training data of model '{model_dir}'",
+    )
+    check_encoder_matches(spec, encoder, model_dir)
+    return encoder
 
 
 def make_expert_policy(kind: str, spec: PolicySpec, checkpoint: Path | None, config: Any) -> tuple[Any, str]:
@@ -280,6 +311,9 @@ class EvalResult:
         unpaired_ratio: the paper's "efficiency": mean student steps over its successes / the expert's.
         spl_expert_path: SPL with the expert's path as the reference.
         step_unit: always ``env_steps`` (one 30 Hz control step, counted once).
+        encoder_dtype: the dtype the live encoder computed in; encoder_dtype_recorded: the training file's;
+            encoder_dtype_override: ``--encoder-dtype`` when given (None: the recorded one was used).
+        encoder_revision: the live encoder's revision (commit, content hash, ``seed-N``), equal to the file's.
         wall_s / student_env_steps_per_s: timing of the student rollouts.
         sim_config: the arena config (diagnose re-renders from it).
         files: the records written.
@@ -301,6 +335,10 @@ class EvalResult:
     unpaired_ratio: float | None
     spl_expert_path: float | None
     step_unit: str
+    encoder_dtype: str
+    encoder_dtype_recorded: str
+    encoder_dtype_override: str | None
+    encoder_revision: str
     wall_s: float
     student_env_steps_per_s: float
     device: str
@@ -314,22 +352,13 @@ def load_student(config: EvalConfig) -> tuple[PolicySpec, Any, Callable[[np.ndar
     Raises:
         CheckpointError: missing files, another encoder/feature set/width than the model's.
     """
-    from vlnav_data.encoders import make_encoder
-
     spec = read_policy_spec(config.model_dir)
     if config.encoder is not None and config.encoder != spec.encoder:
         raise CheckpointError(
             f"model '{config.model_dir}' was trained on encoder '{spec.encoder}' ({spec.features} features); "
             f"--encoder {config.encoder} does not match. Train a model on '{config.encoder}' embeddings first."
         )
-    encoder = make_encoder(
-        spec.encoder,
-        device=config.device,
-        model_path=config.encoder_model_path,
-        seed=encoder_seed(spec),
-        num_threads=1 if config.device == "cpu" else None,
-    )
-    check_encoder_matches(spec, encoder, config.model_dir)
+    encoder = live_encoder(spec, config, config.model_dir)
     if config.policy == "bc":
         model, _ = load_model_dir(config.model_dir, device=config.device)
         predict = torch_predictor(model, config.device)
@@ -405,6 +434,10 @@ def evaluate_policy(config: EvalConfig) -> EvalResult:
         unpaired_ratio=unpaired,
         spl_expert_path=spl_e,
         step_unit="env_steps",
+        encoder_dtype=str(encoder.spec.dtype),
+        encoder_dtype_recorded=str(spec.encoder_spec.get("dtype", "")),
+        encoder_dtype_override=config.encoder_dtype,
+        encoder_revision=str(encoder.spec.revision),
         wall_s=wall_s,
         student_env_steps_per_s=float(student.num_steps.sum()) / wall_s if wall_s > 0 else float("inf"),
         device=config.device,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,8 +55,8 @@ class SpatialProbeConfig:
     Attributes:
         path: the dataset file.
         out_dir: where result.json, report.md and figures go.
-        encoder: encoder to probe; ``None`` = the file's first. The controlled part rebuilds it with
-            ``make_encoder`` (random-weight encoders with the seed in the file's ``revision``).
+        encoder: encoder to probe; ``None`` = the file's first. The controlled part rebuilds it from the
+            file's record with ``vlnav_data.encoders.rebuild_encoder`` (same weights, or refused).
         features: ``joint`` or ``image`` (``text`` has no spatial content to test).
         num_pairs: random pairs drawn for the published protocol (published: 400,000).
         distance_edges_m: distance band edges of the coarse cell.
@@ -70,9 +69,12 @@ class SpatialProbeConfig:
         distance_steps: distances in the distance sweep, from ``min_distance_m`` to ``max_distance_m``.
         reference_distance_m: distance of the bearing sweep and the distance sweep's reference view.
         min_distance_m, max_distance_m: distance sweep range.
-        model_path: local weights directory for the encoder (real encoders).
+        model_path: local weights directory for the encoder (real encoders; must hash to the recorded
+            content hash).
+        encoder_dtype: ``fp32``, ``bf16`` or ``auto`` for the rebuilt encoder; None: the file's recorded dtype.
+        trust_remote_code: allow an ``hf:`` encoder recorded with ``trust_remote_code`` to run its code.
         seed: seeds the pair draw, the robot positions and the classifier split.
-        device: ``auto``, ``cpu`` or ``cuda`` for rendering and encoding.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` for rendering and encoding.
     """
 
     path: Path
@@ -91,6 +93,8 @@ class SpatialProbeConfig:
     min_distance_m: float = 0.5
     max_distance_m: float = 2.3
     model_path: Path | None = None
+    encoder_dtype: str | None = None
+    trust_remote_code: bool = False
     seed: int = 0
     device: str = "auto"
 
@@ -119,6 +123,11 @@ class SpatialProbeConfig:
         if list(self.distance_edges_m) != sorted(self.distance_edges_m):
             raise ConfigError(f"distance_edges_m must be increasing, got {self.distance_edges_m}")
         check_device_name(self.device, "--device")
+        if self.encoder_dtype not in (None, "auto", "fp32", "bf16"):
+            raise ConfigError(
+                f"--encoder-dtype must be auto, fp32 or bf16 (default: the file's recorded dtype), got "
+                f"'{self.encoder_dtype}'"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,11 +203,6 @@ def _tuples(v: Any) -> Any:
     return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
 
 
-def _encoder_seed(spec: dict[str, Any]) -> int:
-    m = re.fullmatch(r"seed-(\d+)", str(spec.get("revision", "")))
-    return int(m.group(1)) if m else 0
-
-
 def sweep_poses(
     target_xy: np.ndarray,
     *,
@@ -270,14 +274,21 @@ def _controlled(
 ) -> tuple[ControlledResult, dict[str, np.ndarray]]:
     import torch
 
-    from vlnav_data.encoders import make_encoder
+    from vlnav_data.encoders import rebuild_encoder
     from vlnav_data.sim import render_views
     from vlnav_data.sim.task import privileged_state
 
     arena = arena_config_from_record(sim_config, config.preset)
     device = resolve_device(config.device, "--device")
     model_path = str(config.model_path) if config.model_path is not None else None
-    enc = make_encoder(encoder_name, device=device, model_path=model_path, seed=_encoder_seed(encoder_spec))
+    enc = rebuild_encoder(
+        {"name": encoder_name, **encoder_spec},
+        device=device,
+        dtype=config.encoder_dtype,
+        model_path=model_path,
+        trust_remote_code=config.trust_remote_code,
+        where=f"'{config.path}'",
+    )
     check = _encoder_reproduces_file(enc, config.path, encoder_name)
     half_fov = arena.camera_hfov_rad / 2
     bearings = np.linspace(-1, 1, config.bearing_steps) * config.max_bearing_frac * half_fov

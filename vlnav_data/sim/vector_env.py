@@ -35,6 +35,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from vlnav_data.devices import DEVICE_HELP, resolve_device
 from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
 from vlnav_data.sim import dynamics, task
 from vlnav_data.sim.config import ArenaConfig, get_preset
@@ -363,12 +364,12 @@ def make_arena(
             if key not in fields:
                 raise unknown_name("ArenaConfig field", key, fields)
         config = dataclasses.replace(config, **overrides)
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if isinstance(device, str):
+        device = resolve_device(device)  # auto|cpu|cuda|cuda:N, the one device rule
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"device must be cpu, cuda or auto, got {device!r}") from exc
+        raise ConfigError(f"device must be one of {DEVICE_HELP}, got {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was requested but CUDA is not available here; use device='cpu'")
     return ArenaVecEnv(
