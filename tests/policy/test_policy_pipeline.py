@@ -9,9 +9,9 @@ import pytest
 
 from vlnav_data.collect import BuildConfig, build_dataset
 from vlnav_data.dataset import DatasetReader
-from vlnav_data.encoders import make_encoder
+from vlnav_data.encoders import make_encoder, recorded_seed
 from vlnav_data.policy.dagger import DaggerConfig, run_dagger
-from vlnav_data.policy.evaluate import EvalConfig, encoder_seed, evaluate_policy
+from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
 from vlnav_data.policy.features import online_features
 from vlnav_data.policy.model_dir import read_policy_spec
 from vlnav_data.policy.train import TrainConfig, train_policy
@@ -56,7 +56,8 @@ def test_train_then_eval_on_a_built_dataset(arena_dataset, tmp_path):
     assert res.sim_config["max_episode_steps"] == 150 and res.sim_config["image_height_px"] == 16
     assert json.loads((tmp_path / "e" / "eval_meta.json").read_text())["num_episodes"] == 3
     spec = read_policy_spec(model)
-    assert encoder_seed(spec) == 0 and spec.dataset_expert == "pursuit"
+    assert recorded_seed(spec.encoder_spec) == 0 and spec.dataset_expert == "pursuit"
+    assert res.encoder_dtype == res.encoder_dtype_recorded == "float32" and res.encoder_dtype_override is None
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ torch and transformers are imported only when an encoder is built.
 
 from vlnav_data.encoders.fusion import FUSION_MODES, fuse, fused_dim, joint_embedding, l2_normalize
 from vlnav_data.encoders.plugins import ENTRY_POINT_GROUP, register_encoder, unregister_encoder
-from vlnav_data.encoders.rebuild import rebuild_encoder, recorded_dtype
+from vlnav_data.encoders.rebuild import rebuild_encoder, recorded_dtype, recorded_seed
 from vlnav_data.encoders.registry import (
     DEFAULT_ENCODER,
     ENCODER_NAMES,
@@ -48,6 +48,7 @@ __all__ = [
     "make_encoder",
     "rebuild_encoder",
     "recorded_dtype",
+    "recorded_seed",
     "register_encoder",
     "unregister_encoder",
 ]

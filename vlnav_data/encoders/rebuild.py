@@ -26,7 +26,7 @@ from typing import Any
 
 from vlnav_data.encoders import hf, plugins
 from vlnav_data.encoders.spec import Encoder
-from vlnav_data.encoders.weights import CONTENT_HASH_PREFIX, cached_snapshot, download_command
+from vlnav_data.encoders.weights import CONTENT_HASH_PREFIX, cached_snapshot, content_hash, download_command
 from vlnav_data.errors import EncoderError
 
 RECORDED_DTYPES = {"float32": "fp32", "bfloat16": "bf16"}
@@ -176,6 +176,10 @@ def _rebuild_weights(
             "Restore the directory's original files (or pass a copy with --encoder-model-path DIR), or rebuild "
             "the dataset and retrain."
         )
+        if Path(directory).expanduser().is_dir():  # compare before loading other weights
+            live = content_hash(directory)
+            if live != revision:
+                raise mismatch_error(where, name, label, revision, live, advice, directory=directory)
         encoder = build(model_path=directory)
         if encoder.spec.revision != revision:
             raise mismatch_error(where, name, label, revision, encoder.spec.revision, advice, directory=directory)

@@ -25,6 +25,8 @@ _TRUE = {"1", "on", "yes", "true"}
 CONTENT_HASH_PREFIX = "sha256:"
 """Revisions of local directories are ``sha256:<64 hex digits>`` (see :func:`content_hash`)."""
 
+_HASHES: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
+
 
 def hf_hub_cache_dir() -> Path:
     """The Hugging Face hub cache directory, read from the environment at call time.
@@ -78,12 +80,12 @@ def content_hash(directory: str | Path) -> str:
     their relative POSIX paths, each as its path, its size and its bytes. Hidden entries (``.git``,
     ``.cache`` -- ``hf download --local-dir`` keeps its bookkeeping there) and Markdown files (model cards)
     are left out: they do not change what the model computes. Reading costs one pass over the weights
-    (a few seconds per GB).
+    (a few seconds per GB), once per process while no file's size or modification time changes.
 
     Raises:
         EncoderError: ``directory`` is not a directory.
     """
-    root = Path(directory).expanduser()
+    root = Path(directory).expanduser().resolve()
     if not root.is_dir():
         raise EncoderError(f"cannot hash {root}: it is not a directory")
     files = []
@@ -92,13 +94,19 @@ def content_hash(directory: str | Path) -> str:
         if any(part.startswith(".") for part in rel.parts) or path.suffix.lower() == ".md" or not path.is_file():
             continue
         files.append((rel.as_posix(), path))
+    files.sort()
+    stats = tuple((rel, path.stat().st_size, path.stat().st_mtime_ns) for rel, path in files)
+    key = (str(root), stats)
+    if key in _HASHES:  # unchanged files (same sizes and modification times): hashed once per process
+        return _HASHES[key]
     digest = hashlib.sha256()
-    for rel, path in sorted(files):
+    for rel, path in files:
         digest.update(rel.encode("utf-8") + b"\0" + str(path.stat().st_size).encode() + b"\0")
         with path.open("rb") as fh:
             while chunk := fh.read(1 << 22):
                 digest.update(chunk)
-    return CONTENT_HASH_PREFIX + digest.hexdigest()
+    _HASHES[key] = CONTENT_HASH_PREFIX + digest.hexdigest()
+    return _HASHES[key]
 
 
 def cached_snapshot(model_id: str, revision: str | None = None) -> Path | None:
@@ -203,14 +211,20 @@ def load_pretrained(
         **kwargs: forwarded to ``loader``.
 
     Raises:
-        EncoderError: the directory lacks files the loader needs (see :func:`missing_weights_error`).
+        EncoderError: the directory lacks files the loader needs, or (a local directory) holds weights that do
+            not fit the model (see :func:`missing_weights_error`).
     """
     try:
         return loader(str(weights.directory), local_files_only=True, **kwargs)
+    except (RuntimeError, ValueError) as exc:  # a user's directory with another architecture's weights
+        if not weights.local:
+            raise
+        raise missing_weights_error(name, model_id, str(weights.directory), exc, local_flag=local_flag) from exc
     except OSError as exc:  # transformers reports absent files as OSError
         if weights.local:
             raise missing_weights_error(name, model_id, str(weights.directory), exc, local_flag=local_flag) from exc
         raise EncoderError(
             f"encoder '{name}' could not load {model_id} from its cache snapshot {weights.directory} "
-            f"({_first_line(exc)}); the download was incomplete. Fetch it again with `{download_command(model_id)}`."
+            f"({_first_line(exc)}); the download was incomplete. Fetch it again with "
+            f"`{download_command(model_id, revision=weights.revision)}`."
         ) from exc
