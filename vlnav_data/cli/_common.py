@@ -1,6 +1,6 @@
 """What every command shares: error handling, device choice, result.json.
 
-Contract (DESIGN §6): every command accepts ``--seed`` and ``--device auto|cpu|cuda`` and writes a
+Contract (DESIGN §6): every command accepts ``--seed`` and ``--device auto|cpu|cuda|cuda:N`` and writes a
 machine-readable ``result.json`` next to its outputs (or prints JSON with ``--json``). A
 :class:`~vlnav_data.errors.VlnavError` becomes one line ``error: <message>`` on stderr and exit code 2;
 any other exception propagates with its traceback (never an error message with exit code 0).

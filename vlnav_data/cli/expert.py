@@ -35,7 +35,7 @@ def train(
     stop_at_success_rate: float | None = typer.Option(
         None, "--stop-at-success-rate", help="Stop once the monitor reaches this success rate (and step ratio)."
     ),
-    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda for PPO's networks."),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N for PPO's networks."),
     as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
 ) -> None:
     """Train a PPO expert (stable-baselines3) on the privileged state of a state-only arena."""
@@ -86,7 +86,7 @@ def eval_(
     seed: int = typer.Option(0, "--seed", help="Selects the set of episode seeds."),
     preset: str | None = typer.Option(None, "--preset", help="Arena preset (default: the checkpoint's)."),
     num_envs: int = typer.Option(64, "--num-envs", help="Arenas stepped in one batch."),
-    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda for the arena."),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N for the arena."),
     as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
 ) -> None:
     """Evaluate an expert and the pursuit controller on the same seeded start states."""

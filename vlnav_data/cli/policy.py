@@ -136,6 +136,11 @@ def _eval(
                 f"{result.expert.mean_env_steps_successes:.1f} env steps; paired ratio "
                 f"{p.get('ratio_of_means', float('nan')):.2f}x over {p.get('num_pairs', 0)} pairs"
             )
+        if result.encoder_dtype_override is not None:
+            typer.echo(
+                f"encoder computed in {result.encoder_dtype} (--encoder-dtype {result.encoder_dtype_override}; the "
+                f"training file recorded {result.encoder_dtype_recorded or 'no dtype'})"
+            )
         typer.echo(f"termination causes: {result.student.termination_causes}; wrote {out}")
 
 

@@ -16,7 +16,7 @@ def preview(
     seed: int = typer.Option(0, help="Episode seed: the start pose, target and layout are a function of it."),
     out: Path = typer.Option(Path("preview.png"), help="Output PNG; result.json is written beside it."),
     num_frames: int = typer.Option(6, help="First-person frames on the sheet (1-24)."),
-    device: str = typer.Option("cpu", help="auto, cpu or cuda."),
+    device: str = typer.Option("cpu", help="auto, cpu, cuda or cuda:N."),
     json_out: bool = typer.Option(False, "--json", help="Also print result.json to stdout."),
 ) -> None:
     """Render one episode of PRESET as a contact sheet (frames + top-down map) to OUT."""

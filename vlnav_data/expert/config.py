@@ -68,7 +68,7 @@ class TrainConfig:
         stop_at_success_rate: stop early once a periodic evaluation reaches this success rate and
             ``stop_at_step_ratio``; None = always train ``total_steps``.
         stop_at_step_ratio: mean-steps ratio to the pursuit controller (same starts) needed to stop.
-        device: ``auto`` | ``cpu`` | ``cuda`` for PPO's networks (the arena runs on CPU: its state is
+        device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` for PPO's networks (the arena runs on CPU: its state is
             tiny). Default ``cpu``: a 64x64 MLP is faster on CPU than through CUDA launches, and the
             shipped checkpoint was trained there.
         torch_threads: torch intra-op threads (the default suits a 2-core machine).
@@ -159,7 +159,7 @@ class EvalConfig:
         seed: evaluation seed (selects the set of episode seeds).
         num_envs: arenas stepped in one batch.
         out_dir: where ``result.json`` goes (None: nothing written).
-        device: ``auto`` | ``cpu`` | ``cuda`` for the arena.
+        device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` for the arena.
     """
 
     checkpoint: Path | None = None
