@@ -23,3 +23,15 @@ def test_cuda_bf16_matches_cpu_fp32(make_frames, compile_):
     texts = ["Go to the red ball", "The target is pink ball which is to your right. Move toward the ball."]
     cos_t = np.sum(cpu.encode_texts(texts) * gpu.encode_texts(texts), axis=1)
     assert cos_t.min() >= 0.99, cos_t
+
+
+@pytest.mark.parametrize("family", ["siglip2", "clip"])
+def test_hf_encoder_on_cuda_n_matches_cpu(tiny_checkpoint_dir, make_frames, family):
+    ref = f"hf:{tiny_checkpoint_dir(family)}"
+    cpu = make_encoder(ref, device="cpu")
+    gpu = make_encoder(ref, device="cuda:0", dtype="fp32")
+    assert gpu.spec.device == "cuda:0" and gpu.spec.device_type == "cuda" and gpu.spec.dtype == "float32"
+    frames = make_frames(5, 48, 64)
+    assert np.sum(cpu.encode_images(frames) * gpu.encode_images(frames), axis=1).min() >= 0.999
+    texts = ["Go to the red ball", "No balls in frame, move around"]
+    assert np.sum(cpu.encode_texts(texts) * gpu.encode_texts(texts), axis=1).min() >= 0.999

@@ -217,3 +217,39 @@ def test_unsupported_image_processor_is_refused(tiny_checkpoint_dir, tmp_path):
 def test_bf16_and_device_are_recorded(tiny_checkpoint_dir):
     enc = make_encoder(f"hf:{tiny_checkpoint_dir('siglip')}", dtype="bf16")
     assert enc.spec.dtype == "bfloat16" and enc.spec.device == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        ("BitImageProcessorPil", {"size": {"shortest_edge": 24}, "crop_size": {"height": 24, "width": 24}}),
+        ("BlipImageProcessorPil", {"size": {"height": 24, "width": 24}}),
+        ("ChineseCLIPImageProcessorPil", {"size": {"shortest_edge": 24}, "crop_size": {"height": 24, "width": 24}}),
+        (
+            "EfficientNetImageProcessorPil",  # ALIGN: rescale to [-1, 1], normalise, divide by std again
+            {
+                "size": {"height": 28, "width": 28},
+                "crop_size": {"height": 24, "width": 24},
+                "do_center_crop": True,
+                "rescale_offset": True,
+                "include_top": True,
+            },
+        ),  # fmt: skip
+        ("ViTImageProcessorPil", {"size": {"height": 24, "width": 24}}),
+    ],
+)
+def test_every_supported_processor_is_reproduced_on_device(cls, kwargs, make_frames):
+    """The processors of the other two-tower families: same pixels as transformers' processor (no model needed)."""
+    import transformers
+
+    from vlnav_data.encoders.hf import HFRef, resize_mode_for
+    from vlnav_data.encoders.preprocess import image_model_inputs, preprocess_from_hf
+
+    processor = getattr(transformers, cls)(**kwargs)
+    ref = HFRef(model_id="vlnav-test/x", revision=None, path=None, alias=None)
+    spec = preprocess_from_hf(processor, resize_mode_for(processor, ref))
+    frames = make_frames(3, 40, 56, seed=4)
+    expected = processor(images=list(frames), return_tensors="pt")["pixel_values"]
+    ours = image_model_inputs(torch.from_numpy(frames), spec, torch.float32)["pixel_values"]
+    assert ours.shape == expected.shape
+    assert (ours - expected).abs().mean().item() < 0.01  # PIL resamples in fixed point: a few levels on some pixels
