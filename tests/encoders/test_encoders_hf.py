@@ -253,3 +253,53 @@ def test_every_supported_processor_is_reproduced_on_device(cls, kwargs, make_fra
     ours = image_model_inputs(torch.from_numpy(frames), spec, torch.float32)["pixel_values"]
     assert ours.shape == expected.shape
     assert (ours - expected).abs().mean().item() < 0.01  # PIL resamples in fixed point: a few levels on some pixels
+
+
+TOY_REMOTE_CODE = """from transformers import CLIPConfig, CLIPModel
+
+
+class ToyCLIPConfig(CLIPConfig):
+    model_type = "toy-clip"
+
+
+class ToyCLIPModel(CLIPModel):
+    config_class = ToyCLIPConfig
+"""
+
+
+def test_remote_code_runs_with_the_flag_and_is_recorded(tiny_checkpoint_dir, tmp_path):
+    """A checkpoint that brings its own model class (``auto_map``), in a fresh process whose transformers module
+    cache is in tmp_path (transformers copies remote code there)."""
+    import os
+    import subprocess
+    import sys
+
+    directory = tmp_path / "toy-remote"
+    shutil.copytree(tiny_checkpoint_dir("clip"), directory)
+    (directory / "modeling_toy.py").write_text(TOY_REMOTE_CODE)
+    config = json.loads((directory / "config.json").read_text())
+    config.update(model_type="toy-clip", architectures=["ToyCLIPModel"])
+    config["auto_map"] = {"AutoConfig": "modeling_toy.ToyCLIPConfig", "AutoModel": "modeling_toy.ToyCLIPModel"}
+    (directory / "config.json").write_text(json.dumps(config))
+    code = (
+        "import json, sys\n"
+        "from vlnav_data.encoders import make_encoder, rebuild_encoder\n"
+        "from vlnav_data.errors import EncoderError\n"
+        "enc = make_encoder(sys.argv[1], trust_remote_code=True)\n"
+        "record = enc.spec.to_dict()\n"
+        "again = rebuild_encoder(record, trust_remote_code=True)\n"
+        "try:\n"
+        "    make_encoder(sys.argv[1])\n"
+        "    refused = ''\n"
+        "except EncoderError as exc:\n"
+        "    refused = str(exc)\n"
+        "print(json.dumps([type(enc.model).__name__, record['trust_remote_code'], again.spec.revision == "
+        "record['revision'], refused]))\n"
+    )
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, f"hf:{directory}"], capture_output=True, text=True, env=env, check=True
+    )
+    model_class, recorded, same, refused = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (model_class, recorded, same) == ("ToyCLIPModel", True, True)
+    assert refused.startswith(f"encoder 'toy-remote' (hf:{directory}) needs the model's own code")

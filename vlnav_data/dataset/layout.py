@@ -18,10 +18,11 @@ class EncoderEntry:
     """One encoder whose embeddings the file stores (``obs/<name>_image``, ``obs/<name>_joint``).
 
     Attributes:
-        name: registry name, e.g. ``siglip`` or ``siglip-tiny-random``.
+        name: the encoder's name in the file, e.g. ``siglip``, ``siglip-tiny-random``, an ``hf:`` alias.
         dim: embedding width E.
         model_id: model id or local path the weights came from.
-        revision: model revision (commit) when known, else ``""``.
+        revision: what identifies the weights (cache commit, ``sha256:`` content hash of a local directory,
+            ``seed-N``, a plugin's version), else ``""``.
         fusion: how ``<name>_joint`` was computed from the image and text embeddings.
         privileged: True when the embedding sees privileged state (the ``oracle`` encoder).
         note: free text (e.g. "random weights: tests only").

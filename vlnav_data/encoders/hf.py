@@ -13,7 +13,9 @@ ALIGN, AltCLIP, BLIP, BLIP-2, CLIP, CLIPSeg, Chinese-CLIP, FLAVA, GroupViT, Meta
 OWLv2, SigLIP, SigLIP 2, TIPSv2 and VisionTextDualEncoder. Of these, BLIP-2 (its text features are a
 language model's output) and FLAVA (per-token features) are refused when their features turn out not
 to be ``(B, E)``, and OWL-ViT, OWLv2 and TIPSv2 are refused for their image processors (below). Tested
-with tiny random checkpoints against transformers' own processor + model: CLIP, SigLIP and SigLIP 2.
+end to end with tiny random checkpoints against transformers' own processor + model: CLIP, SigLIP and
+SigLIP 2 (cosine >= 0.9999 in fp32); the pixels of the other supported processors (BiT, BLIP,
+Chinese-CLIP, EfficientNet for ALIGN, ViT) are checked against transformers' own.
 
 **Preprocessing.** Frames go through the on-device preprocessing of :mod:`.preprocess`, configured
 from the checkpoint's own image processor. Supported processors (their arithmetic is resize, optional

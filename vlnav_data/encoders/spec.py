@@ -18,11 +18,14 @@ class EncoderSpec:
     """Metadata of a built encoder; the dataset builder stores it beside the embeddings.
 
     Attributes:
-        name: registry name (``siglip``, ``clip``, ``vilt``, ``siglip-tiny-random``, ``oracle``, ...).
+        name: the name in a file: a built-in name (``siglip``, ``siglip-tiny-random``, ``oracle``, ...), a
+            plugin's name, or an ``hf:`` encoder's alias or derived name (``google--siglip2-base-patch16-naflex``).
         model_id: Hugging Face model id, the local directory the weights came from, or a descriptive
             id for encoders that have no downloadable weights (``oracle``, the tiny random models).
-        revision: the weights' commit hash when Hugging Face recorded one, ``"local"`` for a local
-            directory, ``"seed-N"`` for weights drawn from a fixed seed.
+        revision: what identifies the weights: the Hugging Face cache snapshot's commit hash, ``sha256:<hex>``
+            (content hash) for a local directory, ``"seed-N"`` for weights drawn from a fixed seed, a
+            plugin's own version string. (Files written before content hashes hold ``"local"``, which
+            :func:`~vlnav_data.encoders.rebuild_encoder` refuses as unverifiable.)
         dim: embedding width ``E`` of every ``(B, E)`` array the encoder returns.
         dtype: compute dtype of the model, ``"float32"`` or ``"bfloat16"``; outputs are always float32.
         device: torch device the model runs on (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
