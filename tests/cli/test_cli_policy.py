@@ -100,9 +100,9 @@ def test_eval_with_another_encoder_than_the_model(oracle16_model, tmp_path):
 def test_eval_when_the_live_encoder_has_another_width(oracle16_model, tmp_path):
     res = runner.invoke(app, ["eval", str(oracle16_model), "--out", str(tmp_path / "e"), "--device", "cpu"])
     assert error_line(res) == (
-        f"error: model '{oracle16_model}' expects 16-D 'oracle' features, but the live encoder produces "
-        "1152-D embeddings; it is a different model than the dataset's. Rebuild the dataset and retrain with "
-        "this encoder, or pass the original weights with --encoder-model-path."
+        f"error: the training data of model '{oracle16_model}' holds 16-D embeddings of encoder 'oracle', but the "
+        "rebuilt encoder produces 1152-D ones; it is a different model. Pass the original weights, or rebuild the "
+        "dataset and retrain."
     )
 
 

@@ -108,9 +108,19 @@ def test_linear_command_prints_table_and_skips_with_reason(demo_file, tmp_path):
 
 
 def test_spatial_command_small(demo_file, tmp_path):
+    # the synthetic file's "oracle" is a 24-d stand-in: the real 1152-d oracle cannot reproduce it (refused)
+    args = ["spatial", str(demo_file), "--out", str(tmp_path / "no"), "--encoder", "oracle", "--features", "image"]
+    refused = runner.invoke(app, [*args, "--device", "cpu", "--num-pairs", "100", "--preset", "text2nav"])
+    assert _error(refused) == (
+        f"error: '{demo_file}' holds 24-D embeddings of encoder 'oracle', but the rebuilt encoder produces 1152-D "
+        "ones; it is a different model. Pass the original weights, or rebuild the dataset and retrain."
+    )
+    wide = write_synthetic_dataset(
+        tmp_path / "wide.h5", num_episodes=10, encoders={"siglip-tiny-random": 16, "oracle": 1152}, seed=5
+    )
     # the oracle embeds the robot-frame bearing, so mirrored views must separate left from right
     out = tmp_path / "sp"
-    args = ["spatial", str(demo_file), "--out", str(out), "--num-pairs", "3000", "--preset", "text2nav"]
+    args = ["spatial", str(wide), "--out", str(out), "--num-pairs", "3000", "--preset", "text2nav"]
     args += ["--encoder", "oracle", "--features", "image", "--positions-per-colour", "3", "--bearing-steps", "3"]
     args += ["--distance-steps", "2", "--device", "cpu"]
     res = runner.invoke(app, args)
@@ -121,8 +131,8 @@ def test_spatial_command_small(demo_file, tmp_path):
     assert c["bearing_cosine_distance"][1] == pytest.approx(0.0, abs=1e-6)  # the reference view itself
     assert c["bearing_cosine_distance"][0] > 0.01 and c["bearing_cosine_distance"][2] > 0.01
     assert c["left_right_accuracy"] == 1.0 and c["left_right_ci95"][0] > 0.5
-    # the synthetic file's "oracle" is a 24-d stand-in, not the real 1152-d oracle rebuilt here: flagged
-    assert c["encoder_check_max_cosine_distance"] is None
+    # the stand-in's stored embeddings are random, not the oracle's: the re-embedding check flags it
+    assert c["encoder_check_max_cosine_distance"] > 0.01
     assert "the rebuilt encoder is not the one that built the file" in (out / "report.md").read_text()
     assert result["published_siglip"]["same_cell"]["mean"] == 0.0245
     assert "left/right on mirrored renders" in res.stdout
