@@ -438,7 +438,13 @@ def probe_text_dim(
     """
     import torch
 
-    tokens = tokenizer(["a"], padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+    try:
+        tokens = tokenizer(["a"], padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+    except ValueError as exc:  # e.g. a tokenizer without a padding token
+        raise EncoderError(
+            f"encoder '{ref.name}' ({ref.source}): its tokenizer cannot pad texts to a fixed length ({exc}); "
+            "fixed-length padding keeps a text's embedding independent of its batch"
+        ) from exc
     with torch.inference_mode():
         out = model.get_text_features(**{k: tokens[k].to(device) for k in inputs if k in tokens})
     feats = pooled(out) if isinstance(out, torch.Tensor) or hasattr(out, "pooler_output") else None
