@@ -4,6 +4,7 @@ Public API (ARCHITECTURE.md, "vlnav_data.sim")::
 
     from vlnav_data.sim import ArenaConfig, get_preset, PRESET_NAMES, make_arena, render_views, rollout, Episode
     from vlnav_data.sim import PRIVILEGED_STATE_NAMES, TERMINATION_CAUSES, sample_episode_start
+    from vlnav_data.sim import check_arena  # the simulator contract (vlnav_data.sim.contract)
 
 Importing this package registers the Gymnasium id ``vlnav/Arena-v0`` (vector entry point):
 ``gymnasium.make_vec("vlnav/Arena-v0", num_envs=8, vectorization_mode="vector_entry_point", preset="text2nav")``.
@@ -15,12 +16,15 @@ import gymnasium
 
 from vlnav_data.sim.config import (
     ACTION_MAPPINGS,
+    BACKENDS,
     COLOR_PALETTE,
     INSTRUCTION_STYLES,
     PRESET_NAMES,
     ArenaConfig,
     get_preset,
+    task_preset,
 )
+from vlnav_data.sim.contract import ArenaReport, ContractViolation, check_arena
 from vlnav_data.sim.dynamics import integrate_pose, wheel_speeds_radps
 from vlnav_data.sim.render import render_views
 from vlnav_data.sim.rollout import Episode, rollout
@@ -41,6 +45,7 @@ if ENV_ID not in gymnasium.registry:
 __all__ = [
     "ACTION_MAPPINGS",
     "AUTORESET_MODES",
+    "BACKENDS",
     "COLOR_PALETTE",
     "ENV_ID",
     "INSTRUCTION_STYLES",
@@ -48,9 +53,12 @@ __all__ = [
     "PRIVILEGED_STATE_NAMES",
     "TERMINATION_CAUSES",
     "ArenaConfig",
+    "ArenaReport",
     "ArenaVecEnv",
+    "ContractViolation",
     "Episode",
     "EpisodeStart",
+    "check_arena",
     "get_preset",
     "instruction_texts",
     "integrate_pose",
@@ -58,5 +66,6 @@ __all__ = [
     "render_views",
     "rollout",
     "sample_episode_start",
+    "task_preset",
     "wheel_speeds_radps",
 ]

@@ -29,6 +29,9 @@ COLOR_PALETTE: dict[str, tuple[float, float, float]] = {
 }
 
 ACTION_MAPPINGS = ("bang_bang", "velocity")
+#: Simulators behind the one contract (``vlnav_data.sim.check_arena``): the built-in batched PyTorch arena
+#: and MuJoCo (contact physics, OpenGL rendering; the optional ``mujoco`` extra).
+BACKENDS = ("builtin", "mujoco")
 INSTRUCTION_STYLES = ("paper", "spatial", "color")
 
 #: Published camera: focal length 0.75, horizontal aperture 2.35, square image (spec §1.6).
@@ -41,6 +44,9 @@ class ArenaConfig:
 
     Attributes:
         name: Preset name this config came from (informational, stored with datasets).
+        backend: Simulator that runs the arena: ``builtin`` (kinematic differential drive, batched
+            PyTorch ray caster) or ``mujoco`` (MuJoCo contact physics and OpenGL rendering of the same
+            arena, ``vlnav_data.sim.mujoco``). Everything else in the config means the same in both.
         image_height_px: Camera image height in pixels.
         image_width_px: Camera image width in pixels.
         camera_hfov_rad: Horizontal field of view of the pinhole camera.
@@ -83,7 +89,8 @@ class ArenaConfig:
         robot_root_height_m: Height of the robot root used in the 3-D success distance.
         max_episode_steps: Time limit in env steps; the step that reaches it is truncated.
         dt_s: Control period (one env step).
-        physics_substeps: Integration substeps per env step.
+        physics_substeps: Integration substeps per env step (MuJoCo: physics steps of
+            ``dt_s / physics_substeps`` per control step).
         wheel_radius_m: Wheel radius of the differential drive.
         wheel_base_m: Distance between the wheels.
         max_wheel_speed_radps: Wheel speed limit.
@@ -101,6 +108,7 @@ class ArenaConfig:
     """
 
     name: str = "text2nav"
+    backend: str = "builtin"
     # camera
     image_height_px: int = 256
     image_width_px: int = 256
@@ -217,6 +225,8 @@ class ArenaConfig:
             )
         if self.action_mapping not in ACTION_MAPPINGS:
             raise unknown_name("action_mapping", str(self.action_mapping), ACTION_MAPPINGS)
+        if self.backend not in BACKENDS:
+            raise unknown_name("simulator backend", str(self.backend), BACKENDS)
         if self.instructions not in INSTRUCTION_STYLES:
             raise unknown_name("instruction style", str(self.instructions), INSTRUCTION_STYLES)
         for field in (
@@ -296,7 +306,13 @@ _PRESETS: dict[str, ArenaConfig] = {
     "text2nav": _TEXT2NAV,
     "text2nav-velocity": dataclasses.replace(_TEXT2NAV, name="text2nav-velocity", action_mapping="velocity"),
     "text2nav-random": _TEXT2NAV_RANDOM,
+    # The published arena in MuJoCo: same geometry, task and starts; contact physics at 30 Hz control with
+    # 16 physics steps per control step (2.1 ms), rendered by mujoco.Renderer (see vlnav_data.sim.mujoco).
+    "text2nav-mujoco": dataclasses.replace(_TEXT2NAV, name="text2nav-mujoco", backend="mujoco", physics_substeps=16),
 }
+
+#: Presets that run another preset's task in another simulator: the task (and so the expert) is the same.
+_TASK_PRESETS: dict[str, str] = {"text2nav-mujoco": "text2nav"}
 
 #: Names accepted by :func:`get_preset`.
 PRESET_NAMES: tuple[str, ...] = tuple(_PRESETS)
@@ -310,6 +326,7 @@ def get_preset(name: str) -> ArenaConfig:
         ``text2nav-velocity``: the same arena with proportional wheel speeds (``velocity``).
         ``text2nav-random``: 8 spheres at random positions with distinct random colours from a
         10-colour palette, start anywhere in the arena, jittered floor colour and light position.
+        ``text2nav-mujoco``: ``text2nav`` simulated and rendered by MuJoCo (needs the ``mujoco`` extra).
 
     Raises:
         ConfigError: unknown name (with a did-you-mean suggestion).
@@ -317,3 +334,16 @@ def get_preset(name: str) -> ArenaConfig:
     if name not in _PRESETS:
         raise unknown_name("preset", str(name), PRESET_NAMES)
     return _PRESETS[name]
+
+
+def task_preset(name: str) -> str:
+    """The built-in preset whose task ``name`` runs: ``text2nav`` for ``text2nav-mujoco``, else ``name`` itself.
+
+    Two presets with the same task have the same arena, starts, instructions and termination rules (only
+    the simulator differs), so an expert trained on one acts in the other.
+
+    Raises:
+        ConfigError: unknown preset name.
+    """
+    get_preset(name)
+    return _TASK_PRESETS.get(name, name)

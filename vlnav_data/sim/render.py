@@ -539,6 +539,17 @@ def render_views(
     Raises:
         ConfigError: poses not ``(N, 3)`` or not finite; malformed scene arrays.
     """
+    if config.backend == "mujoco":  # the same views from the MuJoCo arena (robot at rest at each pose)
+        from vlnav_data.sim.mujoco import render_views_mujoco
+
+        return render_views_mujoco(
+            config,
+            poses,
+            sphere_positions_xy_m=sphere_positions_xy_m,
+            sphere_color_indices=sphere_color_indices,
+            floor_rgb=floor_rgb,
+            light_position_m=light_position_m,
+        )
     pose_t = torch.as_tensor(np.asarray(poses, dtype=np.float64), device=device)
     if pose_t.ndim != 2 or pose_t.shape[1] != 3:
         raise ConfigError(f"poses must have shape (N, 3) = [x_m, y_m, yaw_rad], got {tuple(pose_t.shape)}")

@@ -157,8 +157,7 @@ class ArenaVecEnv(VectorEnv):
             self._start_episodes(pending.nonzero()[:, 0].cpu().numpy(), None)  # NEXT_STEP reset step
         moving = ~pending
         wheel = dynamics.wheel_speeds_radps(self.config, a) * moving[:, None]
-        new_poses = dynamics.integrate_pose(self.config, self._poses, wheel)
-        self._poses = torch.where(moving[:, None], new_poses, self._poses)
+        self._poses = self._advance_physics(wheel, moving)
         self._wheel = wheel.to(torch.float32)
         self._advance_counters(moving)
         ev = task.evaluate_step(self.config, self._poses, self._sphere_xy, self._target, self._env_steps)
@@ -226,6 +225,7 @@ class ArenaVecEnv(VectorEnv):
         self._env_steps[idx] = 0
         self._wheel[idx] = 0.0
         self._needs_reset[idx] = False
+        self._placed(ids)
         cause = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         return self._observe(), self._info(cause)
 
@@ -274,6 +274,23 @@ class ArenaVecEnv(VectorEnv):
         self._env_steps[idx] = 0
         self._needs_reset[idx] = False
         self._episode_seed[ids] = np.asarray(seeds, dtype=np.int64)
+        self._placed(ids)
+
+    # Backend hooks: the built-in kinematics and renderer. A physics backend (vlnav_data.sim.mujoco)
+    # overrides these three; everything else (task, counters, autoreset, info) is shared.
+    def _advance_physics(self, wheel: torch.Tensor, moving: torch.Tensor) -> torch.Tensor:
+        """Poses ``(N, 3)`` after one control step with wheel speeds ``wheel`` (rad/s); rows not ``moving`` stay."""
+        new_poses = dynamics.integrate_pose(self.config, self._poses, wheel)
+        return torch.where(moving[:, None], new_poses, self._poses)
+
+    def _placed(self, ids: np.ndarray) -> None:
+        """Robots ``ids`` were placed at ``self._poses[ids]`` (episode start or ``set_state``); nothing to do here."""
+
+    def _render_frames(self, rows: torch.Tensor | None) -> np.ndarray:
+        """uint8 ``(M, H, W, 3)`` frames of the envs ``rows`` (all when None)."""
+        poses = self._poses if rows is None else self._poses[rows]
+        frames = render_batch(self.config, poses, self._scene(rows), compile_shaders=self.compile_renderer)
+        return frames.cpu().numpy()
 
     def _target_xy(self) -> torch.Tensor:
         return self._sphere_xy[torch.arange(self.num_envs, device=self.device), self._target]
@@ -293,15 +310,10 @@ class ArenaVecEnv(VectorEnv):
         if self.render_enabled:
             h, w = self.config.image_height_px, self.config.image_width_px
             if rows is None:
-                frames = render_batch(self.config, self._poses, self._scene(), compile_shaders=self.compile_renderer)
-                obs = {"rgb": frames.cpu().numpy(), **obs}
+                obs = {"rgb": self._render_frames(None), **obs}
             else:
                 rgb = np.zeros((self.num_envs, h, w, 3), dtype=np.uint8)
-                sel = torch.as_tensor(np.flatnonzero(rows), device=self.device)
-                frames = render_batch(
-                    self.config, self._poses[sel], self._scene(sel), compile_shaders=self.compile_renderer
-                )
-                rgb[rows] = frames.cpu().numpy()
+                rgb[rows] = self._render_frames(torch.as_tensor(np.flatnonzero(rows), device=self.device))
                 obs = {"rgb": rgb, **obs}
         return obs
 
@@ -372,6 +384,10 @@ def make_arena(
         raise ConfigError(f"device must be one of {DEVICE_HELP}, got {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was requested but CUDA is not available here; use device='cpu'")
+    if config.backend == "mujoco":
+        from vlnav_data.sim.mujoco import MujocoArenaVecEnv
+
+        return MujocoArenaVecEnv(config, num_envs, dev, render=render, autoreset_mode=autoreset_mode)
     return ArenaVecEnv(
         config, num_envs, dev, render=render, autoreset_mode=autoreset_mode, compile_renderer=compile_renderer
     )
