@@ -124,8 +124,13 @@ class ExpertPolicy:
         return self.actions(np.asarray(obs["privileged_state"]))
 
     def check_arena(self, preset: str, action_mapping: str) -> None:
-        """Raise :class:`CheckpointError` unless the arena matches what the expert was trained on."""
-        if (preset, action_mapping) != (self.preset, self.action_mapping):
+        """Raise :class:`CheckpointError` unless the arena runs the task the expert was trained on.
+
+        Presets of the same task in another simulator (``text2nav-mujoco`` for ``text2nav``) match.
+        """
+        from vlnav_data.sim import task_preset
+
+        if (task_preset(preset), action_mapping) != (task_preset(self.preset), self.action_mapping):
             where = self.path if self.path is not None else "in memory"
             raise CheckpointError(
                 f"expert checkpoint ({where}) was trained on preset '{self.preset}' with action mapping "

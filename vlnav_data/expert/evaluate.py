@@ -127,7 +127,7 @@ def evaluate_expert(cfg: EvalConfig) -> EvalResult:
     expert = load_expert(cfg.checkpoint)
     if cfg.preset is not None and cfg.preset != expert.preset:
         expert.check_arena(cfg.preset, get_preset(cfg.preset).action_mapping)  # raises CheckpointError
-    preset = expert.preset
+    preset = cfg.preset or expert.preset  # another simulator of the same task (text2nav-mujoco) is allowed
     device = resolve_device(cfg.device)
     arena_config = dataclasses.replace(get_preset(preset), action_mapping=expert.action_mapping)
     pursuit = PursuitController.for_arena(arena_config)

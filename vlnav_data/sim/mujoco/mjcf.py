@@ -84,6 +84,7 @@ _GRID_TEXELS = 64
 _FLOOR_HALF_SIZE_M = 40.0
 #: Spotlight cone half-angle (degrees): covers the arena corners seen from the light (57 degrees).
 SPOT_CUTOFF_DEG = 80.0
+#: Shadow-map resolution (texels) at the published 256 px image: 8 texels per image pixel, at most this.
 SHADOW_MAP_SIZE = 2048
 
 
@@ -106,6 +107,7 @@ def arena_mjcf(config: ArenaConfig, num_spheres: int | None = None) -> str:
     k = config.num_spheres if num_spheres is None else num_spheres
     h, w = config.image_height_px, config.image_width_px
     timestep = config.dt_s / config.physics_substeps
+    shadow_px = min(SHADOW_MAP_SIZE, max(512, 8 * max(h, w)))  # 2048 at the published 256 px
     fovy_deg = math.degrees(config.camera_vfov_rad)
     amb = config.ambient_light
     r = config.wheel_radius_m
@@ -147,7 +149,7 @@ def arena_mjcf(config: ArenaConfig, num_spheres: int | None = None) -> str:
   <visual>
     <global offwidth="{max(w, 640)}" offheight="{max(h, 480)}"/>
     <map znear="{config.camera_near_m:.9g}" zfar="{config.camera_far_m:.9g}" haze="0"/>
-    <quality shadowsize="{SHADOW_MAP_SIZE}" offsamples="4"/>
+    <quality shadowsize="{shadow_px}" offsamples="4"/>
     <headlight active="1" ambient="{_v(amb, amb, amb)}" diffuse="0 0 0" specular="0 0 0"/>
     <rgba haze="0 0 0 1" fog="0 0 0 1"/>
   </visual>
