@@ -203,3 +203,36 @@ def test_a_partial_file_started_with_the_coin_rule_resumes_only_with_it(tmp_path
         build_dataset(dataclasses.replace(cfg, split_rule="stratified", num_episodes=3, resume=True))
     res = build_dataset(dataclasses.replace(cfg, num_episodes=3, resume=True))
     assert res.resumed_episodes == 2 and res.new_episodes == 1
+
+
+def test_a_build_through_an_env_factory_equals_the_preset_build(reference, tmp_path):
+    """The builtin arena handed over as a factory records exactly the preset build's episodes."""
+    from vlnav_data.sim import get_preset, make_arena
+
+    result, cfg = reference
+    arena = dataclasses.replace(get_preset("text2nav"), image_height_px=32, image_width_px=32, max_episode_steps=25)
+    made = []
+
+    def factory(num_envs):
+        made.append(num_envs)
+        return make_arena(arena, num_envs=num_envs, render=True)
+
+    # The config's own preset would be a different arena: the factory's env.config is what is recorded.
+    other = dataclasses.replace(cfg, out=str(tmp_path / "factory.h5"), preset="text2nav-random")
+    via_factory = build_dataset(other, env_factory=factory)
+    assert made == [1, 2]  # the contract check on one env, then the build's arenas
+    _assert_same(_arrays(result.path), _arrays(via_factory.path))
+    with DatasetReader(via_factory.path) as r:
+        assert r.sim_config["image_height_px"] == 32 and r.sim_config["name"] == "text2nav"
+    assert validate_dataset(via_factory.path) == []
+
+
+def test_an_env_factory_that_breaks_the_contract_is_refused_before_any_model_loads(tmp_path):
+    from vlnav_data.sim import make_arena
+
+    def no_frames(num_envs):
+        return make_arena("text2nav", num_envs=num_envs, render=False)
+
+    with pytest.raises(ConfigError, match=r"^env_factory must return an env that renders frames"):
+        build_dataset(_cfg(tmp_path, "x.h5"), env_factory=no_frames)
+    assert not (tmp_path / "x.h5").exists() and not partial_path(tmp_path / "x.h5").exists()

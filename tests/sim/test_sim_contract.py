@@ -98,17 +98,26 @@ def test_a_double_counted_step_is_reported():
         return info
 
     msgs = _messages(Broken(arena(), info=double))
-    assert "[env_steps] env_steps must count each step() of an episode once: after 1 steps from set_state got [2, 2, 2]" in msgs
+    assert (
+        "[env_steps] env_steps must count each step() of an episode once: after 1 steps from set_state got [2, 2, 2]"
+        in msgs
+    )
     assert all(m.startswith("[env_steps]") for m in msgs)
 
 
 def test_swapped_wheels_are_reported():
     msgs = _messages(Broken(arena(), actions=lambda a: a[:, ::-1].copy()))
     assert any(
-        m.startswith("[actions] action (-1, 1) (left wheel back, right forward) must turn counter-clockwise; the yaw changed by -")
+        m.startswith(
+            "[actions] action (-1, 1) (left wheel back, right forward) must turn counter-clockwise; "
+            "the yaw changed by -"
+        )
         for m in msgs
     ), msgs
-    assert any(m.startswith("[step] actions: turn: env 0 reports wheel_speeds_radps [20.0, -20.0] for action [-1.0, 1.0]") for m in msgs), msgs
+    assert any(
+        m.startswith("[step] actions: turn: env 0 reports wheel_speeds_radps [20.0, -20.0] for action [-1.0, 1.0]")
+        for m in msgs
+    ), msgs
 
 
 def test_a_mislabelled_termination_cause_is_reported():
@@ -167,5 +176,8 @@ def test_raise_if_violated_names_every_violation_in_one_line():
         return info
 
     report = check_arena(Broken(arena(), info=drop))
-    with pytest.raises(ConfigError, match=r"^my env does not meet the simulator contract \(2 violations\): \[info\] reset\(seed\): info lacks "):
+    with pytest.raises(
+        ConfigError,
+        match=r"^my env does not meet the simulator contract \(2 violations\): \[info\] reset\(seed\): info lacks ",
+    ):
         report.raise_if_violated("my env")

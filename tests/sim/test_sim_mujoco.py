@@ -1,4 +1,4 @@
-"""MuJoCo backend: the contract, pinhole geometry, drive and spin physics, shared starts, the expert (needs `mujoco`)."""
+"""MuJoCo backend: contract, pinhole geometry, drive and spin physics, shared starts, expert (needs `mujoco`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ RED = PALETTE_NAMES.index("red")
 
 
 def test_the_mujoco_arena_meets_the_contract_with_frames():
-    env = make_arena("text2nav-mujoco", num_envs=2, render=True, max_episode_steps=20, image_height_px=48, image_width_px=48)
+    env = make_arena(
+        "text2nav-mujoco", num_envs=2, render=True, max_episode_steps=20, image_height_px=48, image_width_px=48
+    )
     report = check_arena(env)
     assert report.ok, report.messages()
     assert report.notes == ()
@@ -30,7 +32,9 @@ def test_the_mujoco_arena_meets_the_contract_with_frames():
 
 @pytest.mark.parametrize("mode", ["next_step", "disabled"])
 def test_the_mujoco_arena_meets_the_contract_in_the_other_autoreset_modes(mode):
-    report = check_arena(make_arena("text2nav-mujoco", num_envs=2, render=False, max_episode_steps=20, autoreset_mode=mode))
+    report = check_arena(
+        make_arena("text2nav-mujoco", num_envs=2, render=False, max_episode_steps=20, autoreset_mode=mode)
+    )
     assert report.ok, report.messages()
 
 

@@ -98,6 +98,7 @@ def _eval(
     expert_checkpoint: Path | None,
     device: str,
     as_json: bool,
+    preset: str | None = None,
 ) -> None:
     from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
 
@@ -117,6 +118,7 @@ def _eval(
         expert=expert,
         expert_checkpoint=expert_checkpoint,
         device=resolve_device(device),
+        preset=preset,
     )
     result = evaluate_policy(config)
     emit_result(result, out, as_json)
@@ -141,7 +143,10 @@ def _eval(
                 f"encoder computed in {result.encoder_dtype} (--encoder-dtype {result.encoder_dtype_override}; the "
                 f"training file recorded {result.encoder_dtype_recorded or 'no dtype'})"
             )
-        typer.echo(f"termination causes: {result.student.termination_causes}; wrote {out}")
+        typer.echo(
+            f"termination causes: {result.student.termination_causes} (arena {result.arena}, trained in "
+            f"{result.trained_arena}); wrote {out}"
+        )
 
 
 @app.command("eval")
@@ -168,6 +173,9 @@ def eval_(
     expert_checkpoint: Path | None = typer.Option(None, "--expert-checkpoint"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    preset: str | None = typer.Option(
+        None, "--preset", help="Evaluate in this arena (e.g. text2nav-mujoco) instead of the dataset's; same starts."
+    ),
 ) -> None:
     """Closed-loop evaluation with the encoder applied online, paired with the expert on the same starts."""
     run_command(
@@ -188,6 +196,7 @@ def eval_(
         expert_checkpoint,
         device,
         as_json,
+        preset,
     )
 
 
@@ -264,15 +273,22 @@ def dagger(
     )
 
 
-def _diagnose(eval_dir: Path, out: Path | None, num_gifs: int, as_json: bool) -> None:
+def _diagnose(eval_dir: Path, out: Path | None, num_gifs: int, as_json: bool, compare: Path | None = None) -> None:
     from vlnav_data.policy.diagnose import DiagnoseConfig, diagnose_eval
 
-    config = DiagnoseConfig(eval_dir=eval_dir, out_dir=out, num_gifs=num_gifs)
+    config = DiagnoseConfig(eval_dir=eval_dir, out_dir=out, num_gifs=num_gifs, compare_dir=compare)
     result = diagnose_eval(config)
     emit_result(result, Path(result.out_dir), as_json)
     if not as_json:
         classes = {k: v for k, v in result.student["classes"].items() if v}
         typer.echo(f"classes: {classes}; behaviours: {result.student['behaviours']}")
+        if result.comparison is not None:
+            c = result.comparison["student"]
+            typer.echo(
+                f"vs {result.comparison['other']}: success {c['success_other']} -> {c['success_this']} of "
+                f"{c['num_paired']} (kept {c['kept']}, gained {c['gained']}, lost {c['lost']}); changed causes "
+                f"{c['cause_changes']}"
+            )
         typer.echo(f"wrote {Path(result.out_dir) / 'report.md'}")
 
 
@@ -282,6 +298,9 @@ def diagnose(
     out: Path | None = typer.Option(None, "--out", help="Output directory (default: EVAL_DIR/diagnosis)."),
     num_gifs: int = typer.Option(4, "--num-gifs", help="First-person GIFs to render."),
     as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    compare: Path | None = typer.Option(
+        None, "--compare", help="Another eval directory of the same starts (e.g. the other simulator): what changed."
+    ),
 ) -> None:
     """Classify failures and behaviours; top-down plots, first-person GIFs and a Markdown report."""
-    run_command(_diagnose, eval_dir, out, num_gifs, as_json)
+    run_command(_diagnose, eval_dir, out, num_gifs, as_json, compare)

@@ -137,13 +137,17 @@ def arena_overrides(config: BuildConfig) -> dict[str, Any]:
     return kw
 
 
-def make_expert(config: BuildConfig, arena_config: Any) -> Any:
-    """The expert policy: ``policy_fn(obs, info) -> (N, 2)`` with an ``actions(privileged_state)`` method."""
+def make_expert(config: BuildConfig, arena_config: Any, *, check_preset: bool = True) -> Any:
+    """The expert policy: ``policy_fn(obs, info) -> (N, 2)`` with an ``actions(privileged_state)`` method.
+
+    ``check_preset=False`` (an env factory's arena, which need not be a preset) checks the action mapping only.
+    """
     from vlnav_data.expert import PursuitController, load_expert
 
     if config.expert == "pursuit":
         return PursuitController.for_arena(arena_config)
-    return load_expert(config.expert_checkpoint, preset=config.preset, action_mapping=arena_config.action_mapping)
+    preset = config.preset if check_preset else None
+    return load_expert(config.expert_checkpoint, preset=preset, action_mapping=arena_config.action_mapping)
 
 
 def dart_noise(seeds: np.ndarray, steps: np.ndarray, std: float) -> np.ndarray:
@@ -180,7 +184,11 @@ class _Stop(Exception):
 
 
 def build_dataset(
-    config: BuildConfig, progress: ProgressFn | None = None, *, encoders: Sequence[Any] | None = None
+    config: BuildConfig,
+    progress: ProgressFn | None = None,
+    *,
+    encoders: Sequence[Any] | None = None,
+    env_factory: Callable[[int], Any] | None = None,
 ) -> BuildResult:
     """Build (or resume, or build one shard of) a ``vlnav-demos`` dataset.
 
@@ -190,6 +198,12 @@ def build_dataset(
         encoders: already-built encoders to use instead of ``make_encoder`` (benchmarks inject a
             random-weight model of the real architecture); their ``spec.name`` must equal
             ``config.encoder_names``, in order.
+        env_factory: ``env_factory(num_envs) -> env``: record this simulator instead of the arena of
+            ``config.preset`` (any env that passes :func:`vlnav_data.sim.check_arena` and renders, e.g. an
+            Isaac Lab task wrapped as in ``docs/simulator-backends.md``). ``env.config`` is the arena the file
+            records; ``config.preset`` and the arena overrides of ``config`` (instructions, image size, action
+            mapping, time limit) are then not used. A one-env instance is checked before any model loads;
+            the rollouts step the env from a worker thread.
 
     Returns:
         :class:`BuildResult`.
@@ -208,8 +222,20 @@ def build_dataset(
     device = resolve_device(config.device)
     indices = shard_indices(config.num_episodes, config.shard_index, config.num_shards)
     overrides = arena_overrides(config)
-    arena = dataclasses.replace(get_preset(config.preset), **overrides)
-    expert = make_expert(config, arena)
+    if env_factory is None:
+        arena = dataclasses.replace(get_preset(config.preset), **overrides)
+        env_kwargs: dict[str, Any] = {"preset": config.preset, **overrides}
+
+        def env_factory(n: int) -> Any:
+            return make_arena(arena, num_envs=n, device=device, render=True)
+
+        expert = make_expert(config, arena)
+    else:
+        from vlnav_data.sim import check_env_factory
+
+        arena = check_env_factory(env_factory, need_frames=True)
+        env_kwargs = {"preset": arena.name, "env_factory": getattr(env_factory, "__qualname__", repr(env_factory))}
+        expert = make_expert(config, arena, check_preset=False)
     paths = dict(config.model_paths)
     if encoders is None:
         encoders = [
@@ -238,7 +264,7 @@ def build_dataset(
         build_config=config.stored(),
         sim_config=_jsonable(arena),
         env_name="vlnav/Arena-v0",
-        env_kwargs={"preset": config.preset, **overrides},
+        env_kwargs=env_kwargs,
         rebuild_command=config.command(),
         camera={
             "hfov_rad": arena.camera_hfov_rad,
@@ -260,7 +286,7 @@ def build_dataset(
         resumed = len(done)
         stats = _run_pipeline(
             config,
-            env_factory=lambda n: make_arena(arena, num_envs=n, device=device, render=True),
+            env_factory=env_factory,
             expert=expert,
             encoders=encoders,
             writer=writer,

@@ -44,6 +44,8 @@ class DiagnoseConfig:
         num_gifs: first-person GIFs to render (failures first, one per class in turn).
         max_gif_frames: frames per GIF at most (the episode is subsampled evenly).
         thresholds: behaviour thresholds.
+        compare_dir: another ``vlnav-policy eval`` directory of the same starts (e.g. the other simulator):
+            the report gains a "What changed" section and ``compare_topdown.png`` (``compare_evals``).
     """
 
     eval_dir: Path
@@ -51,6 +53,7 @@ class DiagnoseConfig:
     num_gifs: int = 4
     max_gif_frames: int = 120
     thresholds: BehaviourThresholds = field(default_factory=BehaviourThresholds)
+    compare_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.num_gifs < 0:
@@ -119,6 +122,7 @@ class DiagnoseResult:
     expert: dict[str, Any] | None
     thresholds: dict[str, Any]
     files: list[str]
+    comparison: dict[str, Any] | None = None
 
 
 def _load(eval_dir: Path) -> tuple[EpisodeRecords, EpisodeRecords | None, dict[str, Any]]:
@@ -139,6 +143,7 @@ def _load(eval_dir: Path) -> tuple[EpisodeRecords, EpisodeRecords | None, dict[s
 def diagnose_eval(config: DiagnoseConfig) -> DiagnoseResult:
     """Label every episode of an evaluation and write the report, plots and GIFs."""
     student, expert, result = _load(config.eval_dir)
+    other = _load(config.compare_dir) if config.compare_dir is not None else None  # fail before any work
     arena = arena_config_from_json(result["sim_config"])
     out_dir = Path(config.out_dir) if config.out_dir is not None else Path(config.eval_dir) / "diagnosis"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,6 +168,17 @@ def diagnose_eval(config: DiagnoseConfig) -> DiagnoseResult:
     counts = count_labels(diag)
     expert_counts = count_labels(expert_diag) if expert_diag is not None else None
     report = _report(result, counts, expert_counts, config.thresholds, plots, gifs, diag)
+    comparison = None
+    if other is not None:
+        from vlnav_data.policy.compare_evals import compare_records, comparison_report, plot_side_by_side
+
+        labels = (_arena_label(result, config.eval_dir), _arena_label(other[2], config.compare_dir))
+        comparison = {"this": labels[0], "other": labels[1], "student": compare_records(student, other[0])}
+        if expert is not None and other[1] is not None:
+            comparison["expert"] = compare_records(expert, other[1])
+        plot = plot_side_by_side(out_dir / "compare_topdown.png", student, other[0], arena, labels)
+        files.append(plot)
+        report += "\n" + "\n".join(comparison_report(comparison, labels, plot))
     (out_dir / "report.md").write_text(report)
     files.append("report.md")
     return DiagnoseResult(
@@ -172,7 +188,14 @@ def diagnose_eval(config: DiagnoseConfig) -> DiagnoseResult:
         expert=expert_counts,
         thresholds=config.thresholds.__dict__,
         files=files,
+        comparison=comparison,
     )
+
+
+def _arena_label(result: dict[str, Any], eval_dir: Path | None) -> str:
+    """``arena (eval dir name)`` of an evaluation, for the comparison's columns."""
+    arena = result.get("arena") or result.get("sim_config", {}).get("name", "?")
+    return f"{arena} ({Path(str(eval_dir)).name})"
 
 
 def _gif_picks(diag: list[EpisodeDiagnosis], num_gifs: int) -> list[tuple[int, str]]:

@@ -80,6 +80,9 @@ class EvalConfig:
         expert: ``dataset`` (the expert that labelled the demos), ``ppo``, ``pursuit`` or ``none``.
         expert_checkpoint: PPO checkpoint (None: the dataset's, else the shipped one).
         device: ``cpu``, ``cuda`` or ``cuda:N`` (resolved).
+        preset: evaluate in this arena preset instead of the one the dataset was built in (e.g.
+            ``text2nav-mujoco`` for a model trained on ``text2nav``); the dataset's instructions, image size,
+            action mapping and time limit are kept (``vlnav_data.sim.arena_in_preset``). None: the model's arena.
     """
 
     model_dir: Path
@@ -97,9 +100,14 @@ class EvalConfig:
     expert: str = "dataset"
     expert_checkpoint: Path | None = None
     device: str = "cpu"
+    preset: str | None = None
 
     def __post_init__(self) -> None:
         check_encoder_dtype(self.encoder_dtype)
+        if self.preset is not None:
+            from vlnav_data.sim import get_preset
+
+            get_preset(self.preset)  # unknown name: ConfigError with a did-you-mean
         if self.num_episodes < 1:
             raise ConfigError(f"--num-episodes must be >= 1, got {self.num_episodes}")
         if self.num_envs < 1:
@@ -315,7 +323,8 @@ class EvalResult:
             encoder_dtype_override: ``--encoder-dtype`` when given (None: the recorded one was used).
         encoder_revision: the live encoder's revision (commit, content hash, ``seed-N``), equal to the file's.
         wall_s / student_env_steps_per_s: timing of the student rollouts.
-        sim_config: the arena config (diagnose re-renders from it).
+        sim_config: the arena config the episodes ran in (diagnose re-renders from it).
+        arena: name of that arena; trained_arena: name of the arena the model's dataset was built in.
         files: the records written.
     """
 
@@ -343,6 +352,8 @@ class EvalResult:
     student_env_steps_per_s: float
     device: str
     sim_config: dict[str, Any]
+    arena: str
+    trained_arena: str
     files: dict[str, str]
 
 
@@ -381,21 +392,47 @@ def load_student(config: EvalConfig) -> tuple[PolicySpec, Any, Callable[[np.ndar
     return spec, encoder, predict
 
 
-def evaluate_policy(config: EvalConfig) -> EvalResult:
-    """Run the student and the expert on the same seeded starts; write records and return the metrics."""
-    from vlnav_data.sim import make_arena
+def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | None = None) -> EvalResult:
+    """Run the student and the expert on the same seeded starts; write records and return the metrics.
+
+    Args:
+        config: the evaluation config.
+        env_factory: ``env_factory(num_envs) -> env``: evaluate in this simulator (any env that passes
+            :func:`vlnav_data.sim.check_arena`; it must render unless the features are text or privileged)
+            instead of the model's arena or ``config.preset``; ``env.config`` describes it. A one-env instance
+            is checked before the encoder loads.
+
+    Raises:
+        ConfigError: the factory's env breaks the contract; CheckpointError: the model directory or encoder.
+    """
+    from vlnav_data.sim import arena_in_preset, check_env_factory, make_arena
+
+    spec = read_policy_spec(config.model_dir)
+    trained = arena_config_from_json(spec.sim_config)
+    # Frames are rendered only when the encoder reads them (the oracle and text features do not).
+    needs_frames = spec.features != "text" and not bool(spec.encoder_spec.get("privileged", False))
+    if env_factory is None:
+        arena = trained if config.preset is None else arena_in_preset(config.preset, trained)
+
+        def make_env(n: int, render: bool) -> Any:
+            return make_arena(arena, num_envs=n, device=config.device, render=render)
+
+    else:
+        if config.preset is not None:
+            raise ConfigError(f"give an env factory or a preset ('{config.preset}'), not both")
+        arena = check_env_factory(env_factory, need_frames=needs_frames)
+
+        def make_env(n: int, render: bool) -> Any:
+            return env_factory(n)
 
     spec, encoder, predict = load_student(config)
-    arena = arena_config_from_json(spec.sim_config)
     seeds = evaluation_seeds(config.seed, config.num_episodes)
     overlap = len(set(seeds.tolist()) & set(spec.train_episode_seeds))
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     num_envs = min(config.num_envs, config.num_episodes)
-    # Frames are rendered only when the encoder reads them (the oracle and text features do not).
-    needs_frames = spec.features != "text" and not bool(spec.encoder_spec.get("privileged", False))
-    env = make_arena(arena, num_envs=num_envs, device=config.device, render=needs_frames)
+    env = make_env(num_envs, needs_frames)
     student_fn = make_student_policy(predict, encoder, spec.features)
     start = time.perf_counter()
     student = run_policy_episodes(env, student_fn, seeds)
@@ -406,7 +443,7 @@ def evaluate_policy(config: EvalConfig) -> EvalResult:
     expert_summary, paired, unpaired, spl_e, expert_name = None, None, None, None, "none"
     if config.expert != "none":
         expert_fn, expert_name = make_expert_policy(config.expert, spec, config.expert_checkpoint, arena)
-        expert_env = make_arena(arena, num_envs=num_envs, device=config.device, render=False)
+        expert_env = make_env(num_envs, False)
         expert = run_policy_episodes(expert_env, expert_fn, seeds)
         expert.save(out_dir / EXPERT_RECORDS)
         files["expert"] = EXPERT_RECORDS
@@ -441,7 +478,9 @@ def evaluate_policy(config: EvalConfig) -> EvalResult:
         wall_s=wall_s,
         student_env_steps_per_s=float(student.num_steps.sum()) / wall_s if wall_s > 0 else float("inf"),
         device=config.device,
-        sim_config=json.loads(json.dumps(spec.sim_config)),
+        sim_config=json.loads(json.dumps(dataclasses.asdict(arena))),
+        arena=arena.name,
+        trained_arena=trained.name,
         files={**files, "meta": EVAL_META},
     )
     # The records' sidecar: what diagnose needs (arena config, policy, summary), independent of the CLI.

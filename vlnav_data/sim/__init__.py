@@ -21,10 +21,11 @@ from vlnav_data.sim.config import (
     INSTRUCTION_STYLES,
     PRESET_NAMES,
     ArenaConfig,
+    arena_in_preset,
     get_preset,
     task_preset,
 )
-from vlnav_data.sim.contract import ArenaReport, ContractViolation, check_arena
+from vlnav_data.sim.contract import ArenaReport, ContractViolation, check_arena, check_env_factory
 from vlnav_data.sim.dynamics import integrate_pose, wheel_speeds_radps
 from vlnav_data.sim.render import render_views
 from vlnav_data.sim.rollout import Episode, rollout
@@ -54,11 +55,13 @@ __all__ = [
     "TERMINATION_CAUSES",
     "ArenaConfig",
     "ArenaReport",
+    "arena_in_preset",
     "ArenaVecEnv",
     "ContractViolation",
     "Episode",
     "EpisodeStart",
     "check_arena",
+    "check_env_factory",
     "get_preset",
     "instruction_texts",
     "integrate_pose",

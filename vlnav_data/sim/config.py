@@ -347,3 +347,27 @@ def task_preset(name: str) -> str:
     """
     get_preset(name)
     return _TASK_PRESETS.get(name, name)
+
+
+#: The fields a dataset build may override on its preset (``vlnav-data build --instructions/--action-mapping/
+#: --image-size/--max-episode-steps``): evaluating a model in another preset keeps them.
+BUILD_OVERRIDE_FIELDS: tuple[str, ...] = (
+    "instructions",
+    "action_mapping",
+    "image_height_px",
+    "image_width_px",
+    "max_episode_steps",
+)
+
+
+def arena_in_preset(preset: str, recorded: ArenaConfig) -> ArenaConfig:
+    """The arena of ``preset`` with the build overrides of a recorded arena (``BUILD_OVERRIDE_FIELDS``).
+
+    This is how a policy trained on one preset is evaluated in another (``vlnav-policy eval --preset``): the
+    simulator, geometry and physics are the preset's; the instructions, camera resolution, action mapping and
+    time limit the policy was trained with are kept.
+
+    Raises:
+        ConfigError: unknown preset.
+    """
+    return dataclasses.replace(get_preset(preset), **{f: getattr(recorded, f) for f in BUILD_OVERRIDE_FIELDS})

@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -297,7 +297,10 @@ class _Checker:
             and np.all(np.asarray(getattr(space, "high", 0)) == 1.0)
         )
         if not ok:
-            add("attributes", f"single_action_space must be Box(-1, 1, (2,), float32) (left, right wheel), got {space!r}")
+            add(
+                "attributes",
+                f"single_action_space must be Box(-1, 1, (2,), float32) (left, right wheel), got {space!r}",
+            )
 
     def check_spaces(self) -> None:
         space = getattr(self.env, "single_observation_space", None)
@@ -351,14 +354,20 @@ class _Checker:
                 continue
             value = info[key]
             if kind == "list[str]":
-                if not isinstance(value, (list, tuple)) or len(value) != self.n or not all(isinstance(s, str) for s in value):
+                if (
+                    not isinstance(value, (list, tuple))
+                    or len(value) != self.n
+                    or not all(isinstance(s, str) for s in value)
+                ):
                     add("info", f"{where}: info['{key}'] must be a list of {self.n} str, got {_desc(value)}")
                     ok = False
                 continue
             arr = np.asarray(value) if isinstance(value, np.ndarray) else None
             if arr is None or arr.shape != (self.n, *tail) or arr.dtype.kind != kind:
                 want = {"i": "int", "U": "str", "b": "bool", "f": "float"}[kind]
-                add("info", f"{where}: info['{key}'] must be a numpy {want} array {(self.n, *tail)}, got {_desc(value)}")
+                add(
+                    "info", f"{where}: info['{key}'] must be a numpy {want} array {(self.n, *tail)}, got {_desc(value)}"
+                )
                 ok = False
         return ok
 
@@ -465,7 +474,11 @@ class _Checker:
             self.out.add("step", f"{where}: step() must return (obs, reward, terminated, truncated, info)")
             raise _Abort
         obs, reward, terminated, truncated, info = result
-        for name, value, kind in (("reward", reward, "f"), ("terminated", terminated, "b"), ("truncated", truncated, "b")):
+        for name, value, kind in (
+            ("reward", reward, "f"),
+            ("terminated", terminated, "b"),
+            ("truncated", truncated, "b"),
+        ):
             if not isinstance(value, np.ndarray) or value.shape != (self.n,) or value.dtype.kind != kind:
                 want = {"f": "float", "b": "bool"}[kind]
                 self.out.add("step", f"{where}: {name} must be a numpy {want} array ({self.n},), got {_desc(value)}")
@@ -474,7 +487,9 @@ class _Checker:
             self.out.add("step", f"{where}: reward has NaN/inf")
         if not self.check_transition(obs, info, actions, moving, None, where):
             raise _Abort
-        self.pending = (terminated | truncated) if self.mode == AutoresetMode.NEXT_STEP else np.zeros(self.n, dtype=bool)
+        self.pending = (
+            (terminated | truncated) if self.mode == AutoresetMode.NEXT_STEP else np.zeros(self.n, dtype=bool)
+        )
         both = np.flatnonzero(terminated & truncated)
         if len(both):
             self.out.add("termination", f"{where}: envs {both.tolist()} are both terminated and truncated")
@@ -484,7 +499,9 @@ class _Checker:
         options: dict[str, Any] = {"reset_mask": mask}
         if seeds is not None:
             options["episode_seeds"] = seeds
-        result = self.call(f"{where}: reset(options={{'reset_mask', ...}})", lambda: self.env.reset(options=options), rule="starts")
+        result = self.call(
+            f"{where}: reset(options={{'reset_mask', ...}})", lambda: self.env.reset(options=options), rule="starts"
+        )
         if result is None:
             raise _Abort
         obs, info = result
@@ -499,7 +516,9 @@ class _Checker:
         obs, info = self.reset_rows(mask, seeds, "starts")
         got_seeds = np.asarray(info["episode_seed"]).tolist()
         if got_seeds != seeds:
-            self.out.add("starts", f"info['episode_seed'] is {got_seeds[:4]}..., the requested episode_seeds are {seeds[:4]}...")
+            self.out.add(
+                "starts", f"info['episode_seed'] is {got_seeds[:4]}..., the requested episode_seeds are {seeds[:4]}..."
+            )
         self.expect_all("env_steps", info, "env_steps", 0, "after reset(options)")
         for i, s in enumerate(seeds):
             start = task.sample_episode_start(self.config, s)
@@ -512,7 +531,9 @@ class _Checker:
                 )
             if int(info["target_index"][i]) != start.target_index:
                 self.out.add(
-                    "starts", f"env {i}: target_index {int(info['target_index'][i])}, episode seed {s} draws {start.target_index}"
+                    "starts",
+                    f"env {i}: target_index {int(info['target_index'][i])}, episode seed {s} draws "
+                    f"{start.target_index}",
                 )
 
     def set_state(self, ids: list[int], poses: np.ndarray, targets: list[int], where: str) -> tuple:
@@ -538,7 +559,9 @@ class _Checker:
                     f"{np.round(pose, 4).tolist()}",
                 )
             if int(info["target_index"][i]) != targets[j]:
-                self.out.add("set_state", f"{where}: env {i}: target_index {int(info['target_index'][i])}, set {targets[j]}")
+                self.out.add(
+                    "set_state", f"{where}: env {i}: target_index {int(info['target_index'][i])}, set {targets[j]}"
+                )
             if int(info["env_steps"][i]) != 0 or str(info["termination"][i]) != "":
                 self.out.add(
                     "set_state",
@@ -615,7 +638,9 @@ class _Checker:
         start = task.sample_episode_start(config, 0)
         spheres = start.sphere_positions_xy_m
         (x0, x1), (y0, y1) = config.bounds_x_m, config.bounds_y_m
-        radius = math.sqrt(max(config.success_radius_m**2 - (config.sphere_height_m - config.robot_root_height_m) ** 2, 0.0))
+        radius = math.sqrt(
+            max(config.success_radius_m**2 - (config.sphere_height_m - config.robot_root_height_m) ** 2, 0.0)
+        )
         step_m = config.max_linear_speed_mps * config.dt_s
         go = np.array([1.0, 1.0])
         if cause == "success":
@@ -657,7 +682,8 @@ class _Checker:
             if int(info["env_steps"][0]) != t:
                 self.out.add(
                     "env_steps",
-                    f"{cause} episode: env_steps {int(info['env_steps'][0])} after {t} step() calls; each step counts once",
+                    f"{cause} episode: env_steps {int(info['env_steps'][0])} after {t} step() calls; each step "
+                    "counts once",
                 )
                 return
             done = bool(terminated[0] or truncated[0])
@@ -670,8 +696,8 @@ class _Checker:
             if self.mode != AutoresetMode.SAME_STEP and ("final_obs" in info or "final_info" in info):
                 self.out.add(
                     "autoreset",
-                    f"{self.mode.name.lower()}: the step that ended the episode returned final_obs/final_info, so the env "
-                    "resets within that step; declare metadata['autoreset_mode'] = AutoresetMode.SAME_STEP",
+                    f"{self.mode.name.lower()}: the step that ended the episode returned final_obs/final_info, so "
+                    "the env resets within that step; declare metadata['autoreset_mode'] = AutoresetMode.SAME_STEP",
                 )
                 return
             if self.mode == AutoresetMode.SAME_STEP:
@@ -683,7 +709,9 @@ class _Checker:
                     return
                 final_obs, final_info = info["final_obs"], info["final_info"]
                 if str(final_info["termination"][0]) != reported or int(final_info["env_steps"][0]) != t:
-                    self.out.add("autoreset", "same_step: final_info must describe the transition (termination, env_steps)")
+                    self.out.add(
+                        "autoreset", "same_step: final_info must describe the transition (termination, env_steps)"
+                    )
             self.check_cause(cause, reported, terminated[0], truncated[0], final_obs, final_info, t)
             self.check_after_end(cause, obs, info)
             return
@@ -712,7 +740,9 @@ class _Checker:
                 f"the task's rules give {expected or 'running'!r}",
             )
         if reported != cause and not self.out.has("termination"):
-            self.out.notes.append(f"'{cause}' not exercised: the placed robot ended with {reported!r} (as the rules say)")
+            self.out.notes.append(
+                f"'{cause}' not exercised: the placed robot ended with {reported!r} (as the rules say)"
+            )
         is_limit = reported == "time_limit"
         if bool(term) != (not is_limit) or bool(trunc) != is_limit:
             self.out.add(
@@ -723,7 +753,8 @@ class _Checker:
         nearest = int(ev["nearest_sphere_index"][0])
         if int(info["nearest_sphere_index"][0]) != nearest:
             self.out.add(
-                "termination", f"nearest_sphere_index {int(info['nearest_sphere_index'][0])}, the final pose gives {nearest}"
+                "termination",
+                f"nearest_sphere_index {int(info['nearest_sphere_index'][0])}, the final pose gives {nearest}",
             )
         if bool(info["reached_wrong_sphere"][0]) != bool(ev["reached_wrong_sphere"][0]):
             self.out.add("termination", "reached_wrong_sphere disagrees with the final pose")
@@ -780,7 +811,9 @@ class _Checker:
         if first is None or second is None:
             return
         for t, (a, b) in enumerate(zip(first, second, strict=True)):
-            for part_a, part_b, name in zip(a, b, ("privileged_state", "rgb", "info", "reward", "terminated", "truncated"), strict=False):
+            for part_a, part_b, name in zip(
+                a, b, ("privileged_state", "rgb", "info", "reward", "terminated", "truncated"), strict=False
+            ):
                 same = (
                     part_a == part_b
                     if not isinstance(part_a, np.ndarray)
@@ -821,3 +854,42 @@ def _desc(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return f"{type(value).__name__} of {len(value)}"
     return type(value).__name__
+
+
+def check_env_factory(
+    env_factory: Callable[[int], Any], *, need_frames: bool, what: str = "env_factory"
+) -> ArenaConfig:
+    """Build a one-environment instance with ``env_factory(1)``, check it, and return its arena config.
+
+    This is what ``build_dataset`` and ``evaluate_policy`` run before any model loads when they are given a
+    factory instead of a preset name.
+
+    Args:
+        env_factory: ``env_factory(num_envs) -> env``.
+        need_frames: the caller reads ``obs["rgb"]``; the env must render.
+        what: how the factory is named in error messages.
+
+    Returns:
+        ``env.config`` of the checked instance (the arena, task and camera it simulates).
+
+    Raises:
+        ConfigError: the factory fails, the env breaks the contract (every violation named), or it has no
+            frames where they are needed.
+    """
+    if not callable(env_factory):
+        raise ConfigError(f"{what} must be a callable num_envs -> env, got {type(env_factory).__name__}")
+    try:
+        env = env_factory(1)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{what}(1) raised {type(exc).__name__}: {exc}") from exc
+    try:
+        if need_frames and getattr(env, "render_enabled", False) is not True:
+            raise ConfigError(f"{what} must return an env that renders frames (render_enabled=True): they are recorded")
+        check_arena(env).raise_if_violated(f"the env of {what}")
+        return env.config
+    finally:
+        close = getattr(env, "close", None)
+        if callable(close):
+            close()

@@ -111,6 +111,8 @@ def arena_mjcf(config: ArenaConfig, num_spheres: int | None = None) -> str:
     fovy_deg = math.degrees(config.camera_vfov_rad)
     amb = config.ambient_light
     r = config.wheel_radius_m
+    contact = f'solref="{_v(*CONTACT_SOLREF)}" solimp="{_v(*CONTACT_SOLIMP)}"'
+    tyre = f'friction="{WHEEL_FRICTION:g} 0.005 0.0001" condim="3" {contact}'
     half_base = 0.5 * config.wheel_base_m
     cx, cy, cz = CHASSIS_HALF_SIZE_M
     chassis_z = CHASSIS_CENTER_HEIGHT_M
@@ -124,7 +126,8 @@ def arena_mjcf(config: ArenaConfig, num_spheres: int | None = None) -> str:
         length = math.hypot(x1 - x0, y1 - y0)
         yaw = math.atan2(y1 - y0, x1 - x0)
         walls.append(
-            f'    <geom name="wall_{i}" type="box" pos="{_v(0.5 * (x0 + x1), 0.5 * (y0 + y1), 0.5 * config.wall_height_m)}" '
+            f'    <geom name="wall_{i}" type="box" '
+            f'pos="{_v(0.5 * (x0 + x1), 0.5 * (y0 + y1), 0.5 * config.wall_height_m)}" '
             f'euler="0 0 {yaw:.9g}" size="{_v(0.5 * length, 0.005, 0.5 * config.wall_height_m)}" '
             f'rgba="{_v(*config.wall_rgb, 1)}" contype="0" conaffinity="0" group="1"/>'
         )
@@ -164,7 +167,7 @@ def arena_mjcf(config: ArenaConfig, num_spheres: int | None = None) -> str:
            cutoff="{SPOT_CUTOFF_DEG:g}" exponent="0" attenuation="1 0 0"
            diffuse="{_v(1 - amb, 1 - amb, 1 - amb)}" specular="0.25 0.25 0.25" ambient="0 0 0"/>
     <geom name="floor" type="plane" size="{_v(_FLOOR_HALF_SIZE_M, _FLOOR_HALF_SIZE_M, 0.1)}" material="floor_material"
-          friction="{WHEEL_FRICTION:g} 0.005 0.0001" condim="3" solref="{_v(*CONTACT_SOLREF)}" solimp="{_v(*CONTACT_SOLIMP)}" group="0"/>
+          friction="{WHEEL_FRICTION:g} 0.005 0.0001" condim="3" {contact} group="0"/>
 {wall_xml}
 {sphere_xml}
     <body name="{ROBOT_BODY}" pos="0 0 0">
@@ -179,15 +182,13 @@ def arena_mjcf(config: ArenaConfig, num_spheres: int | None = None) -> str:
               xyaxes="0 -1 0 0 0 1" fovy="{fovy_deg:.9g}"/>
       <body name="left_wheel" pos="{_v(0, half_base, r)}">
         <joint name="{LEFT_WHEEL_JOINT}" type="hinge" axis="0 1 0" armature="{WHEEL_ARMATURE_KGM2:g}"/>
-        <geom name="left_wheel_geom" type="{WHEEL_GEOM}" euler="{_v(math.pi / 2, 0, 0)}" size="{_v(r, WHEEL_HALF_WIDTH_M)}"
-              mass="{WHEEL_MASS_KG:g}" friction="{WHEEL_FRICTION:g} 0.005 0.0001" condim="3" solref="{_v(*CONTACT_SOLREF)}" solimp="{_v(*CONTACT_SOLIMP)}" rgba="0.2 0.2 0.2 1"
-              group="2"/>
+        <geom name="left_wheel_geom" type="{WHEEL_GEOM}" euler="{_v(math.pi / 2, 0, 0)}"
+              size="{_v(r, WHEEL_HALF_WIDTH_M)}" mass="{WHEEL_MASS_KG:g}" {tyre} rgba="0.2 0.2 0.2 1" group="2"/>
       </body>
       <body name="right_wheel" pos="{_v(0, -half_base, r)}">
         <joint name="{RIGHT_WHEEL_JOINT}" type="hinge" axis="0 1 0" armature="{WHEEL_ARMATURE_KGM2:g}"/>
-        <geom name="right_wheel_geom" type="{WHEEL_GEOM}" euler="{_v(math.pi / 2, 0, 0)}" size="{_v(r, WHEEL_HALF_WIDTH_M)}"
-              mass="{WHEEL_MASS_KG:g}" friction="{WHEEL_FRICTION:g} 0.005 0.0001" condim="3" solref="{_v(*CONTACT_SOLREF)}" solimp="{_v(*CONTACT_SOLIMP)}" rgba="0.2 0.2 0.2 1"
-              group="2"/>
+        <geom name="right_wheel_geom" type="{WHEEL_GEOM}" euler="{_v(math.pi / 2, 0, 0)}"
+              size="{_v(r, WHEEL_HALF_WIDTH_M)}" mass="{WHEEL_MASS_KG:g}" {tyre} rgba="0.2 0.2 0.2 1" group="2"/>
       </body>
     </body>
   </worldbody>

@@ -44,7 +44,8 @@ def render_views_mujoco(
     floors = scene_arrays.floor_rgb.numpy()
     if not np.allclose(floors, np.asarray(config.floor_rgb, dtype=np.float32), atol=1e-6):
         raise ConfigError(
-            f"the MuJoCo floor is {tuple(config.floor_rgb)} (baked into its texture); got floor_rgb {floors[0].tolist()}"
+            f"the MuJoCo floor is {tuple(config.floor_rgb)} (baked into its texture); got floor_rgb "
+            f"{floors[0].tolist()}"
         )
     scene = _scene(config)
     if scene_arrays.sphere_xy.shape[1] != config.num_spheres:

@@ -47,7 +47,9 @@ def import_mujoco() -> Any:
     try:
         import mujoco
     except ImportError as exc:
-        raise ConfigError(f"the MuJoCo backend needs the 'mujoco' package, which is not installed; {INSTALL_HINT}") from exc
+        raise ConfigError(
+            f"the MuJoCo backend needs the 'mujoco' package, which is not installed; {INSTALL_HINT}"
+        ) from exc
     return mujoco
 
 
