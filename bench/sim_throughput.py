@@ -6,23 +6,33 @@ Prints, for each device (CPU, and CUDA when present):
   * ``naive``: a same-run baseline, a full-image ray caster written here that intersects every
     pixel's ray with the floor, every wall rectangle and every sphere (the approach the arena's
     separable renderer replaces);
-  * ``state-only steps/s``: ``ArenaVecEnv.step`` with ``render=False`` (what PPO trains on).
+  * ``state-only steps/s``: ``ArenaVecEnv.step`` with ``render=False`` (what PPO trains on);
+  * MuJoCo (``text2nav-mujoco``, when ``mujoco`` is installed, for N in ``--mujoco-sizes``): ``mujoco``
+    frames/s of ``mujoco.Renderer`` in this process, one env after the other (shadows on, as the preset
+    renders), ``mujoco-noshadow`` the same without shadows, ``mujoco-pool`` the same frames rendered by
+    ``--pool`` worker processes (spawned, one renderer each; frames sent back to this process included),
+    and ``mujoco env`` env-steps/s of ``step()`` with physics and frames;
 plus the machine (CPU model, cores, torch version, threads, load average).
 
-Usage: ``python bench/sim_throughput.py [--sizes 1 64 1024] [--no-compile] [--seconds 2] [--threads K] [--json]``
+Usage: ``python bench/sim_throughput.py [--sizes 1 64 1024] [--mujoco-sizes 1 16 64] [--pool 2] [--no-compile]
+[--seconds 2] [--threads K] [--json]``
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
+import multiprocessing
 import os
 import platform
 import time
 
 import numpy as np
 import torch
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering (read when mujoco is first imported)
 
 from vlnav_data.sim import get_preset, make_arena
 from vlnav_data.sim.config import ArenaConfig
@@ -114,6 +124,71 @@ def _rate(fn, n: int, seconds: float, device: str) -> float:
             return reps * n / elapsed
 
 
+_WORKER: dict = {}
+
+
+def _pool_init(num_envs: int) -> None:
+    """Worker process: its own MuJoCo scene and renderer for ``num_envs`` envs."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from vlnav_data.sim.mujoco import MujocoScene
+
+    _WORKER["scene"] = MujocoScene(get_preset("text2nav-mujoco"), num_envs)
+
+
+def _pool_render(poses: np.ndarray) -> np.ndarray:
+    scene = _WORKER["scene"]
+    cfg = scene.config
+    xy = np.asarray(cfg.sphere_positions_xy_m, dtype=np.float64)
+    rgb = scene.sphere_rgb[0].copy()
+    light = np.asarray(cfg.light_position_m, dtype=np.float64)
+    for i, pose in enumerate(poses):
+        scene.place(i, pose, xy, rgb, light)
+    return scene.render(np.arange(len(poses)))
+
+
+def mujoco_rows(n: int, seconds: float, pool: int) -> dict:
+    """MuJoCo frames/s (in process, without shadows, in a process pool) and env steps/s with frames, at N = n."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from vlnav_data.sim.mujoco import MujocoScene
+
+    cfg = get_preset("text2nav-mujoco")
+    poses = _poses(n, "cpu").numpy()
+    scene = MujocoScene(cfg, n)
+    xy = np.asarray(cfg.sphere_positions_xy_m, dtype=np.float64)
+    rgb, light = scene.sphere_rgb[0].copy(), np.asarray(cfg.light_position_m, dtype=np.float64)
+    for i in range(n):
+        scene.place(i, poses[i], xy, rgb, light)
+    ids = np.arange(n)
+    row = {"mujoco_fps": _rate(lambda: scene.render(ids), n, seconds, "cpu")}
+    scene.model.light_castshadow[:] = 0
+    row["mujoco_noshadow_fps"] = _rate(lambda: scene.render(ids), n, seconds, "cpu")
+    workers = max(1, min(pool, n))
+    chunks = np.array_split(poses, workers)
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        # One scene per worker process: each initialiser call builds one; chunks go to distinct workers.
+        list(ex.map(_pool_init_and_render, [(len(c), c) for c in chunks]))
+
+        def pooled() -> None:
+            list(ex.map(_pool_init_and_render, [(len(c), c) for c in chunks]))
+
+        row["mujoco_pool_fps"] = _rate(pooled, n, seconds, "cpu")
+    row["mujoco_pool_workers"] = workers
+    env = make_arena("text2nav-mujoco", num_envs=n, render=True)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (n, 2))
+    row["mujoco_env_steps_per_s"] = _rate(lambda: env.step(actions), n, seconds, "cpu")
+    return row
+
+
+def _pool_init_and_render(job: tuple[int, np.ndarray]) -> np.ndarray:
+    num_envs, poses = job
+    if _WORKER.get("n") != num_envs:
+        _pool_init(num_envs)
+        _WORKER["n"] = num_envs
+    return _pool_render(poses)
+
+
 def _machine() -> dict:
     model = platform.processor() or "unknown"
     try:
@@ -141,8 +216,16 @@ def main() -> None:
     parser.add_argument("--naive-max-batch", type=int, default=64, help="chunk the naive baseline (memory)")
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when present")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--mujoco-sizes", type=int, nargs="*", default=[1, 16, 64], help="N for the MuJoCo rows")
+    parser.add_argument("--pool", type=int, default=2, help="worker processes of the MuJoCo pool variant")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    try:
+        import mujoco  # noqa: F401  (MUJOCO_GL is chosen below, before the backend imports it)
+
+        has_mujoco = True
+    except ImportError:
+        has_mujoco = False
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = get_preset("text2nav")
@@ -173,6 +256,8 @@ def main() -> None:
             env.reset(seed=0)
             actions = np.random.default_rng(0).uniform(-1, 1, (n, 2))
             row["state_only_env_steps_per_s"] = _rate(lambda e=env, a=actions: e.step(a), n, args.seconds, device)
+            if has_mujoco and device == "cpu" and n in args.mujoco_sizes:
+                row.update(mujoco_rows(n, args.seconds, args.pool))
             rows.append(row)
             print(
                 f"{device:5s} N={n:5d}  ours-eager {row['ours_eager_fps']:10.0f} fps"
@@ -181,6 +266,14 @@ def main() -> None:
                 + f"  state-only {row['state_only_env_steps_per_s']:10.0f} env-steps/s",
                 flush=True,
             )
+            if "mujoco_fps" in row:
+                print(
+                    f"{'':5s} N={n:5d}  mujoco {row['mujoco_fps']:8.1f} fps  mujoco-noshadow "
+                    f"{row['mujoco_noshadow_fps']:8.1f} fps  mujoco-pool({row['mujoco_pool_workers']}) "
+                    f"{row['mujoco_pool_fps']:8.1f} fps  mujoco env {row['mujoco_env_steps_per_s']:8.1f} env-steps/s "
+                    "(physics + frames)",
+                    flush=True,
+                )
     if args.json:
         print(json.dumps({"machine": machine, "results": rows}, indent=2))
 

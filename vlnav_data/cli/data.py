@@ -21,3 +21,4 @@ from vlnav_data.cli import datasets as _datasets  # noqa: E402,F401  build, vali
 from vlnav_data.cli import encoders as _encoders  # noqa: E402,F401  encoders
 from vlnav_data.cli import preview as _preview  # noqa: E402,F401  preview
 from vlnav_data.cli import publish as _publish  # noqa: E402,F401  export, publish, verify
+from vlnav_data.cli import simulators as _simulators  # noqa: E402,F401  check-arena

@@ -25,7 +25,13 @@ from vlnav_data.sim.config import (
     get_preset,
     task_preset,
 )
-from vlnav_data.sim.contract import ArenaReport, ContractViolation, check_arena, check_env_factory
+from vlnav_data.sim.contract import (
+    ArenaReport,
+    ContractViolation,
+    check_arena,
+    check_env_factory,
+    load_env_factory,
+)
 from vlnav_data.sim.dynamics import integrate_pose, wheel_speeds_radps
 from vlnav_data.sim.render import render_views
 from vlnav_data.sim.rollout import Episode, rollout
@@ -65,6 +71,7 @@ __all__ = [
     "get_preset",
     "instruction_texts",
     "integrate_pose",
+    "load_env_factory",
     "make_arena",
     "render_views",
     "rollout",

@@ -893,3 +893,24 @@ def check_env_factory(
         close = getattr(env, "close", None)
         if callable(close):
             close()
+
+
+def load_env_factory(path: str) -> Callable[[int], Any]:
+    """Import an env factory named ``"package.module:callable"`` (``callable(num_envs) -> env``).
+
+    Raises:
+        ConfigError: not ``module:name``, the module cannot be imported, or the name is missing / not callable.
+    """
+    import importlib
+
+    module_name, sep, attr = str(path).partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"an env factory is given as MODULE:CALLABLE (e.g. my_sim.envs:make_env), got '{path}'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module '{module_name}' of env factory '{path}': {exc}") from exc
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ConfigError(f"module '{module_name}' has no callable '{attr}' (env factory '{path}')")
+    return factory
