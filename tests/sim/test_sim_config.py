@@ -42,7 +42,7 @@ def test_unknown_preset_suggests_the_closest_name():
     with pytest.raises(ConfigError) as err:
         get_preset("text2nv")
     assert str(err.value) == (
-        "unknown preset 'text2nv'; expected one of: text2nav, text2nav-random, text2nav-velocity. "
+        "unknown preset 'text2nv'; expected one of: text2nav, text2nav-mujoco, text2nav-random, text2nav-velocity. "
         "Did you mean 'text2nav'?"
     )
 

@@ -408,24 +408,27 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
     from vlnav_data.sim import arena_in_preset, check_env_factory, make_arena
 
     spec = read_policy_spec(config.model_dir)
-    trained = arena_config_from_json(spec.sim_config)
     # Frames are rendered only when the encoder reads them (the oracle and text features do not).
     needs_frames = spec.features != "text" and not bool(spec.encoder_spec.get("privileged", False))
+    if env_factory is not None:
+        if config.preset is not None:
+            raise ConfigError(f"give an env factory or a preset ('{config.preset}'), not both")
+        arena = check_env_factory(env_factory, need_frames=needs_frames)
+        factory = env_factory
+
+        def make_env(n: int, render: bool) -> Any:
+            return factory(n)
+
+    spec, encoder, predict = load_student(config)
+    trained_name = str(spec.sim_config.get("name", "?")) if isinstance(spec.sim_config, dict) else "?"
     if env_factory is None:
+        trained = arena_config_from_json(spec.sim_config)
+        trained_name = trained.name
         arena = trained if config.preset is None else arena_in_preset(config.preset, trained)
 
         def make_env(n: int, render: bool) -> Any:
             return make_arena(arena, num_envs=n, device=config.device, render=render)
 
-    else:
-        if config.preset is not None:
-            raise ConfigError(f"give an env factory or a preset ('{config.preset}'), not both")
-        arena = check_env_factory(env_factory, need_frames=needs_frames)
-
-        def make_env(n: int, render: bool) -> Any:
-            return env_factory(n)
-
-    spec, encoder, predict = load_student(config)
     seeds = evaluation_seeds(config.seed, config.num_episodes)
     overlap = len(set(seeds.tolist()) & set(spec.train_episode_seeds))
     out_dir = Path(config.out_dir)
@@ -480,7 +483,7 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
         device=config.device,
         sim_config=json.loads(json.dumps(dataclasses.asdict(arena))),
         arena=arena.name,
-        trained_arena=trained.name,
+        trained_arena=trained_name,
         files={**files, "meta": EVAL_META},
     )
     # The records' sidecar: what diagnose needs (arena config, policy, summary), independent of the CLI.
