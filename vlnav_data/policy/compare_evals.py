@@ -72,6 +72,8 @@ def plot_side_by_side(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from vlnav_data.sim import COLOR_PALETTE
+
     ia, ib = paired_indices(this, other)
     changed = this.termination[ia].astype(str) != other.termination[ib].astype(str)
     order = np.concatenate([np.flatnonzero(changed), np.flatnonzero(~changed)])[:max_episodes]
@@ -80,19 +82,22 @@ def plot_side_by_side(
     (x0, x1), (y0, y1) = arena.bounds_x_m, arena.bounds_y_m
     for ax, records, idx, label in ((axes[0], other, ib, labels[1]), (axes[1], this, ia, labels[0])):
         ax.plot([y1, y0, y0, y1, y1], [x0, x0, x1, x1, x0], color="k", lw=1, ls="--")
-        spheres = records.sphere_xy_m[idx[order[0]]]
-        ax.scatter(spheres[:, 1], spheres[:, 0], s=100, color="0.6", edgecolors="k", zorder=3)
+        first = int(idx[order[0]])
+        spheres = records.sphere_xy_m[first]
+        palette = np.array([COLOR_PALETTE[n] for n in COLOR_PALETTE])
+        colours = palette[records.sphere_color_indices[first]]
+        ax.scatter(spheres[:, 1], spheres[:, 0], s=100, color=colours, edgecolors="k", zorder=3)
         for n, k in enumerate(order):
             p = records.poses_of(int(idx[k]))
             c = cmap(n % 10)
             ax.plot(p[:, 1], p[:, 0], color=c, lw=1.5 if changed[k] else 0.8, ls="-" if changed[k] else ":")
             ax.scatter([p[-1, 1]], [p[-1, 0]], color=c, marker="x", s=24)
         solved = int(records.success[idx].sum())
-        ax.set_title(f"{label}: {solved}/{len(idx)} solved")
+        ax.set_title(f"{label}\n{solved}/{len(idx)} solved", fontsize=9)
         ax.set_xlabel("y (m, left is +)")
-        ax.invert_xaxis()
         ax.set_aspect("equal")
         ax.grid(alpha=0.3)
+    axes[0].invert_xaxis()  # shared x axis: the robot's left (+y) on the left, looking along +x
     axes[0].set_ylabel("x (m, forward)")
     fig.suptitle(f"same starts, {int(changed.sum())} of {len(ia)} episodes end differently (solid lines)")
     fig.tight_layout()

@@ -234,7 +234,7 @@ class _Checker:
         self.check_attributes()
         self.check_spaces()
         obs, info = self.call("reset", lambda: self.env.reset(seed=self.seed), rule="info", fatal=True)
-        self.check_transition(obs, info, None, None, None, where="reset(seed)")
+        self.check_transition(obs, info, None, None, "reset(seed)")
         self.expect_all("env_steps", info, "env_steps", 0, "after reset")
         self.expect_all("termination", info, "termination", "", "after reset")
         self.check_starts()
@@ -377,7 +377,6 @@ class _Checker:
         info: Any,
         actions: np.ndarray | None,
         moving: np.ndarray | None,
-        step_rows: Any,
         where: str,
     ) -> bool:
         """Observation/info structure and the meaning of every row (state columns, target, instruction)."""
@@ -485,7 +484,7 @@ class _Checker:
                 raise _Abort
         if not np.isfinite(reward).all():
             self.out.add("step", f"{where}: reward has NaN/inf")
-        if not self.check_transition(obs, info, actions, moving, None, where):
+        if not self.check_transition(obs, info, actions, moving, where):
             raise _Abort
         self.pending = (
             (terminated | truncated) if self.mode == AutoresetMode.NEXT_STEP else np.zeros(self.n, dtype=bool)
@@ -506,7 +505,7 @@ class _Checker:
             raise _Abort
         obs, info = result
         self.pending &= ~mask
-        if not self.check_transition(obs, info, None, None, None, where):
+        if not self.check_transition(obs, info, None, None, where):
             raise _Abort
         return obs, info
 
@@ -548,7 +547,7 @@ class _Checker:
             raise _Abort
         obs, info = result
         self.pending[ids] = False
-        if not self.check_transition(obs, info, None, None, None, where):
+        if not self.check_transition(obs, info, None, None, where):
             raise _Abort
         for j, i in enumerate(ids):
             pose = _pose(obs["privileged_state"][i])
