@@ -9,8 +9,9 @@ this class replaces its three backend hooks:
   the free joint (root position and the heading of the body x axis). Wheels slip, the chassis pitches
   when it starts, nothing is integrated kinematically.
 * ``_placed``: a new episode or ``set_state`` puts the robot at rest at its pose, wheels on the floor.
-* ``_render_frames``: ``mujoco.Renderer`` offscreen, one environment after the other (one process; the
-  pool-of-processes alternative is measured in ``bench/sim_throughput.py``).
+* ``_render_frames``: ``mujoco.Renderer`` offscreen, one environment after the other in this process (a
+  pool of worker processes was measured and was not faster on 2 cores: Mesa's llvmpipe already
+  rasterises on every core; ``bench/RESULTS.md``).
 
 The simulator runs on the CPU: ``device`` must be ``cpu`` (the task tensors stay there too).
 """
