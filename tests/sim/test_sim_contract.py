@@ -181,3 +181,10 @@ def test_raise_if_violated_names_every_violation_in_one_line():
         match=r"^my env does not meet the simulator contract \(2 violations\): \[info\] reset\(seed\): info lacks ",
     ):
         report.raise_if_violated("my env")
+
+
+def test_a_randomised_arena_meets_the_contract_with_every_cause_exercised():
+    """Placements are computed from the sphere layout the check starts in every slot (random per seed here)."""
+    report = check_arena(make_arena("text2nav-random", num_envs=2, render=False, max_episode_steps=20))
+    assert report.ok, report.messages()
+    assert report.notes == ()

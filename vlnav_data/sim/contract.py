@@ -228,6 +228,7 @@ class _Checker:
         self.mode: Any = None
         self.render = False
         self.pending = np.zeros(0, dtype=bool)  # next_step mode: rows whose next step() is a reset step
+        self.spheres = np.zeros((0, 2))  # sphere centres of the layout every slot shares (same_layout)
 
     # ------------------------------------------------------------------ driver
     def run(self, max_time_limit_steps: int) -> None:
@@ -569,21 +570,31 @@ class _Checker:
                 )
         return obs, info
 
+    def same_layout(self, where: str) -> np.ndarray:
+        """Start one episode seed in every slot (one sphere layout for all, also in randomised arenas).
+
+        Returns the ``(K, 2)`` sphere centres of that layout; the placements below are computed from it.
+        """
+        seed = int(np.random.default_rng([self.seed, 0x1A7]).integers(0, 2**62))
+        self.reset_rows(np.ones(self.n, dtype=bool), [seed] * self.n, where)
+        self.spheres = task.sample_episode_start(self.config, seed).sphere_positions_xy_m
+        return self.spheres
+
     def safe_pose(self) -> np.ndarray:
-        """A pose in the middle of the bounds, facing +x, at least 0.4 m beyond the success radius of every sphere."""
+        """A pose inside the bounds, facing +x, as far as possible from every sphere of the current layout."""
         (x0, x1), (y0, y1) = self.config.bounds_x_m, self.config.bounds_y_m
-        start = task.sample_episode_start(self.config, 0)
+        spheres = self.spheres
         best, best_d = np.array([0.5 * (x0 + x1), 0.5 * (y0 + y1), 0.0]), -1.0
         for fx in np.linspace(0.15, 0.85, 8):
             for fy in np.linspace(0.15, 0.85, 8):
                 p = np.array([x0 + fx * (x1 - x0), y0 + fy * (y1 - y0), 0.0])
-                d = np.min(np.hypot(*(start.sphere_positions_xy_m - p[:2]).T))
+                d = np.min(np.hypot(*(spheres - p[:2]).T))
                 if d > best_d:
                     best, best_d = p, d
         return best
 
     def check_set_state(self) -> None:
-        self.call("reset", lambda: self.env.reset(seed=self.seed), rule="set_state")
+        self.same_layout("set_state")
         base = self.safe_pose()
         ids = list(range(self.n))
         poses = np.array([base + [0.01 * i, -0.01 * i, 0.3 * i - 0.5] for i in ids])
@@ -603,6 +614,7 @@ class _Checker:
                 break
 
     def check_action_meaning(self) -> None:
+        self.same_layout("actions")
         base = self.safe_pose()
         ids = list(range(self.n))
         steps = 5
@@ -634,8 +646,7 @@ class _Checker:
     def episode_pose(self, cause: str) -> tuple[np.ndarray, int, np.ndarray]:
         """A placement that ends with ``cause`` when driven with the returned action (or standing still)."""
         config = self.config
-        start = task.sample_episode_start(config, 0)
-        spheres = start.sphere_positions_xy_m
+        spheres = self.spheres
         (x0, x1), (y0, y1) = config.bounds_x_m, config.bounds_y_m
         radius = math.sqrt(
             max(config.success_radius_m**2 - (config.sphere_height_m - config.robot_root_height_m) ** 2, 0.0)
@@ -666,10 +677,8 @@ class _Checker:
         """Drive env 0 into ``cause``; check the cause against the final pose, the counters and the autoreset."""
         from gymnasium.vector import AutoresetMode
 
+        self.same_layout(cause)  # also restarts envs a disabled-autoreset scenario left finished
         pose, target, action = self.episode_pose(cause)
-        if self.mode == AutoresetMode.DISABLED:
-            self.call("reset", lambda: self.env.reset(seed=self.seed), rule="autoreset")
-            self.pending[:] = False
         ids = list(range(self.n))
         self.set_state(ids, np.tile(self.safe_pose(), (self.n, 1)), [0] * self.n, cause)
         self.set_state([0], pose[None], [target], cause)
