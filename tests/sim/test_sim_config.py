@@ -61,3 +61,32 @@ def test_make_arena_rejects_unknown_override_and_mapping():
         make_arena("text2nav", num_envs=1, render=False, action_mapping="bangbang")
     with pytest.raises(ConfigError, match="num_envs must be a positive integer, got 0"):
         make_arena("text2nav", num_envs=0, render=False)
+
+
+def test_the_mujoco_preset_is_the_published_arena_in_another_simulator():
+    from vlnav_data.sim import arena_in_preset, task_preset
+
+    builtin, mujoco = get_preset("text2nav"), get_preset("text2nav-mujoco")
+    differing = {f.name for f in dataclasses.fields(builtin) if getattr(builtin, f.name) != getattr(mujoco, f.name)}
+    assert differing == {"name", "backend", "physics_substeps"}
+    assert (mujoco.backend, mujoco.physics_substeps) == ("mujoco", 16)
+    assert task_preset("text2nav-mujoco") == "text2nav" and task_preset("text2nav-random") == "text2nav-random"
+    trained = dataclasses.replace(builtin, instructions="color", image_height_px=64, image_width_px=64)
+    moved = arena_in_preset("text2nav-mujoco", trained)
+    assert (moved.backend, moved.instructions, moved.image_height_px) == ("mujoco", "color", 64)
+    with pytest.raises(ConfigError, match=r"^unknown simulator backend 'isaac'; expected one of: builtin, mujoco\."):
+        dataclasses.replace(builtin, backend="isaac")
+
+
+def test_without_the_mujoco_package_the_error_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from vlnav_data.sim import make_arena
+
+    monkeypatch.setitem(sys.modules, "mujoco", None)  # `import mujoco` raises ImportError
+    with pytest.raises(ConfigError) as err:
+        make_arena("text2nav-mujoco", num_envs=1, render=False)
+    assert str(err.value).startswith(
+        "the MuJoCo backend needs the 'mujoco' package, which is not installed; install the MuJoCo backend with "
+        "`pip install 'vlnav-data[mujoco]'`"
+    )
