@@ -352,7 +352,10 @@ def make_arena(
     compile_renderer: bool = False,
     **overrides: Any,
 ) -> ArenaVecEnv:
-    """Build a batched arena.
+    """Build a batched arena in the simulator its config names (``ArenaConfig.backend``).
+
+    ``builtin`` gives an :class:`ArenaVecEnv`; ``mujoco`` (``text2nav-mujoco``) a
+    ``vlnav_data.sim.mujoco.MujocoArenaVecEnv`` (CPU only; ``compile_renderer`` does not apply).
 
     Args:
         preset: Preset name (``PRESET_NAMES``) or an :class:`ArenaConfig`.
