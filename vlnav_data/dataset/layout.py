@@ -34,6 +34,11 @@ class EncoderEntry:
         preprocessing: image size, mean/std, resampling and text max length used (JSON object).
         library_versions: torch / transformers versions that computed the embeddings.
         trust_remote_code: True when the model's own repository code ran.
+        mixed_precision: every ``{"dtype", "device_type"}`` that contributed embeddings, in order, when
+            more than one did (accepted with ``--allow-mixed-precision`` by ``build --resume``, ``merge``
+            or ``embed --resume``; see :mod:`vlnav_data.dataset.precision`). Empty (and absent from the
+            file's JSON) when one precision computed every embedding; ``dtype`` and ``device_type`` then
+            name it, and for a mixed entry they name the first contributor.
     """
 
     name: str
@@ -49,8 +54,14 @@ class EncoderEntry:
     preprocessing: Mapping[str, Any] = field(default_factory=dict)
     library_versions: Mapping[str, str] = field(default_factory=dict)
     trust_remote_code: bool = False
+    mixed_precision: tuple[Mapping[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        mixed = tuple(
+            {"dtype": str(m.get("dtype", "")), "device_type": str(m.get("device_type", ""))}
+            for m in (self.mixed_precision or ())
+        )
+        object.__setattr__(self, "mixed_precision", mixed)
         if not schema.valid_encoder_name(self.name):
             raise ConfigError(
                 f"encoder name must be letters, digits, '_' or '-', got '{self.name}'; rename the encoder"
@@ -62,6 +73,10 @@ class EncoderEntry:
         out = dataclasses.asdict(self)
         out["preprocessing"] = dict(self.preprocessing)
         out["library_versions"] = dict(self.library_versions)
+        if self.mixed_precision:
+            out["mixed_precision"] = [dict(m) for m in self.mixed_precision]
+        else:  # files with one precision look exactly as before this field existed
+            del out["mixed_precision"]
         return out
 
 
@@ -146,10 +161,18 @@ class DatasetLayout:
             ),
         }
         for enc in self.encoders:
-            for kind in schema.EMBEDDING_KINDS:
-                key = schema.encoder_key(enc.name, kind)
-                feats[key] = _feat(schema.encoder_path(enc.name, kind), "float16", [enc.dim], None, "low_dim", "")
+            feats.update(encoder_features(enc))
         return feats
+
+
+def encoder_features(entry: EncoderEntry) -> dict[str, dict[str, Any]]:
+    """The ``features_json`` entries of one encoder: ``<name>_image`` and ``<name>_joint``."""
+    return {
+        schema.encoder_key(entry.name, kind): _feat(
+            schema.encoder_path(entry.name, kind), schema.EMBEDDING_DTYPE, [entry.dim], None, "low_dim", ""
+        )
+        for kind in schema.EMBEDDING_KINDS
+    }
 
 
 def _feat(path: str, dtype: str, shape: list[int], names: list[str] | None, modality: str, units: str) -> dict:

@@ -18,6 +18,7 @@ import numpy as np
 
 from vlnav_data.dataset import schema
 from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry
+from vlnav_data.dataset.precision import combine_precision
 from vlnav_data.dataset.reader import DatasetReader
 from vlnav_data.dataset.writer import DatasetWriter, EpisodeRecord, config_differences
 from vlnav_data.errors import ConfigError
@@ -25,7 +26,10 @@ from vlnav_data.errors import ConfigError
 SHARD_FIELDS = ("shard_index", "num_shards")
 """Build-config fields that differ between the shards of one build; the merged file gets 0 and 1."""
 
-DEFAULT_MERGE_IGNORE = (*SHARD_FIELDS, "out", "resume", "overwrite", "device", "num_envs")
+DEFAULT_MERGE_IGNORE = (*SHARD_FIELDS, "out", "resume", "overwrite", "device", "num_envs", "encoder_dtype")
+"""Build-config fields shards may differ in. ``device`` and ``encoder_dtype`` are judged by what they
+resolved to, each encoder entry's dtype and device type (:mod:`vlnav_data.dataset.precision`), not by
+their spelling (``auto`` on a GPU host and on a CPU host read the same)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +82,7 @@ def merge_datasets(
     *,
     overwrite: bool = False,
     ignore_fields: Iterable[str] = DEFAULT_MERGE_IGNORE,
+    allow_mixed_precision: bool = False,
 ) -> MergeResult:
     """Merge complete shard files of one build into ``out``.
 
@@ -86,10 +91,13 @@ def merge_datasets(
         out: merged output file (written crash-safely through :class:`DatasetWriter`).
         overwrite: replace an existing ``out``.
         ignore_fields: build-config fields allowed to differ between inputs.
+        allow_mixed_precision: accept inputs whose embeddings of one encoder were computed with different
+            dtypes or device types (the merged entry records every contributor in ``mixed_precision``).
 
     Raises:
         ConfigError: no inputs, inputs from different builds (differing fields named), different layouts,
-            or an episode index present in two inputs.
+            an encoder computed in different precisions without ``allow_mixed_precision``, or an episode
+            index present in two inputs.
         SchemaError: an input is not a complete ``vlnav-demos`` file.
     """
     if not inputs:
@@ -107,6 +115,16 @@ def merge_datasets(
                 raise ConfigError(
                     f"'{r.path}' and '{ref.path}' are not shards of one build; they differ in: " + "; ".join(diffs)
                 )
+        entries = {name: EncoderEntry(**spec) for name, spec in ref.encoder_specs.items()}
+        for r in readers[1:]:
+            for name, spec in r.encoder_specs.items():
+                entries[name] = combine_precision(
+                    entries[name],
+                    EncoderEntry(**spec),
+                    held_by=f"'{ref.path}' holds",  # when this raises, every input before agreed with it
+                    new_by=f"'{r.path}' holds",
+                    allow_mixed=allow_mixed_precision,
+                )
         owners: dict[int, tuple[DatasetReader, str]] = {}
         for r in readers:
             for name in r.demo_names:
@@ -121,7 +139,7 @@ def merge_datasets(
             build["shard_index"] = 0
         if "num_shards" in build:
             build["num_shards"] = 1
-        layout = layout_from_reader(ref, build_config=build)
+        layout = layout_from_reader(ref, build_config=build, encoders=tuple(entries[n] for n in ref.encoders))
         tables = {id(r): (r.instructions, {e: r.text_embeddings(e) for e in r.encoders}) for r in readers}
         total = 0
         with DatasetWriter(out, layout, mode="overwrite" if overwrite else "create") as w:

@@ -25,8 +25,9 @@ import numpy as np
 
 import vlnav_data
 from vlnav_data.dataset import schema
-from vlnav_data.dataset.layout import DatasetLayout
+from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry
 from vlnav_data.dataset.lock import WriteLock
+from vlnav_data.dataset.precision import combine_precision
 from vlnav_data.errors import ConfigError, SchemaError
 
 WriteMode = Literal["create", "overwrite", "resume"]
@@ -167,6 +168,72 @@ def preflight_output(path: str | os.PathLike, mode: WriteMode) -> None:
         raise ConfigError(f"the output directory '{parent}' is not writable; choose a writable --out")
 
 
+LOWDIM_STORAGE = {"compression": "gzip", "compression_opts": schema.GZIP_LEVEL_LOWDIM, "shuffle": True}
+"""How per-step vectors are stored: gzip + shuffle (chunk rows from :func:`schema.lowdim_chunk_rows`)."""
+
+
+def _vector(g: h5py.Group, path: str, values: Any, dtype: Any, opts: dict) -> h5py.Dataset:
+    arr = np.ascontiguousarray(values, dtype=dtype)
+    row_bytes = int(arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64)))
+    rows = max(1, min(arr.shape[0], schema.lowdim_chunk_rows(row_bytes)))
+    chunks = (rows, *arr.shape[1:])
+    o = dict(opts)
+    if arr.dtype.itemsize == 1:
+        o.pop("shuffle")  # shuffle helps multi-byte types only
+    return g.create_dataset(path, data=arr, chunks=chunks, **o)
+
+
+def write_embeddings(demo: h5py.Group, entry: EncoderEntry, image: Any, joint: Any) -> None:
+    """Write one encoder's ``obs/<name>_image`` and ``obs/<name>_joint`` (float16) into a demo group.
+
+    The one place their storage (dtype, chunks, filters, attributes) is decided: the writer and
+    ``vlnav-data embed`` both call it, so an added encoder is stored exactly like a built one.
+    """
+    for kind, values in (("image", image), ("joint", joint)):
+        ds = _vector(demo, schema.encoder_path(entry.name, kind), values, np.float16, LOWDIM_STORAGE)
+        ds.attrs["modality"] = "low_dim"
+        ds.attrs["encoder"] = entry.name
+        ds.attrs["l2_normalized"] = True
+        if kind == "joint":
+            ds.attrs["fusion"] = entry.fusion
+
+
+def create_text_table(text_embeddings: h5py.Group, entry: EncoderEntry, rows: int) -> h5py.Dataset:
+    """Create ``/meta/text_embeddings/<name>``: float32 ``(rows, E)``, resizable, one row per instruction."""
+    ds = text_embeddings.create_dataset(
+        entry.name,
+        shape=(rows, entry.dim),
+        maxshape=(None, entry.dim),
+        dtype=schema.TEXT_EMBEDDING_DTYPE,
+        chunks=(8, entry.dim),
+        compression="gzip",
+        compression_opts=schema.GZIP_LEVEL_LOWDIM,
+        shuffle=True,
+    )
+    ds.attrs["l2_normalized"] = True
+    return ds
+
+
+def fsync_path(path: str | os.PathLike) -> None:
+    """``fsync`` a file or a directory by path."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(partial: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Make a closed, complete ``partial`` file appear at ``final`` atomically: fsync, rename, fsync the directory.
+
+    A crash before the rename leaves ``final`` as it was (absent, or the previous file); after it,
+    ``final`` is the new file. Readers never see a half-written file at ``final``.
+    """
+    fsync_path(partial)
+    os.replace(partial, final)
+    fsync_path(Path(final).parent)
+
+
 class DatasetWriter:
     """Append episodes to a ``vlnav-demos`` file, crash-safely.
 
@@ -180,11 +247,15 @@ class DatasetWriter:
         resume_absent: build-config fields added after a file may have been started, with the value they
             implied then (e.g. ``{"split_rule": "coin"}``); see :func:`config_differences`.
         compress_threads: threads deflating frames (default: min(8, CPU count)); 1 compresses inline.
+        allow_mixed_precision: on resume, accept committed embeddings of an encoder computed with another
+            dtype or device type than ``layout`` says (the mix is recorded in the file's encoder entry,
+            see :mod:`vlnav_data.dataset.precision`); refused otherwise.
 
     Raises:
         ConfigError: the output exists without overwrite/resume, a partial build exists in ``create``
-            mode, the directory is not writable, another build holds the lock, or the partial file was
-            written with a different configuration (the differing fields are named).
+            mode, the directory is not writable, another build holds the lock, the partial file was
+            written with a different configuration (the differing fields are named), or resuming would
+            mix precisions within one encoder.
     """
 
     def __init__(
@@ -196,6 +267,7 @@ class DatasetWriter:
         resume_ignore: Iterable[str] = (),
         resume_absent: Mapping[str, Any] | None = None,
         compress_threads: int | None = None,
+        allow_mixed_precision: bool = False,
     ) -> None:
         self._compress_threads = int(compress_threads or min(8, os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
@@ -203,6 +275,7 @@ class DatasetWriter:
         self.partial = partial_path(self.path)
         self.layout = layout
         self.mode = mode
+        self.allow_mixed_precision = bool(allow_mixed_precision)
         self._file: h5py.File | None = None
         self._finalized = False
         self._instructions: list[str] = []
@@ -262,17 +335,7 @@ class DatasetWriter:
         )
         te = meta.create_group("text_embeddings")
         for enc in lay.encoders:
-            ds = te.create_dataset(
-                enc.name,
-                shape=(0, enc.dim),
-                maxshape=(None, enc.dim),
-                dtype=schema.TEXT_EMBEDDING_DTYPE,
-                chunks=(8, enc.dim),
-                compression="gzip",
-                compression_opts=schema.GZIP_LEVEL_LOWDIM,
-                shuffle=True,
-            )
-            ds.attrs["l2_normalized"] = True
+            create_text_table(te, enc, 0)
         f.flush()
 
     def _open_for_resume(self, ignore: set[str]) -> None:
@@ -312,6 +375,7 @@ class DatasetWriter:
                 committed += 1
             else:
                 break
+        self._check_precision(f, committed)  # before anything in the file changes
         for name in list(data.keys()):
             idx = schema.demo_index(name)
             if idx is None or idx >= committed:
@@ -337,6 +401,26 @@ class DatasetWriter:
         data.attrs["total"] = np.int64(self._total)
         data.attrs["num_demos"] = np.int64(committed)
         f.flush()
+
+    def _check_precision(self, f: h5py.File, committed: int) -> None:
+        """One encoder, one precision: the committed demos' encoder entries against this run's."""
+        stored = {e["name"]: e for e in json.loads(f.attrs["encoders_json"])}
+        entries = []
+        for enc in self.layout.encoders:
+            if committed == 0 or enc.name not in stored:  # nothing of it in the file yet: this run's entry
+                entries.append(enc)
+                continue
+            held = EncoderEntry(**stored[enc.name])
+            entries.append(
+                combine_precision(
+                    held,
+                    enc,
+                    held_by=f"'{self.partial}' holds",
+                    new_by="this run computes",
+                    allow_mixed=self.allow_mixed_precision,
+                )
+            )
+        f.attrs["encoders_json"] = _json([e.to_json() for e in entries])
 
     # ------------------------------------------------------------------ state
     @property
@@ -408,18 +492,18 @@ class DatasetWriter:
         if name in data:  # leftover of an interrupted append in this process
             del data[name]
         g = data.create_group(name)
-        lowdim = {"compression": "gzip", "compression_opts": schema.GZIP_LEVEL_LOWDIM, "shuffle": True}
-        self._vector(g, schema.ACTIONS, ep.actions, np.float32, lowdim).attrs["names"] = list(schema.ACTION_NAMES)
+        lowdim = LOWDIM_STORAGE
+        _vector(g, schema.ACTIONS, ep.actions, np.float32, lowdim).attrs["names"] = list(schema.ACTION_NAMES)
         g[schema.ACTIONS].attrs["units"] = "normalised [-1, 1]"
-        wv = self._vector(g, schema.WHEEL_VEL, ep.wheel_vel_radps, np.float32, lowdim)
+        wv = _vector(g, schema.WHEEL_VEL, ep.wheel_vel_radps, np.float32, lowdim)
         wv.attrs["units"] = "rad/s"
         wv.attrs["names"] = list(schema.ACTION_NAMES)
         wv.attrs["wheel_speed_limit_radps"] = float(self.layout.wheel_speed_limit_radps)
-        self._vector(g, schema.REWARDS, ep.rewards, np.float32, lowdim)
-        self._vector(g, schema.DONES, ep.dones, np.uint8, lowdim)
-        ts = self._vector(g, schema.TIMESTAMPS, np.arange(t, dtype=np.float64) / self.layout.fps, np.float64, lowdim)
+        _vector(g, schema.REWARDS, ep.rewards, np.float32, lowdim)
+        _vector(g, schema.DONES, ep.dones, np.uint8, lowdim)
+        ts = _vector(g, schema.TIMESTAMPS, np.arange(t, dtype=np.float64) / self.layout.fps, np.float64, lowdim)
         ts.attrs["units"] = "s"
-        self._vector(g, schema.INSTRUCTION_INDEX, index, np.int32, lowdim)
+        _vector(g, schema.INSTRUCTION_INDEX, index, np.int32, lowdim)
         h, w = self.layout.image_height, self.layout.image_width
         rgb = g.create_dataset(
             schema.RGB,
@@ -437,18 +521,12 @@ class DatasetWriter:
         rgb.attrs["modality"] = "rgb"
         if self.layout.camera:
             rgb.attrs["camera_json"] = _json(dict(self.layout.camera))
-        ps = self._vector(g, schema.PRIVILEGED_STATE, ep.privileged_state, np.float32, lowdim)
+        ps = _vector(g, schema.PRIVILEGED_STATE, ep.privileged_state, np.float32, lowdim)
         ps.attrs["modality"] = "low_dim"
         ps.attrs["names"] = list(self.layout.state_names)
         ps.attrs["privileged"] = True
         for enc in self.layout.encoders:
-            for kind, table in (("image", ep.image_embeddings), ("joint", ep.joint_embeddings)):
-                ds = self._vector(g, schema.encoder_path(enc.name, kind), table[enc.name], np.float16, lowdim)
-                ds.attrs["modality"] = "low_dim"
-                ds.attrs["encoder"] = enc.name
-                ds.attrs["l2_normalized"] = True
-                if kind == "joint":
-                    ds.attrs["fusion"] = enc.fusion
+            write_embeddings(g, enc, ep.image_embeddings[enc.name], ep.joint_embeddings[enc.name])
         g.attrs["seed"] = np.int64(ep.seed)
         g.attrs["episode_index"] = np.int64(ep.episode_index)
         g.attrs["target_index"] = np.int64(ep.target_index)
@@ -475,17 +553,6 @@ class DatasetWriter:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._compress_threads, thread_name_prefix="vlnav-deflate")
         return list(self._pool.map(lambda f: zlib.compress(f.tobytes(), level), frames))
-
-    @staticmethod
-    def _vector(g: h5py.Group, path: str, values: Any, dtype: Any, opts: dict) -> h5py.Dataset:
-        arr = np.ascontiguousarray(values, dtype=dtype)
-        row_bytes = int(arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64)))
-        rows = max(1, min(arr.shape[0], schema.lowdim_chunk_rows(row_bytes)))
-        chunks = (rows, *arr.shape[1:])
-        o = dict(opts)
-        if arr.dtype.itemsize == 1:
-            o.pop("shuffle")  # shuffle helps multi-byte types only
-        return g.create_dataset(path, data=arr, chunks=chunks, **o)
 
     def _check_episode(self, ep: EpisodeRecord) -> int:
         lay = self.layout
@@ -548,17 +615,7 @@ class DatasetWriter:
         f.close()
         self._file = None
         self._shutdown_pool()
-        fd = os.open(self.partial, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self.partial, self.path)
-        dfd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        publish(self.partial, self.path)
         self._finalized = True
         self._lock.release()
         return self.path
