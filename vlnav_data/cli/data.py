@@ -18,6 +18,7 @@ def main() -> None:
 
 # Commands live in modules named for what they do; importing them registers them on `app`.
 from vlnav_data.cli import datasets as _datasets  # noqa: E402,F401  build, validate, info, card
+from vlnav_data.cli import embed as _embed  # noqa: E402,F401  embed
 from vlnav_data.cli import encoders as _encoders  # noqa: E402,F401  encoders
 from vlnav_data.cli import preview as _preview  # noqa: E402,F401  preview
 from vlnav_data.cli import publish as _publish  # noqa: E402,F401  export, publish, verify

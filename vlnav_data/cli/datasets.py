@@ -52,6 +52,14 @@ def build(
     shard: str | None = typer.Option(None, help="i/n: build only shard i of n (episodes i, i+n, ...)."),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT.partial; finished episodes are kept."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT (kept until the new file is complete)."),
+    allow_mixed_precision: bool = typer.Option(
+        False, "--allow-mixed-precision", help="Let --resume continue in another dtype/device type (recorded)."
+    ),
+    cross_episode_batching: bool | None = typer.Option(
+        None,
+        "--cross-episode-batching/--per-episode-batching",
+        help="Fill encoder batches with frames of several episodes [default: on CUDA only].",
+    ),
     config: Path | None = typer.Option(None, "--config", help="TOML file of build settings; flags override it."),
     json_out: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
@@ -88,6 +96,9 @@ def build(
             values["shard_index"], values["num_shards"] = parse_shard(shard)
         values["resume"] = resume or bool(values.get("resume", False))
         values["overwrite"] = overwrite or bool(values.get("overwrite", False))
+        values["allow_mixed_precision"] = allow_mixed_precision or bool(values.get("allow_mixed_precision", False))
+        if cross_episode_batching is not None:
+            values["cross_episode_batching"] = cross_episode_batching
         if not values.get("out"):
             from vlnav_data.errors import ConfigError
 
@@ -236,12 +247,15 @@ def merge(
     out: Path = typer.Argument(..., help="Merged output .h5 file."),
     shards: list[Path] = typer.Argument(..., help="Shard files of one build (built with --shard i/n)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT."),
+    allow_mixed_precision: bool = typer.Option(
+        False, "--allow-mixed-precision", help="Merge shards whose encoders ran in other dtypes/devices (recorded)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
 ) -> None:
     """Merge the shards of one build into OUT, renumbering demos by their global episode index."""
     from vlnav_data.dataset.merge import merge_datasets
 
-    result = run_command(merge_datasets, shards, out, overwrite=overwrite)
+    result = run_command(merge_datasets, shards, out, overwrite=overwrite, allow_mixed_precision=allow_mixed_precision)
     emit_result({"command": "merge", **to_jsonable(result)}, out.parent, as_json=json_out)
     if not json_out:
         typer.echo(f"wrote {result.path}: {result.num_episodes} episodes, {result.num_steps} steps")

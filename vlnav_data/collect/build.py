@@ -4,14 +4,17 @@ Three stages overlap:
 
 1. a simulation thread runs :func:`vlnav_data.sim.rollout` (the only episode loop) over batched arenas
    with the expert acting, and queues whole episodes;
-2. the calling thread encodes each episode's frames in large batches with every encoder (text
-   embeddings once per distinct instruction, cached) and releases finished episodes in index order
-   (the rollout runs at most ``REORDER_WINDOW_PER_ENV x num_envs`` episodes ahead, which bounds memory);
+2. the calling thread embeds the episodes with every encoder (:mod:`vlnav_data.collect.embedding`, the
+   computation `vlnav-data embed` shares; text embeddings once per distinct instruction, cached) and
+   releases finished episodes in index order (the rollout runs at most ``REORDER_WINDOW_PER_ENV x
+   num_envs`` episodes ahead, which bounds memory);
 3. a writer thread appends them to the HDF5 file (bounded queue), so the encoder never waits on disk.
 
-Determinism: episode ``i`` starts from ``episode_seed(seed, i)``; every per-episode array depends on
-that episode alone (frames are encoded per episode, DART noise is drawn from the episode seed and
-step), so resuming, sharding and the number of arenas do not change the data.
+Determinism: episode ``i`` starts from ``episode_seed(seed, i)``; DART noise is drawn from the episode
+seed and step. On CPU frames are encoded per episode, so every per-episode array depends on that episode
+alone and resuming, sharding and the number of arenas do not change the data. On CUDA batches span
+episodes to fill the encoder (``cross_episode_batching``); embeddings then agree with the per-episode
+ones within the encoders' batch invariance (:data:`~vlnav_data.collect.embedding.CROSS_EPISODE_TOLERANCE`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.collect.config import LEGACY_VALUES, RESUME_MAY_DIFFER, BuildConfig
+from vlnav_data.collect.embedding import (
+    EpisodeEmbedder,
+    EpisodeEmbeddings,
+    EpisodeFrames,
+    batch_frames_for,
+    batches_across_episodes,
+)
 from vlnav_data.dataset import DatasetLayout, DatasetWriter, EncoderEntry, EpisodeRecord
 from vlnav_data.dataset.splits import episode_seed, episode_split, shard_indices
 from vlnav_data.dataset.writer import preflight_output
@@ -273,7 +283,18 @@ def build_dataset(
             "forward_offset_m": arena.camera_forward_offset_m,
         },
     )
-    writer = DatasetWriter(config.out, layout, mode=mode, resume_ignore=RESUME_MAY_DIFFER, resume_absent=LEGACY_VALUES)
+    writer = DatasetWriter(
+        config.out,
+        layout,
+        mode=mode,
+        resume_ignore=RESUME_MAY_DIFFER,
+        resume_absent=LEGACY_VALUES,
+        allow_mixed_precision=config.allow_mixed_precision,
+    )
+    across = batches_across_episodes(config.cross_episode_batching, device)
+    embedder = EpisodeEmbedder(
+        encoders, batch_frames=batch_frames_for(encoders, config.encoder_batch_size) if across else None
+    )
     try:
         done = writer.episode_indices
         if tuple(indices[: len(done)]) != done:
@@ -288,7 +309,7 @@ def build_dataset(
             config,
             env_factory=env_factory,
             expert=expert,
-            encoders=encoders,
+            embedder=embedder,
             writer=writer,
             todo=todo,
             total=len(indices),
@@ -330,7 +351,7 @@ def _run_pipeline(
     *,
     env_factory: Callable[[int], Any],
     expert: Any,
-    encoders: list[Any],
+    embedder: EpisodeEmbedder,
     writer: DatasetWriter,
     todo: list[int],
     total: int,
@@ -414,19 +435,34 @@ def _run_pipeline(
     sim_thread.start()
     write_thread.start()
     pending: dict[int, EpisodeRecord] = {}
+    waiting: dict[int, Any] = {}  # episodes whose embeddings are not finished yet
     next_pos = 0
+
+    def release(finished: list[tuple[int, EpisodeEmbeddings]]) -> None:
+        nonlocal next_pos
+        for pos, emb in finished:
+            pending[pos] = _episode_record(config, waiting.pop(pos), todo[pos], expert, emb)
+        while next_pos in pending:  # release in index order
+            put(records, pending.pop(next_pos))
+            next_pos += 1
+
     try:
         while True:
             ep = _get(episodes, stop)
             if ep is None:
                 break
+            if ep.rgb is None:
+                raise RuntimeError("the arena was built without rendering; build_dataset needs frames")
+            waiting[ep.episode_index] = ep
             t_enc = time.perf_counter()
-            rec = _encode_episode(config, ep, todo[ep.episode_index], expert, encoders)
+            frames = EpisodeFrames(rgb=ep.rgb, privileged_state=ep.privileged_state, instructions=ep.instructions)
+            finished = embedder.add(ep.episode_index, frames)
             stats["encode_s"] += time.perf_counter() - t_enc
-            pending[ep.episode_index] = rec
-            while next_pos in pending:  # release in index order
-                put(records, pending.pop(next_pos))
-                next_pos += 1
+            release(finished)
+        t_enc = time.perf_counter()
+        finished = embedder.flush()
+        stats["encode_s"] += time.perf_counter() - t_enc
+        release(finished)
         if next_pos != len(todo):
             raise RuntimeError(f"rollout ended after {next_pos} of {len(todo)} episodes")
         put(records, None)
@@ -457,32 +493,15 @@ def _get(q: queue.Queue, stop: threading.Event) -> Any:
             continue
 
 
-def _encode_episode(config: BuildConfig, ep: Any, global_index: int, expert: Any, encoders: list[Any]) -> EpisodeRecord:
+def _episode_record(
+    config: BuildConfig, ep: Any, global_index: int, expert: Any, emb: EpisodeEmbeddings
+) -> EpisodeRecord:
     """Labels, embeddings and metadata of one finished :class:`vlnav_data.sim.Episode`."""
-    from vlnav_data.encoders import fuse
-
-    if ep.rgb is None:
-        raise RuntimeError("the arena was built without rendering; build_dataset needs frames")
     if config.noise_std > 0:  # the label is the expert's clean action at the visited state
         labels = np.clip(np.asarray(expert.actions(ep.privileged_state), dtype=np.float32), -1.0, 1.0)
     else:
         labels = np.asarray(ep.actions, dtype=np.float32)
     texts = list(ep.instructions)
-    distinct = list(dict.fromkeys(texts))
-    row = {s: i for i, s in enumerate(distinct)}
-    idx = np.fromiter((row[s] for s in texts), dtype=np.int64, count=len(texts))
-    image_emb, joint_emb, text_emb = {}, {}, {}
-    for enc in encoders:
-        name = enc.spec.name
-        img = enc.encode_observations(ep.rgb, ep.privileged_state)
-        txt = enc.encode_texts(distinct)
-        if enc.spec.fused:
-            joint = enc.encode_pairs(ep.rgb, texts)
-        else:
-            joint = fuse(img, txt[idx], "joint")
-        image_emb[name] = img
-        joint_emb[name] = joint
-        text_emb[name] = {s: txt[i] for s, i in row.items()}
     t = ep.num_steps
     dones = np.zeros(t, dtype=np.uint8)
     dones[-1] = 1
@@ -494,9 +513,9 @@ def _encode_episode(config: BuildConfig, ep: Any, global_index: int, expert: Any
         rgb=ep.rgb,
         privileged_state=ep.privileged_state,
         instructions=texts,
-        image_embeddings=image_emb,
-        joint_embeddings=joint_emb,
-        text_embeddings=text_emb,
+        image_embeddings=emb.image,
+        joint_embeddings=emb.joint,
+        text_embeddings=emb.text,
         seed=int(ep.episode_seed),
         episode_index=int(global_index),
         target_index=int(ep.target_index),

@@ -24,15 +24,18 @@ except ModuleNotFoundError:  # Python 3.10
 
 EXPERTS = ("ppo", "pursuit")
 
-OPERATIONAL_FIELDS = ("resume", "overwrite", "writer_queue_size")
-"""How one run opens and feeds the file; not part of what the file contains, so not stored."""
+OPERATIONAL_FIELDS = ("resume", "overwrite", "writer_queue_size", "cross_episode_batching", "allow_mixed_precision")
+"""How one run opens and feeds the file; not part of what the file contains, so not stored
+(the precision each encoder ran in is recorded in its entry instead)."""
 
 LEGACY_VALUES = {"split_rule": "coin", "trust_remote_code": False}
 """Fields added after files may have been started, with the value those files implied (for ``--resume``)."""
 
-RESUME_MAY_DIFFER = ("out", "resume", "overwrite", "num_episodes", "writer_queue_size")
+RESUME_MAY_DIFFER = ("out", "resume", "overwrite", "num_episodes", "writer_queue_size", "encoder_dtype")
 """Fields a resumed build may change: where it writes, how, and how many episodes it aims for
-(episodes are a function of their index alone, so a build can be extended)."""
+(episodes are a function of their index alone, so a build can be extended). ``encoder_dtype`` is judged
+by what it resolves to: the encoder entries' dtype and device type must match (or the mix be allowed
+with ``allow_mixed_precision``), whatever the spelling (``auto`` and ``fp32`` are the same on a CPU)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +76,11 @@ class BuildConfig:
         resume: continue ``<out>.partial``.
         overwrite: replace an existing ``out`` (the old file stays until the new one is complete).
         writer_queue_size: encoded episodes waiting for the HDF5 writer thread.
+        cross_episode_batching: fill the encoder's batch with frames of consecutive episodes (True), or
+            encode each episode on its own (False); None = True on CUDA, False on CPU (so CPU files stay
+            bit-identical whatever the sharding). See :mod:`vlnav_data.collect.embedding`.
+        allow_mixed_precision: let ``resume`` continue a file whose embeddings of an encoder were computed
+            with another dtype or device type (recorded in the encoder's entry); refused otherwise.
     """
 
     out: str
@@ -100,6 +108,8 @@ class BuildConfig:
     resume: bool = False
     overwrite: bool = False
     writer_queue_size: int = 4
+    cross_episode_batching: bool | None = None
+    allow_mixed_precision: bool = False
 
     def __post_init__(self) -> None:
         from vlnav_data.encoders import ENCODER_NAMES, encoder_name

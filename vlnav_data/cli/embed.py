@@ -1,0 +1,96 @@
+"""`vlnav-data embed` (registered on `vlnav_data.cli.data.app`): add encoders to an existing dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from vlnav_data.cli._common import emit_result, run_command, to_jsonable
+from vlnav_data.cli.data import app
+from vlnav_data.devices import DEVICE_HELP
+
+
+@app.command("embed")
+def embed(
+    file: Path = typer.Argument(..., help="A complete vlnav-demos .h5 file (never modified until done)."),
+    encoder: list[str] | None = typer.Option(None, "--encoder", help="Encoder to add; repeat for several."),
+    out: Path | None = typer.Option(None, help="Write a new file here; default: replace FILE atomically when done."),
+    resume: bool = typer.Option(False, "--resume", help="Continue OUT.embed.partial; finished episodes are kept."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing --out and discard an unfinished run."
+    ),
+    replace: bool = typer.Option(False, "--replace", help="Recompute an encoder FILE already holds."),
+    allow_mixed_precision: bool = typer.Option(
+        False, "--allow-mixed-precision", help="Let --resume continue in another dtype/device type (recorded)."
+    ),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    encoder_dtype: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
+    encoder_batch_size: int | None = typer.Option(None, help="Frames per encoder forward pass."),
+    cross_episode_batching: bool | None = typer.Option(
+        None,
+        "--cross-episode-batching/--per-episode-batching",
+        help="Fill encoder batches with frames of several episodes [default: on CUDA only].",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
+) -> None:
+    """Compute obs/<X>_image, obs/<X>_joint and the text embeddings of encoder X from the stored frames and
+    instructions, and add them to FILE (or write --out). Crash-safe and resumable; see the README."""
+    from vlnav_data.collect.embed import EmbedConfig, embed_dataset
+
+    cfg = run_command(
+        EmbedConfig,
+        file=str(file),
+        encoders=tuple(encoder or ()),
+        out=str(out) if out is not None else None,
+        resume=resume,
+        overwrite=overwrite,
+        replace=replace,
+        allow_mixed_precision=allow_mixed_precision,
+        device=device,
+        encoder_dtype=encoder_dtype,
+        encoder_batch_size=encoder_batch_size,
+        cross_episode_batching=cross_episode_batching,
+    )
+    if no_progress or json_out:
+        result = run_command(embed_dataset, cfg)
+    else:
+        result = _embed_with_progress(cfg, embed_dataset)
+    payload = {"command": "embed", **to_jsonable(result)}
+    emit_result(payload, result.path.parent, as_json=json_out)
+    if not json_out:
+        typer.echo(
+            f"wrote {result.path}: added {', '.join(result.encoders)} to {result.num_episodes} episodes "
+            f"({result.num_steps} steps; {result.new_episodes} embedded now, {result.resumed_episodes} resumed), "
+            f"{result.frames_per_s:.1f} frames/s, +{(result.file_bytes - result.input_bytes) / 1e6:.2f} MB"
+        )
+
+
+def _embed_with_progress(cfg: Any, embed_dataset: Any) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("[bold]{task.description}[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA {task.fields[eta]}"),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(p: Any) -> None:
+            if p.stage not in tasks:
+                label = "embed" if p.stage == "embed" else "copy "
+                tasks[p.stage] = bar.add_task(f"{label} {Path(cfg.file).name}", total=p.frames_total, rate="", eta="-")
+            eta = "-" if p.eta_s is None else f"{int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}"
+            bar.update(
+                tasks[p.stage], completed=p.frames_done, total=p.frames_total, rate=f"{p.frames_per_s:.1f}/s", eta=eta
+            )
+
+        return run_command(embed_dataset, cfg, progress=on_progress)

@@ -1,0 +1,676 @@
+"""`embed_dataset(config)`: add encoders to an existing ``vlnav-demos`` file (`vlnav-data embed`).
+
+Every frame, privileged state and instruction of a build is in its file, so a new encoder needs no new
+simulation: ``embed`` reads them back, computes ``obs/<X>_image``, ``obs/<X>_joint`` and
+``/meta/text_embeddings/<X>`` with :class:`~vlnav_data.collect.embedding.EpisodeEmbedder` (the code the
+build runs, with the same fusion, dtype and float16 storage), and writes a file that holds everything
+the input held plus the new encoders. ``embed(build(A), B)`` therefore equals ``build(A and B)`` array
+for array on the same device and dtype.
+
+Crash safety (HDF5 is not journaled, so the input is never opened for writing):
+
+1. each finished episode's embeddings go to a sidecar, ``<OUT>.embed.partial``
+   (:mod:`vlnav_data.dataset.sidecar`), committed (``num_samples`` last) and flushed one by one;
+2. when all are done, ``<OUT>.partial`` is written: a raw HDF5 object copy of the input (chunks are
+   copied as stored, never decompressed or recompressed; :mod:`vlnav_data.dataset.augment`) plus the
+   sidecar's arrays and updated ``encoders_json`` / ``features_json`` / ``rebuild_command``, then
+   ``complete=True``, fsync;
+3. the sidecar is marked ``assembled``, ``<OUT>.partial`` is renamed to ``OUT`` atomically (in place:
+   ``OUT`` is ``FILE``, replaced in one rename), the directory fsynced and the sidecar deleted.
+
+A SIGKILL at any moment leaves the input untouched and valid, and never a file at ``OUT`` that lacks
+an encoder it claims. ``--resume`` keeps the committed episodes of the sidecar (it checks that the
+input, the encoder list and the models are the same) and computes only the rest; after a kill during steps 2-3 it
+redoes the copy or just the rename. Without ``--resume`` a leftover sidecar is refused
+(``--overwrite`` discards it). ``OUT.lock`` keeps a second writer away.
+
+Disk cost: the sidecar holds only the new embeddings (about 2 x 2 bytes x E per frame and encoder,
+before gzip); step 2 writes a second copy of the input, so at the end ``FILE + OUT`` (about twice the
+input plus the new arrays) must fit on the disk for a moment, also in place, until the rename frees
+the old file.
+
+Refused before any model loads: a ``.partial`` or incomplete input, a state-only file (no
+``obs/rgb``; the oracle alone would only need the privileged state, but ``vlnav-demos`` 1.x requires
+frames, so such a file cannot become a valid one), a file that fails ``validate``, an encoder the file
+already holds (unless ``--replace``, which recomputes it in its place), an existing ``--out``
+(unless ``--overwrite``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shlex
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.collect.build import encoder_entry
+from vlnav_data.collect.embedding import (
+    EpisodeEmbedder,
+    EpisodeEmbeddings,
+    EpisodeFrames,
+    batch_frames_for,
+    batches_across_episodes,
+    encode_texts_one_by_one,
+)
+from vlnav_data.dataset import EncoderEntry, lock_path, partial_path, schema
+from vlnav_data.dataset.augment import write_with_encoders
+from vlnav_data.dataset.lock import WriteLock
+from vlnav_data.dataset.reader import check_format, open_h5
+from vlnav_data.dataset.sidecar import (
+    EmbeddingSidecar,
+    input_fingerprint,
+    mark_assembled,
+    open_sidecar,
+    sidecar_path,
+    sidecar_state,
+)
+from vlnav_data.dataset.validate import validate_dataset
+from vlnav_data.dataset.writer import publish
+from vlnav_data.devices import check_device_name, resolve_device
+from vlnav_data.errors import ConfigError, SchemaError
+
+ENCODER_DTYPES = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedConfig:
+    """Configuration of one `vlnav-data embed` run.
+
+    Attributes:
+        file: the complete ``vlnav-demos`` file to add encoders to (never modified in place: see the
+            module docstring).
+        encoders: names or sources of the encoders to add, as ``make_encoder`` accepts them; each adds
+            ``obs/<name>_image``, ``obs/<name>_joint`` and ``/meta/text_embeddings/<name>``.
+        out: the file to write; None = ``file`` itself (replaced atomically when done).
+        resume: continue the unfinished run's sidecar (``<out>.embed.partial``); starts fresh when none.
+        overwrite: replace an existing ``out`` (other than ``file``) and discard an unfinished run.
+        replace: recompute encoders the file already holds (in their place) instead of refusing.
+        allow_mixed_precision: let ``resume`` continue with another dtype or device type than the
+            unfinished run used (recorded in the encoder's entry); refused otherwise.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        encoder_dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
+        encoder_batch_size: frames per encoder forward pass (None: the encoder's default).
+        cross_episode_batching: batches span episodes (True) or not (False); None = True on CUDA, False
+            on CPU, as in ``build``.
+        read_ahead: episodes a reader thread decodes ahead of the encoder.
+    """
+
+    file: str
+    encoders: tuple[str, ...]
+    out: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    replace: bool = False
+    allow_mixed_precision: bool = False
+    device: str = "auto"
+    encoder_dtype: str = "auto"
+    encoder_batch_size: int | None = None
+    cross_episode_batching: bool | None = None
+    read_ahead: int = 4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "file", str(self.file))
+        object.__setattr__(self, "encoders", tuple(str(e) for e in self.encoders))
+        if self.out is not None:
+            object.__setattr__(self, "out", str(self.out))
+        if not self.file:
+            raise ConfigError("FILE is required: the vlnav-demos .h5 file to add encoders to")
+        if not self.encoders:
+            raise ConfigError("at least one --encoder is required (e.g. --encoder siglip)")
+        if len(set(self.encoders)) != len(self.encoders):
+            raise ConfigError(f"each --encoder may be given once, got {list(self.encoders)}")
+        check_device_name(self.device, "--device")
+        if self.encoder_dtype not in ENCODER_DTYPES:
+            raise ConfigError(f"--encoder-dtype must be auto, fp32 or bf16, got '{self.encoder_dtype}'")
+        for name, value in (("--encoder-batch-size", self.encoder_batch_size), ("read_ahead", self.read_ahead)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other; pass one")
+
+    @property
+    def output(self) -> Path:
+        """The file written: ``out``, or ``file`` when embedding in place."""
+        return Path(self.out if self.out is not None else self.file)
+
+    def command(self, encoder_names: Sequence[str] | None = None) -> str:
+        """The ``vlnav-data embed`` command line of this run (file names only, as ``rebuild_command`` uses)."""
+        args = ["vlnav-data", "embed", Path(self.file).name]
+        for name in encoder_names or self.encoders:
+            args += ["--encoder", name]
+        if self.out is not None and Path(self.out).name != Path(self.file).name:
+            args += ["--out", Path(self.out).name]
+        if self.replace:
+            args.append("--replace")
+        for flag, value, default in (
+            ("--device", self.device, "auto"),
+            ("--encoder-dtype", self.encoder_dtype, "auto"),
+            ("--encoder-batch-size", self.encoder_batch_size, None),
+        ):
+            if value != default:
+                args += [flag, str(value)]
+        return shlex.join(args)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedProgress:
+    """Progress of an embed run, reported after every episode committed and every demo copied.
+
+    Attributes:
+        stage: ``embed`` (computing embeddings into the sidecar) or ``copy`` (writing ``OUT.partial``).
+        done: episodes finished in this stage (including those found on resume).
+        total: episodes in the file.
+        frames_done: frames finished in this stage (including resumed ones).
+        frames_total: frames in the file.
+        elapsed_s: seconds since this stage started.
+        frames_per_s: frames this run processed in this stage per second.
+        eta_s: estimated seconds left in this stage (None until something was processed).
+    """
+
+    stage: str
+    done: int
+    total: int
+    frames_done: int
+    frames_total: int
+    elapsed_s: float
+    frames_per_s: float
+    eta_s: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedResult:
+    """Outcome of :func:`embed_dataset`.
+
+    Attributes:
+        path: the file written (the input's path when in place).
+        input: the input file.
+        in_place: ``path`` is the input, replaced.
+        encoders: the encoders added (their names in the file).
+        replaced: those among them the input already held (``--replace``).
+        num_episodes / num_steps: demos and steps in the file.
+        new_episodes / new_steps: embedded by this run.
+        resumed_episodes: committed episodes found in the sidecar.
+        elapsed_s: wall time of this run.
+        frames_per_s: new_steps per second of the embedding stage (reading, encoding, sidecar writes).
+        encode_s: time spent inside the encoders.
+        copy_s: time writing ``OUT.partial`` (the raw copy) and renaming it.
+        file_bytes / input_bytes: sizes of the output and of the input.
+        device: device the encoders ran on.
+        cross_episode_batching: whether batches spanned episodes.
+        batch_frames: frames per cross-episode batch (None when per episode).
+    """
+
+    path: Path
+    input: Path
+    in_place: bool
+    encoders: tuple[str, ...]
+    replaced: tuple[str, ...]
+    num_episodes: int
+    num_steps: int
+    new_episodes: int
+    new_steps: int
+    resumed_episodes: int
+    elapsed_s: float
+    frames_per_s: float
+    encode_s: float
+    copy_s: float
+    file_bytes: int
+    input_bytes: int
+    device: str
+    cross_episode_batching: bool
+    batch_frames: int | None
+
+
+ProgressFn = Callable[[EmbedProgress], None]
+
+
+@dataclass(frozen=True, eq=False)
+class _Input:
+    """What embed needs to know about its input, read once up front."""
+
+    demo_names: tuple[str, ...]
+    num_samples: tuple[int, ...]
+    instruction_index: tuple[np.ndarray, ...]
+    instructions: tuple[str, ...]
+    entries: tuple[EncoderEntry, ...]
+    rebuild_command: str
+    fingerprint: dict[str, Any]
+    size_bytes: int
+
+
+def embed_dataset(
+    config: EmbedConfig, progress: ProgressFn | None = None, *, encoders: Sequence[Any] | None = None
+) -> EmbedResult:
+    """Add encoders to an existing dataset, crash-safely and resumably (see the module docstring).
+
+    Args:
+        config: the embed configuration.
+        progress: called after every episode committed and every demo copied.
+        encoders: already-built encoders to use instead of ``make_encoder`` (benchmarks and tests); their
+            ``spec.name`` must equal ``config.encoders``, in order.
+
+    Returns:
+        :class:`EmbedResult`.
+
+    Raises:
+        SchemaError: the input is missing, not a vlnav-demos file, a ``.partial``/incomplete build, a
+            state-only file, or fails validation.
+        ConfigError: bad output path, lock held, an encoder already present without ``--replace``, an
+            unfinished run without ``--resume``/``--overwrite``, a resume that does not match the
+            unfinished run, mixed precision without ``--allow-mixed-precision``, CUDA missing.
+        EncoderError: an encoder cannot be built.
+    """
+    t_start = time.perf_counter()
+    src = Path(config.file)
+    out = config.output
+    in_place = _same_file(src, out)
+    side = sidecar_path(out)
+    partial = partial_path(out)
+    _refuse_partial_input(src)
+    _check_output_path(out)
+    lock = WriteLock(lock_path(out))
+    lock.acquire()
+    try:
+        if config.resume and side.exists() and sidecar_state(side)["assembled"]:
+            return _finish_assembled(config, src, out, in_place, t_start)  # killed between copy and cleanup
+        info = _inspect_input(src)
+        _check_output(config, src, out, in_place, side, partial)
+        present = {e.name for e in info.entries}
+        for name in config.encoders:
+            _refuse_present(name, present, src, config.replace)
+        device = resolve_device(config.device, "--device")
+        encoders = _make_encoders(config, device, encoders)
+        for enc in encoders:
+            _refuse_present(enc.spec.name, present, src, config.replace)
+        names = tuple(enc.spec.name for enc in encoders)
+        if len(set(names)) != len(names):
+            raise ConfigError(f"the encoders {list(config.encoders)} resolve to repeated names {list(names)}")
+        entries = [encoder_entry(enc.spec) for enc in encoders]
+        sidecar = EmbeddingSidecar(
+            side,
+            input_path=src,
+            fingerprint=info.fingerprint,
+            plan={"encoders": list(names), "replaced": [n for n in names if n in present]},
+            entries=entries,
+            num_instructions=len(info.instructions),
+            resume=config.resume,
+            allow_mixed_precision=config.allow_mixed_precision,
+        )
+        across = batches_across_episodes(config.cross_episode_batching, device)
+        batch_frames = batch_frames_for(encoders, config.encoder_batch_size) if across else None
+        resumed = sidecar.committed
+        try:
+            stats = _embed_episodes(
+                config, src, info, encoders, sidecar, EpisodeEmbedder(encoders, batch_frames=batch_frames), progress
+            )
+            added = tuple(sidecar.entries)
+            sidecar.finish()
+        except BaseException:
+            sidecar.close()  # committed episodes stay for --resume
+            raise
+        t_copy = time.perf_counter()
+        rebuild = " && ".join(c for c in (info.rebuild_command, config.command(names)) if c)
+        write_with_encoders(
+            src, side, partial, added=added, rebuild_command=rebuild, progress=_copy_progress(info, progress)
+        )
+        mark_assembled(side)
+        publish(partial, out)
+        side.unlink()
+        copy_s = time.perf_counter() - t_copy
+    finally:
+        lock.release()
+    return EmbedResult(
+        path=out,
+        input=src,
+        in_place=in_place,
+        encoders=names,
+        replaced=tuple(n for n in names if n in present),
+        num_episodes=len(info.demo_names),
+        num_steps=int(sum(info.num_samples)),
+        new_episodes=len(info.demo_names) - resumed,
+        new_steps=int(stats["frames"]),
+        resumed_episodes=resumed,
+        elapsed_s=time.perf_counter() - t_start,
+        frames_per_s=stats["frames"] / stats["embed_s"] if stats["embed_s"] > 0 else 0.0,
+        encode_s=stats["encode_s"],
+        copy_s=copy_s,
+        file_bytes=out.stat().st_size,
+        input_bytes=info.size_bytes,
+        device=device,
+        cross_episode_batching=across,
+        batch_frames=batch_frames,
+    )
+
+
+# ---------------------------------------------------------------------------------------- checks
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _check_output_path(out: Path) -> None:
+    if out.name.endswith(schema.PARTIAL_SUFFIX):
+        raise ConfigError(f"the output name must not end in '{schema.PARTIAL_SUFFIX}', got '{out}'")
+    if out.is_dir():
+        raise ConfigError(f"the output '{out}' is a directory; pass a file name such as demos.h5")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output directory '{out.parent}': {exc.strerror}") from exc
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"the output directory '{out.parent}' is not writable; choose a writable --out")
+
+
+def _refuse_partial_input(src: Path) -> None:
+    if src.name.endswith(schema.PARTIAL_SUFFIX):
+        raise SchemaError(
+            f"'{src}' is an unfinished build (a .partial file); finish it with `vlnav-data build --resume`, "
+            "then embed the complete file"
+        )
+
+
+def _inspect_input(src: Path) -> _Input:
+    """Refuse a ``.partial``, incomplete, state-only or invalid input; read what embed needs."""
+    _refuse_partial_input(src)
+    f = open_h5(src)
+    try:
+        check_format(f, src)
+        if not bool(f.attrs.get("complete", False)):
+            raise SchemaError(
+                f"'{src}' is incomplete (complete != True): its build did not finish; resume it with "
+                "`vlnav-data build --resume`, then embed the complete file"
+            )
+        data = f["data"] if "data" in f else {}
+        names = sorted((n for n in data if schema.demo_index(n) is not None), key=schema.demo_index)
+        frameless = [n for n in names if schema.RGB not in data[n]]
+        if frameless:
+            raise SchemaError(
+                f"'{src}' is a state-only file ({len(frameless)} of {len(names)} demos have no {schema.RGB}, "
+                f"e.g. {frameless[0]}); embed computes embeddings from the stored frames and writes only valid "
+                "vlnav-demos files, which hold frames, so not even the oracle can be added: build the dataset "
+                "with frames (`vlnav-data build`)"
+            )
+    finally:
+        f.close()
+    violations = validate_dataset(src)
+    if violations:
+        raise SchemaError(
+            f"'{src}' fails validation ({len(violations)} violation(s), the first: {violations[0]}); embed adds "
+            f"encoders only to valid files: run `vlnav-data validate {src}` for the full list"
+        )
+    with open_h5(src) as f:
+        data = f["data"]
+        index = tuple(data[n][schema.INSTRUCTION_INDEX][()] for n in names)
+        table = tuple(s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in f[schema.META_INSTRUCTIONS][()])
+        rebuild = f.attrs.get("rebuild_command", "")
+        return _Input(
+            demo_names=tuple(names),
+            num_samples=tuple(int(data[n].attrs["num_samples"]) for n in names),
+            instruction_index=index,
+            instructions=table,
+            entries=tuple(EncoderEntry(**e) for e in json.loads(f.attrs["encoders_json"])),
+            rebuild_command=rebuild.decode() if isinstance(rebuild, bytes) else str(rebuild),
+            fingerprint=input_fingerprint(src, f),
+            size_bytes=src.stat().st_size,
+        )
+
+
+def _check_output(config: EmbedConfig, src: Path, out: Path, in_place: bool, side: Path, partial: Path) -> None:
+    if side.exists() and not config.resume and not config.overwrite:
+        raise ConfigError(
+            f"an unfinished embed exists at '{side}'; pass --resume to continue it or --overwrite to start over"
+        )
+    if not in_place and out.exists() and not config.overwrite and not (config.resume and side.exists()):
+        raise ConfigError(f"the output '{out}' already exists; pass --overwrite to replace it or choose another --out")
+    if partial.exists() and not side.exists() and not config.overwrite:
+        raise ConfigError(
+            f"'{partial}' exists but no unfinished embed does ('{side}'): it is another build's unfinished "
+            f"output; resume or remove it, or pass --overwrite to discard it"
+        )
+
+
+def _refuse_present(name: str, present: set[str], src: Path, replace: bool) -> None:
+    if name in present and not replace:
+        raise ConfigError(
+            f"'{src}' already holds encoder '{name}'; pass --replace to compute it again, or choose another encoder"
+        )
+
+
+def _make_encoders(config: EmbedConfig, device: str, injected: Sequence[Any] | None) -> list[Any]:
+    if injected is not None:
+        encoders = list(injected)
+        names = tuple(e.spec.name for e in encoders)
+        if names != config.encoders:
+            raise ConfigError(f"injected encoders are {list(names)}, but the config names {list(config.encoders)}")
+        return encoders
+    from vlnav_data.encoders import make_encoder
+
+    return [
+        make_encoder(name, device=device, dtype=config.encoder_dtype, batch_size=config.encoder_batch_size)
+        for name in config.encoders
+    ]
+
+
+# ---------------------------------------------------------------------------------------- work
+class _Stop(Exception):
+    """Raised inside the reader thread when the run is being torn down."""
+
+
+def _embed_episodes(
+    config: EmbedConfig,
+    src: Path,
+    info: _Input,
+    encoders: list[Any],
+    sidecar: EmbeddingSidecar,
+    embedder: EpisodeEmbedder,
+    progress: ProgressFn | None,
+) -> dict[str, float]:
+    """Embed every uncommitted episode into the sidecar, in order; return frames, encode_s and embed_s."""
+    n = len(info.demo_names)
+    start = sidecar.committed
+    first_use: dict[int, int] = {}  # instruction row -> first demo that uses it
+    for i, index in enumerate(info.instruction_index):
+        for row in np.unique(index):
+            first_use.setdefault(int(row), i)
+    by_demo: dict[int, list[int]] = {}
+    for row, i in first_use.items():
+        by_demo.setdefault(i, []).append(row)
+    stats = {"frames": 0.0, "encode_s": 0.0, "embed_s": 0.0}
+    frames_total = int(sum(info.num_samples))
+    frames_before = int(sum(info.num_samples[:start]))
+    t0 = time.perf_counter()
+
+    def commit(finished: list[tuple[int, EpisodeEmbeddings]]) -> None:
+        for i, emb in finished:
+            rows = {
+                name: {row: emb.text[name][info.instructions[row]] for row in by_demo.get(i, [])} for name in emb.text
+            }
+            sidecar.append(i, emb.image, emb.joint, rows)
+            stats["frames"] += info.num_samples[i]
+            if progress is not None:
+                elapsed = time.perf_counter() - t0
+                rate = stats["frames"] / elapsed if elapsed > 0 else 0.0
+                left = frames_total - frames_before - stats["frames"]
+                progress(
+                    EmbedProgress(
+                        stage="embed",
+                        done=sidecar.committed,
+                        total=n,
+                        frames_done=int(frames_before + stats["frames"]),
+                        frames_total=frames_total,
+                        elapsed_s=elapsed,
+                        frames_per_s=rate,
+                        eta_s=left / rate if rate > 0 else None,
+                    )
+                )
+
+    if start < n:
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        episodes: queue.Queue = queue.Queue(maxsize=config.read_ahead)
+        reader = threading.Thread(
+            target=_read_episodes,
+            args=(src, info, range(start, n), episodes, stop, errors),
+            name="vlnav-embed-reader",
+            daemon=True,
+        )
+        reader.start()
+        try:
+            while True:
+                item = _get(episodes, stop)
+                if item is None:
+                    break
+                i, frames = item
+                t_enc = time.perf_counter()
+                finished = embedder.add(i, frames)
+                stats["encode_s"] += time.perf_counter() - t_enc
+                commit(finished)
+            t_enc = time.perf_counter()
+            finished = embedder.flush()
+            stats["encode_s"] += time.perf_counter() - t_enc
+            commit(finished)
+        except _Stop:
+            pass
+        finally:
+            stop.set()
+            reader.join(timeout=30)
+        if errors:
+            raise errors[0]
+        if sidecar.committed != n:
+            raise RuntimeError(f"embedded {sidecar.committed} of {n} episodes")
+    unused = [row for row in range(len(info.instructions)) if row not in first_use]
+    if unused:  # rows no demo refers to: embedded once, at the end
+        texts = [info.instructions[row] for row in unused]
+        sidecar.write_text_rows(
+            {enc.spec.name: dict(zip(unused, encode_texts_one_by_one(enc, texts), strict=True)) for enc in encoders}
+        )
+    stats["embed_s"] = time.perf_counter() - t0
+    return stats
+
+
+def _read_episodes(
+    src: Path,
+    info: _Input,
+    indices: range,
+    out: queue.Queue,
+    stop: threading.Event,
+    errors: list[BaseException],
+) -> None:
+    """Reader thread: decode frames, states and instructions of ``indices`` in order into ``out``."""
+    try:
+        with open_h5(src) as f:
+            data = f["data"]
+            for i in indices:
+                g = data[info.demo_names[i]]
+                frames = EpisodeFrames(
+                    rgb=g[schema.RGB][()],
+                    privileged_state=g[schema.PRIVILEGED_STATE][()],
+                    instructions=[info.instructions[k] for k in info.instruction_index[i]],
+                )
+                _put(out, (i, frames), stop)
+        _put(out, None, stop)
+    except _Stop:
+        return
+    except BaseException as exc:  # handed to the main thread, which re-raises it
+        errors.append(exc)
+        stop.set()
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _get(q: queue.Queue, stop: threading.Event) -> Any:
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+
+
+def _copy_progress(info: _Input, progress: ProgressFn | None) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    t0 = time.perf_counter()
+    frames_total = int(sum(info.num_samples))
+    cumulative = np.cumsum((0, *info.num_samples))
+
+    def report(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - t0
+        frames = int(cumulative[done])
+        rate = frames / elapsed if elapsed > 0 else 0.0
+        progress(
+            EmbedProgress(
+                stage="copy",
+                done=done,
+                total=total,
+                frames_done=frames,
+                frames_total=frames_total,
+                elapsed_s=elapsed,
+                frames_per_s=rate,
+                eta_s=(frames_total - frames) / rate if rate > 0 else None,
+            )
+        )
+
+    return report
+
+
+def _finish_assembled(config: EmbedConfig, src: Path, out: Path, in_place: bool, t_start: float) -> EmbedResult:
+    """A run killed after writing ``OUT.partial`` completely: rename it (if not yet) and clean up."""
+
+    side = sidecar_path(out)
+    partial = partial_path(out)
+    with open_sidecar(side) as f:
+        plan = json.loads(f.attrs["plan_json"])
+        device_types = [e.get("device_type", "") for e in json.loads(f.attrs["encoders_json"])]
+        input_bytes = int(json.loads(f.attrs["input_fingerprint_json"])["size_bytes"])
+    t_copy = time.perf_counter()
+    if partial.exists():
+        publish(partial, out)
+    side.unlink()
+    copy_s = time.perf_counter() - t_copy
+    from vlnav_data.dataset import DatasetReader
+
+    with DatasetReader(out) as r:
+        n_eps, n_steps = len(r), r.total_steps
+    size = out.stat().st_size
+    names = tuple(plan["encoders"])
+    return EmbedResult(
+        path=out,
+        input=src,
+        in_place=in_place,
+        encoders=names,
+        replaced=tuple(plan["replaced"]),
+        num_episodes=n_eps,
+        num_steps=n_steps,
+        new_episodes=0,
+        new_steps=0,
+        resumed_episodes=n_eps,
+        elapsed_s=time.perf_counter() - t_start,
+        frames_per_s=0.0,
+        encode_s=0.0,
+        copy_s=copy_s,
+        file_bytes=size,
+        input_bytes=input_bytes,
+        device=next((d for d in device_types if d), "cpu"),
+        cross_episode_batching=False,
+        batch_frames=None,
+    )
