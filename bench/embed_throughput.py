@@ -1,0 +1,141 @@
+"""`vlnav-data embed` throughput: frames/s of embed against the same encoder on the same frames, same run.
+
+The input is a file built with the ``oracle`` encoder only. Then, alternating ``--repeats`` times:
+
+- baseline: the SAME encoder object re-encodes the same frames, read from the file episode by episode
+  (``DatasetReader.episode``), with the computation embed runs (``collect.embedding.embed_episode``:
+  image, text and joint embeddings), and no HDF5 writes;
+- embed: ``embed_dataset`` with that encoder injected, writing ``--out`` (reader thread, per-episode
+  commits to the sidecar, raw copy of the input, atomic rename).
+
+    ratio (embedding stage) = embed frames/s while embedding / baseline frames/s
+    ratio (whole command)   = file frames / (embed's wall time, checks and copy included) / baseline frames/s
+
+Target: >= 0.9 on the 2-core CPU with ``siglip-tiny-random``. The median of the repeats is reported, with
+every run, the machine and its load.
+
+    .venv/bin/python bench/embed_throughput.py
+    .venv/bin/python bench/embed_throughput.py --num-episodes 8 --repeats 3 --json embed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_throughput import machine  # noqa: E402
+
+from vlnav_data.collect import BuildConfig, build_dataset  # noqa: E402
+from vlnav_data.collect.embed import EmbedConfig, embed_dataset  # noqa: E402
+from vlnav_data.collect.embedding import EpisodeFrames, embed_episode, encode_texts_one_by_one  # noqa: E402
+from vlnav_data.dataset import DatasetReader  # noqa: E402
+from vlnav_data.devices import resolve_device  # noqa: E402
+
+
+def baseline(path: Path, encoders: list) -> tuple[int, float]:
+    """Read each episode from the file and embed it; no writes. Returns (frames, seconds)."""
+    t0 = time.perf_counter()
+    frames = 0
+    with DatasetReader(path) as r:
+        for name in r.demo_names:
+            e = r.episode(name, keys=["obs/rgb", "obs/privileged_state"])
+            embed_episode(encoders, EpisodeFrames(e["obs/rgb"], e["obs/privileged_state"], e["instructions"]))
+            frames += len(e["obs/rgb"])
+    return frames, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--encoder", default="siglip-tiny-random")
+    ap.add_argument("--num-episodes", type=int, default=6)
+    ap.add_argument("--max-episode-steps", type=int, default=60)
+    ap.add_argument("--image-size-px", type=int, default=None, help="default: the preset's 256")
+    ap.add_argument("--num-envs", type=int, default=6)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args()
+
+    from vlnav_data.encoders import make_encoder
+
+    device = resolve_device(args.device)
+    print("embed throughput (vlnav_data.collect.embed.embed_dataset)")
+    print(machine())
+    tmp = Path(tempfile.mkdtemp(prefix="vlnav-embed-bench-"))
+    src = build_dataset(
+        BuildConfig(
+            out=str(tmp / "input.h5"),
+            num_episodes=args.num_episodes,
+            encoders=("oracle",),
+            expert="pursuit",
+            max_episode_steps=args.max_episode_steps,
+            image_size_px=args.image_size_px,
+            num_envs=args.num_envs,
+            device=device,
+        )
+    ).path
+    enc = make_encoder(args.encoder, device=device)
+    with DatasetReader(src) as r:
+        num_frames = r.total_steps
+        first = r.episode(r.demo_names[0], keys=["obs/rgb"])["obs/rgb"]
+        encode_texts_one_by_one(enc, r.instructions)  # both runs then find every text in the cache
+        height, width, _ = r.image_shape
+    enc.encode_images(first[:8])  # warm-up: kernels, allocator, lazy init
+    print(
+        f"  encoder {enc.spec.name} ({enc.spec.dtype}, dim {enc.spec.dim}) on {device}; input {num_frames} frames "
+        f"in {args.num_episodes} episodes at {height}x{width}, {src.stat().st_size / 1e6:.1f} MB"
+    )
+    runs = []
+    for i in range(args.repeats):
+        frames, base_s = baseline(src, [enc])
+        out = tmp / "out.h5"
+        out.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        result = embed_dataset(
+            EmbedConfig(file=str(src), out=str(out), encoders=(enc.spec.name,), device=device), encoders=[enc]
+        )
+        wall_s = time.perf_counter() - t0
+        assert frames == result.num_steps == num_frames
+        run = {
+            "baseline_frames_per_s": frames / base_s,
+            "embed_stage_frames_per_s": result.frames_per_s,
+            "embed_command_frames_per_s": num_frames / wall_s,
+            "embed_wall_s": wall_s,
+            "copy_s": result.copy_s,
+            "encode_s": result.encode_s,
+        }
+        run["ratio_stage"] = run["embed_stage_frames_per_s"] / run["baseline_frames_per_s"]
+        run["ratio_command"] = run["embed_command_frames_per_s"] / run["baseline_frames_per_s"]
+        runs.append(run)
+        print(
+            f"  run {i}: baseline {run['baseline_frames_per_s']:7.1f} f/s | embed stage "
+            f"{run['embed_stage_frames_per_s']:7.1f} f/s (ratio {run['ratio_stage']:.3f}) | whole command "
+            f"{run['embed_command_frames_per_s']:7.1f} f/s (ratio {run['ratio_command']:.3f}; "
+            f"copy {run['copy_s']:.2f} s)"
+        )
+    median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    added = out.stat().st_size - src.stat().st_size
+    print(f"  median baseline (read + embed, no writes) : {median['baseline_frames_per_s']:8.1f} frames/s")
+    print(f"  median embed, embedding stage            : {median['embed_stage_frames_per_s']:8.1f} frames/s")
+    print(f"  median embed, whole command              : {median['embed_command_frames_per_s']:8.1f} frames/s")
+    print(f"  ratio embedding stage / baseline         : {median['ratio_stage']:8.3f}   (target >= 0.9)")
+    print(f"  ratio whole command / baseline           : {median['ratio_command']:8.3f}")
+    print(
+        f"  raw copy of the input + new arrays       : {median['copy_s']:8.2f} s for {out.stat().st_size / 1e6:.1f} MB "
+        f"(+{added / 1e6:.2f} MB for the encoder)"
+    )
+    if args.json is not None:
+        figures = {"device": device, "encoder": enc.spec.name, "frames": num_frames, "runs": runs, "median": median}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
