@@ -192,6 +192,7 @@ def _writing(side, since_ns: int) -> bool:
         return False
 
 
+@pytest.mark.slow  # ~15 s on a quiet 2-core machine; the fixed-stage test above runs in the fast suite
 def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path):
     big = write_synthetic_dataset(tmp_path / "big.h5", 100, {"enc": 8}, image_size=(8, 8), max_steps=60)
     ref = tmp_path / "ref.h5"

@@ -141,10 +141,10 @@ class EmbedConfig:
         """The file written: ``out``, or ``file`` when embedding in place."""
         return Path(self.out if self.out is not None else self.file)
 
-    def command(self, encoder_names: Sequence[str] | None = None) -> str:
+    def command(self) -> str:
         """The ``vlnav-data embed`` command line of this run (file names only, as ``rebuild_command`` uses)."""
         args = ["vlnav-data", "embed", Path(self.file).name]
-        for name in encoder_names or self.encoders:
+        for name in self.encoders:  # as given (an hf: id, not the name it is stored under)
             args += ["--encoder", name]
         if self.out is not None and Path(self.out).name != Path(self.file).name:
             args += ["--out", Path(self.out).name]
@@ -276,6 +276,7 @@ def embed_dataset(
     partial = partial_path(out)
     _refuse_partial_input(src)
     _check_output_path(out)
+    device = resolve_device(config.device, "--device")
     lock = WriteLock(lock_path(out))
     lock.acquire()
     try:
@@ -286,7 +287,6 @@ def embed_dataset(
         present = {e.name for e in info.entries}
         for name in config.encoders:
             _refuse_present(name, present, src, config.replace)
-        device = resolve_device(config.device, "--device")
         encoders = _make_encoders(config, device, encoders)
         for enc in encoders:
             _refuse_present(enc.spec.name, present, src, config.replace)
@@ -317,7 +317,7 @@ def embed_dataset(
             sidecar.close()  # committed episodes stay for --resume
             raise
         t_copy = time.perf_counter()
-        rebuild = " && ".join(c for c in (info.rebuild_command, config.command(names)) if c)
+        rebuild = " && ".join(c for c in (info.rebuild_command, config.command()) if c)
         write_with_encoders(
             src, side, partial, added=added, rebuild_command=rebuild, progress=_copy_progress(info, progress)
         )
