@@ -113,6 +113,11 @@ def test_refusals_are_one_exact_error_line(good, tmp_path):
         f"error: '{incomplete}' is incomplete (complete != True): its build did not finish; resume it with "
         "`vlnav-data build --resume`, then embed the complete file"
     )
+    missing = tmp_path / "nowhere" / "missing.h5"
+    assert _error_line(embed(missing, "--encoder", "oracle")) == (
+        f"error: no such dataset file: '{missing}'; check the path (build one with `vlnav-data build`)"
+    )
+    assert not missing.parent.exists()
     # Outputs and flags.
     taken = tmp_path / "taken.h5"
     taken.write_bytes(b"keep")

@@ -20,9 +20,13 @@ Crash safety (HDF5 is not journaled, so the input is never opened for writing):
 
 A SIGKILL at any moment leaves the input untouched and valid, and never a file at ``OUT`` that lacks
 an encoder it claims. ``--resume`` keeps the committed episodes of the sidecar (it checks that the
-input, the encoder list and the models are the same) and computes only the rest; after a kill during steps 2-3 it
-redoes the copy or just the rename. Without ``--resume`` a leftover sidecar is refused
-(``--overwrite`` discards it). ``OUT.lock`` keeps a second writer away.
+input, the encoder list and the models are the same, and that precisions do not mix) and computes only
+the rest; after a kill during steps 2-3 it redoes the copy or just the rename. Without ``--resume`` a
+leftover sidecar is refused (``--overwrite`` discards it). ``OUT.lock`` keeps a second writer away.
+
+Files written by ``embed`` keep the input's ``build_config_json`` (what ``build`` ran; its ``encoders``
+list stays the build's); ``encoders_json`` lists every encoder, and ``rebuild_command`` becomes the
+build command followed by ``&& vlnav-data embed ...``, which reproduces the file.
 
 Disk cost: the sidecar holds only the new embeddings (about 2 x 2 bytes x E per frame and encoder,
 before gzip); step 2 writes a second copy of the input, so at the end ``FILE + OUT`` (about twice the
@@ -274,16 +278,16 @@ def embed_dataset(
     in_place = _same_file(src, out)
     side = sidecar_path(out)
     partial = partial_path(out)
-    _refuse_partial_input(src)
+    _check_input_path(src)
     _check_output_path(out)
     device = resolve_device(config.device, "--device")
     lock = WriteLock(lock_path(out))
     lock.acquire()
     try:
         if config.resume and side.exists() and sidecar_state(side)["assembled"]:
-            return _finish_assembled(config, src, out, in_place, t_start)  # killed between copy and cleanup
+            return _finish_assembled(src, out, in_place, t_start)  # killed between copy and cleanup
         info = _inspect_input(src)
-        _check_output(config, src, out, in_place, side, partial)
+        _check_output(config, out, in_place, side, partial)
         present = {e.name for e in info.entries}
         for name in config.encoders:
             _refuse_present(name, present, src, config.replace)
@@ -370,17 +374,18 @@ def _check_output_path(out: Path) -> None:
         raise ConfigError(f"the output directory '{out.parent}' is not writable; choose a writable --out")
 
 
-def _refuse_partial_input(src: Path) -> None:
+def _check_input_path(src: Path) -> None:
+    """Refuse a ``.partial`` input, and a missing or non-HDF5 one (before anything is created)."""
     if src.name.endswith(schema.PARTIAL_SUFFIX):
         raise SchemaError(
             f"'{src}' is an unfinished build (a .partial file); finish it with `vlnav-data build --resume`, "
             "then embed the complete file"
         )
+    open_h5(src).close()
 
 
 def _inspect_input(src: Path) -> _Input:
     """Refuse a ``.partial``, incomplete, state-only or invalid input; read what embed needs."""
-    _refuse_partial_input(src)
     f = open_h5(src)
     try:
         check_format(f, src)
@@ -424,7 +429,7 @@ def _inspect_input(src: Path) -> _Input:
         )
 
 
-def _check_output(config: EmbedConfig, src: Path, out: Path, in_place: bool, side: Path, partial: Path) -> None:
+def _check_output(config: EmbedConfig, out: Path, in_place: bool, side: Path, partial: Path) -> None:
     if side.exists() and not config.resume and not config.overwrite:
         raise ConfigError(
             f"an unfinished embed exists at '{side}'; pass --resume to continue it or --overwrite to start over"
@@ -633,7 +638,7 @@ def _copy_progress(info: _Input, progress: ProgressFn | None) -> Callable[[int, 
     return report
 
 
-def _finish_assembled(config: EmbedConfig, src: Path, out: Path, in_place: bool, t_start: float) -> EmbedResult:
+def _finish_assembled(src: Path, out: Path, in_place: bool, t_start: float) -> EmbedResult:
     """A run killed after writing ``OUT.partial`` completely: rename it (if not yet) and clean up."""
 
     side = sidecar_path(out)
