@@ -153,7 +153,8 @@ def test_replace_recomputes_an_encoder_in_its_place(builds, tmp_path):
 def test_resume_after_an_error_keeps_finished_episodes_and_refuses_mixed_precision(builds, tmp_path):
     oracle, full = builds
     out = tmp_path / "r.h5"
-    cfg = EmbedConfig(file=str(oracle), encoders=("siglip-tiny-random",), out=str(out), device="cpu")
+    # read_ahead=2: the reader thread (the CUDA default) stops cleanly when the run is interrupted.
+    cfg = EmbedConfig(file=str(oracle), encoders=("siglip-tiny-random",), out=str(out), device="cpu", read_ahead=2)
 
     class Interrupt(Exception):
         pass
@@ -252,6 +253,7 @@ def test_cross_episode_batches_in_embed_agree_within_the_tolerance(builds, tmp_p
         device="cpu",
         cross_episode_batching=True,
         encoder_batch_size=8,
+        read_ahead=2,
     )
     result = embed_dataset(cfg)
     assert result.cross_episode_batching and result.batch_frames == 8

@@ -104,7 +104,9 @@ class EmbedConfig:
         encoder_batch_size: frames per encoder forward pass (None: the encoder's default).
         cross_episode_batching: batches span episodes (True) or not (False); None = True on CUDA, False
             on CPU, as in ``build``.
-        read_ahead: episodes a reader thread decodes ahead of the encoder.
+        read_ahead: episodes a reader thread decodes ahead of the encoder; 0 reads each episode inline,
+            between encoder calls; None = 4 on CUDA (the CPU is free while the GPU encodes) and 0 on CPU
+            (torch's threads already use every core; a reader thread would only compete with them).
     """
 
     file: str
@@ -118,7 +120,7 @@ class EmbedConfig:
     encoder_dtype: str = "auto"
     encoder_batch_size: int | None = None
     cross_episode_batching: bool | None = None
-    read_ahead: int = 4
+    read_ahead: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "file", str(self.file))
@@ -134,9 +136,12 @@ class EmbedConfig:
         check_device_name(self.device, "--device")
         if self.encoder_dtype not in ENCODER_DTYPES:
             raise ConfigError(f"--encoder-dtype must be auto, fp32 or bf16, got '{self.encoder_dtype}'")
-        for name, value in (("--encoder-batch-size", self.encoder_batch_size), ("read_ahead", self.read_ahead)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        bs = self.encoder_batch_size
+        if bs is not None and (isinstance(bs, bool) or not isinstance(bs, int) or bs < 1):
+            raise ConfigError(f"--encoder-batch-size must be a positive integer, got {bs!r}")
+        ra = self.read_ahead
+        if ra is not None and (isinstance(ra, bool) or not isinstance(ra, int) or ra < 0):
+            raise ConfigError(f"read_ahead must be an integer >= 0 or None, got {ra!r}")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other; pass one")
 
@@ -312,9 +317,9 @@ def embed_dataset(
         batch_frames = batch_frames_for(encoders, config.encoder_batch_size) if across else None
         resumed = sidecar.committed
         try:
-            stats = _embed_episodes(
-                config, src, info, encoders, sidecar, EpisodeEmbedder(encoders, batch_frames=batch_frames), progress
-            )
+            read_ahead = config.read_ahead if config.read_ahead is not None else (4 if device.startswith("cuda") else 0)
+            embedder = EpisodeEmbedder(encoders, batch_frames=batch_frames)
+            stats = _embed_episodes(src, info, encoders, sidecar, embedder, read_ahead, progress)
             added = tuple(sidecar.entries)
             sidecar.finish()
         except BaseException:
@@ -471,12 +476,12 @@ class _Stop(Exception):
 
 
 def _embed_episodes(
-    config: EmbedConfig,
     src: Path,
     info: _Input,
     encoders: list[Any],
     sidecar: EmbeddingSidecar,
     embedder: EpisodeEmbedder,
+    read_ahead: int,
     progress: ProgressFn | None,
 ) -> dict[str, float]:
     """Embed every uncommitted episode into the sidecar, in order; return frames, encode_s and embed_s."""
@@ -518,10 +523,21 @@ def _embed_episodes(
                     )
                 )
 
-    if start < n:
+    def encode(i: int, frames: EpisodeFrames | None) -> None:
+        t_enc = time.perf_counter()
+        finished = embedder.add(i, frames) if frames is not None else embedder.flush()
+        stats["encode_s"] += time.perf_counter() - t_enc
+        commit(finished)
+
+    if start < n and read_ahead == 0:
+        with open_h5(src) as f:
+            for i in range(start, n):
+                encode(i, _read_episode(f, info, i))
+        encode(n, None)
+    elif start < n:
         stop = threading.Event()
         errors: list[BaseException] = []
-        episodes: queue.Queue = queue.Queue(maxsize=config.read_ahead)
+        episodes: queue.Queue = queue.Queue(maxsize=read_ahead)
         reader = threading.Thread(
             target=_read_episodes,
             args=(src, info, range(start, n), episodes, stop, errors),
@@ -534,15 +550,8 @@ def _embed_episodes(
                 item = _get(episodes, stop)
                 if item is None:
                     break
-                i, frames = item
-                t_enc = time.perf_counter()
-                finished = embedder.add(i, frames)
-                stats["encode_s"] += time.perf_counter() - t_enc
-                commit(finished)
-            t_enc = time.perf_counter()
-            finished = embedder.flush()
-            stats["encode_s"] += time.perf_counter() - t_enc
-            commit(finished)
+                encode(*item)
+            encode(n, None)
         except _Stop:
             pass
         finally:
@@ -550,8 +559,8 @@ def _embed_episodes(
             reader.join(timeout=30)
         if errors:
             raise errors[0]
-        if sidecar.committed != n:
-            raise RuntimeError(f"embedded {sidecar.committed} of {n} episodes")
+    if sidecar.committed != n:
+        raise RuntimeError(f"embedded {sidecar.committed} of {n} episodes")
     unused = [row for row in range(len(info.instructions)) if row not in first_use]
     if unused:  # rows no demo refers to: embedded once, at the end
         texts = [info.instructions[row] for row in unused]
@@ -573,21 +582,24 @@ def _read_episodes(
     """Reader thread: decode frames, states and instructions of ``indices`` in order into ``out``."""
     try:
         with open_h5(src) as f:
-            data = f["data"]
             for i in indices:
-                g = data[info.demo_names[i]]
-                frames = EpisodeFrames(
-                    rgb=g[schema.RGB][()],
-                    privileged_state=g[schema.PRIVILEGED_STATE][()],
-                    instructions=[info.instructions[k] for k in info.instruction_index[i]],
-                )
-                _put(out, (i, frames), stop)
+                _put(out, (i, _read_episode(f, info, i)), stop)
         _put(out, None, stop)
     except _Stop:
         return
     except BaseException as exc:  # handed to the main thread, which re-raises it
         errors.append(exc)
         stop.set()
+
+
+def _read_episode(f: Any, info: _Input, i: int) -> EpisodeFrames:
+    """Frames, states and per-step instructions of demo ``i`` of the open input."""
+    g = f["data"][info.demo_names[i]]
+    return EpisodeFrames(
+        rgb=g[schema.RGB][()],
+        privileged_state=g[schema.PRIVILEGED_STATE][()],
+        instructions=[info.instructions[k] for k in info.instruction_index[i]],
+    )
 
 
 def _put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
