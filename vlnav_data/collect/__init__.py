@@ -4,18 +4,24 @@
 from vlnav_data.collect import BuildConfig, build_dataset
 
 result = build_dataset(BuildConfig(out="demos.h5", num_episodes=100, encoders=("siglip",), expert="ppo"))
+embed_dataset(EmbedConfig(file="demos.h5", encoders=("clip",)))  # add an encoder to the finished file
 ```
 """
 
 from vlnav_data.collect.build import BuildProgress, BuildResult, build_dataset, dart_noise
 from vlnav_data.collect.config import BuildConfig, load_build_toml, parse_model_paths, parse_shard
+from vlnav_data.collect.embed import EmbedConfig, EmbedProgress, EmbedResult, embed_dataset
 
 __all__ = [
     "BuildConfig",
     "BuildProgress",
     "BuildResult",
+    "EmbedConfig",
+    "EmbedProgress",
+    "EmbedResult",
     "build_dataset",
     "dart_noise",
+    "embed_dataset",
     "load_build_toml",
     "parse_model_paths",
     "parse_shard",
