@@ -291,3 +291,19 @@ def test_the_embedded_file_reads_in_robomimic(builds, tmp_path):
         first = r.episode(r.split("train")[0], keys=[f"obs/{key}"])[f"obs/{key}"]
     np.testing.assert_allclose(ds[0]["obs"][key], first[:3], atol=1e-3)
     ds.close_and_delete_hdf5_handle()
+
+
+def test_an_hf_encoder_from_a_local_directory_embeds_like_it_builds(builds, tiny_checkpoint_dir, tmp_path):
+    oracle, _ = builds
+    value = f"mine=hf:{tiny_checkpoint_dir('clip')}"
+    built = build_dataset(BuildConfig(out=str(tmp_path / "built.h5"), encoders=("oracle", value), **BASE)).path
+    out = tmp_path / "embedded.h5"
+    result = embed_dataset(EmbedConfig(file=str(oracle), encoders=(value,), out=str(out), device="cpu"))
+    assert result.encoders == ("mine",)
+    assert_same_datasets(file_contents(out)[0], file_contents(built)[0])
+    with DatasetReader(out) as r, DatasetReader(built) as b:
+        assert r.encoder_specs["mine"] == b.encoder_specs["mine"]  # source hf, content hash, preprocessing
+        assert r.encoder_specs["mine"]["source"] == "hf"
+        assert r.rebuild_command.endswith(
+            f"&& vlnav-data embed oracle.h5 --encoder {value} --out embedded.h5 --device cpu"
+        )

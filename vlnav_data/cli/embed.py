@@ -33,6 +33,9 @@ def embed(
         "--cross-episode-batching/--per-episode-batching",
         help="Fill encoder batches with frames of several episodes [default: on CUDA only].",
     ),
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code", help="Let hf: checkpoints run their own code (recorded in the file)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
 ) -> None:
@@ -53,6 +56,7 @@ def embed(
         encoder_dtype=encoder_dtype,
         encoder_batch_size=encoder_batch_size,
         cross_episode_batching=cross_episode_batching,
+        trust_remote_code=trust_remote_code,
     )
     if no_progress or json_out:
         result = run_command(embed_dataset, cfg)

@@ -91,8 +91,9 @@ class EmbedConfig:
     Attributes:
         file: the complete ``vlnav-demos`` file to add encoders to (never modified in place: see the
             module docstring).
-        encoders: names or sources of the encoders to add, as ``make_encoder`` accepts them; each adds
-            ``obs/<name>_image``, ``obs/<name>_joint`` and ``/meta/text_embeddings/<name>``.
+        encoders: what ``make_encoder`` accepts (built-in names, ``hf:ORG/NAME[@REV]``, ``hf:/dir``,
+            ``ALIAS=hf:...``, plugin names); each adds ``obs/<name>_image``, ``obs/<name>_joint`` and
+            ``/meta/text_embeddings/<name>`` under its stored name (:attr:`encoder_names`).
         out: the file to write; None = ``file`` itself (replaced atomically when done).
         resume: continue the unfinished run's sidecar (``<out>.embed.partial``); starts fresh when none.
         overwrite: replace an existing ``out`` (other than ``file``) and discard an unfinished run.
@@ -104,6 +105,7 @@ class EmbedConfig:
         encoder_batch_size: frames per encoder forward pass (None: the encoder's default).
         cross_episode_batching: batches span episodes (True) or not (False); None = True on CUDA, False
             on CPU, as in ``build``.
+        trust_remote_code: let ``hf:`` checkpoints that bring their own code run it (recorded per encoder).
         read_ahead: episodes a reader thread decodes ahead of the encoder; 0 reads each episode inline,
             between encoder calls; None = 4 on CUDA (the CPU is free while the GPU encodes) and 0 on CPU
             (torch's threads already use every core; a reader thread would only compete with them).
@@ -120,6 +122,7 @@ class EmbedConfig:
     encoder_dtype: str = "auto"
     encoder_batch_size: int | None = None
     cross_episode_batching: bool | None = None
+    trust_remote_code: bool = False
     read_ahead: int | None = None
 
     def __post_init__(self) -> None:
@@ -133,6 +136,14 @@ class EmbedConfig:
             raise ConfigError("at least one --encoder is required (e.g. --encoder siglip)")
         if len(set(self.encoders)) != len(self.encoders):
             raise ConfigError(f"each --encoder may be given once, got {list(self.encoders)}")
+        names = self.encoder_names  # unknown names and malformed hf: references fail here, before any work
+        if len(set(names)) != len(names):
+            raise ConfigError(
+                f"the encoders {list(self.encoders)} would be stored as {list(names)}; give each its own name "
+                "(ALIAS=hf:...)"
+            )
+        if not isinstance(self.trust_remote_code, bool):
+            raise ConfigError(f"trust_remote_code must be true or false, got {self.trust_remote_code!r}")
         check_device_name(self.device, "--device")
         if self.encoder_dtype not in ENCODER_DTYPES:
             raise ConfigError(f"--encoder-dtype must be auto, fp32 or bf16, got '{self.encoder_dtype}'")
@@ -144,6 +155,13 @@ class EmbedConfig:
             raise ConfigError(f"read_ahead must be an integer >= 0 or None, got {ra!r}")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other; pass one")
+
+    @property
+    def encoder_names(self) -> tuple[str, ...]:
+        """The names the encoders get in the file, in ``encoders`` order (derived without loading them)."""
+        from vlnav_data.encoders import encoder_name
+
+        return tuple(encoder_name(value) for value in self.encoders)
 
     @property
     def output(self) -> Path:
@@ -159,6 +177,8 @@ class EmbedConfig:
             args += ["--out", Path(self.out).name]
         if self.replace:
             args.append("--replace")
+        if self.trust_remote_code:
+            args.append("--trust-remote-code")
         for flag, value, default in (
             ("--device", self.device, "auto"),
             ("--encoder-dtype", self.encoder_dtype, "auto"),
@@ -294,14 +314,10 @@ def embed_dataset(
         info = _inspect_input(src)
         _check_output(config, out, in_place, side, partial)
         present = {e.name for e in info.entries}
-        for name in config.encoders:
+        for name in config.encoder_names:
             _refuse_present(name, present, src, config.replace)
         encoders = _make_encoders(config, device, encoders)
-        for enc in encoders:
-            _refuse_present(enc.spec.name, present, src, config.replace)
         names = tuple(enc.spec.name for enc in encoders)
-        if len(set(names)) != len(names):
-            raise ConfigError(f"the encoders {list(config.encoders)} resolve to repeated names {list(names)}")
         entries = [encoder_entry(enc.spec) for enc in encoders]
         sidecar = EmbeddingSidecar(
             side,
@@ -458,16 +474,23 @@ def _refuse_present(name: str, present: set[str], src: Path, replace: bool) -> N
 def _make_encoders(config: EmbedConfig, device: str, injected: Sequence[Any] | None) -> list[Any]:
     if injected is not None:
         encoders = list(injected)
-        names = tuple(e.spec.name for e in encoders)
-        if names != config.encoders:
-            raise ConfigError(f"injected encoders are {list(names)}, but the config names {list(config.encoders)}")
-        return encoders
-    from vlnav_data.encoders import make_encoder
+    else:
+        from vlnav_data.encoders import make_encoder
 
-    return [
-        make_encoder(name, device=device, dtype=config.encoder_dtype, batch_size=config.encoder_batch_size)
-        for name in config.encoders
-    ]
+        encoders = [
+            make_encoder(
+                value,
+                device=device,
+                dtype=config.encoder_dtype,
+                batch_size=config.encoder_batch_size,
+                trust_remote_code=config.trust_remote_code,
+            )
+            for value in config.encoders
+        ]
+    names = tuple(e.spec.name for e in encoders)
+    if names != config.encoder_names:
+        raise ConfigError(f"the encoders are named {list(names)}, but the config names {list(config.encoder_names)}")
+    return encoders
 
 
 # ---------------------------------------------------------------------------------------- work
