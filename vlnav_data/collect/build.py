@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from vlnav_data.collect import queues
 from vlnav_data.collect.config import LEGACY_VALUES, RESUME_MAY_DIFFER, BuildConfig
 from vlnav_data.collect.embedding import (
     EpisodeEmbedder,
@@ -187,10 +188,6 @@ def _jsonable(value: Any) -> Any:
 # long episode (a 600-step time-out among 100-step successes) cannot make the buffer grow without bound:
 # at most ~3 x num_envs + the queue sizes episodes (frames included) are in memory at once.
 REORDER_WINDOW_PER_ENV = 2
-
-
-class _Stop(Exception):
-    """Raised inside the simulation thread when the build is being torn down."""
 
 
 def build_dataset(
@@ -370,14 +367,7 @@ def _run_pipeline(
     t0 = time.perf_counter()
 
     def put(q: queue.Queue, item: Any) -> None:
-        while True:
-            if stop.is_set():
-                raise _Stop
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        queues.put(q, item, stop)
 
     def simulate() -> None:
         try:
@@ -393,7 +383,7 @@ def _run_pipeline(
             for ep in rollout(env, policy, seeds, max_ahead=REORDER_WINDOW_PER_ENV * env.num_envs):
                 put(episodes, ep)
             put(episodes, None)
-        except _Stop:
+        except queues.Stopped:
             return
         except BaseException as exc:  # handed to the main thread, which re-raises it
             errors.append(exc)
@@ -403,7 +393,7 @@ def _run_pipeline(
         written = 0
         try:
             while True:
-                rec = _get(records, stop)
+                rec = queues.get(records, stop)
                 if rec is None:
                     return
                 writer.append_episode(rec)
@@ -424,7 +414,7 @@ def _run_pipeline(
                             eta_s=eta,
                         )
                     )
-        except _Stop:
+        except queues.Stopped:
             return
         except BaseException as exc:
             errors.append(exc)
@@ -448,7 +438,7 @@ def _run_pipeline(
 
     try:
         while True:
-            ep = _get(episodes, stop)
+            ep = queues.get(episodes, stop)
             if ep is None:
                 break
             if ep.rgb is None:
@@ -467,7 +457,7 @@ def _run_pipeline(
             raise RuntimeError(f"rollout ended after {next_pos} of {len(todo)} episodes")
         put(records, None)
         write_thread.join()
-    except _Stop:
+    except queues.Stopped:
         pass
     except BaseException:
         stop.set()
@@ -481,16 +471,6 @@ def _run_pipeline(
         raise errors[0]
     stats["pipeline_s"] = time.perf_counter() - t0
     return stats
-
-
-def _get(q: queue.Queue, stop: threading.Event) -> Any:
-    while True:
-        if stop.is_set():
-            raise _Stop
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            continue
 
 
 def _episode_record(

@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from vlnav_data.collect import queues
 from vlnav_data.collect.build import encoder_entry
 from vlnav_data.collect.embedding import (
     EpisodeEmbedder,
@@ -494,10 +495,6 @@ def _make_encoders(config: EmbedConfig, device: str, injected: Sequence[Any] | N
 
 
 # ---------------------------------------------------------------------------------------- work
-class _Stop(Exception):
-    """Raised inside the reader thread when the run is being torn down."""
-
-
 def _embed_episodes(
     src: Path,
     info: _Input,
@@ -570,12 +567,12 @@ def _embed_episodes(
         reader.start()
         try:
             while True:
-                item = _get(episodes, stop)
+                item = queues.get(episodes, stop)
                 if item is None:
                     break
                 encode(*item)
             encode(n, None)
-        except _Stop:
+        except queues.Stopped:
             pass
         finally:
             stop.set()
@@ -606,9 +603,9 @@ def _read_episodes(
     try:
         with open_h5(src) as f:
             for i in indices:
-                _put(out, (i, _read_episode(f, info, i)), stop)
-        _put(out, None, stop)
-    except _Stop:
+                queues.put(out, (i, _read_episode(f, info, i)), stop)
+        queues.put(out, None, stop)
+    except queues.Stopped:
         return
     except BaseException as exc:  # handed to the main thread, which re-raises it
         errors.append(exc)
@@ -623,27 +620,6 @@ def _read_episode(f: Any, info: _Input, i: int) -> EpisodeFrames:
         privileged_state=g[schema.PRIVILEGED_STATE][()],
         instructions=[info.instructions[k] for k in info.instruction_index[i]],
     )
-
-
-def _put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
-    while True:
-        if stop.is_set():
-            raise _Stop
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
-
-
-def _get(q: queue.Queue, stop: threading.Event) -> Any:
-    while True:
-        if stop.is_set():
-            raise _Stop
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            continue
 
 
 def _copy_progress(info: _Input, progress: ProgressFn | None) -> Callable[[int, int], None] | None:

@@ -30,7 +30,13 @@ import numpy as np
 from vlnav_data.dataset import schema
 from vlnav_data.dataset.layout import EncoderEntry
 from vlnav_data.dataset.precision import combine_precision
-from vlnav_data.dataset.writer import create_text_table, fsync_path, write_embeddings
+from vlnav_data.dataset.writer import (
+    committed_demos,
+    create_text_table,
+    drop_demos_from,
+    fsync_path,
+    write_embeddings,
+)
 from vlnav_data.errors import ConfigError
 
 SIDECAR_FORMAT = "vlnav-embed-sidecar"
@@ -165,19 +171,8 @@ class EmbeddingSidecar:
                 )
             )
         self.entries = combined
-        data = f["data"]
-        indexed = sorted((schema.demo_index(n), n) for n in data.keys() if schema.demo_index(n) is not None)
-        committed = 0
-        for idx, name in indexed:
-            if idx == committed and "num_samples" in data[name].attrs:
-                committed += 1
-            else:
-                break
-        for name in list(data.keys()):
-            idx = schema.demo_index(name)
-            if idx is None or idx >= committed:
-                del data[name]
-        self.committed = committed
+        self.committed = committed_demos(f["data"])
+        drop_demos_from(f["data"], self.committed)
         f.attrs["encoders_json"] = _json([e.to_json() for e in self.entries])
         f.attrs["complete"] = False
         f.flush()

@@ -214,6 +214,28 @@ def create_text_table(text_embeddings: h5py.Group, entry: EncoderEntry, rows: in
     return ds
 
 
+def committed_demos(data: h5py.Group) -> int:
+    """How many demos are committed: ``demo_0..demo_{k-1}``, each with its ``num_samples`` commit marker.
+
+    Anything after the first gap or the first demo without the marker does not count.
+    """
+    indexed = sorted((schema.demo_index(n), n) for n in data.keys() if schema.demo_index(n) is not None)
+    committed = 0
+    for idx, name in indexed:
+        if idx != committed or "num_samples" not in data[name].attrs:
+            break
+        committed += 1
+    return committed
+
+
+def drop_demos_from(data: h5py.Group, first: int) -> None:
+    """Delete every child of ``data`` that is not ``demo_0..demo_{first-1}`` (what a killed writer left)."""
+    for name in list(data.keys()):
+        idx = schema.demo_index(name)
+        if idx is None or idx >= first:
+            del data[name]
+
+
 def fsync_path(path: str | os.PathLike) -> None:
     """``fsync`` a file or a directory by path."""
     fd = os.open(path, os.O_RDONLY)
@@ -367,19 +389,9 @@ class DatasetWriter:
                 + ". Use the original settings, or pass --overwrite to start over"
             )
         data = f["data"]
-        # Committed demos: demo_0..demo_{k-1} with num_samples. Anything after the first gap is dropped.
-        indexed = sorted((schema.demo_index(n), n) for n in data.keys() if schema.demo_index(n) is not None)
-        committed = 0
-        for idx, name in indexed:
-            if idx == committed and "num_samples" in data[name].attrs:
-                committed += 1
-            else:
-                break
+        committed = committed_demos(data)
         self._check_precision(f, committed)  # before anything in the file changes
-        for name in list(data.keys()):
-            idx = schema.demo_index(name)
-            if idx is None or idx >= committed:
-                del data[name]
+        drop_demos_from(data, committed)
         max_row = -1
         for i in range(committed):
             g = data[schema.demo_name(i)]
