@@ -160,7 +160,7 @@ CASES = [
 def world(tmp_path_factory) -> dict[str, str]:
     """The paths the table refers to (module-scoped: the commands must not change them)."""
     root = tmp_path_factory.mktemp("bad_inputs")
-    ds = write_synthetic_dataset(root / "ds.h5", num_episodes=6, encoders={"oracle": 16})
+    ds = write_synthetic_dataset(root / "ds.h5", num_episodes=6, encoders={"oracle": 1152})
     model = root / "model"
     res = runner.invoke(policy.app, ["train", str(ds), "--out", str(model), "--steps", "10"])
     assert res.exit_code == 0, res.output
@@ -178,7 +178,7 @@ def world(tmp_path_factory) -> dict[str, str]:
     knn.mkdir()
     (knn / "knn.faiss").write_bytes(b"not a faiss index" * 4)
     np.save(knn / "knn_actions.npy", np.zeros((4, 2), np.float32))
-    meta = {"encoder": "oracle", "features": "joint", "k": 2, "metric": "inner_product", "dim": 16, "num_vectors": 4}
+    meta = {"encoder": "oracle", "features": "joint", "k": 2, "metric": "inner_product", "dim": 1152, "num_vectors": 4}
     (knn / "knn_meta.json").write_text(json.dumps(meta))
     (root / "bad.toml").write_text('out = "x.h5"\nmodel_paths = 5\n')
     (root / "typo.toml").write_text('out = "x.h5"\nnum_episodes = "10"\n')

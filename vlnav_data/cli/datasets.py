@@ -16,7 +16,9 @@ def build(
         None, help="Output .h5 file (written as OUT.partial until complete; OUT.result.json beside it)."
     ),
     preset: str | None = typer.Option(
-        None, help="Arena preset: text2nav, text2nav-velocity or text2nav-random.  [default: text2nav]"
+        None,
+        help="Arena preset: text2nav, text2nav-velocity, text2nav-random or text2nav-mujoco (the mujoco extra).  "
+        "[default: text2nav]",
     ),
     num_episodes: int | None = typer.Option(None, help="Episodes in the whole build.  [default: 100]"),
     encoder: list[str] | None = typer.Option(

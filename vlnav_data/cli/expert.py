@@ -30,7 +30,9 @@ def main() -> None:
 def train(
     out: Path = typer.Option(..., "--out", help="Output directory: expert.pt, sb3_model.zip, result.json."),
     preset: str = typer.Option(
-        "text2nav", "--preset", help="Arena preset: text2nav, text2nav-velocity or text2nav-random."
+        "text2nav",
+        "--preset",
+        help="Arena preset: text2nav, text2nav-velocity, text2nav-random or text2nav-mujoco (the mujoco extra).",
     ),
     seed: int = seed_option("Seeds the arena, PPO and torch."),
     total_steps: int = typer.Option(800_000, "--total-steps", help="Env steps to train (summed over arenas)."),

@@ -11,7 +11,10 @@ from vlnav_data.cli._common import DEVICE, JSON_OUT, OVERWRITE, emit_result, res
 
 def preview(
     out: Path = typer.Option(..., help="Output PNG; OUT.result.json is written beside it."),
-    preset: str = typer.Option("text2nav", help="Arena preset: text2nav, text2nav-velocity or text2nav-random."),
+    preset: str = typer.Option(
+        "text2nav",
+        help="Arena preset: text2nav, text2nav-velocity, text2nav-random or text2nav-mujoco (the mujoco extra).",
+    ),
     seed: int = typer.Option(0, min=0, help="Episode seed: the start pose, target and layout are a function of it."),
     num_frames: int = typer.Option(6, help="First-person frames on the sheet (1-24)."),
     device: str = DEVICE,
