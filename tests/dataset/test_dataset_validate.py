@@ -149,10 +149,14 @@ def test_card_has_front_matter_strip_schema_and_rebuild_command(good, tmp_path):
     from PIL import Image
 
     img = np.asarray(Image.open(out.parent / "sample_frames.png"))
-    assert img.shape == (16, 4 * 20 + 3 * 2, 3)
+    scale = 12  # 16-px frames enlarged to >= 192 px: ceil(192 / 16)
+    assert img.shape == (16 * scale, (4 * 20 + 3 * 2) * scale, 3)
     np.testing.assert_array_equal(img, frame_strip(good, 4))
     with DatasetReader(good) as r:
         first_success = next((n for n in r.demo_names if r.attrs(n)["success"]), "demo_0")
-        np.testing.assert_array_equal(img[:, :20], r.episode(first_success, keys=["obs/rgb"])["obs/rgb"][0])
+        first = r.episode(first_success, keys=["obs/rgb"])["obs/rgb"][0]
+    np.testing.assert_array_equal(img[::scale, : 20 * scale : scale], first)  # every stored pixel, as a block
+    np.testing.assert_array_equal(img[scale - 1 :: scale, scale - 1 : 20 * scale : scale], first)
+    assert frame_strip(good, 4, min_height_px=1).shape == (16, 4 * 20 + 3 * 2, 3)
     assert size_category(999) == "n<1K" and size_category(1000) == "1K<n<10K"
     assert size_category(250_000) == "100K<n<1M"

@@ -41,6 +41,38 @@ def test_diagnose_labels_every_episode_and_writes_the_report(eval_dir):
     assert len(rows) == 7
 
 
+def test_gifs_show_the_frame_enlarged_with_step_action_and_instruction(eval_dir, tmp_path):
+    from PIL import Image
+
+    from vlnav_data.policy.diagnose import GIF_CAPTION_LINES, GIF_MIN_SIZE_PX, gif_captions
+
+    res = diagnose_eval(DiagnoseConfig(eval_dir=eval_dir, out_dir=tmp_path / "d", num_gifs=1, max_gif_frames=8))
+    gif = next(f for f in res.files if f.endswith(".gif"))
+    i = int(gif.split("_")[1])
+    rec = EpisodeRecords.load(eval_dir / "episodes.npz")
+    meta = json.loads((eval_dir / "eval_meta.json").read_text())["sim_config"]
+    h, w = meta["image_height_px"], meta["image_width_px"]
+    scale = -(-GIF_MIN_SIZE_PX // min(h, w))
+    n = int(rec.num_steps[i])
+    stride = int(np.ceil((n + 1) / 8))
+    steps = sorted(set(range(0, n + 1, stride)) | {n})
+    with Image.open(tmp_path / "d" / gif) as im:
+        assert im.n_frames == len(steps)
+        assert im.size == (w * scale, h * scale + GIF_CAPTION_LINES * 16 + 4)
+        bands = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            rgb = np.asarray(im.convert("RGB"))
+            bands.append(rgb[h * scale :])
+            assert (rgb[h * scale :] < 100).any()  # text drawn in the caption band
+        assert not np.array_equal(bands[0], bands[1])  # the step (and action) change between frames
+    captions = gif_captions(rec, i, np.asarray(steps), width_chars=200)
+    left, right = rec.actions[rec.offsets[i]]
+    assert captions[0][0] == f"step 0/{n}  action L {left:+.2f} R {right:+.2f}"
+    assert captions[0][1] == f'"{rec.instructions[rec.offsets[i]]}"'
+    assert captions[-1][0] == f"step {n}/{n}  end: {rec.termination[i]}"
+
+
 def write_index(directory, dim, encoder="oracle", features="joint", n=50, seed=0):
     import faiss
 

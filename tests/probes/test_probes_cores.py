@@ -64,6 +64,37 @@ def test_linear_target_recovered_and_shuffled_has_no_r2():
     assert len(score.details["r2_per_output"]) == 2
 
 
+def test_shared_ridge_folds_give_the_fits_of_separate_runs():
+    """RidgeFolds reuses the fold eigendecompositions: every target gets exactly the fit it would alone,
+    and that fit is the closed-form ridge at the chosen alpha (checked against the normal equations)."""
+    from vlnav_data.probes.fitting import RidgeFolds, fit_ridge
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 12)) * rng.uniform(0.5, 3.0, 12)
+    g = np.arange(300) // 10
+    folds = RidgeFolds(x, g, n_folds=3)
+    for y in (x[:, :2] @ rng.normal(size=(2, 2)), rng.normal(size=300), x[:, 3] + 0.1 * rng.normal(size=300)):
+        shared, alone = folds.fit(y), fit_ridge(x, y, g, n_folds=3)
+        assert shared.alpha_ == alone.alpha_
+        np.testing.assert_array_equal(shared.coef, alone.coef)
+        np.testing.assert_array_equal(shared.cv_mse, alone.cv_mse)
+        xs = (x - x.mean(0)) / x.std(0)
+        y2 = y.reshape(len(y), -1)
+        yc = y2 - y2.mean(0)
+        expected = np.linalg.solve(xs.T @ xs + shared.alpha_ * np.eye(12), xs.T @ yc)
+        np.testing.assert_allclose(shared.coef, expected, rtol=1e-8, atol=1e-10)
+
+
+def test_shuffled_logistic_control_reuses_the_chosen_c():
+    rng = np.random.default_rng(3)
+    x, y, g = _clusters(rng, 30, 4, 8)
+    valid = np.isin(g, np.unique(g)[::4])
+    score, _ = classification_probe(
+        "colour", x[~valid], y[~valid], g[~valid], x[valid], y[valid], seed=0, mlp_max_iter=None, n_folds=3
+    )
+    assert score.details["shuffled_C"] == score.details["C"]
+
+
 def test_one_class_is_a_config_error():
     x = np.zeros((20, 3))
     with pytest.raises(ConfigError, match="at least 2 classes in the train split"):

@@ -1,9 +1,20 @@
-"""What every command shares: error handling, device choice, result.json.
+"""What every command shares: error handling, the output policy, result.json, common options.
 
-Contract (DESIGN §6): every command accepts ``--seed`` and ``--device auto|cpu|cuda|cuda:N`` and writes a
-machine-readable ``result.json`` next to its outputs (or prints JSON with ``--json``). A
-:class:`~vlnav_data.errors.VlnavError` becomes one line ``error: <message>`` on stderr and exit code 2;
-any other exception propagates with its traceback (never an error message with exit code 0).
+Contract (README, "Command contract"):
+
+* **Errors.** A :class:`~vlnav_data.errors.VlnavError` becomes one line ``error: <message>`` on stderr
+  and exit code 2 (:func:`run_command`); parser errors take the same shape (``_app.VlnavGroup``); any
+  other exception propagates with its traceback (never an error message with exit code 0).
+* **Outputs.** Every command that writes takes ``--out`` and ``--overwrite`` and enters
+  :func:`writing_to` before any work: an existing output (a file, or a non-empty directory) is refused
+  without ``--overwrite``; a file where a directory belongs (or the reverse) and an output that would
+  swallow an input are refused always. With ``--overwrite`` an existing directory is moved aside to
+  ``<out>.previous`` and deleted only once the command succeeds (restored if it fails); file outputs
+  are replaced atomically by their writers (``.partial`` + rename), so the old file stays until the new
+  one is complete. Nothing is written into the working directory unless ``--out`` points there.
+* **result.json.** A directory output holds ``<out>/result.json``; a file output gets
+  ``<out>.result.json`` beside it (``demos.h5.result.json``), so two commands writing into one folder
+  never clobber each other's result. ``--json`` also prints it to stdout.
 """
 
 from __future__ import annotations
@@ -11,17 +22,60 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import typer
 
-from vlnav_data.devices import resolve_device  # noqa: F401  re-exported for the command modules
-from vlnav_data.errors import VlnavError
+from vlnav_data.devices import DEVICE_HELP, resolve_device  # noqa: F401  re-exported for the command modules
+from vlnav_data.errors import ConfigError, VlnavError
 
 T = TypeVar("T")
+
+PREVIOUS_SUFFIX = ".previous"
+"""Where ``--overwrite`` keeps an existing output directory until the command succeeds."""
+
+RESULT_SUFFIX = ".result.json"
+"""The result of a command that writes one file ``OUT`` is ``OUT.result.json``."""
+
+# Options every command spells the same way (Typer option objects can be shared between commands).
+OVERWRITE = typer.Option(
+    False,
+    "--overwrite",
+    help="Replace an existing output; the old one is kept until the command succeeds.",
+)
+JSON_OUT = typer.Option(False, "--json", help="Also print result.json to stdout.")
+DEVICE = typer.Option("auto", "--device", help=f"Torch device: {DEVICE_HELP}.")
+
+
+def seed_option(help: str, default: int = 0) -> Any:
+    """A ``--seed`` option: a non-negative integer, checked by the parser before any work.
+
+    Args:
+        help: what the seed determines, for ``--help``.
+        default: the default seed.
+
+    Returns:
+        The Typer option.
+    """
+    return typer.Option(default, "--seed", min=0, help=help)
+
+
+def progress_printer(command: str) -> Callable[[str], None]:
+    """A callback printing ``<command> [  12.3 s] <line>`` on stderr: progress of a long run, off stdout."""
+    import time
+
+    started = time.perf_counter()
+
+    def say(line: str) -> None:
+        typer.echo(f"{command} [{time.perf_counter() - started:7.1f} s] {line}", err=True)
+
+    return say
 
 
 def fail(message: str) -> None:
@@ -38,6 +92,127 @@ def run_command(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except VlnavError as exc:
         fail(str(exc))
         raise AssertionError("unreachable") from exc
+
+
+def check_output(
+    out: Path,
+    *,
+    kind: Literal["file", "dir"],
+    overwrite: bool,
+    inputs: Iterable[Path | None] = (),
+    option: str = "--out",
+    example: str | None = None,
+) -> Path:
+    """Refuse an output that the command must not write (the rules of :func:`writing_to`).
+
+    Args:
+        out: the output path the user gave.
+        kind: ``file`` (one file, e.g. ``demos.h5``) or ``dir`` (a directory of outputs).
+        overwrite: whether ``--overwrite`` was given.
+        inputs: the command's input paths; an output equal to one, or a directory holding one, is refused.
+        option: the option's name in messages.
+        example: for ``kind="file"``, a file name suggested when ``out`` is a directory.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        ConfigError: with a message saying what was expected and what to do.
+    """
+    out = Path(out)
+    resolved = out.resolve()
+    for item in inputs:
+        if item is None:
+            continue
+        src = Path(item).resolve()
+        if resolved == src or (kind == "dir" and resolved in src.parents):
+            raise ConfigError(
+                f"{option} '{out}' {'is' if resolved == src else 'contains'} the input '{item}', which writing "
+                f"there would destroy; choose another {option}"
+            )
+    for parent in resolved.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{option} '{out}' lies under '{parent}', which is a file; choose another {option}")
+            break
+    if kind == "file":
+        if out.is_dir():
+            hint = f" such as '{out / example}'" if example else ""
+            raise ConfigError(f"{option} '{out}' is a directory; expected a file path{hint}")
+        if out.exists() and not overwrite:
+            raise ConfigError(
+                f"{option} '{out}' already exists; pass --overwrite to replace it, or choose another {option}"
+            )
+        return out
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{option} '{out}' is a file; expected a directory (new or empty)")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(
+            f"output directory '{out}' already exists and is not empty; pass --overwrite to replace its "
+            f"contents, or choose another {option}"
+        )
+    return out
+
+
+@contextmanager
+def writing_to(
+    out: Path | None,
+    *,
+    kind: Literal["file", "dir"],
+    overwrite: bool,
+    inputs: Iterable[Path | None] = (),
+    option: str = "--out",
+    example: str | None = None,
+) -> Iterator[Path | None]:
+    """Check ``out`` before any work, then guard it while the command writes (module docstring).
+
+    Use as ``with writing_to(out, kind="dir", overwrite=overwrite, inputs=[dataset]): ...`` around the
+    library call. A refused output ends the command with one ``error:`` line and exit code 2.
+
+    Args:
+        out: the output path (``None``: the command writes nothing; no checks).
+        kind: ``file`` or ``dir``.
+        overwrite: whether ``--overwrite`` was given.
+        inputs: the command's input paths (see :func:`check_output`).
+        option: the option's name in messages.
+        example: a file name suggested when a file output names a directory.
+
+    Yields:
+        ``out``.
+    """
+    if out is None:
+        yield None
+        return
+    run_command(check_output, out, kind=kind, overwrite=overwrite, inputs=inputs, option=option, example=example)
+    out = Path(out)
+    previous = out.with_name(out.name + PREVIOUS_SUFFIX)
+    moved = False
+    if kind == "dir" and out.is_dir() and any(out.iterdir()):
+        if previous.exists():
+            fail(
+                f"'{previous}' exists (left by an interrupted --overwrite run of '{out}'); move it back to '{out}' "
+                "or delete it, then run again"
+            )
+        os.replace(out, previous)
+        moved = True
+    try:
+        yield out
+    except BaseException as exc:
+        if moved and not (isinstance(exc, typer.Exit) and exc.exit_code == 0):
+            if out.exists():
+                shutil.rmtree(out) if out.is_dir() else out.unlink()
+            os.replace(previous, out)
+            moved = False
+        raise
+    finally:
+        if moved:
+            shutil.rmtree(previous)
+
+
+def result_path(out: Path, kind: Literal["file", "dir"] = "dir") -> Path:
+    """Where a command writing ``out`` puts its result: ``out/result.json`` or ``out.result.json``."""
+    out = Path(out)
+    return out / "result.json" if kind == "dir" else out.with_name(out.name + RESULT_SUFFIX)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -57,15 +232,29 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def emit_result(result: Any, out_dir: Path | None, as_json: bool = False) -> Path | None:
-    """Write ``result.json`` into ``out_dir`` (when given) and print it with ``--json``."""
+def emit_result(
+    result: Any, out: Path | None, as_json: bool = False, *, kind: Literal["file", "dir"] = "dir"
+) -> Path | None:
+    """Write the command's result (:func:`result_path`) and print it with ``--json``.
+
+    Args:
+        result: a dataclass or dict of the outcome.
+        out: the command's output (a directory, or one file with ``kind="file"``); ``None``: print only.
+        as_json: also print the JSON to stdout.
+        kind: what ``out`` is.
+
+    Returns:
+        The path written, or ``None``.
+    """
     payload = to_jsonable(result)
     text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)
     path = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "result.json"
-        path.write_text(text + "\n")
+    if out is not None:
+        path = result_path(out, kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text + "\n")
+        os.replace(partial, path)
     if as_json:
         sys.stdout.write(text + "\n")
     return path

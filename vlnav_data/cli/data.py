@@ -1,25 +1,31 @@
-"""`vlnav-data`: Build, validate, inspect and publish demonstration datasets."""
+"""`vlnav-data`: build, validate, inspect and publish demonstration datasets.
+
+The commands live in modules named for what they do (``datasets``, ``preview``, ``publish``, ``encoders``,
+``simulators``) as plain
+functions; this module makes the app and registers them, so imports point one way (no cycle).
+"""
 
 from __future__ import annotations
 
-import typer
+from vlnav_data.cli import datasets, embed, encoders, preview, publish, simulators
+from vlnav_data.cli._app import make_app
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    help="Build, validate, inspect and publish demonstration datasets.",
-)
+app = make_app("vlnav-data", "Build, validate, inspect and publish demonstration datasets.")
+
+app.command("build")(datasets.build)
+app.command("validate")(datasets.validate)
+app.command("info")(datasets.info)
+app.command("card")(datasets.card)
+app.command("merge")(datasets.merge)
+app.command("embed")(embed.embed)
+app.command("preview")(preview.preview)
+app.command("export")(publish.export)
+app.command("publish")(publish.publish)
+app.command("verify")(publish.verify)
+app.command("encoders")(encoders.encoders)
+app.command("check-arena")(simulators.check_arena_command)
 
 
 def main() -> None:
     """Console-script entry point."""
     app()
-
-
-# Commands live in modules named for what they do; importing them registers them on `app`.
-from vlnav_data.cli import datasets as _datasets  # noqa: E402,F401  build, validate, info, card
-from vlnav_data.cli import embed as _embed  # noqa: E402,F401  embed
-from vlnav_data.cli import encoders as _encoders  # noqa: E402,F401  encoders
-from vlnav_data.cli import preview as _preview  # noqa: E402,F401  preview
-from vlnav_data.cli import publish as _publish  # noqa: E402,F401  export, publish, verify
-from vlnav_data.cli import simulators as _simulators  # noqa: E402,F401  check-arena

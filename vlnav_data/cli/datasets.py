@@ -1,4 +1,4 @@
-"""`vlnav-data` commands (registered on `vlnav_data.cli.data.app`): build, validate, info, card, merge."""
+"""`vlnav-data` dataset commands: build, validate, info, card, merge (registered by `vlnav_data.cli.data`)."""
 
 from __future__ import annotations
 
@@ -8,43 +8,78 @@ from typing import Any
 
 import typer
 
-from vlnav_data.cli._common import emit_result, fail, run_command, to_jsonable
-from vlnav_data.cli.data import app
+from vlnav_data.cli._common import JSON_OUT, OVERWRITE, emit_result, fail, run_command, to_jsonable, writing_to
 
 
-@app.command("build")
 def build(
-    out: Path | None = typer.Option(None, help="Output .h5 file (written as OUT.partial until complete)."),
-    preset: str | None = typer.Option(None, help="Arena preset [default: text2nav]."),
-    num_episodes: int | None = typer.Option(None, help="Episodes in the whole build [default: 100]."),
+    out: Path | None = typer.Option(
+        None, help="Output .h5 file (written as OUT.partial until complete; OUT.result.json beside it)."
+    ),
+    preset: str | None = typer.Option(
+        None,
+        help="Arena preset: text2nav, text2nav-velocity, text2nav-random or text2nav-mujoco (the mujoco extra).  "
+        "[default: text2nav]",
+    ),
+    num_episodes: int | None = typer.Option(None, help="Episodes in the whole build.  [default: 100]"),
     encoder: list[str] | None = typer.Option(
         None,
         "--encoder",
-        help="Encoder to embed with; repeat for several [default: siglip]: a built-in name, hf:ORG/NAME[@REV], "
-        "hf:/path/to/dir, ALIAS=hf:... or a plugin name (list them: vlnav-data encoders).",
+        help="Encoder to embed every frame with; repeat for several. siglip (the paper's so400m), clip and vilt "
+        "need their real weights (see README, 'The real-model path'); siglip-tiny-random, clip-tiny-random and "
+        "vilt-tiny-random have random weights and run offline (smoke runs); oracle embeds the privileged state "
+        "(diagnostic upper bound); also hf:ORG/NAME[@REV], hf:/path/to/dir, ALIAS=hf:... or a plugin name "
+        "(list them: vlnav-data encoders).  [default: siglip]",
     ),
-    expert: str | None = typer.Option(None, help="ppo (shipped checkpoint) or pursuit (analytic) [default: ppo]."),
+    expert: str | None = typer.Option(
+        None, help="Who labels the actions: ppo (the shipped checkpoint) or pursuit (analytic).  [default: ppo]"
+    ),
     expert_checkpoint: str | None = typer.Option(
-        None, "--expert-checkpoint", "--checkpoint", help="PPO checkpoint (expert.pt or its directory)."
+        None,
+        "--expert-checkpoint",
+        "--checkpoint",
+        help="PPO checkpoint (expert.pt or its directory) for --expert ppo.  [default: the shipped one]",
     ),
-    instructions: str | None = typer.Option(None, help="Instruction style: paper, spatial or color [default: paper]."),
-    action_mapping: str | None = typer.Option(None, help="bang_bang or velocity [default: the preset's]."),
-    image_size_px: int | None = typer.Option(None, help="Square camera override in pixels [default: preset, 256]."),
-    max_episode_steps: int | None = typer.Option(None, help="Time-limit override in env steps [default: 600]."),
-    noise_std: float | None = typer.Option(None, help="DART noise std on the executed action (label stays clean)."),
-    valid_fraction: float | None = typer.Option(None, help="Share of episodes in /mask/valid [default: 0.1]."),
+    instructions: str | None = typer.Option(
+        None,
+        help="Instruction style: paper (published templates), spatial (left/right/ahead/behind) or color.  "
+        "[default: paper]",
+    ),
+    action_mapping: str | None = typer.Option(
+        None, help="How actions drive the wheels: bang_bang or velocity.  [default: the preset's]"
+    ),
+    image_size_px: int | None = typer.Option(
+        None, help="Square camera size in pixels (16-1024).  [default: the preset's, 256]"
+    ),
+    max_episode_steps: int | None = typer.Option(None, help="Time limit in env steps.  [default: the preset's, 600]"),
+    noise_std: float | None = typer.Option(
+        None, help="DART: Gaussian noise std on the executed action; the stored label stays clean.  [default: 0.0]"
+    ),
+    valid_fraction: float | None = typer.Option(
+        None, help="Share of episodes in the validation split (/mask/valid).  [default: 0.1]"
+    ),
     split_rule: str | None = typer.Option(
         None,
-        help="stratified (every prefix holds its share of valid episodes) or coin (files built before) "
-        "[default: stratified].",
+        help="stratified (every prefix holds its share of valid episodes) or coin (files built before).  "
+        "[default: stratified]",
     ),
-    num_envs: int | None = typer.Option(None, help="Arenas simulated in parallel [default: 16]."),
-    seed: int | None = typer.Option(None, help="Build seed; episode i's seed derives from it and i [default: 0]."),
-    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N [default: auto]."),
-    encoder_batch_size: int | None = typer.Option(None, help="Frames per encoder forward pass."),
-    encoder_dtype: str | None = typer.Option(None, help="auto, fp32 or bf16 [default: auto]."),
+    num_envs: int | None = typer.Option(None, help="Arenas simulated in parallel.  [default: 16]"),
+    seed: int | None = typer.Option(
+        None, min=0, help="Build seed; episode i's seed derives from it and i alone.  [default: 0]"
+    ),
+    device: str | None = typer.Option(
+        None, help="Torch device: auto (CUDA when available, else CPU), cpu, cuda or cuda:N.  [default: auto]"
+    ),
+    encoder_batch_size: int | None = typer.Option(
+        None, help="Frames per encoder forward pass.  [default: the encoder's]"
+    ),
+    encoder_dtype: str | None = typer.Option(
+        None, help="Encoder precision: auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16.  [default: auto]"
+    ),
     model_path: list[str] | None = typer.Option(
-        None, "--model-path", help="NAME=DIR: local weights of a built-in encoder (hf: encoders: hf:/path/to/dir)."
+        None,
+        "--model-path",
+        help="NAME=DIR: load built-in encoder NAME's weights from the local directory DIR (hf: encoders: "
+        "hf:/path/to/dir).",
     ),
     trust_remote_code: bool = typer.Option(
         False, "--trust-remote-code", help="Let hf: checkpoints run their own code (recorded in the file)."
@@ -61,7 +96,7 @@ def build(
         help="Fill encoder batches with frames of several episodes [default: on CUDA only].",
     ),
     config: Path | None = typer.Option(None, "--config", help="TOML file of build settings; flags override it."),
-    json_out: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    json_out: bool = JSON_OUT,
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
 ) -> None:
     """Roll out the expert in batched arenas, embed every frame and write a vlnav-demos HDF5 file."""
@@ -106,11 +141,13 @@ def build(
         return BuildConfig(**values)
 
     cfg = run_command(_config)
-    if no_progress or json_out:
-        result = run_command(build_dataset, cfg)
-    else:
-        result = _build_with_progress(cfg, build_dataset)
-    emit_result(_result_json(result), Path(cfg.out).parent, as_json=json_out)
+    # --resume continues OUT.partial; whether a complete OUT may be resumed is the writer's call
+    with writing_to(Path(cfg.out), kind="file", overwrite=cfg.overwrite or cfg.resume, example="demos.h5"):
+        if no_progress or json_out:
+            result = run_command(build_dataset, cfg)
+        else:
+            result = _build_with_progress(cfg, build_dataset)
+        emit_result(_result_json(result), Path(cfg.out), as_json=json_out, kind="file")
     if not json_out:
         typer.echo(
             f"wrote {result.path}: {result.num_episodes} episodes, {result.num_steps} steps "
@@ -121,10 +158,14 @@ def build(
 
 
 def _build_with_progress(cfg: Any, build_dataset: Any) -> Any:
+    """Run the build with a progress bar on stderr, started at the first finished episode.
+
+    The bar starts only once the build is under way, so an error found while checking the inputs or
+    loading the models stays the only line the user sees.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    console = Console(stderr=True)
     columns = (
         TextColumn("[bold]build[/bold] {task.description}"),
         BarColumn(),
@@ -134,20 +175,28 @@ def _build_with_progress(cfg: Any, build_dataset: Any) -> Any:
         TimeElapsedColumn(),
         TextColumn("ETA {task.fields[eta]}"),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(Path(cfg.out).name, total=None, rate="- frames/s", eta="-")
+    state: dict[str, Any] = {}
 
-        def on_progress(p: Any) -> None:
-            eta = "-" if p.eta_s is None else f"{int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}"
-            bar.update(
-                task,
-                completed=p.episodes_done,
-                total=p.episodes_total,
-                rate=f"{p.frames_per_s:.1f} frames/s",
-                eta=eta,
-            )
+    def on_progress(p: Any) -> None:
+        if "bar" not in state:
+            bar = Progress(*columns, console=Console(stderr=True), transient=False)
+            bar.start()
+            state["bar"] = bar
+            state["task"] = bar.add_task(Path(cfg.out).name, total=None, rate="- frames/s", eta="-")
+        eta = "-" if p.eta_s is None else f"{int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}"
+        state["bar"].update(
+            state["task"],
+            completed=p.episodes_done,
+            total=p.episodes_total,
+            rate=f"{p.frames_per_s:.1f} frames/s",
+            eta=eta,
+        )
 
+    try:
         return run_command(build_dataset, cfg, progress=on_progress)
+    finally:
+        if "bar" in state:
+            state["bar"].stop()
 
 
 def _result_json(result: Any) -> dict[str, Any]:
@@ -156,10 +205,9 @@ def _result_json(result: Any) -> dict[str, Any]:
     return payload
 
 
-@app.command("validate")
 def validate(
     file: Path = typer.Argument(..., help="A vlnav-demos .h5 file."),
-    json_out: bool = typer.Option(False, "--json", help="Print the violations as JSON."),
+    json_out: bool = typer.Option(False, "--json", help="Print the violations as JSON to stdout."),
 ) -> None:
     """Check FILE against every vlnav-demos rule; list ALL violations (exit 1 when any, 0 when valid).
 
@@ -185,10 +233,9 @@ def validate(
         raise typer.Exit(code=1)
 
 
-@app.command("info")
 def info(
     file: Path = typer.Argument(..., help="A vlnav-demos .h5 file."),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON to stdout."),
     allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help="Also read an unfinished .partial."),
 ) -> None:
     """Summarise FILE: episodes, steps, success rate, termination causes, encoders, sizes."""
@@ -221,42 +268,48 @@ def info(
     Console().print(table)
 
 
-@app.command("card")
 def card(
     file: Path = typer.Argument(..., help="A vlnav-demos .h5 file."),
     out: Path | None = typer.Option(
-        None, help="Write the card here (e.g. README.md) and sample_frames.png beside it; default: print it."
+        None,
+        help="Card file to write (e.g. hub/README.md), with sample_frames.png and OUT.result.json beside it.  "
+        "[default: print the card to stdout]",
     ),
     license: str = typer.Option("apache-2.0", help="Hugging Face license id for the front matter."),
-    num_frames: int = typer.Option(6, help="Frames in the sample strip."),
-    repo_id: str | None = typer.Option(None, help="Hub repository id for the download snippet."),
+    num_frames: int = typer.Option(6, min=1, max=24, help="Frames in the sample strip."),
+    repo_id: str | None = typer.Option(None, help="Hub repository id ORG/NAME for the download snippet."),
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """Render a Markdown dataset card (Hugging Face front matter, frames, schema, stats, rebuild command)."""
-    from vlnav_data.dataset.card import render_card
+    from vlnav_data.dataset.card import STRIP_NAME, render_card
 
-    text = run_command(render_card, file, out, num_frames=num_frames, license=license, repo_id=repo_id)
-    if out is None:
-        typer.echo(text)
-        return
-    emit_result({"command": "card", "card": str(out), "frames": str(out.parent / "sample_frames.png")}, out.parent)
-    typer.echo(f"wrote {out} and {out.parent / 'sample_frames.png'}")
+    with writing_to(out, kind="file", overwrite=overwrite, inputs=[file], example="README.md"):
+        text = run_command(render_card, file, out, num_frames=num_frames, license=license, repo_id=repo_id)
+        if out is None:
+            typer.echo(text)
+            return
+        frames = out.parent / STRIP_NAME
+        emit_result({"command": "card", "card": str(out), "frames": str(frames)}, out, kind="file")
+    typer.echo(f"wrote {out} and {frames}")
 
 
-@app.command("merge")
 def merge(
-    out: Path = typer.Argument(..., help="Merged output .h5 file."),
+    out: Path = typer.Argument(..., help="Merged output .h5 file (OUT.result.json is written beside it)."),
     shards: list[Path] = typer.Argument(..., help="Shard files of one build (built with --shard i/n)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT."),
+    overwrite: bool = OVERWRITE,
     allow_mixed_precision: bool = typer.Option(
         False, "--allow-mixed-precision", help="Merge shards whose encoders ran in other dtypes/devices (recorded)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    json_out: bool = JSON_OUT,
 ) -> None:
     """Merge the shards of one build into OUT, renumbering demos by their global episode index."""
     from vlnav_data.dataset.merge import merge_datasets
 
-    result = run_command(merge_datasets, shards, out, overwrite=overwrite, allow_mixed_precision=allow_mixed_precision)
-    emit_result({"command": "merge", **to_jsonable(result)}, out.parent, as_json=json_out)
+    with writing_to(out, kind="file", overwrite=overwrite, inputs=shards, option="OUT"):
+        result = run_command(
+            merge_datasets, shards, out, overwrite=overwrite, allow_mixed_precision=allow_mixed_precision
+        )
+        emit_result({"command": "merge", **to_jsonable(result)}, out, as_json=json_out, kind="file")
     if not json_out:
         typer.echo(f"wrote {result.path}: {result.num_episodes} episodes, {result.num_steps} steps")
         if result.missing_episode_indices:

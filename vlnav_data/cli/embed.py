@@ -1,4 +1,4 @@
-"""`vlnav-data embed` (registered on `vlnav_data.cli.data.app`): add encoders to an existing dataset."""
+"""`vlnav-data embed` (registered in `vlnav_data.cli.data`): add encoders to an existing dataset."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ from typing import Any
 
 import typer
 
-from vlnav_data.cli._common import emit_result, run_command, to_jsonable
-from vlnav_data.cli.data import app
-from vlnav_data.devices import DEVICE_HELP
+from vlnav_data.cli._common import DEVICE, JSON_OUT, emit_result, run_command, to_jsonable, writing_to
 
 
-@app.command("embed")
 def embed(
     file: Path = typer.Argument(..., help="A complete vlnav-demos .h5 file (never modified until done)."),
     encoder: list[str] | None = typer.Option(None, "--encoder", help="Encoder to add; repeat for several."),
@@ -25,7 +22,7 @@ def embed(
     allow_mixed_precision: bool = typer.Option(
         False, "--allow-mixed-precision", help="Let --resume continue in another dtype/device type (recorded)."
     ),
-    device: str = typer.Option("auto", help=DEVICE_HELP),
+    device: str = DEVICE,
     encoder_dtype: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
     encoder_batch_size: int | None = typer.Option(None, help="Frames per encoder forward pass."),
     cross_episode_batching: bool | None = typer.Option(
@@ -36,7 +33,7 @@ def embed(
     trust_remote_code: bool = typer.Option(
         False, "--trust-remote-code", help="Let hf: checkpoints run their own code (recorded in the file)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    json_out: bool = JSON_OUT,
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
 ) -> None:
     """Compute obs/<X>_image, obs/<X>_joint and the text embeddings of encoder X from the stored frames and
@@ -58,12 +55,14 @@ def embed(
         cross_episode_batching=cross_episode_batching,
         trust_remote_code=trust_remote_code,
     )
-    if no_progress or json_out:
-        result = run_command(embed_dataset, cfg)
-    else:
-        result = _embed_with_progress(cfg, embed_dataset)
-    payload = {"command": "embed", **to_jsonable(result)}
-    emit_result(payload, result.path.parent, as_json=json_out)
+    # In place (no --out) the library replaces FILE atomically; a new --out follows the common output policy.
+    with writing_to(out, kind="file", overwrite=overwrite or resume, inputs=[file], example="demos-embedded.h5"):
+        if no_progress or json_out:
+            result = run_command(embed_dataset, cfg)
+        else:
+            result = _embed_with_progress(cfg, embed_dataset)
+        payload = {"command": "embed", **to_jsonable(result)}
+        emit_result(payload, result.path, as_json=json_out, kind="file")
     if not json_out:
         typer.echo(
             f"wrote {result.path}: added {', '.join(result.encoders)} to {result.num_episodes} episodes "

@@ -1,4 +1,4 @@
-"""`vlnav-data encoders`: every encoder this installation can build, with its width and a note."""
+"""`vlnav-data encoders`: every encoder this installation can build (registered by `vlnav_data.cli.data`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import json
 import typer
 
 from vlnav_data.cli._common import run_command, to_jsonable
-from vlnav_data.cli.data import app
 
 
-@app.command("encoders")
-def encoders(json_out: bool = typer.Option(False, "--json", help="Print the table as a JSON list.")) -> None:
+def encoders(json_out: bool = typer.Option(False, "--json", help="Print the table as a JSON list to stdout.")) -> None:
     """List built-in encoders, installed plugins and the hf: models in the Hugging Face cache (nothing is loaded).
 
     Any value of the NAME column goes to `--encoder`. Plugins are packages with an entry point in the group

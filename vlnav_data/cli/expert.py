@@ -6,13 +6,19 @@ from pathlib import Path
 
 import typer
 
-from vlnav_data.cli._common import emit_result, run_command
-
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    help="Train and evaluate the privileged expert.",
+from vlnav_data.cli._app import make_app
+from vlnav_data.cli._common import (
+    DEVICE,
+    DEVICE_HELP,
+    JSON_OUT,
+    OVERWRITE,
+    emit_result,
+    run_command,
+    seed_option,
+    writing_to,
 )
+
+app = make_app("vlnav-expert", "Train and evaluate the privileged expert.")
 
 
 def main() -> None:
@@ -23,20 +29,32 @@ def main() -> None:
 @app.command()
 def train(
     out: Path = typer.Option(..., "--out", help="Output directory: expert.pt, sb3_model.zip, result.json."),
-    preset: str = typer.Option("text2nav", "--preset", help="Arena preset."),
-    seed: int = typer.Option(0, "--seed", help="Seeds the arena, PPO and torch."),
+    preset: str = typer.Option(
+        "text2nav",
+        "--preset",
+        help="Arena preset: text2nav, text2nav-velocity, text2nav-random or text2nav-mujoco (the mujoco extra).",
+    ),
+    seed: int = seed_option("Seeds the arena, PPO and torch."),
     total_steps: int = typer.Option(800_000, "--total-steps", help="Env steps to train (summed over arenas)."),
     num_envs: int = typer.Option(256, "--num-envs", help="Arenas stepped in one batch."),
     action_mapping: str | None = typer.Option(
-        None, "--action-mapping", help="bang_bang | velocity (default: preset's)."
+        None, "--action-mapping", help="bang_bang or velocity.  [default: the preset's]"
     ),
-    reward: str = typer.Option("fixed", "--reward", help="fixed (2-D heading term) | published (original no-op term)."),
+    reward: str = typer.Option(
+        "fixed", "--reward", help="fixed (2-D heading term) or published (the original, no-op heading term)."
+    ),
     eval_episodes: int = typer.Option(200, "--eval-episodes", help="Monitor episodes per evaluation (0 = off)."),
     stop_at_success_rate: float | None = typer.Option(
         None, "--stop-at-success-rate", help="Stop once the monitor reaches this success rate (and step ratio)."
     ),
-    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N for PPO's networks."),
-    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    device: str = typer.Option(
+        "cpu",
+        "--device",
+        help=f"Torch device of PPO's networks: {DEVICE_HELP}. The default is cpu, not auto as elsewhere: "
+        "stable-baselines3 runs a small MLP policy fastest on the CPU, and bit-reproducibly.",
+    ),
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Train a PPO expert (stable-baselines3) on the privileged state of a state-only arena."""
     from vlnav_data.expert import TrainConfig, train_expert
@@ -57,8 +75,9 @@ def train(
         )
         return train_expert(cfg)
 
-    result = run_command(_run)
-    emit_result(result, out, as_json)
+    with writing_to(out, kind="dir", overwrite=overwrite):
+        result = run_command(_run)
+        emit_result(result, out, as_json)
     if not as_json:
         typer.echo(
             f"trained {result.env_steps} env steps in {result.wall_time_s:.1f} s "
@@ -79,15 +98,20 @@ def train(
 @app.command("eval")
 def eval_(
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="expert.pt or a train output directory (default: the shipped text2nav expert)."
+        None,
+        "--checkpoint",
+        help="expert.pt or a train output directory.  [default: the shipped text2nav expert]",
     ),
     num_episodes: int = typer.Option(1000, "--num-episodes", help="Seeded episodes per policy."),
-    out: Path | None = typer.Option(None, "--out", help="Directory for result.json."),
-    seed: int = typer.Option(0, "--seed", help="Selects the set of episode seeds."),
-    preset: str | None = typer.Option(None, "--preset", help="Arena preset (default: the checkpoint's)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Directory for result.json.  [default: print only, write nothing]"
+    ),
+    seed: int = seed_option("Selects the set of episode seeds."),
+    preset: str | None = typer.Option(None, "--preset", help="Arena preset.  [default: the checkpoint's]"),
     num_envs: int = typer.Option(64, "--num-envs", help="Arenas stepped in one batch."),
-    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N for the arena."),
-    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    device: str = DEVICE,
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Evaluate an expert and the pursuit controller on the same seeded start states."""
     from vlnav_data.expert import EvalConfig, evaluate_expert
@@ -104,8 +128,9 @@ def eval_(
         )
         return evaluate_expert(cfg)
 
-    result = run_command(_run)
-    emit_result(result, out, as_json)
+    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[checkpoint]):
+        result = run_command(_run)
+        emit_result(result, out, as_json)
     if not as_json:
         for name in ("expert", "pursuit"):
             s = getattr(result, name)

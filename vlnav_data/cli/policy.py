@@ -1,4 +1,4 @@
-"""`vlnav-policy`: Behaviour cloning on frozen embeddings: train, eval, dagger, diagnose."""
+"""`vlnav-policy`: behaviour cloning on frozen embeddings: train, eval, dagger, diagnose."""
 
 from __future__ import annotations
 
@@ -6,18 +6,55 @@ from pathlib import Path
 
 import typer
 
-from vlnav_data.cli._common import emit_result, resolve_device, run_command
-
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    help="Behaviour cloning on frozen embeddings: train, eval, dagger, diagnose.",
+from vlnav_data.cli._app import make_app
+from vlnav_data.cli._common import (
+    DEVICE,
+    JSON_OUT,
+    OVERWRITE,
+    emit_result,
+    resolve_device,
+    run_command,
+    seed_option,
+    writing_to,
 )
+
+app = make_app("vlnav-policy", "Behaviour cloning on frozen embeddings: train, eval, dagger, diagnose.")
 
 
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+DATASET = typer.Argument(..., help="A vlnav-demos .h5 file (its train/valid masks split the data).")
+ENCODER_IN_FILE = typer.Option(
+    None, "--encoder", help="Encoder whose embeddings to use.  [default: the file's only encoder]"
+)
+FEATURES = typer.Option("joint", "--features", help="Embedding fed to the policy: joint, image or text.")
+RECIPE = typer.Option(
+    "paper", "--recipe", help="Named hyper-parameters; paper: MLP 256-256, Adam 1e-3, batch 100, 1,000,000 steps."
+)
+EXPERT = typer.Option(
+    "dataset",
+    "--expert",
+    help="Expert run on the same starts: dataset (the one that labelled the file), ppo, pursuit or none.",
+)
+EXPERT_CHECKPOINT = typer.Option(
+    None, "--expert-checkpoint", help="PPO checkpoint for --expert ppo/dataset.  [default: the dataset's, else shipped]"
+)
+ENCODER_MODEL_PATH = typer.Option(
+    None,
+    "--encoder-model-path",
+    help="Local directory of the real encoder's weights (must hash to the recorded content hash).  "
+    "[default: the Hugging Face cache]",
+)
+ENCODER_DTYPE = typer.Option(
+    None, "--encoder-dtype", help="fp32, bf16 or auto for the live encoder.  [default: the dtype the file recorded]"
+)
+TRUST_REMOTE_CODE = typer.Option(
+    False, "--trust-remote-code", help="Let an hf: encoder recorded with remote code run it again."
+)
+NUM_ENVS = typer.Option(10, "--num-envs", help="Arenas stepped together.")
 
 
 def _train(
@@ -66,19 +103,28 @@ def _train(
 
 @app.command()
 def train(
-    dataset: Path = typer.Argument(..., help="vlnav-demos HDF5 file."),
-    out: Path = typer.Option(..., "--out", help="Model directory to write."),
-    encoder: str | None = typer.Option(None, "--encoder", help="Encoder in the file (default: its only one)."),
-    features: str = typer.Option("joint", "--features", help="joint | image | text."),
-    recipe: str = typer.Option("paper", "--recipe", help="Named hyper-parameters (paper: 256-256 MLP, 1M steps)."),
-    steps: int | None = typer.Option(None, "--steps", help="Gradient steps (default: the recipe's, 1M)."),
-    eval_every: int | None = typer.Option(None, "--eval-every", help="Validation period in steps."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
-    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    dataset: Path = DATASET,
+    out: Path = typer.Option(..., "--out", help="Model directory to write (model.pt, config.json, curves)."),
+    encoder: str | None = ENCODER_IN_FILE,
+    features: str = FEATURES,
+    recipe: str = RECIPE,
+    steps: int | None = typer.Option(
+        None,
+        "--steps",
+        help="Gradient steps (the best validation checkpoint is kept). The paper recipe's 1,000,000 take hours "
+        "on a CPU; 20,000 take about a minute.  [default: the recipe's]",
+    ),
+    eval_every: int | None = typer.Option(
+        None, "--eval-every", help="Validation period in steps.  [default: the recipe's, at most --steps/10]"
+    ),
+    seed: int = seed_option("Seeds the initial weights and the batch order."),
+    device: str = DEVICE,
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Behaviour cloning on a dataset's frozen embeddings (train/valid from the file's masks)."""
-    run_command(_train, dataset, out, encoder, features, recipe, steps, eval_every, seed, device, as_json)
+    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[dataset]):
+        run_command(_train, dataset, out, encoder, features, recipe, steps, eval_every, seed, device, as_json)
 
 
 def _eval(
@@ -152,52 +198,50 @@ def _eval(
 @app.command("eval")
 def eval_(
     model_dir: Path = typer.Argument(..., help="Model directory written by `vlnav-policy train`."),
-    out: Path = typer.Option(..., "--out", help="Output directory (result.json, episodes.npz)."),
-    num_episodes: int = typer.Option(100, "--num-episodes"),
-    num_envs: int = typer.Option(10, "--num-envs", help="Arenas stepped together."),
-    seed: int = typer.Option(0, "--seed", help="Seeds the evaluation starts (shared with the expert run)."),
-    policy: str = typer.Option("bc", "--policy", help="bc | knn."),
+    out: Path = typer.Option(..., "--out", help="Output directory (result.json, episodes.npz, eval_meta.json)."),
+    num_episodes: int = typer.Option(100, "--num-episodes", help="Evaluation episodes from seeded starts."),
+    num_envs: int = NUM_ENVS,
+    seed: int = seed_option("Seeds the evaluation starts (the expert runs from the same starts)."),
+    policy: str = typer.Option("bc", "--policy", help="bc (the trained MLP) or knn (nearest neighbours, --index)."),
     index: Path | None = typer.Option(None, "--index", help="`vlnav-probe knn` output directory (--policy knn)."),
-    k: int | None = typer.Option(None, "--k", help="Neighbours for --policy knn (default: the index's)."),
-    encoder: str | None = typer.Option(None, "--encoder", help="Check: must be the model's encoder."),
-    encoder_model_path: str | None = typer.Option(
-        None, "--encoder-model-path", help="Local encoder weights (must hash to the recorded content hash)."
-    ),
-    encoder_dtype: str | None = typer.Option(
-        None, "--encoder-dtype", help="fp32 | bf16 | auto for the live encoder [default: the dtype the file recorded]."
-    ),
-    trust_remote_code: bool = typer.Option(
-        False, "--trust-remote-code", help="Let an hf: encoder recorded with remote code run it again."
-    ),
-    expert: str = typer.Option("dataset", "--expert", help="dataset | ppo | pursuit | none."),
-    expert_checkpoint: Path | None = typer.Option(None, "--expert-checkpoint"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
-    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    k: int | None = typer.Option(None, "--k", help="Neighbours for --policy knn.  [default: the index's]"),
+    encoder: str | None = typer.Option(None, "--encoder", help="A check: must name the model's encoder."),
+    encoder_model_path: str | None = ENCODER_MODEL_PATH,
+    encoder_dtype: str | None = ENCODER_DTYPE,
+    trust_remote_code: bool = TRUST_REMOTE_CODE,
+    expert: str = EXPERT,
+    expert_checkpoint: Path | None = EXPERT_CHECKPOINT,
     preset: str | None = typer.Option(
-        None, "--preset", help="Evaluate in this arena (e.g. text2nav-mujoco) instead of the dataset's; same starts."
+        None,
+        "--preset",
+        help="Evaluate in this arena (e.g. text2nav-mujoco) from the same starts.  [default: the model's arena]",
     ),
+    device: str = DEVICE,
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Closed-loop evaluation with the encoder applied online, paired with the expert on the same starts."""
-    run_command(
-        _eval,
-        model_dir,
-        out,
-        num_episodes,
-        num_envs,
-        seed,
-        policy,
-        index,
-        k,
-        encoder,
-        encoder_model_path,
-        encoder_dtype,
-        trust_remote_code,
-        expert,
-        expert_checkpoint,
-        device,
-        as_json,
-        preset,
-    )
+    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[model_dir, index, expert_checkpoint]):
+        run_command(
+            _eval,
+            model_dir,
+            out,
+            num_episodes,
+            num_envs,
+            seed,
+            policy,
+            index,
+            k,
+            encoder,
+            encoder_model_path,
+            encoder_dtype,
+            trust_remote_code,
+            expert,
+            expert_checkpoint,
+            device,
+            as_json,
+            preset,
+        )
 
 
 def _dagger(as_json: bool, **kwargs) -> None:  # noqa: ANN003 - DaggerConfig fields
@@ -220,65 +264,71 @@ def _dagger(as_json: bool, **kwargs) -> None:  # noqa: ANN003 - DaggerConfig fie
 
 @app.command()
 def dagger(
-    dataset: Path = typer.Argument(..., help="vlnav-demos HDF5 file."),
-    out: Path = typer.Option(..., "--out", help="Output directory."),
+    dataset: Path = DATASET,
+    out: Path = typer.Option(..., "--out", help="Output directory (iter_<k>/ model directories, result.json)."),
     iterations: int = typer.Option(3, "--iterations", help="DAgger iterations after the initial BC."),
-    init: Path | None = typer.Option(None, "--init", help="Start from this model directory instead of training."),
-    encoder: str | None = typer.Option(None, "--encoder"),
-    features: str = typer.Option("joint", "--features", help="joint | image | text."),
-    recipe: str = typer.Option("paper", "--recipe"),
-    steps: int | None = typer.Option(None, "--steps", help="Gradient steps of the initial BC."),
-    steps_per_iteration: int | None = typer.Option(None, "--steps-per-iteration"),
-    episodes_per_iteration: int = typer.Option(50, "--episodes-per-iteration"),
-    eval_episodes: int = typer.Option(100, "--eval-episodes"),
-    num_envs: int = typer.Option(10, "--num-envs"),
-    expert: str = typer.Option("dataset", "--expert", help="dataset | ppo | pursuit."),
-    expert_checkpoint: Path | None = typer.Option(None, "--expert-checkpoint"),
-    encoder_model_path: str | None = typer.Option(
-        None, "--encoder-model-path", help="Local encoder weights (must hash to the recorded content hash)."
+    init: Path | None = typer.Option(
+        None, "--init", help="Start from this model directory instead of training.  [default: train one]"
     ),
-    encoder_dtype: str | None = typer.Option(
-        None, "--encoder-dtype", help="fp32 | bf16 | auto for the live encoder [default: the dtype the file recorded]."
+    encoder: str | None = ENCODER_IN_FILE,
+    features: str = FEATURES,
+    recipe: str = RECIPE,
+    steps: int | None = typer.Option(
+        None, "--steps", help="Gradient steps of the initial BC.  [default: the recipe's, 1,000,000]"
     ),
-    trust_remote_code: bool = typer.Option(
-        False, "--trust-remote-code", help="Let an hf: encoder recorded with remote code run it again."
+    steps_per_iteration: int | None = typer.Option(
+        None, "--steps-per-iteration", help="Gradient steps after each aggregation.  [default: --steps]"
     ),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
-    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    episodes_per_iteration: int = typer.Option(
+        50, "--episodes-per-iteration", help="Student episodes collected and labelled per iteration."
+    ),
+    eval_episodes: int = typer.Option(100, "--eval-episodes", help="Evaluation episodes per iteration."),
+    num_envs: int = NUM_ENVS,
+    expert: str = typer.Option(
+        "dataset", "--expert", help="Expert that labels the visited states: dataset, ppo or pursuit."
+    ),
+    expert_checkpoint: Path | None = EXPERT_CHECKPOINT,
+    encoder_model_path: str | None = ENCODER_MODEL_PATH,
+    encoder_dtype: str | None = ENCODER_DTYPE,
+    trust_remote_code: bool = TRUST_REMOTE_CODE,
+    seed: int = seed_option("Seeds training, collection and evaluation starts."),
+    device: str = DEVICE,
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """DAgger: student rollouts labelled by the expert, aggregated with the data, retrained; success per iteration."""
-    run_command(
-        _dagger,
-        as_json,
-        dataset=dataset,
-        out_dir=out,
-        iterations=iterations,
-        init_model_dir=init,
-        encoder=encoder,
-        features=features,
-        recipe=recipe,
-        num_steps=steps,
-        steps_per_iteration=steps_per_iteration,
-        episodes_per_iteration=episodes_per_iteration,
-        eval_episodes=eval_episodes,
-        num_envs=num_envs,
-        expert=expert,
-        expert_checkpoint=expert_checkpoint,
-        encoder_model_path=encoder_model_path,
-        encoder_dtype=encoder_dtype,
-        trust_remote_code=trust_remote_code,
-        seed=seed,
-        device=device,
-    )
+    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[dataset, init, expert_checkpoint]):
+        run_command(
+            _dagger,
+            as_json,
+            dataset=dataset,
+            out_dir=out,
+            iterations=iterations,
+            init_model_dir=init,
+            encoder=encoder,
+            features=features,
+            recipe=recipe,
+            num_steps=steps,
+            steps_per_iteration=steps_per_iteration,
+            episodes_per_iteration=episodes_per_iteration,
+            eval_episodes=eval_episodes,
+            num_envs=num_envs,
+            expert=expert,
+            expert_checkpoint=expert_checkpoint,
+            encoder_model_path=encoder_model_path,
+            encoder_dtype=encoder_dtype,
+            trust_remote_code=trust_remote_code,
+            seed=seed,
+            device=device,
+        )
 
 
-def _diagnose(eval_dir: Path, out: Path | None, num_gifs: int, as_json: bool, compare: Path | None = None) -> None:
+def _diagnose(eval_dir: Path, out: Path, num_gifs: int, as_json: bool, compare: Path | None = None) -> None:
     from vlnav_data.policy.diagnose import DiagnoseConfig, diagnose_eval
 
     config = DiagnoseConfig(eval_dir=eval_dir, out_dir=out, num_gifs=num_gifs, compare_dir=compare)
     result = diagnose_eval(config)
-    emit_result(result, Path(result.out_dir), as_json)
+    emit_result(result, out, as_json)
     if not as_json:
         classes = {k: v for k, v in result.student["classes"].items() if v}
         typer.echo(f"classes: {classes}; behaviours: {result.student['behaviours']}")
@@ -289,18 +339,23 @@ def _diagnose(eval_dir: Path, out: Path | None, num_gifs: int, as_json: bool, co
                 f"{c['num_paired']} (kept {c['kept']}, gained {c['gained']}, lost {c['lost']}); changed causes "
                 f"{c['cause_changes']}"
             )
-        typer.echo(f"wrote {Path(result.out_dir) / 'report.md'}")
+        typer.echo(f"wrote {out / 'report.md'}")
 
 
 @app.command()
 def diagnose(
     eval_dir: Path = typer.Argument(..., help="Directory written by `vlnav-policy eval`."),
-    out: Path | None = typer.Option(None, "--out", help="Output directory (default: EVAL_DIR/diagnosis)."),
-    num_gifs: int = typer.Option(4, "--num-gifs", help="First-person GIFs to render."),
-    as_json: bool = typer.Option(False, "--json", help="Print result.json to stdout."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output directory (report.md, plots, GIFs).  [default: EVAL_DIR/diagnosis]"
+    ),
+    num_gifs: int = typer.Option(4, "--num-gifs", help="First-person GIFs to render (failures first)."),
     compare: Path | None = typer.Option(
         None, "--compare", help="Another eval directory of the same starts (e.g. the other simulator): what changed."
     ),
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Classify failures and behaviours; top-down plots, first-person GIFs and a Markdown report."""
-    run_command(_diagnose, eval_dir, out, num_gifs, as_json, compare)
+    out = out if out is not None else eval_dir / "diagnosis"
+    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[eval_dir, compare]):
+        run_command(_diagnose, eval_dir, out, num_gifs, as_json, compare)

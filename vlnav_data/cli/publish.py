@@ -1,4 +1,4 @@
-"""`vlnav-data export | publish | verify` (registered on `vlnav_data.cli.data.app`)."""
+"""`vlnav-data export | publish | verify` (registered by `vlnav_data.cli.data`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vlnav_data.cli._common import emit_result, run_command, to_jsonable
-from vlnav_data.cli.data import app
+from vlnav_data.cli._common import JSON_OUT, OVERWRITE, emit_result, run_command, to_jsonable, writing_to
 from vlnav_data.errors import ConfigError
 
 EXPORT_FORMATS = ("lerobot",)
@@ -18,18 +17,22 @@ def _check_format(value: str) -> None:
         raise ConfigError(f"--format must be one of: {', '.join(EXPORT_FORMATS)}; got '{value}'")
 
 
-@app.command("export")
 def export(
     file: Path = typer.Argument(..., help="A complete vlnav-demos .h5 file."),
-    out: Path = typer.Option(..., "--out", help="Folder for the LeRobot dataset (new or empty)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the LeRobot dataset (new or empty), with result.json."),
     format: str = typer.Option("lerobot", "--format", help="Export format: lerobot (LeRobot v3.0)."),
     images: str = typer.Option("video", "--images", help="Camera as MP4 'video' or 'png' bytes in the parquet."),
     encoder: list[str] = typer.Option([], "--encoder", help="Encoder(s) to export as observation.<enc>_joint."),
     video_codec: str = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1)."),
-    pix_fmt: str = typer.Option("yuv420p", "--pix-fmt", help="yuv420p, or yuv444p (libx264; full colour)."),
+    pix_fmt: str = typer.Option(
+        "auto",
+        "--pix-fmt",
+        help="Video pixel format: yuv420p (half-resolution colour), yuv444p (full colour; libx264 only) or auto "
+        "(yuv444p below 128 px, where 4:2:0 falls under 35 dB PSNR, else yuv420p).",
+    ),
     crf: int = typer.Option(18, "--crf", help="Video constant rate factor (lower: better, bigger)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the contents of a non-empty --out."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Export a dataset as LeRobot v3.0 (parquet + MP4 or PNG, meta/info.json, stats, tasks, episodes)."""
     from vlnav_data.publish import LeRobotExportConfig, export_lerobot
@@ -48,8 +51,9 @@ def export(
         )
         return export_lerobot(config)
 
-    result = run_command(go)
-    emit_result(result, result.out_dir, as_json)
+    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
+        result = run_command(go)
+        emit_result(result, out, as_json)
     if not as_json:
         video = f"video {result.video_codec}, {len(result.video_files)} file(s)" if result.video_codec else "png"
         typer.echo(
@@ -59,22 +63,23 @@ def export(
         )
 
 
-@app.command("publish")
 def publish(
     file: Path = typer.Argument(..., help="A complete, valid vlnav-demos .h5 file."),
     repo_id: str = typer.Option(..., "--repo-id", help="Hub dataset repository ORG/NAME."),
-    out: Path = typer.Option(None, "--out", help="Folder to assemble (default: ./NAME-hub)."),
+    out: Path = typer.Option(..., "--out", help="Folder to assemble (new or empty), with result.json."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Assemble and checksum the folder; upload nothing."),
     private: bool = typer.Option(False, "--private", help="Create the Hub repository private."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the contents of a non-empty --out."),
+    overwrite: bool = OVERWRITE,
     license: str = typer.Option("apache-2.0", "--license", help="Hugging Face licence id of the data."),
     images: str = typer.Option("video", "--images", help="LeRobot camera as MP4 'video' or 'png'."),
     encoder: list[str] = typer.Option([], "--encoder", help="Encoder(s) exported as observation.<enc>_joint."),
     video_codec: str = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1)."),
-    pix_fmt: str = typer.Option("yuv420p", "--pix-fmt", help="yuv420p, or yuv444p (libx264; full colour)."),
-    crf: int = typer.Option(18, "--crf", help="Video constant rate factor."),
+    pix_fmt: str = typer.Option(
+        "auto", "--pix-fmt", help="yuv420p, yuv444p (libx264) or auto (yuv444p below 128 px); see export --help."
+    ),
+    crf: int = typer.Option(18, "--crf", help="Video constant rate factor (lower: better, bigger)."),
     shard_max_gb: float = typer.Option(20.0, "--shard-max-gb", help="Every HDF5 file stays below this (GB)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Assemble a Hugging Face Hub dataset folder (HDF5, LeRobot export, card, SHA256SUMS) and upload it."""
     from vlnav_data.publish import PublishConfig, publish_dataset
@@ -99,8 +104,9 @@ def publish(
         )
         return publish_dataset(config)
 
-    result = run_command(go)
-    emit_result(result, result.out_dir, as_json)
+    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
+        result = run_command(go)
+        emit_result(result, out, as_json)
     if not as_json:
         typer.echo(
             f"assembled {result.out_dir}: {result.files} files, {result.total_bytes / 1e6:.1f} MB, "
@@ -113,10 +119,9 @@ def publish(
             typer.echo(f"dry run: nothing uploaded; check with `vlnav-data verify {result.out_dir}`")
 
 
-@app.command("verify")
 def verify(
     folder: Path = typer.Argument(..., help="A folder written by `vlnav-data publish` (or downloaded)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON to stdout."),
 ) -> None:
     """Check every checksum of SHA256SUMS and every file the dataset card references; exit 1 on any problem."""
     from vlnav_data.publish import VerifyConfig, verify_folder

@@ -1,4 +1,4 @@
-"""`vlnav-data check-arena`: check a simulator against the contract (`vlnav_data.sim.check_arena`)."""
+"""`vlnav-data check-arena`: check a simulator against the contract (registered by `vlnav_data.cli.data`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import json
 
 import typer
 
-from vlnav_data.cli._common import run_command, to_jsonable
-from vlnav_data.cli.data import app
+from vlnav_data.cli._common import run_command, seed_option, to_jsonable
 
 
 def _build_env(preset: str, factory: str | None, num_envs: int, render: bool, autoreset: str, max_steps: int):
@@ -19,7 +18,6 @@ def _build_env(preset: str, factory: str | None, num_envs: int, render: bool, au
     return make_arena(preset, num_envs=num_envs, render=render, autoreset_mode=autoreset, **overrides)
 
 
-@app.command("check-arena")
 def check_arena_command(
     preset: str = typer.Option("text2nav", help="Arena preset to check (e.g. text2nav-mujoco)."),
     factory: str | None = typer.Option(
@@ -27,14 +25,16 @@ def check_arena_command(
     ),
     num_envs: int = typer.Option(2, "--num-envs", help="Environments in the checked batch."),
     render: bool = typer.Option(True, "--render/--no-render", help="Check frames too (presets only)."),
-    autoreset: str = typer.Option("same_step", "--autoreset", help="same_step | next_step | disabled (presets only)."),
+    autoreset: str = typer.Option(
+        "same_step", "--autoreset", help="Autoreset mode: same_step, next_step or disabled (presets only)."
+    ),
     max_episode_steps: int = typer.Option(
         40,
         "--max-episode-steps",
         help="Time limit of the checked preset arena, short so it is exercised (0: preset's).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the check's resets."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    seed: int = seed_option("Seed of the check's resets."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON to stdout."),
 ) -> None:
     """Run the simulator contract on an env; list ALL violations (exit 1 when any, 0 when it conforms)."""
     from vlnav_data.sim import check_arena

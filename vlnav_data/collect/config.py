@@ -7,6 +7,7 @@ file (``build_config_json``) and resuming with different values is refused, nami
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import shlex
 from dataclasses import dataclass
@@ -303,7 +304,66 @@ def load_build_toml(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"config file '{p}': unknown key '{key}'.{did_you_mean(k, fields)}")
         if k == "encoders" and isinstance(value, str):
             value = [value]
-        if k == "model_paths" and isinstance(value, dict):
+        if k == "model_paths":
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ConfigError(
+                    f"config file '{p}': model_paths must be a table of encoder = \"DIR\" (e.g. "
+                    f'model_paths = {{ siglip = "/models/siglip" }}), got {value!r}'
+                )
             value = tuple(value.items())
-        out[k] = tuple(value) if isinstance(value, list) else value
+        raw, value = value, tuple(value) if isinstance(value, list) else value
+        _check_toml_type(p, key, value, _field_types()[k], raw)
+        out[k] = value
     return out
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(BuildConfig)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a TOML value fits a BuildConfig field's type (int for float is fine; bool is not an int)."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args, strict=True))
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _describe(hint: Any) -> str:
+    """``int`` -> ``an integer``, ``str | None`` -> ``a string``, ``tuple[str, ...]`` -> ``a list of strings``."""
+    import typing
+
+    args = [a for a in typing.get_args(hint) if a is not type(None) and a is not Ellipsis]
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s" if args else "a list"
+    if args:
+        return " or ".join(_describe(a) for a in args)
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
+
+
+def _check_toml_type(path: Path, key: str, value: Any, hint: Any, raw: Any) -> None:
+    """Refuse a TOML value of the wrong type, naming the key, the expected type and what was given."""
+    if not _matches(value, hint):
+        expected = _describe(hint)
+        raise ConfigError(
+            f"config file '{path}': {key} must be {expected}, got {raw!r} ({type(raw).__name__}); fix the value "
+            "in the TOML file"
+        )

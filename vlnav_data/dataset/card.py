@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +33,23 @@ def size_category(n: int) -> str:
     return "n>1T" if n >= 1_000_000_000_000 else "1B<n<10B"
 
 
-def frame_strip(path: str | os.PathLike, num_frames: int = 6, demo: str | None = None) -> np.ndarray:
-    """Evenly spaced frames of one demo (default: the first successful one) side by side.
+STRIP_MIN_HEIGHT_PX = 192
+"""Frames in the card's strip are enlarged (nearest neighbour, an integer factor) to at least this height,
+so a 64-pixel build shows at 192 px instead of a 64-pixel sliver; every stored pixel becomes a block."""
 
-    Returns:
-        uint8 ``(H, num_frames * W + (num_frames - 1) * 2, 3)``; 2-pixel white gaps between frames.
-    """
+
+@dataclass(frozen=True)
+class FrameSample:
+    """Frames of one demo for the card: which demo, which steps, the instruction at the first one."""
+
+    demo: str
+    steps: tuple[int, ...]
+    frames: tuple[np.ndarray, ...]
+    instruction: str
+
+
+def sample_frames(path: str | os.PathLike, num_frames: int = 6, demo: str | None = None) -> FrameSample:
+    """Evenly spaced frames (first and last included) of one demo (default: the first successful one)."""
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     with DatasetReader(path) as r:
@@ -45,14 +57,33 @@ def frame_strip(path: str | os.PathLike, num_frames: int = 6, demo: str | None =
             raise ValueError(f"'{path}' has no demos to take frames from")
         if demo is None:
             demo = next((n for n in r.demo_names if r.attrs(n).get("success")), r.demo_names[0])
-        rgb = r.file["data"][demo][schema.RGB]
+        group = r.file["data"][demo]
+        rgb = group[schema.RGB]
         t = rgb.shape[0]
-        steps = np.unique(np.linspace(0, t - 1, num_frames).round().astype(int))
-        frames = [rgb[int(s)] for s in steps]
-    h, _, _ = frames[0].shape
-    gap = np.full((h, 2, 3), 255, dtype=np.uint8)
+        steps = tuple(int(x) for x in np.unique(np.linspace(0, t - 1, num_frames).round().astype(int)))
+        frames = tuple(np.asarray(rgb[s]) for s in steps)
+        instruction = ""
+        if schema.INSTRUCTION_INDEX in group and r.instructions:
+            instruction = r.instructions[int(group[schema.INSTRUCTION_INDEX][steps[0]])]
+    return FrameSample(demo=demo, steps=steps, frames=frames, instruction=instruction)
+
+
+def frame_strip(
+    path: str | os.PathLike, num_frames: int = 6, demo: str | None = None, min_height_px: int = STRIP_MIN_HEIGHT_PX
+) -> np.ndarray:
+    """Evenly spaced frames of one demo side by side, enlarged to ``min_height_px`` (:data:`STRIP_MIN_HEIGHT_PX`).
+
+    Returns:
+        uint8 ``(s * H, num_frames * s * W + (num_frames - 1) * 2 * s, 3)`` with ``s = ceil(min_height_px / H)``
+        (at least 1); white gaps of ``2 * s`` pixels between frames.
+    """
+    sample = sample_frames(path, num_frames, demo)
+    h = sample.frames[0].shape[0]
+    scale = max(1, -(-int(min_height_px) // h))
+    big = [np.repeat(np.repeat(fr, scale, axis=0), scale, axis=1) for fr in sample.frames]
+    gap = np.full((h * scale, 2 * scale, 3), 255, dtype=np.uint8)
     parts: list[np.ndarray] = []
-    for i, fr in enumerate(frames):
+    for i, fr in enumerate(big):
         if i:
             parts.append(gap)
         parts.append(fr)
@@ -95,6 +126,8 @@ def render_card(
     name = file_name or p.name
     tags = list(dict.fromkeys([*DEFAULT_TAGS, *extra_tags]))
     privileged = [n for n, spec in specs.items() if spec.get("privileged")]
+    # the usage snippets show a deployable input: the first encoder that does not read simulator state
+    student_encoder = next((n for n in specs if n not in privileged), "ENC")
     lines = [
         "---",
         f"license: {license}",
@@ -117,7 +150,15 @@ def render_card(
         "",
     ]
     if out is not None:
-        lines += [f"![Sample frames]({STRIP_NAME})", ""]
+        sample = sample_frames(p, num_frames)
+        lines += [
+            f"![Sample frames]({STRIP_NAME})",
+            "",
+            f"*Camera frames of `{sample.demo}` at steps {', '.join(map(str, sample.steps))}"
+            + (f': "{sample.instruction}"' if sample.instruction else "")
+            + f" ({s.image_shape[1]}x{s.image_shape[0]} px, shown enlarged).*",
+            "",
+        ]
     lines += [
         "## Summary",
         "",
@@ -183,13 +224,15 @@ def render_card(
         "from vlnav_data.dataset import DatasetReader",
         "",
         f'with DatasetReader("{name}") as r:',
-        f'    rows = r.stack(["actions", "obs/{next(iter(specs), "ENC")}_joint"], split="train")',
+        f'    rows = r.stack(["actions", "obs/{student_encoder}_joint"], split="train")',
         "```",
         "",
-        'robomimic (0.3+): `observation.modalities.obs.rgb = ["rgb"]`, '
-        f'`low_dim = ["{next(iter(specs), "ENC")}_joint", "privileged_state"]`, '
+        'robomimic (0.3+), a student policy\'s inputs: `observation.modalities.obs.rgb = ["rgb"]`, '
+        f'`low_dim = ["{student_encoder}_joint"]`, '
         '`train.hdf5_filter_key = "train"`, `train.hdf5_validation_filter_key = "valid"`, '
-        "`hdf5_load_next_obs = False`.",
+        "`hdf5_load_next_obs = False`. Leave `privileged_state`"
+        + (f" and the privileged encoders ({', '.join(f'`{n}_joint`' for n in privileged)})" if privileged else "")
+        + " out of `low_dim`: they are simulator state the student must never see.",
         "",
     ]
     if repo_id:
@@ -222,16 +265,21 @@ def render_card(
         o = Path(out)
         o.parent.mkdir(parents=True, exist_ok=True)
         write_png(frame_strip(p, num_frames), o.parent / STRIP_NAME)
-        o.write_text(text)
+        partial = o.with_name(o.name + ".partial")
+        partial.write_text(text)
+        os.replace(partial, o)  # an existing card stays until the new one is complete
     return text
 
 
 def write_png(image: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write a uint8 ``(H, W, 3)`` image as PNG (PIL, imported here)."""
+    """Write a uint8 ``(H, W, 3)`` image as PNG (PIL, imported here), atomically (``.partial`` + rename)."""
     from PIL import Image
 
-    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(path)
-    return Path(path)
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(partial, format="PNG")
+    os.replace(partial, path)
+    return path
 
 
-__all__ = ["DatasetSummary", "frame_strip", "render_card", "size_category", "write_png"]
+__all__ = ["DatasetSummary", "FrameSample", "frame_strip", "render_card", "sample_frames", "size_category", "write_png"]

@@ -104,6 +104,8 @@ class DaggerConfig:
         for name in ("episodes_per_iteration", "eval_episodes", "num_envs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"--seed must be an integer >= 0, got {self.seed!r}")
         if self.expert not in EXPERTS or self.expert == "none":
             raise ConfigError(f"--expert must be one of dataset, ppo, pursuit (it labels states), got '{self.expert}'")
 

@@ -5,7 +5,8 @@ directory. Every episode gets a class (``behaviour.FAILURE_CLASSES``) and two be
 (circling, back-and-forth; definitions and thresholds in :mod:`vlnav_data.policy.behaviour`). Writes,
 into ``EVAL_DIR/diagnosis`` by default: ``report.md``, ``episodes.csv`` (one row per episode),
 ``topdown_<class>.png`` (matplotlib, one per class present), a few first-person GIFs re-rendered from
-the saved poses with ``sim.render_views`` (PIL), and ``result.json``.
+the saved poses with ``sim.render_views`` -- enlarged to at least 256 px and captioned with the step, the
+action and the instruction (PIL) -- and ``result.json``.
 """
 
 from __future__ import annotations
@@ -269,24 +270,103 @@ def _plot_topdown(path: Path, records: EpisodeRecords, idx: list[int], arena: An
     return path.name
 
 
+GIF_MIN_SIZE_PX = 256
+"""GIF frames are the camera frames enlarged (nearest neighbour, an integer factor) to at least this
+size, so a 64-pixel camera stays legible next to the caption; every rendered pixel becomes a block."""
+GIF_CAPTION_LINES = 4
+
+
+def _caption_font(size_px: int) -> Any:
+    """Pillow's built-in font at ``size_px`` (a scalable one where this Pillow has FreeType)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size_px)
+    except TypeError:  # Pillow < 10.1: one bitmap size
+        return ImageFont.load_default()
+
+
+def _wrap(text: str, width_chars: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width=max(8, width_chars)) or [""]
+
+
+def gif_frame(frame: np.ndarray, caption: list[str], scale: int, font_px: int) -> np.ndarray:
+    """One GIF frame: the camera frame enlarged ``scale`` times above a white band with ``caption`` lines.
+
+    Args:
+        frame: uint8 ``(H, W, 3)`` camera frame.
+        caption: text lines drawn under the frame (clipped to :data:`GIF_CAPTION_LINES`).
+        scale: integer enlargement of the frame.
+        font_px: text height in pixels.
+
+    Returns:
+        uint8 ``(scale * H + band, scale * W, 3)`` with ``band = GIF_CAPTION_LINES * (font_px + 4) + 4``.
+    """
+    from PIL import Image, ImageDraw
+
+    big = np.repeat(np.repeat(frame, scale, axis=0), scale, axis=1)
+    band = GIF_CAPTION_LINES * (font_px + 4) + 4
+    canvas = Image.new("RGB", (big.shape[1], big.shape[0] + band), "white")
+    canvas.paste(Image.fromarray(big), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    font = _caption_font(font_px)
+    for k, line in enumerate(caption[:GIF_CAPTION_LINES]):
+        draw.text((4, big.shape[0] + 4 + k * (font_px + 4)), line, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas)
+
+
+def gif_captions(records: EpisodeRecords, i: int, steps: np.ndarray, width_chars: int) -> list[list[str]]:
+    """Caption lines of the GIF frames at ``steps`` of episode ``i``: step, action, instruction (or the end).
+
+    Step ``t < T`` shows the action taken from that frame; the final frame (``t == T``) shows how the
+    episode ended.
+    """
+    n = int(records.num_steps[i])
+    first = int(records.offsets[i])
+    captions = []
+    for t in steps.tolist():
+        if t < n:
+            left, right = (float(v) for v in records.actions[first + t])
+            head = f"step {t}/{n}  action L {left:+.2f} R {right:+.2f}"
+            instruction = str(records.instructions[first + t])
+        else:
+            head = f"step {t}/{n}  end: {records.termination[i]}"
+            instruction = str(records.instructions[first + n - 1]) if n else ""
+        captions.append([head, *_wrap(f'"{instruction}"', width_chars)])
+    return captions
+
+
 def _write_gif(out_dir: Path, records: EpisodeRecords, i: int, label: str, arena: Any, max_frames: int) -> str:
-    """Re-render the episode's first-person frames from its poses and save an animated GIF."""
+    """Re-render the episode's first-person frames from its poses and save an annotated GIF.
+
+    Frames are enlarged to at least :data:`GIF_MIN_SIZE_PX` and captioned with the step, the action
+    taken from that frame and the instruction shown (:func:`gif_frame`); the last frame says how the
+    episode ended.
+    """
     from PIL import Image
 
     from vlnav_data.sim import render_views
 
     poses = records.poses_of(i)
     stride = max(1, int(np.ceil(len(poses) / max_frames)))
-    chosen = poses[::stride]
+    steps = np.arange(0, len(poses), stride)
+    if steps[-1] != len(poses) - 1:
+        steps = np.append(steps, len(poses) - 1)  # always show the final pose
     frames = render_views(
         arena,
-        chosen.astype(np.float64),
+        poses[steps].astype(np.float64),
         sphere_positions_xy_m=records.sphere_xy_m[i],
         sphere_color_indices=records.sphere_color_indices[i],
         floor_rgb=records.floor_rgb[i],
         light_position_m=records.light_position_m[i],
     )
-    images = [Image.fromarray(f) for f in frames]
+    h, w = frames.shape[1:3]
+    scale = max(1, -(-GIF_MIN_SIZE_PX // min(h, w)))
+    font_px = 12
+    captions = gif_captions(records, i, steps, width_chars=(w * scale - 8) // 7)
+    images = [Image.fromarray(gif_frame(f, c, scale, font_px)) for f, c in zip(frames, captions, strict=True)]
     name = f"episode_{i:03d}_{label}.gif"
     duration_ms = int(round(1000 * float(arena.dt_s) * stride))
     images[0].save(out_dir / name, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)

@@ -429,6 +429,9 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
         def make_env(n: int, render: bool) -> Any:
             return make_arena(arena, num_envs=n, device=config.device, render=render)
 
+    expert_fn, expert_name = None, "none"
+    if config.expert != "none":  # built before the student runs: a bad checkpoint fails before any work
+        expert_fn, expert_name = make_expert_policy(config.expert, spec, config.expert_checkpoint, arena)
     seeds = evaluation_seeds(config.seed, config.num_episodes)
     overlap = len(set(seeds.tolist()) & set(spec.train_episode_seeds))
     out_dir = Path(config.out_dir)
@@ -443,9 +446,8 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
     student.save(out_dir / STUDENT_RECORDS)
     files = {"student": STUDENT_RECORDS}
 
-    expert_summary, paired, unpaired, spl_e, expert_name = None, None, None, None, "none"
-    if config.expert != "none":
-        expert_fn, expert_name = make_expert_policy(config.expert, spec, config.expert_checkpoint, arena)
+    expert_summary, paired, unpaired, spl_e = None, None, None, None
+    if expert_fn is not None:
         expert_env = make_env(num_envs, False)
         expert = run_policy_episodes(expert_env, expert_fn, seeds)
         expert.save(out_dir / EXPERT_RECORDS)

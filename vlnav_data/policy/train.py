@@ -50,6 +50,8 @@ class TrainConfig:
         get_recipe(self.recipe)
         if self.num_steps is not None and self.num_steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {self.num_steps}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"--seed must be an integer >= 0, got {self.seed!r}")
         if self.eval_every_steps is not None and self.eval_every_steps < 1:
             raise ConfigError(f"--eval-every must be >= 1, got {self.eval_every_steps}")
         if self.device == "auto":

@@ -5,7 +5,10 @@ Every probe is reported with:
 - ``probe``: the linear model on the true labels (ridge regression with cross-validated alpha, or
   logistic regression with cross-validated C), inputs standardised on the train rows;
 - ``shuffled``: the same model fit on train labels permuted across the train rows (information
-  control: what the probe scores when the labels carry no information about the inputs);
+  control: what the probe scores when the labels carry no information about the inputs). Ridge
+  re-chooses its alpha by cross-validation (closed form, cheap); logistic regression reuses the C chosen
+  on the true labels and fits once, because cross-validating logistic regression on noise labels never
+  converges and cost 141 of 150 CPU-seconds of a colour probe (``bench/RESULTS.md``, "Linear probe");
 - ``baseline``: the train mean (regression) or the train majority class (classification) predicted
   for every valid row;
 - ``mlp``: an MLP of the BC policy's size (``E -> 256 -> 256 -> out``, ReLU, Adam, early stopping)
@@ -21,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,63 +159,101 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (x - mean) / scale, mean, scale
 
 
-def _ridge_solutions(gram: np.ndarray, xty: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
-    """Coefficients ``(E, K)`` of ridge for each alpha from the centred Gram matrix and ``X^T y``."""
+class RidgeFolds:
+    """The input side of ridge with episode-grouped CV, computed once and shared by every target.
+
+    Standardisation, the Gram matrix, and one eigendecomposition per fold (and of all rows) depend on
+    the inputs and folds only, so every target fit on the same rows -- the true labels, the shuffled
+    control, action, bearing and distance -- reuses them; :meth:`fit` then costs matrix products. Results
+    are identical to fitting each target from scratch.
+
+    Args:
+        x: float ``(N, E)`` inputs.
+        groups: ``(N,)`` episode id per row.
+        n_folds: CV folds (grouped by episode).
+    """
+
+    def __init__(self, x: np.ndarray, groups: np.ndarray, n_folds: int = 5) -> None:
+        self.xs, self.mean, self.scale = _standardise(np.asarray(x, np.float64))
+        self.n = len(self.xs)
+        self.sum_x = self.xs.sum(axis=0)
+        gram_all = self.xs.T @ self.xs
+        self.folds = []
+        for _tr, te in group_folds(groups, n_folds):
+            xte = self.xs[te]
+            n_tr = self.n - len(te)
+            mx = (self.sum_x - xte.sum(0)) / n_tr
+            gram = gram_all - xte.T @ xte - n_tr * np.outer(mx, mx)
+            self.folds.append((te, n_tr, mx, *_eigh(gram)))
+        mx = self.sum_x / self.n
+        self.full = (mx, *_eigh(gram_all - self.n * np.outer(mx, mx)))
+
+    def fit(self, y: np.ndarray, alphas: Sequence[float] = DEFAULT_ALPHAS) -> RidgeModel:
+        """Ridge on targets ``y`` (``(N,)`` or ``(N, K)``) with alpha chosen by the folds' pooled held-out MSE."""
+        y2 = _as_2d(y)
+        a = np.asarray(alphas, dtype=np.float64)
+        xty_all, sum_y = self.xs.T @ y2, y2.sum(axis=0)
+        sse = np.zeros(len(a))
+        for te, n_tr, mx, lam, vec in self.folds:
+            xte, yte = self.xs[te], y2[te]
+            my = (sum_y - yte.sum(0)) / n_tr
+            xty = xty_all - xte.T @ yte - n_tr * np.outer(mx, my)
+            for i, coef in enumerate(_ridge_solutions(lam, vec, xty, a)):
+                sse[i] += float(np.sum(((xte - mx) @ coef + my - yte) ** 2))
+        best = int(np.argmin(sse))
+        mx, lam, vec = self.full
+        my = sum_y / self.n
+        coef = _ridge_solutions(lam, vec, xty_all - self.n * np.outer(mx, my), a[best : best + 1])[0]
+        return RidgeModel(
+            mean=self.mean,
+            scale=self.scale,
+            coef=coef,
+            intercept=my - mx @ coef,
+            alpha_=float(a[best]),
+            cv_mse=sse / (len(y2) * y2.shape[1]),
+        )
+
+
+def _eigh(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lam, vec = np.linalg.eigh(gram)
-    lam = np.clip(lam, 0.0, None)
+    return np.clip(lam, 0.0, None), vec
+
+
+def _ridge_solutions(lam: np.ndarray, vec: np.ndarray, xty: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
+    """Coefficients ``(E, K)`` of ridge for each alpha from the centred Gram matrix's eigenpairs and ``X^T y``."""
     vty = vec.T @ xty
     return [vec @ (vty / (lam + a)[:, None]) for a in alphas]
 
 
 def fit_ridge(
-    x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, alphas: Sequence[float] = DEFAULT_ALPHAS, n_folds: int = 5
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    n_folds: int = 5,
+    folds: RidgeFolds | None = None,
 ) -> RidgeModel:
     """Standardise inputs, then ridge regression with alpha chosen by episode-grouped CV.
 
     Closed form through the Gram matrix: ``X^T X`` is computed once for all rows, each fold's training
     Gram is that minus the held-out rows' part (centred with the fold's mean), and one eigendecomposition
     per fold gives every alpha's coefficients. The alpha with the smallest pooled held-out MSE is refit
-    on all rows. Cost: one ``N x E x E`` product plus ``n_folds + 1`` ``E x E`` eigendecompositions.
+    on all rows. Cost: one ``N x E x E`` product plus ``n_folds + 1`` ``E x E`` eigendecompositions, paid
+    once per input matrix when ``folds`` is shared between targets (:class:`RidgeFolds`).
 
     Args:
         x: float ``(N, E)`` inputs.
         y: float ``(N,)`` or ``(N, K)`` targets.
         groups: ``(N,)`` episode id per row.
+        folds: precomputed :class:`RidgeFolds` of ``(x, groups, n_folds)`` (``x`` and ``groups`` are then
+            not read again).
 
     Returns:
         A :class:`RidgeModel` (``alpha_`` is the choice).
     """
-    xs, mean, scale = _standardise(np.asarray(x, np.float64))
-    y2 = _as_2d(y)
-    a = np.asarray(alphas, dtype=np.float64)
-    gram_all = xs.T @ xs
-    xty_all = xs.T @ y2
-    sum_x, sum_y = xs.sum(axis=0), y2.sum(axis=0)
-
-    def centred(gram: np.ndarray, xty: np.ndarray, sx: np.ndarray, sy: np.ndarray, n: int):
-        mx, my = sx / n, sy / n
-        return gram - n * np.outer(mx, mx), xty - n * np.outer(mx, my), mx, my
-
-    sse = np.zeros(len(a))
-    for _tr, te in group_folds(groups, n_folds):
-        xte, yte = xs[te], y2[te]
-        n_tr = len(y2) - len(te)
-        g, xy, mx, my = centred(
-            gram_all - xte.T @ xte, xty_all - xte.T @ yte, sum_x - xte.sum(0), sum_y - yte.sum(0), n_tr
-        )
-        for i, coef in enumerate(_ridge_solutions(g, xy, a)):
-            sse[i] += float(np.sum(((xte - mx) @ coef + my - yte) ** 2))
-    best = int(np.argmin(sse))
-    g, xy, mx, my = centred(gram_all, xty_all, sum_x, sum_y, len(y2))
-    coef = _ridge_solutions(g, xy, a[best : best + 1])[0]
-    return RidgeModel(
-        mean=mean,
-        scale=scale,
-        coef=coef,
-        intercept=my - mx @ coef,
-        alpha_=float(a[best]),
-        cv_mse=sse / (len(y2) * y2.shape[1]),
-    )
+    folds = folds if folds is not None else RidgeFolds(x, groups, n_folds)
+    return folds.fit(y, alphas)
 
 
 def fit_logistic(
@@ -245,6 +286,20 @@ def fit_logistic(
         kwargs["use_legacy_attributes"] = False
     model = make_pipeline(StandardScaler(), LogisticRegressionCV(**kwargs))
     return model.fit(np.asarray(x, np.float64), labels)
+
+
+def fit_logistic_at(x: np.ndarray, labels: np.ndarray, *, c: float, seed: int = 0, max_iter: int = 300) -> Any:
+    """Standardise inputs, then multinomial logistic regression at a given C (no cross-validation).
+
+    Returns:
+        A fitted sklearn ``Pipeline`` (``StandardScaler`` -> ``LogisticRegression``).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter, random_state=seed))
+    return model.fit(np.asarray(x, np.float64), np.asarray(labels))
 
 
 def fit_mlp(x: np.ndarray, y: np.ndarray, *, classify: bool, seed: int, max_iter: int) -> Any:
@@ -298,6 +353,8 @@ def regression_probe(
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     n_folds: int = 5,
     mlp_max_iter: int | None = 200,
+    progress: Callable[[str], None] | None = None,
+    folds: RidgeFolds | None = None,
 ) -> tuple[ProbeScore, np.ndarray]:
     """Ridge probe with its controls.
 
@@ -308,21 +365,29 @@ def regression_probe(
         groups_train: ``(N_train,)`` episode id per train row (CV folds never split an episode).
         seed: seeds the label shuffle and the MLP.
         mlp_max_iter: MLP epochs cap; ``None`` skips the MLP control.
+        progress: called with the stage about to run (``ridge``, ``shuffled-label control``, ``MLP``).
+        folds: the :class:`RidgeFolds` of ``(x_train, groups_train, n_folds)`` when several targets share
+            them (computed here otherwise).
 
     Returns:
         ``(score, valid_predictions)``; predictions float64 ``(N_valid, K)`` from the linear probe.
     """
     _check_rows(x_train, y_train, x_valid, y_valid)
+    say = progress or (lambda stage: None)
     ytr, yva = _as_2d(y_train), _as_2d(y_valid)
     rng = np.random.default_rng(seed)
     with _quiet_convergence():
-        model = fit_ridge(x_train, ytr, groups_train, alphas=alphas, n_folds=n_folds)
+        say("ridge")
+        folds = folds if folds is not None else RidgeFolds(x_train, groups_train, n_folds)
+        model = fit_ridge(x_train, ytr, groups_train, alphas=alphas, folds=folds)
         pred = _as_2d(model.predict(np.asarray(x_valid, np.float64)))
+        say("shuffled-label control")
         y_shuffled = ytr[rng.permutation(len(ytr))]
-        shuffled_model = fit_ridge(x_train, y_shuffled, groups_train, alphas=alphas, n_folds=n_folds)
+        shuffled_model = fit_ridge(x_train, y_shuffled, groups_train, alphas=alphas, folds=folds)
         shuffled = r2_score(yva, shuffled_model.predict(np.asarray(x_valid, np.float64)))
         mlp = None
         if mlp_max_iter is not None:
+            say("MLP 256-256 control")
             mlp_model = fit_mlp(x_train, ytr, classify=False, seed=seed, max_iter=mlp_max_iter)
             mlp = r2_score(yva, _as_2d(mlp_model.predict(np.asarray(x_valid, np.float32))))
     baseline = r2_score(yva, np.broadcast_to(ytr.mean(axis=0), yva.shape))
@@ -351,6 +416,16 @@ def regression_probe(
     return score, pred
 
 
+def check_classes(target: str, labels_train: np.ndarray) -> None:
+    """Raise ConfigError unless the train labels hold at least two classes (a probe needs a choice)."""
+    classes = np.unique(np.asarray(labels_train))
+    if len(classes) < 2:
+        raise ConfigError(
+            f"the '{target}' probe needs at least 2 classes in the train split, got {classes.tolist()}; "
+            "build a dataset whose train split covers more than one value, or leave this target out."
+        )
+
+
 def classification_probe(
     target: str,
     x_train: np.ndarray,
@@ -364,11 +439,14 @@ def classification_probe(
     n_folds: int = 5,
     mlp_max_iter: int | None = 200,
     logistic_max_iter: int = 300,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[ProbeScore, np.ndarray]:
     """Logistic-regression probe with its controls.
 
     Args:
         labels_train, labels_valid: ``(N,)`` class labels (strings or ints).
+        progress: called with the stage about to run (``logistic regression``, ``shuffled-label
+            control``, ``MLP``).
 
     Returns:
         ``(score, valid_predictions)``; predictions ``(N_valid,)`` from the linear probe.
@@ -378,21 +456,22 @@ def classification_probe(
     """
     _check_rows(x_train, labels_train, x_valid, labels_valid)
     ltr, lva = np.asarray(labels_train), np.asarray(labels_valid)
+    check_classes(target, ltr)
     classes, counts = np.unique(ltr, return_counts=True)
-    if len(classes) < 2:
-        raise ConfigError(
-            f"the '{target}' probe needs at least 2 classes in the train split, got {classes.tolist()}; "
-            "build a dataset whose train split covers more than one value, or leave this target out."
-        )
+    say = progress or (lambda stage: None)
     rng = np.random.default_rng(seed)
     with _quiet_convergence():
-        kw = dict(cs=cs, n_folds=n_folds, seed=seed, max_iter=logistic_max_iter)
-        model = fit_logistic(x_train, ltr, groups_train, **kw)
+        say("logistic regression")
+        model = fit_logistic(x_train, ltr, groups_train, cs=cs, n_folds=n_folds, seed=seed, max_iter=logistic_max_iter)
         pred = model.predict(np.asarray(x_valid, np.float64))
-        shuffled_model = fit_logistic(x_train, ltr[rng.permutation(len(ltr))], groups_train, **kw)
+        chosen_c = float(np.atleast_1d(model[-1].C_)[0])
+        say("shuffled-label control")
+        shuffled_labels = ltr[rng.permutation(len(ltr))]
+        shuffled_model = fit_logistic_at(x_train, shuffled_labels, c=chosen_c, seed=seed, max_iter=logistic_max_iter)
         shuffled = float(np.mean(shuffled_model.predict(np.asarray(x_valid, np.float64)) == lva))
         mlp = None
         if mlp_max_iter is not None:
+            say("MLP 256-256 control")
             mlp_model = fit_mlp(x_train, ltr, classify=True, seed=seed, max_iter=mlp_max_iter)
             mlp = float(np.mean(mlp_model.predict(np.asarray(x_valid, np.float32)) == lva))
     majority = classes[np.argmax(counts)]
@@ -408,7 +487,8 @@ def classification_probe(
         num_train=len(ltr),
         num_valid=len(lva),
         details={
-            "C": float(np.atleast_1d(model[-1].C_)[0]),
+            "C": chosen_c,
+            "shuffled_C": chosen_c,
             "classes": [str(c) for c in classes],
             "train_class_counts": [int(c) for c in counts],
             "majority_class": str(majority),

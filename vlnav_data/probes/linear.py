@@ -14,6 +14,7 @@ Targets (fit on train, scored on valid; see :mod:`vlnav_data.probes.fitting` for
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,13 @@ import numpy as np
 
 from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.probes import labels as lab
-from vlnav_data.probes.fitting import ProbeScore, classification_probe, regression_probe
+from vlnav_data.probes.fitting import (
+    ProbeScore,
+    RidgeFolds,
+    check_classes,
+    classification_probe,
+    regression_probe,
+)
 from vlnav_data.probes.report import markdown_table, pyplot, save_figure, write_report
 from vlnav_data.probes.rows import ProbeData, ProbeRows, check_features, load_probe_data
 
@@ -147,8 +154,13 @@ def _labels(data: ProbeData, rows: ProbeRows) -> dict[str, tuple[np.ndarray | No
     return out
 
 
-def run_linear_probe(config: LinearProbeConfig) -> LinearProbeResult:
+def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] | None = None) -> LinearProbeResult:
     """Fit every probe on train, score on valid, write result.json-ready result, report.md and figures.
+
+    Args:
+        config: what to probe.
+        progress: called with one line per stage (``colour (4/5): shuffled-label control``) so a caller
+            can show that a run of minutes is moving.
 
     Raises:
         ConfigError: an encoder the file lacks, a named target it cannot supply, a one-class target.
@@ -164,17 +176,46 @@ def run_linear_probe(config: LinearProbeConfig) -> LinearProbeResult:
     scores: list[ProbeScore] = []
     skipped: dict[str, str] = {}
     bearing_pred = None
+    # Every target's labels are checked before the first fit: a target named with --target that the
+    # file cannot supply is an error before any work; otherwise it is skipped with the reason.
+    plan: list[tuple[str, np.ndarray, np.ndarray]] = []
     for target in wanted:
         ytr, reason = lab_train[target]
         yva, reason_va = lab_valid[target]
-        if ytr is None or yva is None:
-            why = reason or reason_va
+        why = reason or reason_va if ytr is None or yva is None else ""
+        if not why and target not in REGRESSION_TARGETS:
+            if not np.any(yva != ""):
+                why = "no valid row has this label"
+            else:
+                try:
+                    check_classes(target, ytr[ytr != ""])
+                except ConfigError as exc:
+                    if config.targets is not None:
+                        raise
+                    why = str(exc)
+        if why:
             if config.targets is not None:
                 raise SchemaError(f"cannot probe '{target}' on '{config.path}': {why}")
             skipped[target] = why
             continue
-        mlp_iter = config.mlp_max_iter if config.mlp else None
+        plan.append((target, ytr, yva))
+    if not plan:
+        raise SchemaError(
+            f"'{config.path}' supplies none of the probe targets: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
+    say = progress or (lambda line: None)
+    say(f"{len(train)} train rows, {len(valid)} valid rows, {train.features.shape[1]}-d {data.encoder} features")
+    mlp_iter = config.mlp_max_iter if config.mlp else None
+    folds = None  # the ridge fits share one set of fold eigendecompositions (fitting.RidgeFolds)
+    for number, (target, ytr, yva) in enumerate(plan, start=1):
+
+        def stage(name: str, target: str = target, number: int = number) -> None:
+            say(f"{target} ({number}/{len(plan)}): {name}")
+
         if target in REGRESSION_TARGETS:
+            if folds is None:
+                stage("ridge folds (shared by the regression targets)")
+                folds = RidgeFolds(train.features, train.episode_index, config.n_folds)
             score, pred = regression_probe(
                 target,
                 train.features,
@@ -185,6 +226,8 @@ def run_linear_probe(config: LinearProbeConfig) -> LinearProbeResult:
                 seed=config.seed,
                 n_folds=config.n_folds,
                 mlp_max_iter=mlp_iter,
+                progress=stage,
+                folds=folds,
             )
             if target == "bearing":
                 true_angle, pred_angle = lab.angle_from_sincos(yva), lab.angle_from_sincos(pred)
@@ -196,29 +239,18 @@ def run_linear_probe(config: LinearProbeConfig) -> LinearProbeResult:
                 bearing_pred = (true_angle, pred_angle)
         else:
             keep_tr, keep_va = ytr != "", yva != ""
-            if not np.any(keep_va):
-                why = "no valid row has this label"
-                if config.targets is not None:
-                    raise SchemaError(f"cannot probe '{target}' on '{config.path}': {why}")
-                skipped[target] = why
-                continue
-            try:
-                score, pred = classification_probe(
-                    target,
-                    train.features[keep_tr],
-                    ytr[keep_tr],
-                    train.episode_index[keep_tr],
-                    valid.features[keep_va],
-                    yva[keep_va],
-                    seed=config.seed,
-                    n_folds=config.n_folds,
-                    mlp_max_iter=mlp_iter,
-                )
-            except ConfigError as exc:
-                if config.targets is not None:
-                    raise
-                skipped[target] = str(exc)
-                continue
+            score, pred = classification_probe(
+                target,
+                train.features[keep_tr],
+                ytr[keep_tr],
+                train.episode_index[keep_tr],
+                valid.features[keep_va],
+                yva[keep_va],
+                seed=config.seed,
+                n_folds=config.n_folds,
+                mlp_max_iter=mlp_iter,
+                progress=stage,
+            )
         scores.append(score)
     if not scores:
         raise SchemaError(

@@ -10,8 +10,10 @@ The folder (``--out``)::
     result.json               this command's result (local only: not checksummed, not uploaded)
 
 Then, unless ``dry_run``: ``create_repo(repo_type="dataset")``, ``upload_folder`` and the git tag
-``v3.0`` that LeRobot resolves the dataset revision from (``dataset-ecosystem.md`` §3.3). The token is
-checked before any work and before any network call.
+``v3.0`` that LeRobot resolves the dataset revision from (``dataset-ecosystem.md`` §3.3). The token and
+``HF_HUB_OFFLINE`` are checked before any work and before any network call; a network or Hub failure
+during the upload becomes a :class:`~vlnav_data.errors.PublishError` (one ``error:`` line in the CLI)
+that names the repository and what to do.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from vlnav_data.dataset import schema
 from vlnav_data.dataset.reader import DatasetReader
 from vlnav_data.dataset.validate import validate_dataset
-from vlnav_data.errors import ConfigError, SchemaError, unknown_name
+from vlnav_data.errors import ConfigError, PublishError, SchemaError, unknown_name
 from vlnav_data.publish.checksums import LOCAL_ONLY, SUMS_NAME, folder_files, write_sha256sums
 from vlnav_data.publish.extras import require
 from vlnav_data.publish.folders import prepare_out_dir
@@ -68,7 +70,7 @@ class PublishConfig:
         images: the LeRobot camera feature: ``video`` (MP4) or ``png`` (in the parquet).
         encoders: encoders exported as ``observation.<enc>_joint`` (empty = all).
         video_codec: ``libx264`` (H.264, default) or ``libsvtav1`` (AV1).
-        pix_fmt: ``yuv420p`` or ``yuv444p`` (libx264 only).
+        pix_fmt: ``auto`` (``yuv444p`` below 128 px), ``yuv420p`` or ``yuv444p`` (libx264 only).
         crf: video constant rate factor.
         shard_max_bytes: every HDF5 file in the folder stays below this (Hub recommendation: 20 GB).
     """
@@ -83,7 +85,7 @@ class PublishConfig:
     images: str = "video"
     encoders: tuple[str, ...] = ()
     video_codec: str = DEFAULT_VIDEO_CODEC
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str = "auto"
     crf: int = DEFAULT_CRF
     shard_max_bytes: int = HUB_FILE_LIMIT_BYTES
 
@@ -142,12 +144,18 @@ def require_token() -> str:
     """Return the Hugging Face token (``HF_TOKEN`` or the stored login) without any network call.
 
     Raises:
-        ConfigError: no token; the message says how to log in.
+        ConfigError: no token (the message says how to log in), or ``HF_HUB_OFFLINE`` forbids the upload.
     """
     hf = require("huggingface_hub")
+    constants = require("huggingface_hub.constants")
     token = hf.get_token()
     if not token:
-        raise ConfigError(missing_token_message(str(hf.constants.HF_TOKEN_PATH)))
+        raise ConfigError(missing_token_message(str(constants.HF_TOKEN_PATH)))
+    if constants.HF_HUB_OFFLINE:
+        raise ConfigError(
+            "HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it (`unset HF_HUB_OFFLINE`) to publish, "
+            "or pass --dry-run to assemble the folder without uploading"
+        )
     return token
 
 
@@ -172,8 +180,42 @@ def check_publishable(path: Path) -> None:
         )
 
 
+def network_errors() -> tuple[type[BaseException], ...]:
+    """What a Hub call raises when the network or the server fails.
+
+    ``OSError`` covers ``huggingface_hub``'s ``HfHubHTTPError`` (HTTP status errors), its
+    ``OfflineModeIsEnabled`` and socket errors; the transport errors of the HTTP client it uses
+    (``httpx2`` / ``httpx`` / ``requests``, whichever is installed) are added.
+    """
+    import importlib
+
+    errors: list[type[BaseException]] = [OSError]
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "RequestException")):
+        try:
+            errors.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)
+
+
 def upload(folder: Path, repo_id: str, *, token: str, private: bool) -> str:
-    """Create the dataset repository, upload the folder and tag it ``v3.0``; return the dataset URL."""
+    """Create the dataset repository, upload the folder and tag it ``v3.0``; return the dataset URL.
+
+    Raises:
+        PublishError: a network or Hub failure; the message names the repository and what to do.
+    """
+    try:
+        return _upload(folder, repo_id, token=token, private=private)
+    except network_errors() as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise PublishError(
+            f"uploading '{folder}' to https://huggingface.co/datasets/{repo_id} failed ({type(exc).__name__}: "
+            f"{reason}); the folder was assembled and checksummed but not published: check the network and "
+            "`hf auth whoami`, then run the same command again with --overwrite"
+        ) from exc
+
+
+def _upload(folder: Path, repo_id: str, *, token: str, private: bool) -> str:
     hf = require("huggingface_hub")
     api = hf.HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
@@ -196,8 +238,9 @@ def publish_dataset(config: PublishConfig) -> PublishResult:
 
     Raises:
         SchemaError: the input is missing, unfinished or invalid.
-        ConfigError: no token (without ``dry_run``), a non-empty ``out_dir`` without ``overwrite``, an
-            unknown encoder, or a missing ``hub`` extra.
+        ConfigError: no token or ``HF_HUB_OFFLINE`` (without ``dry_run``), a non-empty ``out_dir`` without
+            ``overwrite``, an unknown encoder, or a missing ``hub`` extra.
+        PublishError: the upload failed (network, permissions, server).
     """
     started = time.perf_counter()
     for module in ("pyarrow", "datasets", "huggingface_hub", "yaml") + (("av",) if config.images == "video" else ()):
@@ -227,7 +270,7 @@ def publish_dataset(config: PublishConfig) -> PublishResult:
             "encoder": codec.name,
             "library": codec.library,
             "licence": codec.licence,
-            "pix_fmt": config.pix_fmt,
+            "pix_fmt": export.pix_fmt,
             "crf": config.crf,
         }
     hub_card(

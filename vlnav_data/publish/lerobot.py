@@ -42,6 +42,7 @@ from vlnav_data.publish.stats import (
     stats_to_json,
 )
 from vlnav_data.publish.video import (
+    AUTO_PIX_FMT,
     DEFAULT_CRF,
     DEFAULT_VIDEO_CODEC,
     VIDEO_CODECS,
@@ -49,6 +50,7 @@ from vlnav_data.publish.video import (
     VideoFileWriter,
     check_pix_fmt,
     get_video_codec,
+    resolve_pix_fmt,
 )
 
 CODEBASE_VERSION = "v3.0"
@@ -101,8 +103,9 @@ class LeRobotExportConfig:
         video_codec: PyAV encoder for ``images="video"``: ``libx264`` (H.264, default) or ``libsvtav1`` (AV1,
             LeRobot's default; see :data:`vlnav_data.publish.video.DEFAULT_VIDEO_CODEC` for why not ours) or
             ``libx264`` (H.264).
-        pix_fmt: ``yuv420p`` (LeRobot's default; halves colour resolution) or ``yuv444p`` (full colour,
-            ``libx264`` only); see :data:`vlnav_data.publish.video.PIX_FMTS`.
+        pix_fmt: ``auto`` (``yuv444p`` below 128 px, where 4:2:0 falls under 35 dB PSNR, else ``yuv420p``;
+            :data:`vlnav_data.publish.video.SMALL_FRAME_PX`), ``yuv420p`` (LeRobot's default; halves colour
+            resolution) or ``yuv444p`` (full colour, ``libx264`` only).
         crf: the encoder's constant rate factor (lower = better quality, bigger files).
         overwrite: replace the contents of a non-empty ``out_dir``.
         data_file_size_mb: start a new data parquet file once the current one reaches this size (MB).
@@ -118,7 +121,7 @@ class LeRobotExportConfig:
     images: str = "video"
     encoders: tuple[str, ...] = ()
     video_codec: str = DEFAULT_VIDEO_CODEC
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str = AUTO_PIX_FMT
     crf: int = DEFAULT_CRF
     overwrite: bool = False
     data_file_size_mb: float = 100.0
@@ -166,6 +169,7 @@ class LeRobotExportResult:
         images: ``video`` or ``png``.
         video_codec: the codec family (``av1``/``h264``), or None for PNG.
         video_encoder: the encoder library and its licence, or None for PNG.
+        pix_fmt: the pixel format encoded (``auto`` resolved), or None for PNG.
         encoders: the embedding encoders exported.
         seconds: wall time.
     """
@@ -181,6 +185,7 @@ class LeRobotExportResult:
     images: str
     video_codec: str | None
     video_encoder: str | None
+    pix_fmt: str | None
     encoders: tuple[str, ...]
     seconds: float = field(default=0.0)
 
@@ -230,6 +235,23 @@ def _selected_encoders(reader: DatasetReader, wanted: tuple[str, ...]) -> tuple[
     return wanted or tuple(available)
 
 
+def lerobot_fps(reader: DatasetReader) -> int:
+    """The frame rate as LeRobot stores it: an integer (``meta/info.json`` ``fps``, ``video.fps``).
+
+    Raises:
+        SchemaError: the file records no positive rate, or one that is not a whole number of Hz.
+    """
+    fps = float(reader.fps)
+    if not fps > 0:
+        raise SchemaError(f"'{reader.path}' has no positive fps attribute (got {fps}); run `vlnav-data validate`")
+    if abs(fps - round(fps)) > 1e-6:
+        raise SchemaError(
+            f"'{reader.path}' records {fps} frames/s, but LeRobot stores fps as an integer; export a dataset built "
+            "at a whole number of Hz"
+        )
+    return int(round(fps))
+
+
 def build_features(
     reader: DatasetReader, encoders: tuple[str, ...], images: str, codec: VideoCodec | None, pix_fmt: str = "yuv420p"
 ) -> dict[str, dict[str, Any]]:
@@ -249,7 +271,7 @@ def build_features(
             "video.codec": codec.codec,
             "video.pix_fmt": pix_fmt,
             "video.is_depth_map": False,
-            "video.fps": reader.fps,
+            "video.fps": lerobot_fps(reader),
             "video.channels": c,
             "has_audio": False,
         }
@@ -498,10 +520,10 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
         raise SchemaError(f"'{reader.path}' holds no complete demo; there is nothing to export")
     encoders = _selected_encoders(reader, config.encoders)
     codec = get_video_codec(config.video_codec) if config.images == "video" else None
-    fps = reader.fps
-    if not fps > 0:
-        raise SchemaError(f"'{reader.path}' has no positive fps attribute (got {fps}); run `vlnav-data validate`")
-    features = build_features(reader, encoders, config.images, codec, config.pix_fmt)
+    fps = lerobot_fps(reader)
+    h, w, _ = reader.image_shape
+    pix_fmt = resolve_pix_fmt(codec, config.pix_fmt, h, w) if codec is not None else None
+    features = build_features(reader, encoders, config.images, codec, pix_fmt or "yuv420p")
     schema_ = hf_features(features).arrow_schema
     order, splits = episode_order(reader)
     lowdim_keys = [
@@ -536,7 +558,7 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
             fps,
             reader.image_shape,
             config.crf,
-            config.pix_fmt,
+            pix_fmt,
             config.video_file_size_mb * mb,
             config.chunks_size,
         )
@@ -630,6 +652,7 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
         images=config.images,
         video_codec=codec.codec if codec is not None else None,
         video_encoder=f"{codec.library} ({codec.name}), licence {codec.licence}" if codec is not None else None,
+        pix_fmt=pix_fmt,
         encoders=encoders,
         seconds=time.perf_counter() - started,
     )

@@ -100,14 +100,48 @@ def get_video_codec(name: str) -> VideoCodec:
 
 
 def check_pix_fmt(codec: VideoCodec, pix_fmt: str) -> None:
-    """Raise ConfigError unless ``codec`` offers ``pix_fmt``."""
-    if pix_fmt not in codec.pix_fmts:
+    """Raise ConfigError unless ``codec`` offers ``pix_fmt`` (or it is ``auto``)."""
+    if pix_fmt != "auto" and pix_fmt not in codec.pix_fmts:
         offers = [name for name, c in VIDEO_CODECS.items() if pix_fmt in c.pix_fmts]
         raise ConfigError(
             f"--pix-fmt {pix_fmt} is not offered by --video-codec {codec.name} "
             f"(it offers {', '.join(codec.pix_fmts)}); "
-            + (f"use --video-codec {' or '.join(offers)}" if offers else f"use one of {', '.join(PIX_FMTS)}")
+            + (f"use --video-codec {' or '.join(offers)}" if offers else f"use one of {', '.join(PIX_FMTS)} or auto")
         )
+
+
+AUTO_PIX_FMT = "auto"
+SMALL_FRAME_PX = 128
+"""``--pix-fmt auto`` picks ``yuv444p`` for frames whose shorter side is below this, else ``yuv420p``.
+
+RGB PSNR of real arena frames (``text2nav``, 4 pursuit episodes, 457 frames, x264 ``veryfast`` crf 18),
+pooled over all frames / worst frame: 64 px yuv420p 32.6 / 29.6 dB, yuv444p 36.7 / 33.7; 96 px 34.6 /
+31.4 vs 38.4 / 35.7; 128 px 35.9 / 33.0 vs 40.5 / 37.4; 256 px 38.0 / 35.5 vs 42.9 / 40.4. Below 128 px
+4:2:0 chroma falls under 35 dB pooled, so small frames keep full colour; from 128 px on, the
+browser-friendly yuv420p stays above 35 dB pooled (``tests/publish/test_publish_video.py`` checks 64 and
+256 px)."""
+
+
+def resolve_pix_fmt(codec: VideoCodec, pix_fmt: str, height: int, width: int) -> str:
+    """The pixel format to encode with: ``pix_fmt`` itself, or the choice of ``auto`` (:data:`SMALL_FRAME_PX`).
+
+    Args:
+        codec: the encoder.
+        pix_fmt: ``auto``, ``yuv420p`` or ``yuv444p``.
+        height: frame height in pixels.
+        width: frame width in pixels.
+
+    Returns:
+        A pixel format ``codec`` offers.
+
+    Raises:
+        ConfigError: ``pix_fmt`` is not offered by ``codec``.
+    """
+    if pix_fmt == AUTO_PIX_FMT:
+        small = min(height, width) < SMALL_FRAME_PX
+        return "yuv444p" if small and "yuv444p" in codec.pix_fmts else codec.pix_fmts[0]
+    check_pix_fmt(codec, pix_fmt)
+    return pix_fmt
 
 
 def _rate(fps: float) -> Fraction:

@@ -6,8 +6,11 @@ Public API (ARCHITECTURE.md, "vlnav_data.sim")::
     from vlnav_data.sim import PRIVILEGED_STATE_NAMES, TERMINATION_CAUSES, sample_episode_start
     from vlnav_data.sim import check_arena  # the simulator contract (vlnav_data.sim.contract)
 
-Importing this package registers the Gymnasium id ``vlnav/Arena-v0`` (vector entry point):
-``gymnasium.make_vec("vlnav/Arena-v0", num_envs=8, vectorization_mode="vector_entry_point", preset="text2nav")``.
+Importing this package registers the Gymnasium id ``vlnav/Arena-v0``: ``gymnasium.make("vlnav/Arena-v0")``
+gives ONE arena (:class:`~vlnav_data.sim.env.ArenaEnv`), and
+``gymnasium.make_vec("vlnav/Arena-v0", num_envs=8, vectorization_mode="vector_entry_point", preset="text2nav")``
+the batched one (:class:`ArenaVecEnv`). Keyword arguments are :func:`make_arena`'s (``preset``,
+``device``, ``render``, ArenaConfig fields such as ``image_height_px``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from vlnav_data.sim.contract import (
     load_env_factory,
 )
 from vlnav_data.sim.dynamics import integrate_pose, wheel_speeds_radps
+from vlnav_data.sim.env import ArenaEnv
 from vlnav_data.sim.render import render_views
 from vlnav_data.sim.rollout import Episode, rollout
 from vlnav_data.sim.task import (
@@ -47,7 +51,11 @@ from vlnav_data.sim.vector_env import AUTORESET_MODES, ArenaVecEnv, make_arena
 ENV_ID = "vlnav/Arena-v0"
 
 if ENV_ID not in gymnasium.registry:
-    gymnasium.register(id=ENV_ID, vector_entry_point="vlnav_data.sim.vector_env:make_arena")
+    gymnasium.register(
+        id=ENV_ID,
+        entry_point="vlnav_data.sim.env:ArenaEnv",
+        vector_entry_point="vlnav_data.sim.vector_env:make_arena",
+    )
 
 __all__ = [
     "ACTION_MAPPINGS",
@@ -62,6 +70,7 @@ __all__ = [
     "ArenaConfig",
     "ArenaReport",
     "arena_in_preset",
+    "ArenaEnv",
     "ArenaVecEnv",
     "ContractViolation",
     "Episode",

@@ -9,6 +9,7 @@ privileged state (enough to show the arena from several viewpoints; the real exp
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,8 +136,10 @@ def render_preview(config: PreviewConfig) -> PreviewResult:
     fig.tight_layout()
     out = Path(config.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    partial = out.with_name(out.name + ".partial")
+    fig.savefig(partial, format="png")  # then renamed: an existing OUT stays until the new one is complete
     plt.close(fig)
+    os.replace(partial, out)
     return PreviewResult(
         out=out,
         preset=config.preset,

@@ -19,9 +19,14 @@ Autoreset (``metadata["autoreset_mode"]``, chosen with ``make_arena(autoreset_mo
 * ``disabled``: the caller resets finished envs with ``reset(options={"reset_mask": mask})``;
   stepping a finished env raises.
 
-``reset(seed=s)`` seeds the stream of episode seeds; every episode's start is
-``sample_episode_start(config, episode_seed)``. ``reset(options=...)`` accepts ``reset_mask`` (bool
-``(N,)``) and ``episode_seeds`` (one per reset env) to start chosen episodes in chosen slots.
+``reset(seed=s)`` seeds one stream of episode seeds shared by all sub-environments (episodes are drawn
+from it in the order slots start them); ``reset(seed=[s_0, ..., s_{N-1}])`` gives sub-environment ``i``
+a stream of its own seeded with ``s_i`` (``None`` entries: fresh entropy), as Gymnasium's vector
+environments take one seed per sub-environment -- so sub-environment ``i`` runs exactly the episodes of
+``gymnasium.make("vlnav/Arena-v0")`` reset with ``seed=s_i`` (``vlnav_data.sim.env.ArenaEnv``). Every
+episode's start is ``sample_episode_start(config, episode_seed)``. ``reset(options=...)`` accepts
+``reset_mask`` (bool ``(N,)``) and ``episode_seeds`` (one per reset env) to start chosen episodes in
+chosen slots.
 """
 
 from __future__ import annotations
@@ -104,19 +109,38 @@ class ArenaVecEnv(VectorEnv):
         self._episode_seed = np.zeros(n, dtype=np.int64)
         self._needs_reset = torch.zeros(n, dtype=torch.bool, device=dev)
         self._seed_rng: np.random.Generator | None = None
+        self._env_rngs: list[np.random.Generator] | None = None  # per-sub-env streams (reset(seed=[...]))
         self._palette_rgb = torch.as_tensor(task.PALETTE_RGB, device=dev)
 
     # ------------------------------------------------------------------ public API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         """Start new episodes; returns ``(obs, info)`` for the whole batch.
 
         Args:
-            seed: Seeds the stream of episode seeds (same seed -> same episodes).
+            seed: an int seeds one stream of episode seeds shared by the batch (same seed -> same
+                episodes); a list of ``num_envs`` ints (or ``None``) gives each sub-environment a stream of
+                its own (module docstring).
             options: ``reset_mask`` bool ``(N,)`` (default: all) and ``episode_seeds`` (one int per
                 reset env; default: drawn from the stream).
+
+        Raises:
+            ConfigError: a seed that is not an integer in [0, 2**63), a seed list of the wrong length,
+                unknown options or a malformed mask.
         """
-        if seed is not None:
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            seeds_per_env = list(seed)
+            if len(seeds_per_env) != self.num_envs:
+                raise ConfigError(
+                    f"reset(seed=[...]) takes one seed per sub-environment ({self.num_envs}), got {len(seeds_per_env)}"
+                )
+            self._env_rngs = [
+                np.random.default_rng(None if s is None else task.check_seed(s, f"seed[{i}]"))
+                for i, s in enumerate(seeds_per_env)
+            ]
+            self._seed_rng = None
+        elif seed is not None:
             self._seed_rng = np.random.default_rng(task.check_seed(seed, "seed"))
+            self._env_rngs = None
         options = dict(options or {})
         unknown = set(options) - {"reset_mask", "episode_seeds"}
         if unknown:
@@ -217,7 +241,7 @@ class ArenaVecEnv(VectorEnv):
         k = self.config.num_spheres
         if tgt.shape != ids.shape or tgt.dtype.kind not in "iu" or (tgt < 0).any() or (tgt >= k).any():
             raise ConfigError(f"target_indices must be {len(ids)} integers in [0, {k}), got {tgt.tolist()}")
-        if self._seed_rng is None:
+        if self._seed_rng is None and self._env_rngs is None:
             self.reset()
         idx = torch.as_tensor(ids, device=self.device)
         self._poses[idx] = torch.as_tensor(p, device=self.device)
@@ -258,7 +282,9 @@ class ArenaVecEnv(VectorEnv):
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if len(ids) == 0:
             return
-        if seeds is None:
+        if seeds is None and self._env_rngs is not None:
+            seeds = [int(self._env_rngs[i].integers(0, 2**63 - 1)) for i in ids.tolist()]
+        elif seeds is None:
             if self._seed_rng is None:
                 self._seed_rng = np.random.default_rng()
             seeds = self._seed_rng.integers(0, 2**63 - 1, size=len(ids)).tolist()
