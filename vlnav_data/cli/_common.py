@@ -8,9 +8,7 @@ any other exception propagates with its traceback (never an error message with e
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +18,7 @@ import typer
 
 from vlnav_data.devices import resolve_device  # noqa: F401  re-exported for the command modules
 from vlnav_data.errors import VlnavError
+from vlnav_data.jsonio import to_jsonable  # noqa: F401  re-exported for the command modules
 
 T = TypeVar("T")
 
@@ -38,23 +37,6 @@ def run_command(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except VlnavError as exc:
         fail(str(exc))
         raise AssertionError("unreachable") from exc
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert dataclasses, paths and numpy scalars/arrays to strict-JSON values (NaN and inf become null)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):  # numpy scalars and arrays
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None  # strict JSON has no NaN/Infinity: an undefined statistic is null
-    return obj
 
 
 def emit_result(result: Any, out_dir: Path | None, as_json: bool = False) -> Path | None:
