@@ -85,9 +85,10 @@ def _summary(result: Any, as_json: bool) -> None:
     )
     if result.ranking:
         typer.echo("ranking by pooled success: " + " > ".join(result.ranking))
-    typer.echo(
-        "significant after Holm: " + ("; ".join(result.significant) if result.significant else "none"),
+    shown = "; ".join(result.significant[:5]) + (
+        f"; ... ({len(result.significant)} in all)" if len(result.significant) > 5 else ""
     )
+    typer.echo("significant after Holm: " + (shown if result.significant else "none") + " (see report.md)")
     typer.echo(f"wrote {result.report} and {result.result_json}")
 
 
