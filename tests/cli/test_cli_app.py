@@ -12,11 +12,17 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from vlnav_data.cli import data, expert, policy, probe
+from vlnav_data.cli import data, expert, policy, probe, study
 from vlnav_data.cli._app import VlnavGroup
 
 runner = CliRunner()
-APPS = {"vlnav-data": data.app, "vlnav-expert": expert.app, "vlnav-policy": policy.app, "vlnav-probe": probe.app}
+APPS = {
+    "vlnav-data": data.app,
+    "vlnav-expert": expert.app,
+    "vlnav-policy": policy.app,
+    "vlnav-probe": probe.app,
+    "vlnav-study": study.app,
+}
 # Commands whose --device default is not `auto`, and why (README, "Command contract").
 DEVICE_DEFAULT_EXCEPTIONS = {("vlnav-expert", "train"): "cpu"}
 PLACEHOLDER = re.compile(r"<(bool|int|str|float|path|list\[[^\]]*\])>|\{[A-Z_]+\}")

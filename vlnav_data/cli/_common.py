@@ -19,9 +19,7 @@ Contract (README, "Command contract"):
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
 import shutil
 import sys
@@ -34,6 +32,7 @@ import typer
 
 from vlnav_data.devices import DEVICE_HELP, resolve_device  # noqa: F401  re-exported for the command modules
 from vlnav_data.errors import ConfigError, VlnavError
+from vlnav_data.jsonio import to_jsonable  # noqa: F401  re-exported for the command modules
 
 T = TypeVar("T")
 
@@ -213,23 +212,6 @@ def result_path(out: Path, kind: Literal["file", "dir"] = "dir") -> Path:
     """Where a command writing ``out`` puts its result: ``out/result.json`` or ``out.result.json``."""
     out = Path(out)
     return out / "result.json" if kind == "dir" else out.with_name(out.name + RESULT_SUFFIX)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert dataclasses, paths and numpy scalars/arrays to strict-JSON values (NaN and inf become null)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):  # numpy scalars and arrays
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None  # strict JSON has no NaN/Infinity: an undefined statistic is null
-    return obj
 
 
 def emit_result(

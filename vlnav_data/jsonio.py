@@ -1,0 +1,54 @@
+"""JSON the way every command writes it: strict values (NaN becomes null) and atomic files.
+
+Shared by the CLI (``result.json`` of every command) and by library code that keeps its own records
+(a study's cell markers), so it lives below every package and imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert dataclasses, paths and numpy scalars/arrays to strict-JSON values (NaN and inf become null)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):  # numpy scalars and arrays
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # strict JSON has no NaN/Infinity: an undefined statistic is null
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    """Strict, sorted, indented JSON text of :func:`to_jsonable` ``(obj)`` with a final newline."""
+    return json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_json_atomic(path: Path, obj: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` via ``<path>.partial``, flushed and fsynced, then renamed.
+
+    A reader (or a resumed run) sees either no file or the whole file, never a torn one.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", encoding="utf-8") as f:
+        f.write(dumps(obj))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+    return path

@@ -1,0 +1,260 @@
+"""A study's statistics, computed from the per-episode records of its finished cells.
+
+Inputs are the cells' ``eval/episodes.npz`` and ``eval/expert_episodes.npz`` (one row per evaluation
+episode, in the order of the study's evaluation seeds) and the probe cells' ``probe_scores.json``.
+
+Per arm (dataset, encoder, features, recipe), pooled over its training seeds: success with a Wilson
+95% interval; the across-seed mean and standard deviation of the success rate; env steps over
+successes (one 30 Hz control step counted once, never the published counter's ticks); SPL; the
+paired step ratio to the expert on the same starts; termination causes.
+
+Between arms, paired on the same starts (choices where the issue is silent):
+
+- a pair is (training seed k, start j): arm A's k-th seed and arm B's k-th seed on the same start, for
+  the seeds both arms finished. McNemar's exact test uses the discordant pairs of that pooled table.
+  It conditions on the trained policies: it asks whether *these* runs differ by more than start-to-start
+  chance. How much a new training run would move is the across-seed spread, reported beside it.
+- Holm's correction over all pairs of arms; a difference is called significant when its Holm-adjusted
+  p-value is at most ``alpha``.
+- The difference in success comes with Newcombe's paired interval (``vlnav_data.stats``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.errors import ConfigError
+from vlnav_data.stats import holm_adjust, mcnemar_exact, mean_spread, paired_difference_interval, paired_table
+
+ArmKey = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellRecords:
+    """A finished BC cell's evaluation: student and expert records on the shared starts."""
+
+    arm: ArmKey
+    train_seed: int
+    cell_id: str
+    student: Any  # EpisodeRecords
+    expert: Any  # EpisodeRecords
+
+
+def load_cell_records(cell_id: str, arm: ArmKey, train_seed: int, directory: Path) -> CellRecords:
+    """Read ``eval/episodes.npz`` and ``eval/expert_episodes.npz`` of a finished BC cell."""
+    from vlnav_data.policy.evaluate import EXPERT_RECORDS, STUDENT_RECORDS
+    from vlnav_data.policy.records import EpisodeRecords
+
+    eval_dir = Path(directory) / "eval"
+    return CellRecords(
+        arm=arm,
+        train_seed=train_seed,
+        cell_id=cell_id,
+        student=EpisodeRecords.load(eval_dir / STUDENT_RECORDS),
+        expert=EpisodeRecords.load(eval_dir / EXPERT_RECORDS),
+    )
+
+
+def start_poses(records: Any) -> np.ndarray:
+    """float32 (M, 3) start pose ``[x_m, y_m, yaw_rad]`` of every episode of a records file."""
+    index = records.offsets[:-1] + np.arange(len(records))
+    return records.poses[index]
+
+
+def check_shared_starts(cells: list[CellRecords], evaluation_seeds: np.ndarray) -> None:
+    """Every student and expert run must have used exactly the study's evaluation starts.
+
+    Raises:
+        ConfigError: a cell evaluated other seeds, or drew other starts from them.
+    """
+    if not cells:
+        return
+    ref = cells[0].student
+    for c in cells:
+        for who, rec in (("student", c.student), ("expert", c.expert)):
+            if not np.array_equal(rec.episode_seed, evaluation_seeds):
+                raise ConfigError(
+                    f"cell '{c.cell_id}': the {who} ran other episode seeds than the study's evaluation seeds; "
+                    "delete the cell directory to recompute it"
+                )
+            if not (
+                np.array_equal(rec.target_index, ref.target_index)
+                and np.array_equal(start_poses(rec), start_poses(ref))
+            ):
+                raise ConfigError(
+                    f"cell '{c.cell_id}': the {who} started from other poses or targets than the other cells; "
+                    "the comparison would not be paired"
+                )
+
+
+def _arena(sim_config: dict[str, Any]) -> Any:
+    from vlnav_data.policy.records import arena_config_from_json
+
+    return arena_config_from_json(sim_config)
+
+
+def policy_stats(records: list[Any], experts: list[Any], arena: Any) -> dict[str, Any]:
+    """Pooled statistics of one arm's seeds (``records[k]`` paired with ``experts[k]``)."""
+    from vlnav_data.policy.evaluate import summarize
+    from vlnav_data.policy.metrics import paired_step_ratio, wilson_interval
+
+    success = np.concatenate([r.success.astype(bool) for r in records])
+    steps = np.concatenate([r.num_steps for r in records]).astype(np.int64)
+    summaries = [summarize(r, arena) for r in records]
+    per_seed = [float(r.success.mean()) for r in records]
+    causes: dict[str, int] = {}
+    for s in summaries:
+        for k, v in s.termination_causes.items():
+            causes[k] = causes.get(k, 0) + int(v)
+    ok_steps = steps[success]
+    paired = paired_step_ratio(
+        steps,
+        success,
+        np.concatenate([e.num_steps for e in experts]),
+        np.concatenate([e.success.astype(bool) for e in experts]),
+    )
+    return {
+        "success": wilson_interval(int(success.sum()), int(success.size)).__dict__,
+        "per_seed_success_rate": per_seed,
+        "across_seeds": mean_spread(per_seed).__dict__,
+        "mean_env_steps_successes": float(ok_steps.mean()) if ok_steps.size else float("nan"),
+        "min_env_steps_successes": int(ok_steps.min()) if ok_steps.size else None,
+        "max_env_steps_successes": int(ok_steps.max()) if ok_steps.size else None,
+        "spl": float(np.average([s.spl for s in summaries], weights=[len(r) for r in records])),
+        "paired_ratio_to_expert": paired.__dict__,
+        "termination_causes": dict(sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "failures_reaching_wrong_sphere": int(sum(s.failures_reaching_wrong_sphere for s in summaries)),
+        "num_episodes": int(success.size),
+    }
+
+
+def arm_label(arm: ArmKey, varying: tuple[bool, bool, bool, bool]) -> str:
+    """``encoder`` plus the parts of the arm that vary across the study (dataset, features, recipe)."""
+    dataset, encoder, features, recipe = arm
+    parts = [dataset] if varying[0] else []
+    parts.append(encoder)
+    if varying[2]:
+        parts.append(features)
+    if varying[3]:
+        parts.append(recipe)
+    return " / ".join(parts)
+
+
+def analyse(
+    cells: list[CellRecords],
+    datasets: dict[str, dict[str, Any]],
+    evaluation_seeds: np.ndarray,
+    alpha: float,
+    probe_scores: dict[tuple[str, str, str], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Every statistic of the report from the finished cells.
+
+    Args:
+        cells: the finished BC cells' records.
+        datasets: label -> recorded dataset info (``sim_config``, ``instructions``, ``expert``, ...).
+        evaluation_seeds: the study's shared episode seeds.
+        alpha: family-wise level of the paired tests.
+        probe_scores: ``(dataset, encoder, features)`` -> ``probe_scores.json`` of finished probe cells.
+
+    Returns:
+        ``{"arms": [...], "experts": {...}, "comparisons": [...], "ranking": [...], "probes": [...]}``;
+        arms are ranked by pooled success (ties by label).
+    """
+    check_shared_starts(cells, evaluation_seeds)
+    by_arm: dict[ArmKey, list[CellRecords]] = {}
+    for c in sorted(cells, key=lambda c: (c.arm, c.train_seed)):
+        by_arm.setdefault(c.arm, []).append(c)
+    keys = list(by_arm)
+    varying = tuple(len({k[i] for k in keys}) > 1 for i in range(4))
+    arms = []
+    for arm, group in by_arm.items():
+        arena = _arena(datasets[arm[0]]["sim_config"])
+        stats = policy_stats([c.student for c in group], [c.expert for c in group], arena)
+        arms.append(
+            {
+                "label": arm_label(arm, varying),  # type: ignore[arg-type]
+                "dataset": arm[0],
+                "instructions": datasets[arm[0]].get("instructions"),
+                "encoder": arm[1],
+                "features": arm[2],
+                "recipe": arm[3],
+                "train_seeds": [c.train_seed for c in group],
+                "cells": [c.cell_id for c in group],
+                **stats,
+            }
+        )
+    arms.sort(key=lambda a: (-a["success"]["rate"], a["label"]))
+    experts = _experts(by_arm, datasets)
+    comparisons = _comparisons(arms, by_arm, alpha)
+    probes = []
+    for (dataset, encoder, features), scores in sorted((probe_scores or {}).items()):
+        probes.append({"dataset": dataset, "encoder": encoder, "features": features, **scores})
+    return {
+        "arms": arms,
+        "experts": experts,
+        "comparisons": comparisons,
+        "ranking": [a["label"] for a in arms],
+        "probes": probes,
+        "alpha": alpha,
+    }
+
+
+def _experts(by_arm: dict[ArmKey, list[CellRecords]], datasets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The expert of each dataset on the shared starts (from the first cell; checked identical across cells)."""
+    out: dict[str, Any] = {}
+    for label in sorted({arm[0] for arm in by_arm}):
+        runs = [c.expert for arm, group in by_arm.items() if arm[0] == label for c in group]
+        first = runs[0]
+        identical = all(
+            np.array_equal(r.success, first.success) and np.array_equal(r.num_steps, first.num_steps) for r in runs
+        )
+        stats = policy_stats([first], [first], _arena(datasets[label]["sim_config"]))
+        out[label] = {
+            "expert": datasets[label].get("expert"),
+            "instructions": datasets[label].get("instructions"),
+            "identical_across_cells": bool(identical),
+            "num_runs": len(runs),
+            **stats,
+        }
+    return out
+
+
+def _comparisons(arms: list[dict[str, Any]], by_arm: dict[ArmKey, list[CellRecords]], alpha: float) -> list[dict]:
+    rows = []
+    for a, b in itertools.combinations(arms, 2):
+        ka = (a["dataset"], a["encoder"], a["features"], a["recipe"])
+        kb = (b["dataset"], b["encoder"], b["features"], b["recipe"])
+        seeds_a = {c.train_seed: c for c in by_arm[ka]}
+        seeds_b = {c.train_seed: c for c in by_arm[kb]}
+        common = sorted(set(seeds_a) & set(seeds_b))
+        if not common:
+            continue
+        sa = np.concatenate([seeds_a[s].student.success.astype(bool) for s in common])
+        sb = np.concatenate([seeds_b[s].student.success.astype(bool) for s in common])
+        both, a_only, b_only, neither = paired_table(sa.tolist(), sb.tolist())
+        diff, low, high = paired_difference_interval(both, a_only, b_only, neither)
+        rows.append(
+            {
+                "a": a["label"],
+                "b": b["label"],
+                "train_seeds": common,
+                "num_pairs": int(sa.size),
+                "table": {"both": both, "a_only": a_only, "b_only": b_only, "neither": neither},
+                "success_a": float(sa.mean()),
+                "success_b": float(sb.mean()),
+                "difference": diff,
+                "difference_low": low,
+                "difference_high": high,
+                "p_mcnemar": mcnemar_exact(a_only, b_only),
+            }
+        )
+    adjusted = holm_adjust([r["p_mcnemar"] for r in rows])
+    for row, p in zip(rows, adjusted, strict=True):
+        row["p_holm"] = p
+        row["significant"] = bool(p <= alpha)
+    return rows

@@ -1,0 +1,220 @@
+"""Run one cell of a study: ``run_cell(config, cell) -> its directory``, callable by any executor.
+
+A cell writes only inside ``OUT/cells/<cell_id>/``. Its completion marker ``cell.json`` (the cell, the
+key that decided its numbers, a summary, timing) is written last and atomically (``.partial``, fsync,
+rename). A directory without the marker is an interrupted cell: its files are not trusted and it is
+recomputed from scratch; a directory with the marker is never recomputed.
+
+- ``bc`` cell: ``policy.train_policy`` into ``model/``, then ``policy.evaluate_policy`` into ``eval/``
+  (``episodes.npz`` and ``expert_episodes.npz``: student and expert on the study's shared starts).
+- ``probe`` cell: ``probes.run_linear_probe`` into ``linear/`` and ``probes.run_knn_probe`` into
+  ``knn/``; their scores are copied into ``probe_scores.json`` (this package's own file, so the study
+  never parses another command's result schema).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from vlnav_data.dataset import DatasetReader
+from vlnav_data.devices import resolve_device
+from vlnav_data.errors import ConfigError
+from vlnav_data.jsonio import write_json_atomic
+from vlnav_data.study.config import Cell, StudyConfig
+from vlnav_data.study.plan import CELLS_DIR, MARKER, cell_key, dataset_fingerprint, key_mismatch, read_marker
+
+PROBE_SCORES = "probe_scores.json"
+
+
+def cell_dir(config: StudyConfig, cell: Cell) -> Path:
+    """``OUT/cells/<cell_id>``."""
+    return Path(config.out_dir) / CELLS_DIR / cell.cell_id
+
+
+def _fingerprint(config: StudyConfig, cell: Cell) -> dict[str, Any]:
+    path = config.labels.get(cell.dataset)
+    if path is None:
+        raise ConfigError(f"cell {cell.describe()} names dataset '{cell.dataset}', which the study does not hold")
+    with DatasetReader(path) as reader:
+        return dataset_fingerprint(reader)
+
+
+def run_cell(config: StudyConfig, cell: Cell) -> Path:
+    """Compute one cell unless its marker says it is finished; return its directory.
+
+    Args:
+        config: the study (``plan_study`` has checked it).
+        cell: the cell to run.
+
+    Returns:
+        The cell directory, holding ``cell.json``.
+
+    Raises:
+        ConfigError: the cell finished earlier under other settings (its key differs).
+    """
+    directory = cell_dir(config, cell)
+    key = cell_key(config, cell, _fingerprint(config, cell))
+    marker = read_marker(directory)
+    if marker is not None:
+        diff = key_mismatch(marker.get("key", {}), key)
+        if diff:
+            raise ConfigError(
+                f"finished cell '{cell.cell_id}' was computed with other settings ({'; '.join(diff[:4])}); "
+                "resume with the settings it was run with, or choose a new --out"
+            )
+        return directory
+    if directory.exists():
+        shutil.rmtree(directory)  # an interrupted cell: nothing in it is trusted
+    directory.mkdir(parents=True)
+    device = resolve_device(config.device)
+    start = time.perf_counter()
+    if cell.kind == "bc":
+        summary = _run_bc(config, cell, directory, device)
+    else:
+        summary = _run_probe(config, cell, directory, device)
+    write_json_atomic(
+        directory / MARKER,
+        {
+            "cell": {
+                "id": cell.cell_id,
+                "kind": cell.kind,
+                "dataset": cell.dataset,
+                "encoder": cell.encoder,
+                "features": cell.features,
+                "recipe": cell.recipe,
+                "train_seed": cell.train_seed,
+            },
+            "key": key,
+            "summary": summary,
+            "wall_s": time.perf_counter() - start,
+            "device": device,
+            "host": platform.node(),
+            "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
+    return directory
+
+
+def _run_bc(config: StudyConfig, cell: Cell, directory: Path, device: str) -> dict[str, Any]:
+    from vlnav_data.policy import EvalConfig, TrainConfig, evaluate_policy, train_policy
+
+    path = config.labels[cell.dataset]
+    train = train_policy(
+        TrainConfig(
+            dataset=path,
+            out_dir=directory / "model",
+            encoder=cell.encoder,
+            features=cell.features,
+            recipe=str(cell.recipe),
+            num_steps=config.num_steps,
+            eval_every_steps=config.eval_every_steps,
+            seed=int(cell.train_seed or 0),
+            device=device,
+        )
+    )
+    evaluation = evaluate_policy(
+        EvalConfig(
+            model_dir=directory / "model",
+            out_dir=directory / "eval",
+            num_episodes=config.num_episodes,
+            num_envs=config.num_envs,
+            seed=config.seed,
+            encoder=cell.encoder,
+            encoder_model_path=config.model_path(cell.encoder),
+            expert=config.expert,
+            expert_checkpoint=config.expert_checkpoint,
+            device=device,
+        )
+    )
+    s = evaluation.student.success
+    return {
+        "train": {
+            "num_steps": train.num_steps,
+            "best_step": train.best_step,
+            "best_valid_loss": train.best_valid_loss,
+            "final_train_loss": train.final_train_loss,
+            "train_time_s": train.train_time_s,
+            "num_train_episodes": train.num_train_episodes,
+            "num_valid_episodes": train.num_valid_episodes,
+            "num_train_rows": train.num_train_rows,
+            "input_dim": train.input_dim,
+            "privileged_encoder": train.privileged_encoder,
+        },
+        "eval": {
+            "successes": s["successes"],
+            "trials": s["trials"],
+            "expert": evaluation.expert_name,
+            "episode_seeds_overlapping_train": evaluation.episode_seeds_overlapping_train,
+            "wall_s": evaluation.wall_s,
+            "env_steps_per_s": evaluation.student_env_steps_per_s,
+        },
+    }
+
+
+def _run_probe(config: StudyConfig, cell: Cell, directory: Path, device: str) -> dict[str, Any]:
+    from vlnav_data.probes import KnnProbeConfig, LinearProbeConfig, run_knn_probe, run_linear_probe
+
+    path = config.labels[cell.dataset]
+    linear = run_linear_probe(
+        LinearProbeConfig(
+            path=path,
+            out_dir=directory / "linear",
+            encoder=cell.encoder,
+            features=cell.features,
+            seed=config.seed,
+            max_train_rows=config.probe_max_train_rows,
+            mlp=config.probe_mlp,
+        )
+    )
+    knn = run_knn_probe(
+        KnnProbeConfig(
+            path=path,
+            out_dir=directory / "knn",
+            encoder=cell.encoder,
+            features=cell.features,
+            k=config.knn_k,
+            seed=config.seed,
+            device="cpu" if device == "cpu" else "auto",
+        )
+    )
+    scores = {
+        "linear": {
+            s.target: {
+                "metric": s.metric,
+                "probe": s.probe,
+                "shuffled": s.shuffled,
+                "baseline": s.baseline,
+                "mlp": s.mlp,
+                "chance": s.chance,
+                "num_train": s.num_train,
+                "num_valid": s.num_valid,
+            }
+            for s in linear.scores
+        },
+        "linear_skipped": dict(linear.skipped),
+        "knn": {
+            "k": knn.k,
+            "r2": knn.r2,
+            "mse": knn.mse,
+            "baseline_r2": knn.baseline_r2,
+            "baseline_mse": knn.baseline_mse,
+            "num_vectors": knn.num_vectors,
+            "num_valid": knn.num_valid,
+        },
+        "dim": linear.dim,
+        "num_train_episodes": linear.num_train_episodes,
+        "num_valid_episodes": linear.num_valid_episodes,
+    }
+    write_json_atomic(directory / PROBE_SCORES, scores)
+    return {"linear": {t: v["probe"] for t, v in scores["linear"].items()}, "knn_r2": knn.r2}
+
+
+def load_probe_scores(directory: Path) -> dict[str, Any]:
+    """Read a finished probe cell's ``probe_scores.json``."""
+    return json.loads((Path(directory) / PROBE_SCORES).read_text())
