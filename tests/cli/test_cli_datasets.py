@@ -231,3 +231,37 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path):
         np.testing.assert_array_equal(
             a.stack(["obs/oracle_joint"])["obs/oracle_joint"], b.stack(["obs/oracle_joint"])["obs/oracle_joint"]
         )
+
+
+def test_progress_bar_shows_shards_and_nodes(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # rich fits the bar to the terminal; the captured one is narrow
+    from vlnav_data.cli.datasets import _build_with_progress
+    from vlnav_data.collect import BuildConfig
+    from vlnav_data.collect.sharded import ShardedProgress, ShardState
+
+    def fake_build(cfg, progress):
+        state = ShardState(
+            shard_index=0, state="running", attempt=2, node="n/ab", pid=7, episodes_done=3, episodes_total=5
+        )
+        progress(
+            ShardedProgress(
+                episodes_done=8,
+                episodes_total=10,
+                frames_done=400,
+                elapsed_s=2.0,
+                frames_per_s=200.0,
+                eta_s=0.5,
+                shards_total=2,
+                shards_done=1,
+                shards_running=1,
+                frames_per_node={"n/ab": 150, "n/cd": 250},
+                shards=(state,),
+            )
+        )
+        return "done"
+
+    cfg = BuildConfig(out="x.h5", encoders=("oracle",), expert="pursuit", device="cpu")
+    assert _build_with_progress(cfg, fake_build) == "done"
+    err = " ".join(capsys.readouterr().err.split())
+    assert "8/10" in err and "200.0 frames/s" in err
+    assert "shards 1/2 done, 1 running | frames per node: n/ab 150, n/cd 250" in err

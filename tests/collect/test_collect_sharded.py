@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import BuildConfig, build_dataset, load_build_toml
 from vlnav_data.collect.executors import ExecutorConfig, LocalExecutor, TaskContext
 from vlnav_data.collect.sharded import BUILD_ID_NAME, ShardTask, _build_shard, build_sharded, shard_path, shards_dir
 from vlnav_data.dataset import DatasetReader, partial_path
@@ -126,6 +126,12 @@ def test_ray_config_rules_are_checked_before_anything_runs(tmp_path):
         ExecutorConfig(kind="dask")
     with pytest.raises(ConfigError, match="cpus_per_task must be > 0"):
         ExecutorConfig(kind="ray", cpus_per_task=0)
+    toml = tmp_path / "b.toml"
+    toml.write_text('[build]\nout = "x.h5"\n[build.executor]\nkind = "ray"\naddress = "local"\ngpus-per-task = 1\n')
+    assert load_build_toml(toml)["executor"] == ExecutorConfig(kind="ray", address="local", gpus_per_task=1)
+    toml.write_text('[build]\nout = "x.h5"\n[build.executor]\nadress = "local"\n')
+    with pytest.raises(ConfigError, match="unknown executor key 'adress'.*'address'"):
+        load_build_toml(toml)
 
 
 def test_local_executor_reports_events_in_order():
@@ -145,3 +151,20 @@ def test_local_executor_reports_events_in_order():
         (1, "finished", 1),
     ]
     assert seen[1].fields == {"value": 3}
+
+
+def test_a_shard_takes_over_the_lock_of_a_lost_node_only(tmp_path, monkeypatch):
+    import vlnav_data.collect.sharded as S
+    from vlnav_data.dataset import lock_path
+    from vlnav_data.dataset.lock import LockHeldError
+
+    path = tmp_path / "shard-00000-of-00002.h5"
+    lock_path(path).write_text("4242\nnode-b\n99\n")  # an attempt that ran on host node-b
+    lost = TaskContext(0, 2, "node-a", 1.0, lambda _e: None, lambda host: host == "node-b")
+    assert S._wait_for_lock(path, lost) is True
+    alive = TaskContext(0, 2, "node-a", 1.0, lambda _e: None, lambda _host: False)
+    monkeypatch.setattr(S, "LOCK_WAIT_S", 0.3)
+    with pytest.raises(LockHeldError, match="pid 4242 on node-b"):
+        S._wait_for_lock(path, alive)
+    lock_path(path).unlink()
+    assert S._wait_for_lock(path, alive) is False
