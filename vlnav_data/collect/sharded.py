@@ -77,6 +77,7 @@ class ShardOutcome:
         attempts: attempts of the shard in this run (0: it was complete before the run started).
         node: where the last attempt ran.
         encode_s: time the last attempt spent in the encoders.
+        elapsed_s: wall time of the last attempt's build (models loaded to file renamed).
     """
 
     shard_index: int
@@ -89,6 +90,7 @@ class ShardOutcome:
     attempts: int
     node: str
     encode_s: float = 0.0
+    elapsed_s: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,7 +137,8 @@ class ShardedBuildResult(BuildResult):
     """:class:`BuildResult` of a sharded build, plus one :class:`ShardOutcome` per shard.
 
     ``resumed_episodes`` counts the episodes found in shard files when each shard's last attempt
-    started; ``frames_per_s`` is the frames of the last attempts over the time the shards ran.
+    started; ``frames_per_s`` is the frames of the last attempts over ``shards_s``, the time from
+    submitting the shards to the last result (worker start-up included; Ray start and merge not).
     """
 
     shards: tuple[ShardOutcome, ...]
@@ -188,11 +191,11 @@ def build_sharded(config: BuildConfig, progress: ProgressFn | None = None) -> Sh
         todo = [c for c in configs if c.shard_index not in complete]
         tasks = [ShardTask(config=c, directory=str(directory), build_id=build_id) for c in todo]
         tracker = _Tracker(config, complete, [c.shard_index for c in todo], progress)
-        t_shards = time.perf_counter()
         with make_executor(config.executor) as executor:
             executor.check_resources()
+            t_shards = time.perf_counter()
             built = executor.run(_build_shard, tasks, on_event=tracker.on_event)
-        shards_s = time.perf_counter() - t_shards
+            shards_s = time.perf_counter() - t_shards
         outcomes = {**complete, **{o.shard_index: o for o in built}}
         merged = merge_datasets(
             [str(outcomes[i].path) for i in range(count)],
@@ -363,6 +366,7 @@ def _build_shard(task: ShardTask, ctx: TaskContext) -> ShardOutcome:
         attempts=ctx.attempt,
         node=ctx.node,
         encode_s=result.encode_s,
+        elapsed_s=result.elapsed_s,
     )
 
 
