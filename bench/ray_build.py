@@ -7,7 +7,7 @@ All in one run, one torch thread per build process (the baseline and every Ray t
    (all frames over the wall time of the slowest shard's build) and end to end (Ray start and stop,
    worker start-up, merge and validation included);
 3. Ray's fixed overhead: end-to-end wall of a tiny build (2 episodes) on ``--ray local`` minus the same
-   tiny build in one process;
+   tiny build in this (warmed-up) process: Ray start and stop, worker start-up and imports, merge;
 4. merging the 2 shards of step 2: chunks copied as stored (``raw_copy=True``, the default) against
    decoding and compressing every dataset again (``raw_copy=False``), best of ``--repeats``.
 
@@ -84,6 +84,7 @@ def main() -> None:
         # The tiny builds come first: they also warm this process up (imports, expert, encoder) before
         # the baseline, as a Ray worker's imports happen before its shard's build starts.
         tiny = {**base, "num_episodes": 2}
+        build_dataset(BuildConfig(out=str(tmp / "warm-up.h5"), **tiny))
         t = time.perf_counter()
         build_dataset(BuildConfig(out=str(tmp / "tiny.h5"), **tiny))
         tiny_local = time.perf_counter() - t
