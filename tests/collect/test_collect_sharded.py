@@ -122,6 +122,8 @@ def test_ray_config_rules_are_checked_before_anything_runs(tmp_path):
         BuildConfig(out=str(tmp_path / "x.h5"), **{**BASE, "device": "cuda"}, num_shards=2, executor=ray)
     with pytest.raises(ConfigError, match=r"--shard i/n builds one shard by hand"):
         BuildConfig(out=str(tmp_path / "x.h5"), **BASE, shard_index=1, num_shards=2, executor=ray)
+    with pytest.raises(ConfigError, match=r"--num-shards 7 exceeds --num-episodes 6: every shard needs"):
+        BuildConfig(out=str(tmp_path / "x.h5"), **BASE, num_shards=7, executor=ray)
     with pytest.raises(ConfigError, match="executor must be one of local, ray"):
         ExecutorConfig(kind="dask")
     with pytest.raises(ConfigError, match="cpus_per_task must be > 0"):

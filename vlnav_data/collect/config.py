@@ -202,6 +202,11 @@ class BuildConfig:
                 "--shard i/n builds one shard by hand; a --ray build runs every shard itself: "
                 "drop --shard and give --num-shards"
             )
+        if self.num_shards > self.num_episodes:
+            raise ConfigError(
+                f"--num-shards {self.num_shards} exceeds --num-episodes {self.num_episodes}: every shard needs "
+                "at least one episode; use fewer shards"
+            )
         gpus = self.executor.gpus_per_task
         if self.device.startswith("cuda:"):
             raise ConfigError(

@@ -167,7 +167,8 @@ def merge_datasets(
         if "num_shards" in build:
             build["num_shards"] = 1
         build.update(build_overrides or {})
-        layout = layout_from_reader(ref, build_config=build)
+        # Camera and wheel-limit attributes live on demos: take them from an input that has some.
+        layout = layout_from_reader(next((r for r in readers if r.demo_names), ref), build_config=build)
         if rebuild_command is not None:
             layout = dataclasses.replace(layout, rebuild_command=rebuild_command)
         tables = {id(r): (r.instructions, {e: r.text_embeddings(e) for e in r.encoders}) for r in readers}
