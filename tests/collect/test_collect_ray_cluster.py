@@ -17,13 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from vlnav_data.collect import BuildConfig, build_dataset
 from vlnav_data.collect.executors import ExecutorConfig
 from vlnav_data.collect.sharded import shard_path, shards_dir
-from vlnav_data.dataset import DatasetReader
 
 ray = pytest.importorskip("ray")
 
@@ -57,10 +55,10 @@ def cluster(ray_tmpdir):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, dataset_arrays):
     # Arrays do not depend on the number of arenas: the reference simulates 8 at once to be quick.
     cfg = BuildConfig(out=str(tmp_path_factory.mktemp("ref") / "ref.h5"), **{**BASE, "num_envs": 8})
-    return _arrays(build_dataset(cfg).path)
+    return dataset_arrays(build_dataset(cfg).path)
 
 
 @pytest.fixture
@@ -70,29 +68,6 @@ def two_workers(cluster):
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     return cluster
-
-
-def _arrays(path):
-    out = {}
-    with DatasetReader(path) as r:
-        for n in r.demo_names:
-            e = r.episode(n)
-            for k in r.keys(n):
-                if k != "instruction_index":
-                    out[(n, k)] = e[k]
-            out[(n, "instructions")] = e["instructions"]
-            out[(n, "attrs")] = e["attrs"]
-        out["masks"] = (r.split("train"), r.split("valid"))
-    return out
-
-
-def _assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        if isinstance(a[k], np.ndarray):
-            np.testing.assert_array_equal(a[k], b[k], err_msg=str(k))
-        else:
-            assert a[k] == b[k], k
 
 
 def _ray_config(cluster, out, **over):
@@ -120,7 +95,9 @@ def test_traffic_stays_on_the_loopback(cluster):
     assert len(nodes) >= 3 and {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}
 
 
-def test_a_node_lost_mid_shard_is_retried_and_resumes(two_workers, reference, tmp_path):
+def test_a_node_lost_mid_shard_is_retried_and_resumes(
+    two_workers, reference, tmp_path, dataset_arrays, assert_same_arrays
+):
     cluster = two_workers
 
     def remove_node(st):
@@ -135,10 +112,12 @@ def test_a_node_lost_mid_shard_is_retried_and_resumes(two_workers, reference, tm
     # The retry resumed the shard's .partial: what was committed before the node died was not rebuilt.
     assert shard0.resumed_episodes >= lost.episodes_done
     assert shard0.new_episodes == shard0.num_episodes - shard0.resumed_episodes >= 1
-    _assert_same(reference, _arrays(res.path))
+    assert_same_arrays(reference, dataset_arrays(res.path))
 
 
-def test_a_worker_killed_mid_shard_is_retried_and_resumes(two_workers, reference, tmp_path):
+def test_a_worker_killed_mid_shard_is_retried_and_resumes(
+    two_workers, reference, tmp_path, dataset_arrays, assert_same_arrays
+):
     progress, seen = _fault_after(2, lambda st: os.kill(st.pid, signal.SIGKILL))
     res = build_dataset(_ray_config(two_workers, tmp_path / "d.h5"), progress=progress)
     killed = seen["state"]
@@ -147,10 +126,12 @@ def test_a_worker_killed_mid_shard_is_retried_and_resumes(two_workers, reference
     assert shard0.resumed_episodes >= killed.episodes_done
     assert shard0.new_episodes == shard0.num_episodes - shard0.resumed_episodes >= 1
     assert res.shards[1].attempts == 1
-    _assert_same(reference, _arrays(res.path))
+    assert_same_arrays(reference, dataset_arrays(res.path))
 
 
-def test_driver_killed_then_resume_rebuilds_no_complete_shard(two_workers, reference, tmp_path):
+def test_driver_killed_then_resume_rebuilds_no_complete_shard(
+    two_workers, reference, tmp_path, dataset_arrays, assert_same_arrays
+):
     out = tmp_path / "d.h5"
     args = [
         *CLI, "build", "--out", str(out), "--num-episodes", str(BASE["num_episodes"]), "--encoder", "oracle",
@@ -179,7 +160,7 @@ def test_driver_killed_then_resume_rebuilds_no_complete_shard(two_workers, refer
         assert (paths[i].stat().st_ino, paths[i].stat().st_mtime_ns) == stat
     rebuilt = [s for s in result["shards"] if s["shard_index"] not in complete]
     assert rebuilt and all(s["attempts"] >= 1 for s in rebuilt)
-    _assert_same(reference, _arrays(out))
+    assert_same_arrays(reference, dataset_arrays(out))
     assert Path(result["path"]) == out
 
 

@@ -12,11 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from vlnav_data.collect import BuildConfig, build_dataset
-from vlnav_data.dataset import DatasetReader
 from vlnav_data.dataset.validate import validate_dataset
 
 pytest.importorskip("ray")
@@ -25,21 +23,7 @@ CLI = [sys.executable, "-c", "from vlnav_data.cli.data import main; main()"]
 FLAGS = dict(num_episodes=6, encoders=("oracle",), expert="pursuit", image_size_px=32, max_episode_steps=30, seed=5)
 
 
-def _arrays(path):
-    out = {}
-    with DatasetReader(path) as r:
-        for n in r.demo_names:
-            e = r.episode(n)
-            for k in r.keys(n):
-                if k != "instruction_index":
-                    out[(n, k)] = e[k]
-            out[(n, "instructions")] = e["instructions"]
-            out[(n, "attrs")] = e["attrs"]
-        out["masks"] = (r.split("train"), r.split("valid"))
-    return out
-
-
-def test_ray_local_build_equals_the_single_process_build(ray_tmpdir, tmp_path):
+def test_ray_local_build_equals_the_single_process_build(ray_tmpdir, tmp_path, dataset_arrays, assert_same_arrays):
     ref = build_dataset(BuildConfig(out=str(tmp_path / "ref.h5"), device="cpu", num_envs=2, **FLAGS)).path
     out = tmp_path / "ray" / "demos.h5"
     args = [
@@ -53,13 +37,7 @@ def test_ray_local_build_equals_the_single_process_build(ray_tmpdir, tmp_path):
     assert result["num_episodes"] == 6 and result["executor"] == "ray"
     assert [(s["shard_index"], s["num_episodes"], s["attempts"]) for s in result["shards"]] == [(0, 3, 1), (1, 3, 1)]
     assert validate_dataset(out) == []
-    a, b = _arrays(ref), _arrays(out)
-    assert a.keys() == b.keys()
-    for k in a:
-        if isinstance(a[k], np.ndarray):
-            np.testing.assert_array_equal(a[k], b[k], err_msg=str(k))
-        else:
-            assert a[k] == b[k], k
+    assert_same_arrays(dataset_arrays(ref), dataset_arrays(out))
     assert not Path(str(out) + ".shards").exists()
     # The private instance ran on the loopback: the GCS registered its node at 127.0.0.1.
     logs = list(Path(ray_tmpdir).glob("ray/session_2*/logs/gcs_server.out"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 
 from vlnav_data.collect import BuildConfig, build_dataset, load_build_toml
@@ -29,41 +28,17 @@ BASE = dict(
 )
 
 
-def arrays(path):
-    """Every array and attribute of every demo, plus the masks (instruction rows compared as strings)."""
-    out = {}
-    with DatasetReader(path) as r:
-        for n in r.demo_names:
-            e = r.episode(n)
-            for k in r.keys(n):
-                if k != "instruction_index":
-                    out[(n, k)] = e[k]
-            out[(n, "instructions")] = e["instructions"]
-            out[(n, "attrs")] = e["attrs"]
-        out["masks"] = (r.split("train"), r.split("valid"))
-    return out
-
-
-def assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        if isinstance(a[k], np.ndarray):
-            np.testing.assert_array_equal(a[k], b[k], err_msg=str(k))
-        else:
-            assert a[k] == b[k], k
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     path = tmp_path_factory.mktemp("ref") / "ref.h5"
     return build_dataset(BuildConfig(out=str(path), **BASE)).path
 
 
-def test_sharded_build_equals_the_single_process_build(reference, tmp_path):
+def test_sharded_build_equals_the_single_process_build(reference, tmp_path, dataset_arrays, assert_same_arrays):
     events = []
     cfg = BuildConfig(out=str(tmp_path / "d.h5"), num_shards=3, **BASE)
     res = build_sharded(cfg, progress=events.append)
-    assert_same(arrays(reference), arrays(res.path))
+    assert_same_arrays(dataset_arrays(reference), dataset_arrays(res.path))
     assert not shards_dir(res.path).exists()  # removed after a valid merge
     assert [o.shard_index for o in res.shards] == [0, 1, 2]
     assert [o.num_episodes for o in res.shards] == [2, 2, 2] and all(o.attempts == 1 for o in res.shards)
@@ -76,7 +51,7 @@ def test_sharded_build_equals_the_single_process_build(reference, tmp_path):
     assert sum(last.frames_per_node.values()) == res.num_steps
 
 
-def test_resume_skips_complete_shards_and_resumes_partial_ones(reference, tmp_path):
+def test_resume_skips_complete_shards_and_resumes_partial_ones(reference, tmp_path, dataset_arrays, assert_same_arrays):
     cfg = BuildConfig(out=str(tmp_path / "d.h5"), num_shards=2, keep_shards=True, **BASE)
     d = shards_dir(cfg.out)
     d.mkdir()
@@ -99,7 +74,7 @@ def test_resume_skips_complete_shards_and_resumes_partial_ones(reference, tmp_pa
     after = s0.path.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # never rebuilt
     assert res.resumed_episodes == 5 and res.new_episodes == 1
-    assert_same(arrays(reference), arrays(res.path))
+    assert_same_arrays(dataset_arrays(reference), dataset_arrays(res.path))
     assert sorted(p.name for p in d.iterdir()) == [BUILD_ID_NAME, s0.path.name, s1.name]  # --keep-shards
 
 

@@ -24,7 +24,7 @@ from vlnav_data.dataset import (
     partial_path,
     shard_indices,
 )
-from vlnav_data.dataset.merge import layout_from_reader
+from vlnav_data.dataset.merge import _record, layout_from_reader
 from vlnav_data.dataset.synthetic import write_synthetic_dataset
 from vlnav_data.dataset.validate import validate_dataset
 from vlnav_data.errors import ConfigError, MissingEpisodesError, SchemaError
@@ -268,7 +268,8 @@ def test_kill_between_the_demo_flush_and_its_link_resumes_without_that_demo(tmp_
     ref = write_synthetic_dataset(tmp_path / "ref.h5", 6, {"e": 4}, image_size=(8, 8))
     with DatasetReader(ref) as r:
         layout = layout_from_reader(r)
-        records = [_synthetic_record(r, n) for n in r.demo_names]
+        tables = r.instructions, {enc: r.text_embeddings(enc) for enc in r.encoders}
+        records = [_record(r, n, *tables) for n in r.demo_names]
     with DatasetWriter(out, layout, mode="resume") as w:
         assert w.num_episodes == 3
         assert w.instructions == tuple(dict.fromkeys(s for e in records[:3] for s in e.instructions))
@@ -290,32 +291,6 @@ def test_writer_reopens_its_file_every_so_often_and_loses_nothing(tmp_path, monk
     assert validate_dataset(path) == []
     with DatasetReader(path) as r:
         assert len(r) == 5 and [r.attrs(n)["episode_index"] for n in r.demo_names] == list(range(5))
-
-
-def _synthetic_record(r, name):
-    e = r.episode(name)
-    a = e["attrs"]
-    table = {enc: dict(zip(r.instructions, r.text_embeddings(enc), strict=True)) for enc in r.encoders}
-    return EpisodeRecord(
-        actions=e["actions"],
-        wheel_vel_radps=e["action_dict/wheel_vel"],
-        rewards=e["rewards"],
-        dones=e["dones"],
-        rgb=e["obs/rgb"],
-        privileged_state=e["obs/privileged_state"],
-        instructions=e["instructions"],
-        image_embeddings={enc: e[f"obs/{enc}_image"] for enc in r.encoders},
-        joint_embeddings={enc: e[f"obs/{enc}_joint"] for enc in r.encoders},
-        text_embeddings=table,
-        seed=int(a["seed"]),
-        episode_index=int(a["episode_index"]),
-        target_index=int(a["target_index"]),
-        target_color=str(a["target_color"]),
-        termination=str(a["termination"]),
-        success=bool(a["success"]),
-        expert=str(a["expert"]),
-        split=str(a["split"]),
-    )
 
 
 def test_seeds_splits_and_shards_are_pure_functions():

@@ -327,6 +327,9 @@ def load_build_toml(path: str | Path) -> dict[str, Any]:
             continue
         if k == "encoder":
             k = "encoders"
+        if k == "executor" and isinstance(value, str):  # executor = "ray": the defaults of that kind
+            out[k] = ExecutorConfig(kind=value)
+            continue
         if k == "executor" and isinstance(value, dict):
             ex_fields = {f.name for f in dataclasses.fields(ExecutorConfig)}
             for ek in value:

@@ -302,18 +302,23 @@ def _inventory(config: BuildConfig, directory: Path, configs: list[BuildConfig])
         expected = len(shard_indices(cfg.num_episodes, cfg.shard_index, cfg.num_shards))
         if n != expected:
             raise ConfigError(f"'{path}' holds {n} episodes, expected {expected}; pass --overwrite to start over")
-        complete[cfg.shard_index] = ShardOutcome(
-            shard_index=cfg.shard_index,
-            path=path,
-            num_episodes=n,
-            num_steps=steps,
-            new_episodes=0,
-            new_steps=0,
-            resumed_episodes=n,
-            attempts=0,
-            node="",
-        )
+        complete[cfg.shard_index] = _found_complete(cfg.shard_index, path, n, steps, attempts=0, node="")
     return complete
+
+
+def _found_complete(index: int, path: Path, n: int, steps: int, *, attempts: int, node: str) -> ShardOutcome:
+    """The outcome of a shard whose file was already complete (nothing new written)."""
+    return ShardOutcome(
+        shard_index=index,
+        path=path,
+        num_episodes=n,
+        num_steps=steps,
+        new_episodes=0,
+        new_steps=0,
+        resumed_episodes=n,
+        attempts=attempts,
+        node=node,
+    )
 
 
 def _build_shard(task: ShardTask, ctx: TaskContext) -> ShardOutcome:
@@ -338,17 +343,7 @@ def _build_shard(task: ShardTask, ctx: TaskContext) -> ShardOutcome:
     if path.exists() and not partial_path(path).exists():  # finished by a lost attempt after its rename
         with DatasetReader(path) as r:
             n, steps = len(r), r.total_steps
-        return ShardOutcome(
-            shard_index=cfg.shard_index,
-            path=path,
-            num_episodes=n,
-            num_steps=steps,
-            new_episodes=0,
-            new_steps=0,
-            resumed_episodes=n,
-            attempts=ctx.attempt,
-            node=ctx.node,
-        )
+        return _found_complete(cfg.shard_index, path, n, steps, attempts=ctx.attempt, node=ctx.node)
     take_over = _wait_for_lock(path, ctx)
 
     def report(p: BuildProgress) -> None:
