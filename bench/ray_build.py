@@ -66,6 +66,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="vlnav-raybench-"))
+    os.environ.setdefault("RAY_TMPDIR", str(tmp))  # Ray's session logs go with the rest when the bench ends
     base = dict(
         num_episodes=args.num_episodes,
         encoders=(args.encoder,),
