@@ -22,6 +22,8 @@ import pytest
 from vlnav_data.collect import BuildConfig, build_dataset
 from vlnav_data.collect.executors import ExecutorConfig
 from vlnav_data.collect.sharded import shard_path, shards_dir
+from vlnav_data.dataset import lock_path
+from vlnav_data.dataset.lock import read_holder
 
 ray = pytest.importorskip("ray")
 
@@ -149,6 +151,10 @@ def test_driver_killed_then_resume_rebuilds_no_complete_shard(
     driver.kill()  # SIGKILL: no cleanup of any kind
     driver.wait()
     driver.stderr.close()
+    # Ray stops the dead driver's tasks within moments; until then they may still finish a shard.
+    deadline = time.monotonic() + 60
+    while any(_live_writer(p) for p in paths) and time.monotonic() < deadline:
+        time.sleep(0.2)
     complete = {i: (p.stat().st_ino, p.stat().st_mtime_ns) for i, p in enumerate(paths) if p.exists()}
     assert 1 <= len(complete) < 3 and not out.exists()
     done = subprocess.run([*args, "--resume", "--json"], capture_output=True, text=True, timeout=300)
@@ -162,6 +168,11 @@ def test_driver_killed_then_resume_rebuilds_no_complete_shard(
     assert rebuilt and all(s["attempts"] >= 1 for s in rebuilt)
     assert_same_arrays(reference, dataset_arrays(out))
     assert Path(result["path"]) == out
+
+
+def _live_writer(path) -> bool:
+    holder = read_holder(lock_path(path))
+    return holder is not None and holder.alive_here
 
 
 def test_a_failing_shard_stops_the_build_with_its_own_error(two_workers, tmp_path):
