@@ -31,6 +31,24 @@ class CheckpointError(VlnavError):
     """A checkpoint or model directory is missing, corrupt or does not match."""
 
 
+class MissingEpisodesError(VlnavError):
+    """Shards of a build do not hold every episode of the build (``vlnav-data merge`` exits 1).
+
+    Attributes:
+        missing: global indices of the episodes no input holds, ascending.
+        expected: episodes in the build (its ``num_episodes``).
+    """
+
+    def __init__(self, message: str, *, missing: tuple[int, ...], expected: int) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.expected = expected
+
+
+class ExecutorError(VlnavError):
+    """Distributed work failed beyond its retries (workers or nodes kept dying, or the cluster went away)."""
+
+
 class VlnavWarning(UserWarning):
     """Something the user should know that does not stop the work (a fallback taken, a setting ignored).
 

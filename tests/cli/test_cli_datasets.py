@@ -132,6 +132,43 @@ def test_merge_command(tmp_path):
     assert "already exists" in line
 
 
+def test_merge_with_a_missing_shard_exits_1_naming_the_episodes(tmp_path):
+    shards = [
+        write_synthetic_dataset(tmp_path / f"s{i}.h5", 7, {"e": 4}, image_size=(8, 8), shard=(i, 3)) for i in range(3)
+    ]
+    out = tmp_path / "m.h5"
+    r = runner.invoke(app, ["merge", str(out), str(shards[0]), str(shards[2])])
+    assert r.exit_code == 1, r.output
+    assert r.stderr.strip() == (
+        "error: 2 of 7 episodes of the build are in no input: 1, 4 (they belong to shard 1/3); pass every shard "
+        "file of the build, or --allow-missing to merge the others"
+    )
+    assert not out.exists() and not partial_path(out).exists()
+    r = runner.invoke(app, ["merge", str(out), str(shards[0]), str(shards[2]), "--allow-missing"])
+    assert r.exit_code == 0, r.output
+    assert "2 of 7 episodes missing (--allow-missing): [1, 4]" in r.stdout
+    payload = json.loads((out.parent / f"{out.name}.result.json").read_text())
+    assert payload["missing_episode_indices"] == [1, 4] and payload["num_episodes"] == 5
+    assert payload["raw_datasets"] == 5 * 9 and payload["recoded_datasets"] == 5  # instruction_index remapped
+    with DatasetReader(out) as rd:
+        assert [rd.attrs(n)["episode_index"] for n in rd.demo_names] == [0, 2, 3, 5, 6]
+
+
+def test_ray_flags_are_checked_before_anything_runs(tmp_path):
+    out = str(tmp_path / "d.h5")
+    line = _error_line(runner.invoke(app, ["build", "--out", out, "--num-shards", "2", *CHEAP]))
+    assert "--num-shards applies to --ray builds; add --ray auto|local|HOST:PORT" in line
+    line = _error_line(runner.invoke(app, ["build", "--out", out, "--ray", "local", "--shard", "0/2", *CHEAP]))
+    assert "--shard i/n builds one shard by hand; with --ray give --num-shards instead" in line
+    line = _error_line(
+        runner.invoke(app, ["build", "--out", out, "--ray", "local", "--num-shards", "2", *CHEAP, "--device", "cuda:1"])
+    )
+    assert "--device cuda:1 names one GPU, but Ray assigns each shard its GPUs" in line
+    line = _error_line(runner.invoke(app, ["build", "--out", out, "--ray", "local", "--cpus-per-shard", "0", *CHEAP]))
+    assert "cpus_per_task must be > 0" in line
+    assert not list(tmp_path.iterdir())
+
+
 def _committed(path) -> dict[int, bytes]:
     """Episode index -> bytes of its actions + frames, for every committed demo of a (partial) file."""
     with DatasetReader(path, allow_incomplete=True) as r:
@@ -197,3 +234,37 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path):
         np.testing.assert_array_equal(
             a.stack(["obs/oracle_joint"])["obs/oracle_joint"], b.stack(["obs/oracle_joint"])["obs/oracle_joint"]
         )
+
+
+def test_progress_bar_shows_shards_and_nodes(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # rich fits the bar to the terminal; the captured one is narrow
+    from vlnav_data.cli.datasets import _build_with_progress
+    from vlnav_data.collect import BuildConfig
+    from vlnav_data.collect.sharded import ShardedProgress, ShardState
+
+    def fake_build(cfg, progress):
+        state = ShardState(
+            shard_index=0, state="running", attempt=2, node="n/ab", pid=7, episodes_done=3, episodes_total=5
+        )
+        progress(
+            ShardedProgress(
+                episodes_done=8,
+                episodes_total=10,
+                frames_done=400,
+                elapsed_s=2.0,
+                frames_per_s=200.0,
+                eta_s=0.5,
+                shards_total=2,
+                shards_done=1,
+                shards_running=1,
+                frames_per_node={"n/ab": 150, "n/cd": 250},
+                shards=(state,),
+            )
+        )
+        return "done"
+
+    cfg = BuildConfig(out="x.h5", encoders=("oracle",), expert="pursuit", device="cpu")
+    assert _build_with_progress(cfg, fake_build) == "done"
+    err = " ".join(capsys.readouterr().err.split())
+    assert "8/10" in err and "200.0 frames/s" in err
+    assert "shards 1/2 done, 1 running | frames per node: n/ab 150, n/cd 250" in err

@@ -21,7 +21,7 @@ EMBEDDING_ATOL = 2e-3  # float16 storage of float32 model outputs: allow a last-
 REGENERATE = (
     "the rebuild differs from the golden file; if the simulator, expert or encoder changed on purpose, "
     "regenerate it from the repository root: vlnav-data build --config datasets/configs/tiny.toml --overwrite "
-    "&& rm datasets/samples/result.json"
+    "&& rm datasets/samples/tiny.h5.result.json"
 )
 
 

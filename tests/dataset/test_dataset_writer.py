@@ -24,8 +24,10 @@ from vlnav_data.dataset import (
     partial_path,
     shard_indices,
 )
+from vlnav_data.dataset.merge import _record, layout_from_reader
 from vlnav_data.dataset.synthetic import write_synthetic_dataset
-from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.dataset.validate import validate_dataset
+from vlnav_data.errors import ConfigError, MissingEpisodesError, SchemaError
 
 ENC = {"tiny": 8, "other": 4}
 
@@ -181,23 +183,25 @@ def test_resume_with_different_config_names_the_fields(tmp_path):
 
 def test_lock_refuses_second_writer_and_stale_lock_is_taken_over(tmp_path):
     out = tmp_path / "d.h5"
-    # A live foreign process holds the lock.
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(30)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    # A live process of this host holds the lock.
+    code = (
+        "import sys, time; from vlnav_data.dataset.lock import WriteLock; "
+        f"lock = WriteLock({str(lock_path(out))!r}); lock.acquire(); print('held', flush=True); time.sleep(60)"
     )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        import socket
-
-        lock_path(out).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
-        with pytest.raises(ConfigError, match=f"another build \\(pid {holder.pid}"):
+        assert holder.stdout.readline() == b"held\n"
+        with pytest.raises(ConfigError, match=f"another build \\(pid {holder.pid} on"):
             DatasetWriter(out, _layout())
         assert not partial_path(out).exists() and not out.exists()
     finally:
         holder.kill()
         holder.wait()
-    # The holder is dead: its lock is stale.
+        holder.stdout.close()
+    # The holder was SIGKILLed: its lock file is left behind, and the next writer takes it over.
+    assert lock_path(out).exists()
     w = DatasetWriter(out, _layout())
-    assert json.loads(lock_path(out).read_text())["pid"] == os.getpid()
+    assert lock_path(out).read_text().splitlines()[0] == str(os.getpid())
     w.close()
     assert not lock_path(out).exists()
 
@@ -233,6 +237,60 @@ def test_killed_writer_leaves_only_partial_with_committed_episodes(tmp_path):
         assert len(r) == 3 and not r.complete
     with pytest.raises(SchemaError, match="incomplete"):
         DatasetReader(partial_path(out))
+
+
+def test_kill_between_the_demo_flush_and_its_link_resumes_without_that_demo(tmp_path):
+    # The demo is written and flushed in full, but killed before it is linked into /data: on resume it
+    # does not exist, and appending again gives the same file as a build that was never killed.
+    out = tmp_path / "d.h5"
+    code = textwrap.dedent(
+        f"""
+        import os, signal
+        import h5py
+        from vlnav_data.dataset.synthetic import write_synthetic_dataset
+        import vlnav_data.dataset.writer as W
+        orig_flush = h5py.File.flush
+        def flush(self):
+            orig_flush(self)
+            data = self["data"]
+            if len(data) == 3 and data.attrs["num_demos"] == 3:
+                flush.count = getattr(flush, "count", 0) + 1
+                if flush.count == 2:  # the first flush of the 4th demo (the 1st was demo 3's second flush)
+                    os.kill(os.getpid(), signal.SIGKILL)
+        h5py.File.flush = flush
+        write_synthetic_dataset({str(out)!r}, 6, {{"e": 4}}, image_size=(8, 8))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    with DatasetReader(partial_path(out), allow_incomplete=True) as r:
+        assert len(r) == 3
+    ref = write_synthetic_dataset(tmp_path / "ref.h5", 6, {"e": 4}, image_size=(8, 8))
+    with DatasetReader(ref) as r:
+        layout = layout_from_reader(r)
+        tables = r.instructions, {enc: r.text_embeddings(enc) for enc in r.encoders}
+        records = [_record(r, n, *tables) for n in r.demo_names]
+    with DatasetWriter(out, layout, mode="resume") as w:
+        assert w.num_episodes == 3
+        assert w.instructions == tuple(dict.fromkeys(s for e in records[:3] for s in e.instructions))
+        for rec in records[3:]:
+            w.append_episode(rec)
+        w.finalize()
+    with DatasetReader(ref) as a, DatasetReader(out) as b:
+        assert a.demo_names == b.demo_names
+        for n in a.demo_names:
+            for k in a.keys(n):
+                np.testing.assert_array_equal(a.episode(n)[k], b.episode(n)[k], err_msg=k)
+
+
+def test_writer_reopens_its_file_every_so_often_and_loses_nothing(tmp_path, monkeypatch):
+    import vlnav_data.dataset.writer as W
+
+    monkeypatch.setattr(W, "REOPEN_EVERY", 2)
+    path = write_synthetic_dataset(tmp_path / "d.h5", 5, {"e": 4}, image_size=(8, 8))
+    assert validate_dataset(path) == []
+    with DatasetReader(path) as r:
+        assert len(r) == 5 and [r.attrs(n)["episode_index"] for n in r.demo_names] == list(range(5))
 
 
 def test_seeds_splits_and_shards_are_pure_functions():
@@ -292,8 +350,11 @@ def test_merged_shards_equal_the_unsharded_file(tmp_path):
     with pytest.raises(ConfigError, match=r"seed \(file: 3, now: 4\)"):
         merge_datasets([shards[1], other], tmp_path / "bad2.h5")
     assert not (tmp_path / "bad.h5").exists() and not (tmp_path / "bad2.h5").exists()
-    part = merge_datasets(shards[:2], tmp_path / "part.h5")
-    assert part.missing_episode_indices == (2, 5)
+    with pytest.raises(MissingEpisodesError, match=r"2 of 7 episodes .*: 2, 5 \(they belong to shard 2/3\)") as info:
+        merge_datasets(shards[:2], tmp_path / "part.h5")
+    assert info.value.missing == (2, 5) and not (tmp_path / "part.h5").exists()
+    part = merge_datasets(shards[:2], tmp_path / "part.h5", allow_missing=True)
+    assert part.missing_episode_indices == (2, 5) and part.num_episodes == 5
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.25, 1 / 3, 0.05])

@@ -33,6 +33,8 @@ def test_wilson_is_not_degenerate_at_the_extremes():
     ci0 = wilson_interval(0, 10)
     assert ci0.low == 0.0 and ci0.high == pytest.approx(1.959964**2 / (10 + 1.959964**2), abs=1e-6)
     assert wilson_interval(0, 0).high == 1.0
+    # Exactly 1 at n/n for every n (10/10 came out as 1 - 1.1e-16 before, and a plot's error bar went negative).
+    assert all(wilson_interval(n, n).high == 1.0 and wilson_interval(0, n).low == 0.0 for n in range(1, 500))
     with pytest.raises(ValueError):
         wilson_interval(3, 2)
 

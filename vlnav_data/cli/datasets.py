@@ -85,6 +85,20 @@ def build(
         False, "--trust-remote-code", help="Let hf: checkpoints run their own code (recorded in the file)."
     ),
     shard: str | None = typer.Option(None, help="i/n: build only shard i of n (episodes i, i+n, ...)."),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        metavar="auto|local|HOST:PORT",
+        help="Run --num-shards shards as Ray tasks (auto: the cluster this machine joined with `ray start`; "
+        "local: a private Ray on this machine; HOST:PORT: that head node), then merge them into OUT.",
+    ),
+    num_shards: int | None = typer.Option(None, "--num-shards", help="With --ray: shards (Ray tasks) [default: 2]."),
+    cpus_per_shard: float | None = typer.Option(None, help="With --ray: CPUs (and torch threads) per shard [1]."),
+    gpus_per_shard: float | None = typer.Option(None, help="With --ray: GPUs per shard [0]."),
+    keep_shards: bool = typer.Option(False, "--keep-shards", help="With --ray: keep OUT.shards/ after the merge."),
+    break_lock: bool = typer.Option(
+        False, "--break-lock", help="Take over OUT's lock when its holder ran on another host and is gone."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT.partial; finished episodes are kept."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT (kept until the new file is complete)."),
     allow_mixed_precision: bool = typer.Option(
@@ -101,6 +115,8 @@ def build(
 ) -> None:
     """Roll out the expert in batched arenas, embed every frame and write a vlnav-demos HDF5 file."""
     from vlnav_data.collect import BuildConfig, build_dataset, load_build_toml, parse_model_paths, parse_shard
+    from vlnav_data.collect.executors import ExecutorConfig
+    from vlnav_data.errors import ConfigError
 
     def _config() -> BuildConfig:
         values: dict[str, Any] = load_build_toml(config) if config is not None else {}
@@ -134,10 +150,32 @@ def build(
         values["allow_mixed_precision"] = allow_mixed_precision or bool(values.get("allow_mixed_precision", False))
         if cross_episode_batching is not None:
             values["cross_episode_batching"] = cross_episode_batching
+        values["break_lock"] = break_lock or bool(values.get("break_lock", False))
+        values["keep_shards"] = keep_shards or bool(values.get("keep_shards", False))
         if not values.get("out"):
-            from vlnav_data.errors import ConfigError
-
             raise ConfigError('--out is required (or `out = "..."` in the --config file): the .h5 file to write')
+        ray_flags = {"--num-shards": num_shards, "--cpus-per-shard": cpus_per_shard, "--gpus-per-shard": gpus_per_shard}
+        toml_ex = values.get("executor") or ExecutorConfig()
+        if ray is None and toml_ex.kind != "ray":
+            given = [k for k, v in ray_flags.items() if v is not None] + (["--keep-shards"] if keep_shards else [])
+            if given:
+                raise ConfigError(
+                    f"{given[0]} applies to --ray builds; add --ray auto|local|HOST:PORT, or use --shard i/n to "
+                    "build one shard by hand"
+                )
+            return BuildConfig(**values)
+        if shard is not None:
+            raise ConfigError("--shard i/n builds one shard by hand; with --ray give --num-shards instead")
+        ex_values = {f: getattr(toml_ex, f) for f in ("address", "cpus_per_task", "gpus_per_task", "max_retries")}
+        if ray is not None:
+            ex_values["address"] = ray
+        if cpus_per_shard is not None:
+            ex_values["cpus_per_task"] = cpus_per_shard
+        if gpus_per_shard is not None:
+            ex_values["gpus_per_task"] = gpus_per_shard
+        values["executor"] = ExecutorConfig(kind="ray", **ex_values)
+        values["num_shards"] = num_shards if num_shards is not None else values.get("num_shards", 2)
+        values["shard_index"] = 0
         return BuildConfig(**values)
 
     cfg = run_command(_config)
@@ -155,6 +193,12 @@ def build(
             f"{100 * result.success_rate:.1f}%, {result.frames_per_s:.1f} frames/s, "
             f"{result.bytes_per_frame / 1e3:.1f} kB/frame"
         )
+        for o in getattr(result, "shards", ()):
+            how = "complete before this run" if o.attempts == 0 else f"{o.attempts} attempt(s), last on {o.node}"
+            typer.echo(
+                f"  shard {o.shard_index}: {o.num_episodes} episodes ({o.new_episodes} new, "
+                f"{o.resumed_episodes} resumed), {how}"
+            )
 
 
 def _build_with_progress(cfg: Any, build_dataset: Any) -> Any:
@@ -174,6 +218,7 @@ def _build_with_progress(cfg: Any, build_dataset: Any) -> Any:
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         TextColumn("ETA {task.fields[eta]}"),
+        TextColumn("{task.fields[shards]}"),
     )
     state: dict[str, Any] = {}
 
@@ -182,14 +227,21 @@ def _build_with_progress(cfg: Any, build_dataset: Any) -> Any:
             bar = Progress(*columns, console=Console(stderr=True), transient=False)
             bar.start()
             state["bar"] = bar
-            state["task"] = bar.add_task(Path(cfg.out).name, total=None, rate="- frames/s", eta="-")
+            state["task"] = bar.add_task(Path(cfg.out).name, total=None, rate="- frames/s", eta="-", shards="")
         eta = "-" if p.eta_s is None else f"{int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}"
+        shards = ""
+        if hasattr(p, "shards_total"):  # a --ray build: shards and frames per node
+            nodes = ", ".join(f"{n} {f}" for n, f in sorted(p.frames_per_node.items()))
+            shards = f"shards {p.shards_done}/{p.shards_total} done, {p.shards_running} running" + (
+                f" | frames per node: {nodes}" if nodes else ""
+            )
         state["bar"].update(
             state["task"],
             completed=p.episodes_done,
             total=p.episodes_total,
             rate=f"{p.frames_per_s:.1f} frames/s",
             eta=eta,
+            shards=shards,
         )
 
     try:
@@ -300,19 +352,48 @@ def merge(
     allow_mixed_precision: bool = typer.Option(
         False, "--allow-mixed-precision", help="Merge shards whose encoders ran in other dtypes/devices (recorded)."
     ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="Merge even when episodes of the build are in no shard (listed in the result)."
+    ),
+    break_lock: bool = typer.Option(
+        False, "--break-lock", help="Take over OUT's lock when its holder ran on another host and is gone."
+    ),
     json_out: bool = JSON_OUT,
 ) -> None:
-    """Merge the shards of one build into OUT, renumbering demos by their global episode index."""
+    """Merge the shards of one build into OUT, renumbering demos by their global episode index.
+
+    Every episode of the build (its --num-episodes) must be in some shard: otherwise the missing ones are
+    listed on stderr and the exit code is 1, unless --allow-missing. Chunks are copied as stored.
+    """
     from vlnav_data.dataset.merge import merge_datasets
+    from vlnav_data.errors import MissingEpisodesError
+
+    def _merge() -> Any:
+        try:
+            return merge_datasets(
+                shards,
+                out,
+                overwrite=overwrite,
+                allow_mixed_precision=allow_mixed_precision,
+                allow_missing=allow_missing,
+                break_lock=break_lock,
+            )
+        except MissingEpisodesError as exc:  # incomplete data, not bad input: exit 1 like `validate`
+            return exc
 
     with writing_to(out, kind="file", overwrite=overwrite, inputs=shards, option="OUT"):
-        result = run_command(
-            merge_datasets, shards, out, overwrite=overwrite, allow_mixed_precision=allow_mixed_precision
-        )
+        result = run_command(_merge)
+        if isinstance(result, MissingEpisodesError):
+            typer.echo(f"error: {' '.join(str(result).split())}", err=True)
+            raise typer.Exit(code=1)
         emit_result({"command": "merge", **to_jsonable(result)}, out, as_json=json_out, kind="file")
     if not json_out:
-        typer.echo(f"wrote {result.path}: {result.num_episodes} episodes, {result.num_steps} steps")
+        typer.echo(
+            f"wrote {result.path}: {result.num_episodes} episodes, {result.num_steps} steps ({result.raw_datasets} "
+            f"datasets copied raw, {result.recoded_datasets} re-encoded, {result.elapsed_s:.1f} s)"
+        )
         if result.missing_episode_indices:
             typer.echo(
-                f"note: episode indices missing (a shard not given?): {list(result.missing_episode_indices)[:20]}"
+                f"note: {len(result.missing_episode_indices)} of {result.expected_episodes} episodes missing "
+                f"(--allow-missing): {list(result.missing_episode_indices)[:20]}"
             )

@@ -200,8 +200,10 @@ def build_dataset(
     """Build (or resume, or build one shard of) a ``vlnav-demos`` dataset.
 
     Args:
-        config: the build configuration.
-        progress: called (from the writer thread) after every episode written.
+        config: the build configuration; ``config.executor.kind == "ray"`` runs ``num_shards`` shards as
+            Ray tasks and merges them (:func:`vlnav_data.collect.sharded.build_sharded`).
+        progress: called (from the writer thread) after every episode written; for a Ray build, on the
+            driver with a :class:`~vlnav_data.collect.sharded.ShardedProgress`.
         encoders: already-built encoders to use instead of ``make_encoder`` (benchmarks inject a
             random-weight model of the real architecture); their ``spec.name`` must equal
             ``config.encoder_names``, in order.
@@ -220,12 +222,18 @@ def build_dataset(
         EncoderError: an encoder's weights cannot be loaded (the message says how to fetch them).
         CheckpointError: the PPO checkpoint cannot be loaded.
     """
+    if config.executor.kind != "local":  # shards on Ray, then one merge (collect/sharded.py)
+        if encoders is not None:
+            raise ConfigError("injected encoders cannot be sent to executor tasks; build them by name instead")
+        from vlnav_data.collect.sharded import build_sharded
+
+        return build_sharded(config, progress)
     from vlnav_data.encoders import make_encoder
     from vlnav_data.sim import PRIVILEGED_STATE_NAMES, get_preset, make_arena
 
     t_start = time.perf_counter()
     mode = "resume" if config.resume else "overwrite" if config.overwrite else "create"
-    preflight_output(config.out, mode)  # fail fast, before models load
+    preflight_output(config.out, mode, break_lock=config.break_lock)  # fail fast, before models load
     device = resolve_device(config.device)
     indices = shard_indices(config.num_episodes, config.shard_index, config.num_shards)
     overrides = arena_overrides(config)
@@ -287,6 +295,7 @@ def build_dataset(
         resume_ignore=RESUME_MAY_DIFFER,
         resume_absent=LEGACY_VALUES,
         allow_mixed_precision=config.allow_mixed_precision,
+        break_lock=config.break_lock,
     )
     across = batches_across_episodes(config.cross_episode_batching, device)
     embedder = EpisodeEmbedder(

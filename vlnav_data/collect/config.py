@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlnav_data.collect.executors import ExecutorConfig
 from vlnav_data.dataset.splits import SPLIT_RULES
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
@@ -25,8 +26,17 @@ except ModuleNotFoundError:  # Python 3.10
 
 EXPERTS = ("ppo", "pursuit")
 
-OPERATIONAL_FIELDS = ("resume", "overwrite", "writer_queue_size", "cross_episode_batching", "allow_mixed_precision")
-"""How one run opens and feeds the file; not part of what the file contains, so not stored
+OPERATIONAL_FIELDS = (
+    "resume",
+    "overwrite",
+    "writer_queue_size",
+    "cross_episode_batching",
+    "allow_mixed_precision",
+    "executor",
+    "break_lock",
+    "keep_shards",
+)
+"""How and where one run opens and feeds the file; not part of what the file contains, so not stored
 (the precision each encoder ran in is recorded in its entry instead)."""
 
 LEGACY_VALUES = {"split_rule": "coin", "trust_remote_code": False}
@@ -74,7 +84,8 @@ class BuildConfig:
         trust_remote_code: let ``hf:`` checkpoints that bring their own code run it (recorded per encoder).
         shard_index: this shard (0-based); the build runs episodes ``shard_index::num_shards``.
         num_shards: number of shards of the build.
-        resume: continue ``<out>.partial``.
+        resume: continue ``<out>.partial`` (with the Ray executor: skip the complete shards in
+            ``<out>.shards/`` and continue the partial ones).
         overwrite: replace an existing ``out`` (the old file stays until the new one is complete).
         writer_queue_size: encoded episodes waiting for the HDF5 writer thread.
         cross_episode_batching: fill the encoder's batch with frames of consecutive episodes (True), or
@@ -82,6 +93,12 @@ class BuildConfig:
             bit-identical whatever the sharding). See :mod:`vlnav_data.collect.embedding`.
         allow_mixed_precision: let ``resume`` continue a file whose embeddings of an encoder were computed
             with another dtype or device type (recorded in the encoder's entry); refused otherwise.
+        executor: where the build runs: ``local`` (this process; ``shard_index``/``num_shards`` pick one
+            shard) or ``ray`` (``num_shards`` Ray tasks, one per shard, merged into ``out``; see
+            :mod:`vlnav_data.collect.sharded`).
+        break_lock: take over a lock on the output whose holder ran on another host and is gone.
+        keep_shards: Ray builds: keep ``<out>.shards/`` after the merge (default: removed once ``out`` is
+            complete and valid).
     """
 
     out: str
@@ -111,6 +128,9 @@ class BuildConfig:
     writer_queue_size: int = 4
     cross_episode_batching: bool | None = None
     allow_mixed_precision: bool = False
+    executor: ExecutorConfig = ExecutorConfig()
+    break_lock: bool = False
+    keep_shards: bool = False
 
     def __post_init__(self) -> None:
         from vlnav_data.encoders import ENCODER_NAMES, encoder_name
@@ -183,6 +203,10 @@ class BuildConfig:
         _positive_int("writer_queue_size", self.writer_queue_size)
         if not isinstance(self.trust_remote_code, bool):
             raise ConfigError(f"trust_remote_code must be true or false, got {self.trust_remote_code!r}")
+        if not isinstance(self.executor, ExecutorConfig):
+            raise ConfigError(f"executor must be an ExecutorConfig, got {type(self.executor).__name__}")
+        if self.executor.kind == "ray":
+            self._check_ray()
 
     @property
     def encoder_names(self) -> tuple[str, ...]:
@@ -190,6 +214,29 @@ class BuildConfig:
         from vlnav_data.encoders import encoder_name
 
         return tuple(encoder_name(value) for value in self.encoders)
+
+    def _check_ray(self) -> None:
+        """Rules of a build split into Ray tasks (checked before Ray starts)."""
+        if self.shard_index != 0:
+            raise ConfigError(
+                "--shard i/n builds one shard by hand; a --ray build runs every shard itself: "
+                "drop --shard and give --num-shards"
+            )
+        if self.num_shards > self.num_episodes:
+            raise ConfigError(
+                f"--num-shards {self.num_shards} exceeds --num-episodes {self.num_episodes}: every shard needs "
+                "at least one episode; use fewer shards"
+            )
+        gpus = self.executor.gpus_per_task
+        if self.device.startswith("cuda:"):
+            raise ConfigError(
+                f"--device {self.device} names one GPU, but Ray assigns each shard its GPUs: "
+                "use --device cuda (or auto) with --gpus-per-shard"
+            )
+        if self.device == "cuda" and gpus <= 0:
+            raise ConfigError("--device cuda with --ray needs --gpus-per-shard > 0 (Ray gives a task no GPU otherwise)")
+        if self.device == "cpu" and gpus > 0:
+            raise ConfigError(f"--gpus-per-shard {gpus:g} reserves GPUs that --device cpu never uses; drop one of them")
 
     def stored(self) -> dict[str, Any]:
         """The config as stored in the file (JSON-compatible), without how this run opened the file."""
@@ -300,6 +347,16 @@ def load_build_toml(path: str | Path) -> dict[str, Any]:
             continue
         if k == "encoder":
             k = "encoders"
+        if k == "executor" and isinstance(value, str):  # executor = "ray": the defaults of that kind
+            out[k] = ExecutorConfig(kind=value)
+            continue
+        if k == "executor" and isinstance(value, dict):
+            ex_fields = {f.name for f in dataclasses.fields(ExecutorConfig)}
+            for ek in value:
+                if ek.replace("-", "_") not in ex_fields:
+                    raise ConfigError(f"config file '{p}': unknown executor key '{ek}'.{did_you_mean(ek, ex_fields)}")
+            out[k] = ExecutorConfig(**{ek.replace("-", "_"): ev for ek, ev in value.items()})
+            continue
         if k not in fields:
             raise ConfigError(f"config file '{p}': unknown key '{key}'.{did_you_mean(k, fields)}")
         if k == "encoders" and isinstance(value, str):

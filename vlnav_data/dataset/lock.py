@@ -1,17 +1,106 @@
-"""A lock file that keeps a second writer away from an output path while a build runs.
+"""A lock file that keeps a second writer away from an output path (one writer per file, DESIGN §10).
 
-``<final path>.lock`` holds the writer's PID and host. It is created with ``O_CREAT | O_EXCL``; a lock
-whose process no longer runs on this host (a build killed with SIGKILL) is stale and is taken over.
+Built on ``filelock.SoftFileLock``: ``<final path>.lock`` is created exclusively and records the
+holder's PID, host and process start time. Choices:
+
+- A marker file rather than ``flock``: exclusive creation is atomic on the shared filesystems a cluster
+  build writes to (NFSv3+, Lustre, GPFS, CephFS), whereas an ``flock`` lock is invisible to other hosts
+  wherever the filesystem does not forward locks (NFS with ``local_lock``, many FUSE mounts), and it
+  cannot say who holds it.
+- A holder on this host that is gone (SIGKILL, out of memory) is proven dead by its PID and start time
+  and filelock takes its lock over by itself: a killed build resumes without any flag.
+- A holder on another host cannot be probed from here. The error names it and says how to take the lock
+  over (``--break-lock``) once the user knows that build is gone; ``break_lock=True`` does exactly that
+  and nothing more: a live holder on this host is never broken.
+- Two processes never both win. Plain acquisition is filelock's exclusive create. Takeovers are
+  serialised by a second lock (``<lock>.break``), and the marker is moved aside and compared with the
+  one judged before it is removed, so a holder that arrived meanwhile is put back, not deleted.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
-import socket
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from vlnav_data.errors import ConfigError
+
+RECORD_WAIT_S = 2.0
+"""How long a lock file may stay without a readable record before it counts as unreadable (a new holder
+writes its record right after creating the file; filelock waits as long before it reclaims such a file)."""
+
+BREAK_SUFFIX = ".break"
+"""Suffix of the lock that serialises takeovers of one lock (``<lock>.break``)."""
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a lock, as recorded in the lock file (filelock's marker: PID line, host line, ...).
+
+    Attributes:
+        pid: process id of the holder on its host.
+        host: host name as filelock records it (``socket.gethostname()``, plus ``?pidns-<id>`` inside a
+            container with its own PID namespace; see :func:`this_host`).
+    """
+
+    pid: int
+    host: str
+
+    @property
+    def on_this_host(self) -> bool:
+        """True when the holder ran on this machine, in this PID namespace (so its PID can be probed)."""
+        return self.host == this_host()
+
+    @property
+    def alive_here(self) -> bool:
+        """True when the holder is on this host and its process still runs."""
+        return self.on_this_host and _pid_alive(self.pid)
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host}"
+
+
+class LockHeldError(ConfigError):
+    """The output is locked by another writer.
+
+    Attributes:
+        lock_path: the lock file.
+        holder: the recorded holder (None when the record is missing or unreadable).
+    """
+
+    def __init__(self, message: str, *, lock_path: Path, holder: LockHolder | None) -> None:
+        super().__init__(message)
+        self.lock_path = lock_path
+        self.holder = holder
+
+
+def read_holder(lock_path: str | os.PathLike) -> LockHolder | None:
+    """The holder recorded in a lock file, or None when there is no readable record."""
+    try:
+        lines = Path(lock_path).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    if len(lines) < 2 or not lines[0].isdigit() or not lines[1]:
+        return None
+    return LockHolder(pid=int(lines[0]), host=lines[1])
+
+
+@functools.lru_cache(maxsize=1)
+def this_host() -> str:
+    """This process's host as filelock records it in a lock it takes (read back from a lock taken once)."""
+    from filelock import SoftFileLock
+
+    with tempfile.TemporaryDirectory(prefix="vlnav-lock-") as d:
+        probe = SoftFileLock(os.path.join(d, "probe.lock"), thread_local=False)
+        with probe:
+            holder = read_holder(probe.lock_file)
+    if holder is None or holder.pid != os.getpid():
+        raise RuntimeError(f"filelock wrote an unexpected lock record ({holder}); this filelock version is unsupported")
+    return holder.host
 
 
 def _pid_alive(pid: int) -> bool:
@@ -29,81 +118,143 @@ class WriteLock:
 
     Args:
         lock_path: the lock file (``<final path>.lock``).
+        break_lock: take over a lock whose holder cannot be probed from this host (another host, or an
+            unreadable record). A live holder on this host is never taken over.
+        timeout_s: how long :meth:`acquire` waits for a held lock to be released (0: fail at once).
     """
 
-    def __init__(self, lock_path: Path) -> None:
+    def __init__(self, lock_path: str | os.PathLike, *, break_lock: bool = False, timeout_s: float = 0.0) -> None:
+        from filelock import SoftFileLock
+
         self.path = Path(lock_path)
+        self.break_lock = bool(break_lock)
+        self.timeout_s = float(timeout_s)
+        self._lock = SoftFileLock(str(self.path), thread_local=False)
         self._held = False
 
+    @property
+    def target(self) -> Path:
+        """The path this lock protects (the lock path without ``.lock``)."""
+        return self.path.with_suffix("")
+
     def acquire(self) -> None:
-        """Take the lock, replacing a stale one.
+        """Take the lock; a dead holder on this host is replaced, others as ``break_lock`` says.
 
         Raises:
-            ConfigError: another live process holds it, or the directory cannot be written.
+            LockHeldError: another live writer holds it, or its holder cannot be probed and ``break_lock``
+                is False (the message says how to take it over).
+            ConfigError: the lock file cannot be created (unwritable directory).
         """
-        payload = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode()
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                if owner is not None and owner.get("pid") == os.getpid():
-                    raise ConfigError(
-                        f"this process already writes to '{self.path.with_suffix('')}'; close that writer first"
-                    ) from None
-                if owner is not None and self._owner_alive(owner):
-                    raise ConfigError(
-                        f"another build (pid {owner.get('pid')} on {owner.get('host')}) is writing "
-                        f"'{self.path.with_suffix('')}' (lock file '{self.path}'); wait for it to finish or "
-                        "choose another --out"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot create the lock file '{self.path}': {exc.strerror}; choose a writable output directory"
-                ) from exc
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            self._held = True
-            return
-        raise ConfigError(f"could not take the lock '{self.path}' after removing a stale one; try again")
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire(timeout=self.timeout_s, poll_interval=0.05)
+        except Timeout:
+            if not self.break_lock:
+                raise self._held_error(self._settled_holder()) from None
+            self._take_over()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the lock file '{self.path}': {exc.strerror}; choose a writable output directory"
+            ) from exc
+        self._held = True
 
     def check_free(self) -> None:
-        """Raise :class:`ConfigError` when a live process holds the lock (without taking it)."""
+        """Raise :class:`LockHeldError` when acquiring would fail (without taking the lock)."""
         if not self.path.exists():
             return
-        owner = self._owner()
-        if owner is not None and owner.get("pid") != os.getpid() and self._owner_alive(owner):
-            raise ConfigError(
-                f"another build (pid {owner.get('pid')} on {owner.get('host')}) is writing "
-                f"'{self.path.with_suffix('')}' (lock file '{self.path}'); wait for it to finish or "
-                "choose another --out"
-            )
+        holder = read_holder(self.path)
+        if holder is None:
+            return  # half-written or vanished: acquire() decides
+        if holder.on_this_host:
+            if holder.pid != os.getpid() and _pid_alive(holder.pid):
+                raise self._held_error(holder)
+            return  # dead: filelock takes it over; ours: acquire() says so
+        if not self.break_lock:
+            raise self._held_error(holder)
 
     def release(self) -> None:
-        """Remove the lock file when this process holds it."""
+        """Remove the lock file when this object holds it."""
         if self._held:
-            self.path.unlink(missing_ok=True)
+            self._lock.release(force=True)
             self._held = False
 
     @property
     def held(self) -> bool:
         return self._held
 
-    def _owner(self) -> dict | None:
-        try:
-            text = self.path.read_text()
-            owner = json.loads(text)
-        except (OSError, ValueError):
-            return None  # half-written or vanished: treated as stale
-        return owner if isinstance(owner, dict) and isinstance(owner.get("pid"), int) else None
+    def _take_over(self) -> None:
+        from filelock import SoftFileLock, Timeout
 
-    @staticmethod
-    def _owner_alive(owner: dict) -> bool:
-        if owner.get("host") not in (None, socket.gethostname()):
-            return True  # another host: we cannot tell, so we respect it
-        return _pid_alive(int(owner["pid"]))
+        breaker = SoftFileLock(str(self.path) + BREAK_SUFFIX, thread_local=False)
+        try:
+            breaker.acquire(timeout=0)
+        except Timeout:
+            raise LockHeldError(
+                f"another process is taking over the lock '{self.path}' right now; wait for it, then retry",
+                lock_path=self.path,
+                holder=read_holder(self.path),
+            ) from None
+        try:
+            try:
+                self._lock.acquire(timeout=0)  # released meanwhile
+                return
+            except Timeout:
+                pass
+            holder = self._settled_holder()
+            try:
+                judged = self.path.read_bytes()
+            except FileNotFoundError:
+                judged = None
+            if holder is not None and holder.on_this_host:
+                raise self._held_error(holder)  # alive here (a dead one was taken over by acquire)
+            if judged is not None:
+                aside = self.path.with_name(f"{self.path.name}.broken-{os.getpid()}-{secrets.token_hex(4)}")
+                try:
+                    os.rename(self.path, aside)
+                except FileNotFoundError:
+                    pass  # released meanwhile
+                else:
+                    if aside.read_bytes() != judged:  # a new holder arrived after we judged: give it back
+                        try:
+                            os.link(aside, self.path)
+                        finally:
+                            aside.unlink()
+                        raise self._held_error(read_holder(self.path))
+                    aside.unlink()
+            try:
+                self._lock.acquire(timeout=0)
+            except Timeout:  # a plain acquirer won the freed lock first
+                raise self._held_error(read_holder(self.path)) from None
+        finally:
+            breaker.release(force=True)
+
+    def _settled_holder(self) -> LockHolder | None:
+        """The recorded holder, waiting up to :data:`RECORD_WAIT_S` for one that is still writing its record."""
+        deadline = time.monotonic() + RECORD_WAIT_S
+        while True:
+            holder = read_holder(self.path)
+            if holder is not None or not self.path.exists() or time.monotonic() >= deadline:
+                return holder
+            time.sleep(0.02)
+
+    def _held_error(self, holder: LockHolder | None) -> LockHeldError:
+        target, lock = self.target, self.path
+        if holder is not None and holder.on_this_host and holder.pid == os.getpid():
+            msg = f"this process already writes to '{target}'; close that writer first"
+        elif holder is not None and holder.alive_here:
+            msg = (
+                f"another build ({holder}) is writing '{target}' (lock file '{lock}'); wait for it to finish "
+                "or choose another --out"
+            )
+        else:
+            who = str(holder) if holder is not None else "an owner that left no readable record"
+            msg = (
+                f"'{target}' is locked by {who} (lock file '{lock}'), which this host cannot check; if that "
+                "build is gone (its process killed or its node lost), pass --break-lock to take the lock over, "
+                "otherwise wait for it or choose another --out"
+            )
+        return LockHeldError(msg, lock_path=lock, holder=holder)
 
     def __enter__(self) -> WriteLock:
         self.acquire()

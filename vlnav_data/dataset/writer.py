@@ -1,11 +1,21 @@
 """Crash-safe, resumable writer of ``vlnav-demos`` files.
 
 Protocol (dataset-ecosystem.md §6.4): everything is written to ``<out>.partial``; each episode is
-written whole, its ``num_samples`` attribute last (robomimic's required attribute and our commit
-marker), then the file is flushed. ``finalize()`` writes the masks and ``complete=True``, closes,
-fsyncs and renames to ``<out>`` atomically, then fsyncs the directory. A killed writer leaves only the
-``.partial`` file (and a stale lock); ``mode="resume"`` reopens it, drops every demo without
-``num_samples`` and continues. ``<out>.lock`` keeps a second writer away while one runs.
+written whole into an unlinked group with its ``num_samples`` attribute (robomimic's required attribute
+and our commit marker) last, flushed, then linked as ``/data/demo_<i>`` and flushed again.
+``finalize()`` writes the masks and ``complete=True``, closes, fsyncs and renames to ``<out>``
+atomically, then fsyncs the directory. A killed writer leaves only the ``.partial`` file (and a lock
+file that the next writer on this host takes over); ``mode="resume"`` reopens it, drops every demo
+without ``num_samples`` and continues. ``<out>.lock`` keeps a second writer away while one runs.
+
+HDF5 has no journal, so what a kill leaves depends on what reached the disk. Three rules keep that the
+last committed state: HDF5 never writes metadata between our flushes (no cache evictions, see
+:func:`_crash_safe`); it never reuses space it freed (``fs_strategy="none"``), so a rewritten chunk
+never overwrites data the committed state still points to; and a demo is linked only after its first
+flush, so a kill during that (long) flush leaves nothing pointing at a half-written demo. What a kill
+can still interrupt is the second flush (the link and ``/data``'s totals: microseconds per episode).
+Costs: a few KB of unreused space per rewritten chunk, two flushes per episode, and the metadata of
+:data:`REOPEN_EVERY` episodes held in memory.
 """
 
 from __future__ import annotations
@@ -31,6 +41,20 @@ from vlnav_data.dataset.precision import combine_precision
 from vlnav_data.errors import ConfigError, SchemaError
 
 WriteMode = Literal["create", "overwrite", "resume"]
+
+REOPEN_EVERY = 64
+"""Committed episodes after which the writer closes and reopens its file (frees the metadata cache,
+which holds everything written since the last reopen because evictions are off)."""
+
+
+def _crash_safe(f: h5py.File) -> None:
+    """Keep HDF5 from writing metadata between flushes: no evictions, so no adaptive cache resizing."""
+    config = f.id.get_mdc_config()
+    config.evictions_enabled = False
+    config.incr_mode = 0  # H5C_incr__off
+    config.flash_incr_mode = 0  # H5C_flash_incr__off
+    config.decr_mode = 0  # H5C_decr__off
+    f.id.set_mdc_config(config)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -127,15 +151,21 @@ def config_differences(
     return diffs
 
 
-def preflight_output(path: str | os.PathLike, mode: WriteMode) -> None:
+def preflight_output(path: str | os.PathLike, mode: WriteMode, *, break_lock: bool = False) -> None:
     """Check, without writing anything, that a writer in ``mode`` may write ``path``.
 
     Creates the parent directory when it is missing. Callers that load models before opening a
     :class:`DatasetWriter` call this first so that bad output arguments fail fast.
 
+    Args:
+        path: final output path.
+        mode: ``create``, ``overwrite`` or ``resume`` (as :class:`DatasetWriter`).
+        break_lock: a lock whose holder cannot be probed from this host will be taken over.
+
     Raises:
         ConfigError: the output exists in ``create`` mode, is complete in ``resume`` mode, is a directory,
-            ends in ``.partial``, or its directory cannot be created or written.
+            ends in ``.partial``, its directory cannot be created or written, or another writer holds its
+            lock (:class:`~vlnav_data.dataset.lock.LockHeldError`).
     """
     if mode not in ("create", "overwrite", "resume"):
         raise ConfigError(f"mode must be create, overwrite or resume, got '{mode}'")
@@ -152,7 +182,7 @@ def preflight_output(path: str | os.PathLike, mode: WriteMode) -> None:
             f"'{p}' is already complete, so there is nothing to resume; "
             "pass --overwrite to rebuild it or choose another --out"
         )
-    WriteLock(lock_path(p)).check_free()
+    WriteLock(lock_path(p), break_lock=break_lock).check_free()
     if partial.exists() and mode == "create":
         raise ConfigError(
             f"an unfinished build exists at '{partial}'; pass --resume to continue it or --overwrite to start over"
@@ -272,6 +302,8 @@ class DatasetWriter:
         allow_mixed_precision: on resume, accept committed embeddings of an encoder computed with another
             dtype or device type than ``layout`` says (the mix is recorded in the file's encoder entry,
             see :mod:`vlnav_data.dataset.precision`); refused otherwise.
+        break_lock: take over a lock whose holder cannot be probed from this host (another host); a live
+            holder on this host is never taken over.
 
     Raises:
         ConfigError: the output exists without overwrite/resume, a partial build exists in ``create``
@@ -290,6 +322,7 @@ class DatasetWriter:
         resume_absent: Mapping[str, Any] | None = None,
         compress_threads: int | None = None,
         allow_mixed_precision: bool = False,
+        break_lock: bool = False,
     ) -> None:
         self._compress_threads = int(compress_threads or min(8, os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
@@ -307,8 +340,8 @@ class DatasetWriter:
         self._total = 0
         self._resume_absent = dict(resume_absent or {})
 
-        preflight_output(self.path, mode)
-        self._lock = WriteLock(lock_path(self.path))
+        preflight_output(self.path, mode, break_lock=break_lock)
+        self._lock = WriteLock(lock_path(self.path), break_lock=break_lock)
         self._lock.acquire()
         try:
             if self.partial.exists() and mode == "create":
@@ -331,10 +364,11 @@ class DatasetWriter:
     def _create(self) -> None:
         self.partial.unlink(missing_ok=True)
         try:
-            f = h5py.File(self.partial, "w")
+            f = h5py.File(self.partial, "w", fs_strategy="none")  # never reuse freed space (see module doc)
         except OSError as exc:
             raise ConfigError(f"cannot create '{self.partial}': {exc}; choose a writable --out") from exc
         self._file = f
+        _crash_safe(f)
         lay = self.layout
         f.attrs["format"] = schema.FORMAT_NAME
         f.attrs["format_version"] = schema.FORMAT_VERSION
@@ -352,13 +386,17 @@ class DatasetWriter:
         data.attrs["num_demos"] = np.int64(0)
         data.attrs["env_args"] = _json(lay.env_args())
         meta = f.create_group("meta")
-        meta.create_dataset(
-            "instructions", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(256,)
-        )
+        self._create_instruction_table(meta)
         te = meta.create_group("text_embeddings")
         for enc in lay.encoders:
             create_text_table(te, enc, 0)
         f.flush()
+
+    @staticmethod
+    def _create_instruction_table(meta: h5py.Group) -> h5py.Dataset:
+        return meta.create_dataset(
+            "instructions", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(256,)
+        )
 
     def _open_for_resume(self, ignore: set[str]) -> None:
         try:
@@ -369,6 +407,7 @@ class DatasetWriter:
                 "resuming: pass --overwrite to start over"
             ) from exc
         self._file = f
+        _crash_safe(f)
         if f.attrs.get("format") != schema.FORMAT_NAME or f.attrs.get("format_version") != schema.FORMAT_VERSION:
             raise ConfigError(
                 f"'{self.partial}' is not a {schema.FORMAT_NAME} {schema.FORMAT_VERSION} file "
@@ -390,7 +429,10 @@ class DatasetWriter:
             )
         data = f["data"]
         committed = committed_demos(data)
-        self._check_precision(f, committed)  # before anything in the file changes
+        self._check_precision(f, committed)  # before anything else in the file changes
+        # The fields allowed to differ (e.g. num_episodes of an extended build) now take this run's values.
+        f.attrs["build_config_json"] = _json(dict(self.layout.build_config))
+        f.attrs["rebuild_command"] = self.layout.rebuild_command
         drop_demos_from(data, committed)
         max_row = -1
         for i in range(committed):
@@ -401,14 +443,21 @@ class DatasetWriter:
             ii = g[schema.INSTRUCTION_INDEX][()]
             if ii.size:
                 max_row = max(max_row, int(ii.max()))
-        # The instruction table is appended before each demo: trim rows of an uncommitted episode.
+        # The instruction table is appended before each demo: drop rows of an uncommitted episode. The
+        # strings are rewritten into a new dataset rather than the old one shrunk: a shrunk chunk keeps the
+        # killed writer's references to its heap strings, and HDF5 fails ("bad heap index") when a later
+        # write over those rows frees them.
         k = max_row + 1
-        instr = f[schema.META_INSTRUCTIONS]
-        instr.resize((k,))
+        kept = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in f[schema.META_INSTRUCTIONS][:k]]
+        del f[schema.META_INSTRUCTIONS]
+        instr = self._create_instruction_table(f["meta"])
+        if kept:
+            instr.resize((k,))
+            instr[:] = np.array(kept, dtype=object)
         for enc in self.layout.encoders:
             te = f[schema.META_TEXT_EMBEDDINGS][enc.name]
             te.resize((k, enc.dim))
-        self._instructions = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in instr[()]]
+        self._instructions = kept
         self._instruction_rows = {s: i for i, s in enumerate(self._instructions)}
         data.attrs["total"] = np.int64(self._total)
         data.attrs["num_demos"] = np.int64(committed)
@@ -479,31 +528,11 @@ class DatasetWriter:
                     f"episode {ep.episode_index}: text_embeddings['{enc.name}'] lacks the new instruction(s) "
                     f"{missing[:3]}; pass an embedding for every distinct instruction not yet in the file"
                 )
-        if new_texts:
-            k0 = len(self._instructions)
-            k1 = k0 + len(new_texts)
-            instr = f[schema.META_INSTRUCTIONS]
-            instr.resize((k1,))
-            instr[k0:k1] = np.array(new_texts, dtype=object)
-            for enc in self.layout.encoders:
-                te = f[schema.META_TEXT_EMBEDDINGS][enc.name]
-                te.resize((k1, enc.dim))
-                rows = np.stack([np.asarray(ep.text_embeddings[enc.name][s], dtype=np.float32) for s in new_texts])
-                if rows.shape != (len(new_texts), enc.dim):
-                    raise SchemaError(
-                        f"text embeddings of '{enc.name}' must have shape (E,) = ({enc.dim},), got {rows.shape[1:]}"
-                    )
-                te[k0:k1] = rows
-            for i, s in enumerate(new_texts):
-                self._instructions.append(s)
-                self._instruction_rows[s] = k0 + i
+        self._append_instructions(f, new_texts, ep.text_embeddings)
         index = np.fromiter((self._instruction_rows[s] for s in ep.instructions), dtype=np.int32, count=t)
 
         name = schema.demo_name(self.num_episodes)
-        data = f["data"]
-        if name in data:  # leftover of an interrupted append in this process
-            del data[name]
-        g = data.create_group(name)
+        g = self._new_demo(f, name)
         lowdim = LOWDIM_STORAGE
         _vector(g, schema.ACTIONS, ep.actions, np.float32, lowdim).attrs["names"] = list(schema.ACTION_NAMES)
         g[schema.ACTIONS].attrs["units"] = "normalised [-1, 1]"
@@ -516,20 +545,7 @@ class DatasetWriter:
         ts = _vector(g, schema.TIMESTAMPS, np.arange(t, dtype=np.float64) / self.layout.fps, np.float64, lowdim)
         ts.attrs["units"] = "s"
         _vector(g, schema.INSTRUCTION_INDEX, index, np.int32, lowdim)
-        h, w = self.layout.image_height, self.layout.image_width
-        rgb = g.create_dataset(
-            schema.RGB,
-            shape=(t, h, w, 3),
-            dtype=np.uint8,
-            chunks=(1, h, w, 3),
-            compression="gzip",
-            compression_opts=schema.GZIP_LEVEL_RGB,
-        )
-        # One frame per chunk, deflated in parallel (zlib releases the GIL) and stored as-is: the
-        # same bytes HDF5's gzip filter would write, readable by any HDF5.
-        frames = np.ascontiguousarray(ep.rgb, dtype=np.uint8)
-        for i, blob in enumerate(self._compress_frames(frames)):
-            rgb.id.write_direct_chunk((i, 0, 0, 0), blob)
+        rgb = self._write_rgb(g, ep.rgb)
         rgb.attrs["modality"] = "rgb"
         if self.layout.camera:
             rgb.attrs["camera_json"] = _json(dict(self.layout.camera))
@@ -549,14 +565,191 @@ class DatasetWriter:
         g.attrs["split"] = str(ep.split)
         for key, value in ep.extra_attrs.items():
             g.attrs[key] = value
-        g.attrs["num_samples"] = np.int64(t)  # LAST: the commit marker
+        self._commit(g, name, t, int(ep.episode_index), str(ep.split))
+        return name
+
+    def append_episode_copy(
+        self, src: h5py.Group, instructions: Sequence[str], text_embeddings: Mapping[str, np.ndarray]
+    ) -> tuple[str, int]:
+        """Append a committed demo of another file with this layout, copying its chunks as stored.
+
+        A dataset whose dtype, chunk shape and compression are what this writer would write is copied
+        raw (an HDF5 object copy: the compressed chunks are not decoded); any other is decoded and
+        written anew. The demo's instructions join this file's table and ``instruction_index`` is
+        remapped; every demo attribute is copied, ``num_samples`` last.
+
+        Args:
+            src: the demo group (``/data/demo_<i>`` of a complete ``vlnav-demos`` file).
+            instructions: the source file's instruction table (``/meta/instructions``).
+            text_embeddings: encoder name -> the source file's ``(K, E)`` instruction embeddings.
+
+        Returns:
+            ``(demo name written, number of datasets copied raw)``.
+
+        Raises:
+            SchemaError: the demo's datasets are not those of this layout (names, dtypes or shapes).
+        """
+        f = self._require_open()
+        t = int(src.attrs["num_samples"])
+        expected = self.demo_datasets()
+        present: dict[str, h5py.Dataset] = {}
+        src.visititems(lambda key, obj: present.__setitem__(key, obj) if isinstance(obj, h5py.Dataset) else None)
+        where = f"{src.file.filename}:{src.name}"
+        if set(present) != set(expected):
+            raise SchemaError(
+                f"{where} does not fit the file layout: missing {sorted(set(expected) - set(present))}, "
+                f"unexpected {sorted(set(present) - set(expected))}"
+            )
+        bad = [
+            f"{key}: expected {np.dtype(dtype)} {(t, *row)}, got {ds.dtype} {ds.shape}"
+            for key, (dtype, row) in expected.items()
+            if (ds := present[key]).dtype != np.dtype(dtype) or ds.shape != (t, *row)
+        ]
+        if bad:
+            raise SchemaError(f"{where} does not fit the file layout: " + "; ".join(bad))
+        src_rows = present[schema.INSTRUCTION_INDEX][()]
+        texts = [str(instructions[int(i)]) for i in src_rows]
+        new_texts = [s for s in dict.fromkeys(texts) if s not in self._instruction_rows]
+        row_of = {str(s): i for i, s in enumerate(instructions)}
+        table = {e.name: {s: text_embeddings[e.name][row_of[s]] for s in new_texts} for e in self.layout.encoders}
+        self._append_instructions(f, new_texts, table)
+        index = np.fromiter((self._instruction_rows[s] for s in texts), dtype=np.int32, count=t)
+
+        name = schema.demo_name(self.num_episodes)
+        g = self._new_demo(f, name)
+        lowdim = LOWDIM_STORAGE
+        raw = 0
+        for key, ds in present.items():
+            parent, _, leaf = key.rpartition("/")
+            dest = g.require_group(parent) if parent else g
+            if key == schema.INSTRUCTION_INDEX:
+                out = _vector(g, key, index, np.int32, lowdim)
+            elif self._stored_as_written(key, ds):
+                dest.copy(ds, dest, name=leaf)
+                raw += 1
+                continue
+            elif key == schema.RGB:
+                out = self._write_rgb(g, ds[()])
+            else:
+                out = _vector(g, key, ds[()], ds.dtype, lowdim)
+            for k, v in ds.attrs.items():
+                out.attrs[k] = v
+        for k, v in src.attrs.items():
+            if k != "num_samples":
+                g.attrs[k] = v
+        self._commit(g, name, t, int(src.attrs["episode_index"]), str(src.attrs["split"]))
+        return name, raw
+
+    @staticmethod
+    def _new_demo(f: h5py.File, name: str) -> h5py.Group:
+        """An unlinked (anonymous) group for the next demo; :meth:`_commit` links it as ``/data/<name>``."""
+        data = f["data"]
+        if name in data:  # leftover of an interrupted append in this process
+            del data[name]
+        return h5py.Group(h5py.h5g.create(f.id, None))
+
+    def _commit(self, g: h5py.Group, name: str, t: int, episode_index: int, split: str) -> None:
+        """Commit a demo written into an unlinked group, in two flushes.
+
+        The first flush writes the whole demo, ``num_samples`` included, while nothing links to it yet
+        (besides rows appended to the instruction table, which resuming drops); a kill during it leaves
+        the last committed state. Linking it as ``/data/<name>`` is the commit: the second flush writes
+        only that link and ``/data``'s totals, the few in-place writes a kill can interrupt.
+        """
+        f = self._require_open()
+        g.attrs["num_samples"] = np.int64(t)  # last attribute: robomimic's count, and our commit marker
+        f.flush()
+        data = f["data"]
+        data[name] = g
         self._total += t
         data.attrs["total"] = np.int64(self._total)
         data.attrs["num_demos"] = np.int64(self.num_episodes + 1)
-        self._episode_indices.append(int(ep.episode_index))
-        self._splits.append(str(ep.split))
+        self._episode_indices.append(episode_index)
+        self._splits.append(split)
         f.flush()
-        return name
+        if self.num_episodes % REOPEN_EVERY == 0:
+            f.close()
+            self._file = h5py.File(self.partial, "r+")
+            _crash_safe(self._file)
+
+    def _append_instructions(
+        self, f: h5py.File, new_texts: Sequence[str], table: Mapping[str, Mapping[str, np.ndarray]]
+    ) -> None:
+        """Append instructions not yet in ``/meta/instructions`` with every encoder's embedding of them."""
+        if not new_texts:
+            return
+        k0 = len(self._instructions)
+        k1 = k0 + len(new_texts)
+        instr = f[schema.META_INSTRUCTIONS]
+        instr.resize((k1,))
+        instr[k0:k1] = np.array(list(new_texts), dtype=object)
+        for enc in self.layout.encoders:
+            te = f[schema.META_TEXT_EMBEDDINGS][enc.name]
+            te.resize((k1, enc.dim))
+            rows = np.stack([np.asarray(table[enc.name][s], dtype=np.float32) for s in new_texts])
+            if rows.shape != (len(new_texts), enc.dim):
+                raise SchemaError(
+                    f"text embeddings of '{enc.name}' must have shape (E,) = ({enc.dim},), got {rows.shape[1:]}"
+                )
+            te[k0:k1] = rows
+        for i, s in enumerate(new_texts):
+            self._instructions.append(s)
+            self._instruction_rows[s] = k0 + i
+
+    def demo_datasets(self) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        """Every dataset of a demo in this file's layout: path in the demo -> (dtype, shape of one step)."""
+        lay = self.layout
+        shapes = {
+            schema.ACTIONS: (schema.ACTION_DIM,),
+            schema.WHEEL_VEL: (schema.ACTION_DIM,),
+            schema.REWARDS: (),
+            schema.DONES: (),
+            schema.TIMESTAMPS: (),
+            schema.INSTRUCTION_INDEX: (),
+            schema.RGB: (lay.image_height, lay.image_width, 3),
+            schema.PRIVILEGED_STATE: (lay.state_dim,),
+        }
+        out: dict[str, tuple[Any, tuple[int, ...]]] = {k: (schema.BASE_DATASETS[k], v) for k, v in shapes.items()}
+        for enc in lay.encoders:
+            for kind in schema.EMBEDDING_KINDS:
+                out[schema.encoder_path(enc.name, kind)] = (schema.EMBEDDING_DTYPE, (enc.dim,))
+        return out
+
+    @staticmethod
+    def _stored_as_written(key: str, ds: h5py.Dataset) -> bool:
+        """True when ``ds`` has the chunk shape and filters this writer gives ``key`` (its chunks copy raw)."""
+        t = int(ds.shape[0])
+        if key == schema.RGB:
+            chunks, level, shuffle = (1, *ds.shape[1:]), schema.GZIP_LEVEL_RGB, False
+        else:
+            row_bytes = int(ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64)))
+            chunks = (max(1, min(t, schema.lowdim_chunk_rows(row_bytes))), *ds.shape[1:])
+            level, shuffle = schema.GZIP_LEVEL_LOWDIM, ds.dtype.itemsize > 1
+        return (
+            ds.chunks == chunks
+            and ds.compression == "gzip"
+            and ds.compression_opts == level
+            and bool(ds.shuffle) == shuffle
+            and not ds.fletcher32
+            and ds.scaleoffset is None
+        )
+
+    def _write_rgb(self, g: h5py.Group, values: np.ndarray) -> h5py.Dataset:
+        """``obs/rgb``: one frame per chunk, deflated in parallel (zlib releases the GIL) and stored as-is:
+        the same bytes HDF5's gzip filter would write, readable by any HDF5."""
+        frames = np.ascontiguousarray(values, dtype=np.uint8)
+        t, h, w, _ = frames.shape
+        rgb = g.create_dataset(
+            schema.RGB,
+            shape=(t, h, w, 3),
+            dtype=np.uint8,
+            chunks=(1, h, w, 3),
+            compression="gzip",
+            compression_opts=schema.GZIP_LEVEL_RGB,
+        )
+        for i, blob in enumerate(self._compress_frames(frames)):
+            rgb.id.write_direct_chunk((i, 0, 0, 0), blob)
+        return rgb
 
     def _compress_frames(self, frames: np.ndarray) -> list[bytes]:
         level = schema.GZIP_LEVEL_RGB

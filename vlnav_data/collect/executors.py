@@ -1,0 +1,356 @@
+"""Where independent pieces of work run: in this process, or as Ray tasks on a cluster (DESIGN §10).
+
+An executor runs ``fn(item, ctx)`` for every item and returns the results in item order::
+
+    with make_executor(ExecutorConfig(kind="ray", address="auto", cpus_per_task=2)) as ex:
+        ex.check_resources()
+        results = ex.run(fn, items, on_event=print)
+
+``fn`` must be a module-level function (Ray ships it by reference, so every node needs the same
+``vlnav_data`` installed) and ``items`` picklable. ``ctx`` (:class:`TaskContext`) says where the task
+runs and which attempt it is, and carries progress back to the caller: ``ctx.report(**fields)``
+arrives on the driver as a :class:`TaskEvent` passed to ``on_event``.
+
+Choices (the library functions keep their signatures; a config field chooses the executor):
+
+- ``local`` runs the items one after another in this process; events are delivered immediately.
+- ``ray`` runs one Ray task per item with ``cpus_per_task`` / ``gpus_per_task`` reserved. Ray retries a
+  task whose worker process or node died (``max_retries`` times); an exception raised by ``fn`` itself
+  is not retried: the other tasks are cancelled and the exception is raised on the driver (a
+  :class:`~vlnav_data.errors.VlnavError` as itself). Work therefore has to be restartable: a retry runs
+  ``fn`` again from the start, and it is ``fn``'s job to resume from what the lost attempt wrote.
+  Progress travels through one small actor pinned to the driver's node (plain tasks and one actor,
+  not Ray Data: the items are few and long, and each one writes its own file).
+- ``address``: ``local`` starts a private Ray instance on this machine, bound to 127.0.0.1, and stops
+  it afterwards; ``auto`` joins the cluster this machine belongs to (``ray start``); ``HOST:PORT`` joins
+  that cluster's head. A process that is already connected to Ray (a notebook, a test) keeps its
+  connection, and the executor leaves it open.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vlnav_data.errors import ConfigError, ExecutorError, VlnavError
+
+EXECUTOR_KINDS = ("local", "ray")
+POLL_S = 0.25
+"""How often the Ray driver collects progress while it waits for tasks."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutorConfig:
+    """Where the pieces of one command run.
+
+    Attributes:
+        kind: ``local`` (this process, one item after another) or ``ray`` (one Ray task per item).
+        address: Ray only: ``auto`` (the cluster this machine joined with ``ray start``), ``local`` (a
+            private instance on this machine, bound to 127.0.0.1) or ``HOST:PORT`` of a head node.
+        cpus_per_task: CPUs Ray reserves for each task (the task also uses that many torch threads).
+        gpus_per_task: GPUs Ray reserves for each task (it sets ``CUDA_VISIBLE_DEVICES`` accordingly).
+        max_retries: Ray only: how often a task whose worker or node died is started again.
+    """
+
+    kind: str = "local"
+    address: str = "auto"
+    cpus_per_task: float = 1.0
+    gpus_per_task: float = 0.0
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTOR_KINDS:
+            raise ConfigError(f"executor must be one of {', '.join(EXECUTOR_KINDS)}, got '{self.kind}'")
+        if not isinstance(self.address, str) or not self.address.strip():
+            raise ConfigError(f"the Ray address must be auto, local or HOST:PORT, got {self.address!r}")
+        for name in ("cpus_per_task", "gpus_per_task"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
+        if self.cpus_per_task <= 0:
+            raise ConfigError(f"cpus_per_task must be > 0, got {self.cpus_per_task!r}")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """Something a task did, as the driver learns it.
+
+    Attributes:
+        item: index of the item in ``items``.
+        kind: ``started`` (an attempt began), ``report`` (the task called ``ctx.report``) or ``finished``
+            (its result reached the driver).
+        attempt: 1 for the first run of the item, 2 for its first retry, ...
+        node: where the attempt runs (``host`` locally; ``host/node-id-prefix`` on Ray).
+        pid: process id of the attempt on its node.
+        fields: what the task reported (empty for ``started`` and ``finished``).
+    """
+
+    item: int
+    kind: str
+    attempt: int
+    node: str
+    pid: int
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+EventFn = Callable[[TaskEvent], None]
+TaskFn = Callable[[Any, "TaskContext"], Any]
+
+
+class TaskContext:
+    """Handed to every task: where it runs, which attempt it is, and a way to report progress.
+
+    Attributes:
+        item / attempt / node / pid: see :class:`TaskEvent`.
+        cpus: CPUs reserved for this task in a worker process of its own (the task may size its thread
+            pools to it); None when it runs in the caller's process, whose settings then apply.
+    """
+
+    def __init__(
+        self,
+        item: int,
+        attempt: int,
+        node: str,
+        cpus: float | None,
+        send: Callable[[TaskEvent], None],
+        lost_host: Callable[[str], bool],
+    ) -> None:
+        self.item = item
+        self.attempt = attempt
+        self.node = node
+        self.cpus = cpus
+        self.pid = os.getpid()
+        self._send = send
+        self._lost_host = lost_host
+
+    def report(self, **fields: Any) -> None:
+        """Send progress (picklable values) to the driver's ``on_event``."""
+        self._send(TaskEvent(self.item, "report", self.attempt, self.node, self.pid, dict(fields)))
+
+    def host_is_lost(self, host: str) -> bool:
+        """True when the executor knows that no live worker node runs on ``host`` (a node it lost).
+
+        ``host`` is a host name as lock files record it (a ``?pidns-...`` suffix is ignored). Locally
+        nothing is ever known to be lost.
+        """
+        return self._lost_host(host.split("?pidns-")[0])
+
+
+class Executor:
+    """Runs ``fn(item, ctx)`` for every item; a context manager that connects and disconnects."""
+
+    kind = "local"
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def check_resources(self) -> None:
+        """Raise :class:`ConfigError` when no worker could ever run one task (before any work starts)."""
+
+    def run(self, fn: TaskFn, items: Sequence[Any], *, on_event: EventFn | None = None) -> list[Any]:
+        """Run ``fn(item, ctx)`` for every item; results in item order.
+
+        Raises:
+            VlnavError: raised by ``fn`` (the remaining items are not run).
+        """
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """Runs the items one after another in this process."""
+
+    def __init__(self, config: ExecutorConfig | None = None) -> None:
+        self.config = config or ExecutorConfig()
+
+    def run(self, fn: TaskFn, items: Sequence[Any], *, on_event: EventFn | None = None) -> list[Any]:
+        emit = on_event or (lambda _e: None)
+        node = socket.gethostname()
+        results = []
+        for i, item in enumerate(items):
+            ctx = TaskContext(i, 1, node, None, emit, lambda _h: False)
+            emit(TaskEvent(i, "started", 1, node, ctx.pid))
+            results.append(fn(item, ctx))
+            emit(TaskEvent(i, "finished", 1, node, ctx.pid))
+        return results
+
+
+class RayExecutor(Executor):
+    """One Ray task per item; retries lost workers and nodes (see the module docstring)."""
+
+    kind = "ray"
+
+    def __init__(self, config: ExecutorConfig) -> None:
+        self.config = config
+        self._owns_ray = False
+        self._ray: Any = None
+
+    def __enter__(self) -> RayExecutor:
+        self._ray = _import_ray(self.config.address)
+        ray = self._ray
+        if ray.is_initialized():
+            return self  # a caller's connection (notebook, test): use it, leave it open
+        kw: dict[str, Any] = {"logging_level": logging.WARNING}
+        if self.config.address == "local":
+            kw.update(address="local", include_dashboard=False, _node_ip_address="127.0.0.1")
+        else:
+            kw.update(address=self.config.address)
+        try:
+            ray.init(**kw)
+        except (ConnectionError, TimeoutError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot connect to the Ray cluster at '{self.config.address}': {exc}. Start one with "
+                "`ray start --head` (and `ray start --address HEAD:6379` on each worker), pass its HEAD:PORT, "
+                "or use --ray local for this machine alone"
+            ) from exc
+        self._owns_ray = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._owns_ray:
+            self._ray.shutdown()
+            self._owns_ray = False
+
+    def check_resources(self) -> None:
+        need_cpu, need_gpu = self.config.cpus_per_task, self.config.gpus_per_task
+        nodes = [n for n in self._ray.nodes() if n.get("Alive")]
+        fits = [
+            n
+            for n in nodes
+            if n.get("Resources", {}).get("CPU", 0) >= need_cpu and n.get("Resources", {}).get("GPU", 0) >= need_gpu
+        ]
+        if not fits:
+            have = "; ".join(
+                f"{n.get('NodeManagerAddress')}: {n.get('Resources', {}).get('CPU', 0):g} CPU, "
+                f"{n.get('Resources', {}).get('GPU', 0):g} GPU"
+                for n in nodes
+            )
+            raise ConfigError(
+                f"no node of the Ray cluster can run a task needing {need_cpu:g} CPU and {need_gpu:g} GPU "
+                f"(nodes: {have or 'none'}); lower --cpus-per-shard / --gpus-per-shard or add nodes"
+            )
+
+    def run(self, fn: TaskFn, items: Sequence[Any], *, on_event: EventFn | None = None) -> list[Any]:
+        ray = self._ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        emit = on_event or (lambda _e: None)
+        here = ray.get_runtime_context().get_node_id()
+        board = (
+            ray.remote(num_cpus=0)(_Board)
+            .options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False))
+            .remote()
+        )
+        task = ray.remote(_ray_task).options(
+            num_cpus=self.config.cpus_per_task,
+            num_gpus=self.config.gpus_per_task,
+            max_retries=self.config.max_retries,
+            retry_exceptions=False,
+        )
+        refs = {task.remote(fn, i, item, board, self.config.cpus_per_task): i for i, item in enumerate(items)}
+        results: list[Any] = [None] * len(items)
+        pending = list(refs)
+        attempts: dict[int, tuple[int, str, int]] = {}
+
+        def drain() -> None:
+            for event in ray.get(board.drain.remote()):
+                if event.kind == "started":
+                    attempts[event.item] = (event.attempt, event.node, event.pid)
+                emit(event)
+
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
+                drain()
+                for ref in done:
+                    i = refs[ref]
+                    results[i] = self._get(ref, i)
+                    attempt, node, pid = attempts.get(i, (0, "?", 0))
+                    emit(TaskEvent(i, "finished", attempt, node, pid))
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref)
+            raise
+        finally:
+            ray.kill(board)
+        return results
+
+    def _get(self, ref: Any, item: int) -> Any:
+        ray = self._ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, VlnavError):
+                raise cause from None
+            raise
+        except ray.exceptions.RayError as exc:
+            raise ExecutorError(
+                f"task {item} failed after {self.config.max_retries} retries: {exc}. What it wrote is kept: "
+                "rerun the same command with --resume to continue"
+            ) from exc
+
+
+class _Board:
+    """Ray actor on the driver's node: counts attempts and buffers events until the driver collects them."""
+
+    def __init__(self) -> None:
+        self.events: list[TaskEvent] = []
+        self.attempts: dict[int, int] = {}
+
+    def started(self, item: int, node: str, pid: int) -> int:
+        attempt = self.attempts.get(item, 0) + 1
+        self.attempts[item] = attempt
+        self.events.append(TaskEvent(item, "started", attempt, node, pid))
+        return attempt
+
+    def send(self, event: TaskEvent) -> None:
+        self.events.append(event)
+
+    def drain(self) -> list[TaskEvent]:
+        out, self.events = self.events, []
+        return out
+
+
+def _ray_task(fn: Callable[[Any, TaskContext], Any], item_index: int, item: Any, board: Any, cpus: float) -> Any:
+    """What one Ray task runs: register the attempt with the board, then ``fn(item, ctx)``."""
+    import ray
+
+    rt = ray.get_runtime_context()
+    node = f"{socket.gethostname()}/{rt.get_node_id()[:8]}"
+    attempt = ray.get(board.started.remote(item_index, node, os.getpid()))
+
+    def lost_host(host: str) -> bool:
+        alive = [n for n in ray.nodes() if n.get("Alive")]
+        return not any(n.get("NodeManagerHostname") == host for n in alive)
+
+    ctx = TaskContext(item_index, attempt, node, cpus, board.send.remote, lost_host)
+    return fn(item, ctx)
+
+
+def _import_ray(address: str) -> Any:
+    if address == "local":
+        # A private instance has no other nodes: keep every service on the loopback (this must be set
+        # before Ray is imported). Usage reporting stays off unless the user turned it on.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        import ray
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            "--ray needs Ray, which is not installed; install it with: pip install 'vlnav-data[ray]'"
+        ) from exc
+    return ray
+
+
+def make_executor(config: ExecutorConfig) -> Executor:
+    """The executor ``config.kind`` names (use it as a context manager)."""
+    return RayExecutor(config) if config.kind == "ray" else LocalExecutor(config)
