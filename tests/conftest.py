@@ -7,12 +7,86 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo renders headless (Mesa's software EGL) in every test
+# Ray (DESIGN §9): every service on 127.0.0.1, no token under the home directory, no usage reporting.
+# Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER at import ("0" makes the GCS and every node bind and talk to
+# 127.0.0.1), so these are set here, before any test module imports Ray.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 import shutil  # noqa: E402
+import signal  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+
+def processes_with_env(name: str, value: str) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of this user's processes whose environment has ``name=value``."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone, or another user's
+            continue
+        if needle in env:
+            found.append((int(entry.name), cmd))
+    return found
+
+
+@pytest.fixture(scope="module")
+def ray_tmpdir():
+    """A short private ``RAY_TMPDIR`` (Unix socket paths must stay under 108 bytes); on teardown, every
+    process that inherited it (GCS, raylets, workers) must be gone."""
+    if not Path("/proc/self/environ").exists():
+        pytest.skip("needs /proc to check for leftover Ray processes")
+    pytest.importorskip("ray")
+    d = tempfile.mkdtemp(prefix="vr", dir="/tmp")
+    old = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = d
+    try:
+        yield d
+    finally:
+        if old is None:
+            del os.environ["RAY_TMPDIR"]
+        else:
+            os.environ["RAY_TMPDIR"] = old
+        deadline = time.monotonic() + 30
+        left = processes_with_env("RAY_TMPDIR", d)
+        while left and time.monotonic() < deadline:
+            time.sleep(0.5)
+            left = processes_with_env("RAY_TMPDIR", d)
+        for pid, _ in left:  # ours: started by this module's Ray
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(d, ignore_errors=True)
+        assert not left, f"Ray processes left behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def local_ray_cluster(ray_tmpdir):
+    """One ``ray.cluster_utils.Cluster`` per test module on 127.0.0.1, this process connected to it: a head
+    with no CPUs (the driver and the executor's progress actor live there) and two simulated worker nodes
+    of one CPU each, so two tasks run at once on different nodes. Shut down after the module."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    try:
+        for _ in range(2):
+            c.add_node(num_cpus=1)
+        c.wait_for_nodes()
+        ray.init(address=c.address, logging_level="WARNING")
+        yield c
+    finally:
+        ray.shutdown()
+        c.shutdown()
 
 
 @pytest.fixture(scope="session")

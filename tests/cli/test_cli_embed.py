@@ -133,6 +133,25 @@ def test_refusals_are_one_exact_error_line(good, tmp_path):
     assert not (tmp_path / "x.h5").exists() and not lock_path(tmp_path / "x.h5").exists()
 
 
+def test_ray_flags_are_checked_before_any_work(good, tmp_path):
+    out = tmp_path / "o.h5"
+
+    def embed(*args):
+        return runner.invoke(app, ["embed", str(good), "--encoder", "oracle", "--out", str(out), *map(str, args)])
+
+    assert _error_line(embed("--gpus-per-task", "1")) == (
+        "error: --gpus-per-task applies to --ray; add --ray auto|local|HOST:PORT, or drop it"
+    )
+    assert _error_line(embed("--ray", "local", "--device", "cuda")) == (
+        "error: --device cuda with --ray needs --gpus-per-task > 0 (Ray gives a task no GPU otherwise)"
+    )
+    assert _error_line(embed("--ray", "local", "--episodes-per-task", "0")) == (
+        "error: --episodes-per-task must be a positive integer, got 0"
+    )
+    assert _error_line(embed("--ray", "local", "--cpus-per-task", "0")) == "error: --cpus-per-task must be > 0, got 0.0"
+    assert not out.exists() and not lock_path(out).exists()
+
+
 SCRIPT = textwrap.dedent(
     """
     import os, signal, sys

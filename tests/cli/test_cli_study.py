@@ -47,6 +47,13 @@ def test_bad_flag_values(synthetic, tmp_path):
     )
     line = error_line(runner.invoke(app, ["run", str(synthetic), "--out", out, "--encoder-model-path", "clip"]))
     assert line.startswith("error: --encoder-model-path must look like NAME=DIR")
+    assert error_line(runner.invoke(app, ["run", str(synthetic), "--out", out, "--cpus-per-cell", "2"])) == (
+        "error: --cpus-per-cell applies to --ray; add --ray auto|local|HOST:PORT, or drop it"
+    )
+    assert error_line(runner.invoke(app, ["run", str(synthetic), "--out", out, "--ray", "local", "--jobs", "2"])) == (
+        "error: --jobs 2 runs cells in local processes; with --ray every cell is a Ray task: drop --jobs"
+    )
+    assert not (tmp_path / "s").exists()
 
 
 def test_config_file_values_and_flag_override(synthetic, tmp_path):

@@ -1,9 +1,9 @@
 """Ray builds that lose a node, a worker or the driver still end equal to one single-process build.
 
-One ``ray.cluster_utils.Cluster`` per module on 127.0.0.1: a head with no CPUs (the driver and the
-progress actor live there) and two simulated worker nodes of one CPU each, so the two shards run at
-once on different nodes. Shards are long enough (12 episodes of up to 40 steps, one arena at a time)
-that the fault is injected while the shard still has most of its episodes to go.
+One ``ray.cluster_utils.Cluster`` per module on 127.0.0.1 (``local_ray_cluster``: a head with no CPUs,
+where the driver and the progress actor live, and two simulated worker nodes of one CPU each), so the
+two shards run at once on different nodes. Shards are long enough (12 episodes of up to 40 steps, one
+arena at a time) that the fault is injected while the shard still has most of its episodes to go.
 """
 
 from __future__ import annotations
@@ -41,19 +41,8 @@ CLI = [sys.executable, "-c", "from vlnav_data.cli.data import main; main()"]
 
 
 @pytest.fixture(scope="module")
-def cluster(ray_tmpdir):
-    from ray.cluster_utils import Cluster
-
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-    try:
-        for _ in range(2):
-            c.add_node(num_cpus=1)
-        c.wait_for_nodes()
-        ray.init(address=c.address, logging_level="WARNING")
-        yield c
-    finally:
-        ray.shutdown()
-        c.shutdown()
+def cluster(local_ray_cluster):
+    return local_ray_cluster
 
 
 @pytest.fixture(scope="module")

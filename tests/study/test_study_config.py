@@ -34,7 +34,15 @@ def test_defaults_and_training_seeds():
         ({"seeds": 0}, "--seeds must be a positive integer, got 0"),
         ({"num_episodes": -3}, "--num-episodes must be a positive integer, got -3"),
         ({"expert": "none"}, "unknown expert 'none'"),
-        ({"executor": "ray"}, "executor 'ray' is not available for studies yet"),
+        ({"executor": "dask"}, "executor 'dask' is not available for studies; expected one of: local, ray"),
+        ({"executor": "ray", "jobs": 2}, "--jobs 2 runs cells in local processes; with --ray every cell is a Ray"),
+        ({"gpus_per_cell": 0.5}, "--gpus-per-cell applies to --ray; add --ray auto|local|HOST:PORT, or drop it"),
+        ({"ray_address": "local"}, "--ray applies to --ray"),
+        ({"executor": "ray", "device": "cuda"}, "--device cuda with --ray needs --gpus-per-cell > 0"),
+        ({"executor": "ray", "device": "cuda:1"}, "--device cuda:1 names one GPU, but Ray assigns each cell its GPUs"),
+        ({"executor": "ray", "gpus_per_cell": 0.25, "device": "cpu"}, "--gpus-per-cell 0.25 reserves GPUs that"),
+        ({"executor": "ray", "cpus_per_cell": 0}, "--cpus-per-cell must be > 0, got 0"),
+        ({"executor": "ray", "gpus_per_cell": -1}, "--gpus-per-cell must be a number >= 0, got -1"),
         ({"device": "gpu"}, "--device must be one of"),
         ({"alpha": 1.5}, "--alpha must be in (0, 1)"),
         ({"datasets": ("x/a.h5", "y/a.h5")}, "'a' is given more than once"),
@@ -46,6 +54,15 @@ def test_config_refuses_bad_values(kwargs, message):
     with pytest.raises(ConfigError, match=None) as info:
         StudyConfig(**{**base, **kwargs})
     assert message in str(info.value)
+
+
+def test_ray_settings_become_one_task_per_cell():
+    cfg = StudyConfig(datasets=("a.h5",), out_dir="o", executor="ray", ray_address="10.0.0.1:6379", gpus_per_cell=0.25)
+    ex = cfg.executor_config()
+    assert (ex.kind, ex.address, ex.cpus_per_task, ex.gpus_per_task) == ("ray", "10.0.0.1:6379", 1.0, 0.25)
+    from vlnav_data.study.run import study_command
+
+    assert study_command(cfg).endswith("--gpus-per-cell 0.25 --ray 10.0.0.1:6379")
 
 
 def test_encoder_names_are_not_checked_against_the_registry():

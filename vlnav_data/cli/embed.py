@@ -33,6 +33,21 @@ def embed(
     trust_remote_code: bool = typer.Option(
         False, "--trust-remote-code", help="Let hf: checkpoints run their own code (recorded in the file)."
     ),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        metavar="auto|local|HOST:PORT",
+        help="Compute on Ray: tasks read ranges of episodes from FILE (on a filesystem every node mounts) and "
+        "return embeddings; this process alone writes (auto: the cluster this machine joined with `ray start`; "
+        "local: a private Ray on this machine; HOST:PORT: that head node).",
+    ),
+    cpus_per_task: float | None = typer.Option(
+        None, help="With --ray: CPUs (and torch threads) per task.  [default: 1]"
+    ),
+    gpus_per_task: float | None = typer.Option(None, help="With --ray: GPUs per task, e.g. 0.5.  [default: 0]"),
+    episodes_per_task: int | None = typer.Option(
+        None, help="With --ray: consecutive episodes per task (each loads the encoders once).  [default: 64]"
+    ),
     json_out: bool = JSON_OUT,
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
 ) -> None:
@@ -40,6 +55,11 @@ def embed(
     instructions, and add them to FILE (or write --out). Crash-safe and resumable; see the README."""
     from vlnav_data.collect.embed import EmbedConfig, embed_dataset
 
+    ray_values = run_command(
+        _ray_values,
+        ray,
+        {"--cpus-per-task": cpus_per_task, "--gpus-per-task": gpus_per_task, "--episodes-per-task": episodes_per_task},
+    )
     cfg = run_command(
         EmbedConfig,
         file=str(file),
@@ -54,6 +74,7 @@ def embed(
         encoder_batch_size=encoder_batch_size,
         cross_episode_batching=cross_episode_batching,
         trust_remote_code=trust_remote_code,
+        **ray_values,
     )
     # In place (no --out) the library replaces FILE atomically; a new --out follows the common output policy.
     with writing_to(out, kind="file", overwrite=overwrite or resume, inputs=[file], example="demos-embedded.h5"):
@@ -71,6 +92,25 @@ def embed(
         )
 
 
+def _ray_values(ray: str | None, flags: dict[str, Any]) -> dict[str, Any]:
+    """The EmbedConfig fields of ``--ray`` and its flags (which are refused without it)."""
+    from vlnav_data.collect.executors import ExecutorConfig
+    from vlnav_data.errors import ConfigError
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    if ray is None:
+        if given:
+            raise ConfigError(f"{next(iter(given))} applies to --ray; add --ray auto|local|HOST:PORT, or drop it")
+        return {}
+    executor = ExecutorConfig.for_ray(
+        ray, cpus_per_task=given.get("--cpus-per-task"), gpus_per_task=given.get("--gpus-per-task"), unit="task"
+    )
+    values: dict[str, Any] = {"executor": executor}
+    if "--episodes-per-task" in given:
+        values["episodes_per_task"] = given["--episodes-per-task"]
+    return values
+
+
 def _embed_with_progress(cfg: Any, embed_dataset: Any) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -83,6 +123,7 @@ def _embed_with_progress(cfg: Any, embed_dataset: Any) -> Any:
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         TextColumn("ETA {task.fields[eta]}"),
+        TextColumn("{task.fields[tasks]}"),
     )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         tasks: dict[str, Any] = {}
@@ -90,10 +131,23 @@ def _embed_with_progress(cfg: Any, embed_dataset: Any) -> Any:
         def on_progress(p: Any) -> None:
             if p.stage not in tasks:
                 label = "embed" if p.stage == "embed" else "copy "
-                tasks[p.stage] = bar.add_task(f"{label} {Path(cfg.file).name}", total=p.frames_total, rate="", eta="-")
+                tasks[p.stage] = bar.add_task(
+                    f"{label} {Path(cfg.file).name}", total=p.frames_total, rate="", eta="-", tasks=""
+                )
             eta = "-" if p.eta_s is None else f"{int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}"
+            on_ray = ""
+            if p.tasks:  # --ray: where the work is
+                running = [t for t in p.tasks if t.state == "running"]
+                nodes = len({t.node for t in running})
+                on_ray = f"tasks {sum(t.state == 'done' for t in p.tasks)}/{len(p.tasks)} done, {len(running)} running"
+                on_ray += f" on {nodes} node(s)" if running else ""
             bar.update(
-                tasks[p.stage], completed=p.frames_done, total=p.frames_total, rate=f"{p.frames_per_s:.1f}/s", eta=eta
+                tasks[p.stage],
+                completed=p.frames_done,
+                total=p.frames_total,
+                rate=f"{p.frames_per_s:.1f}/s",
+                eta=eta,
+                tasks=on_ray,
             )
 
         return run_command(embed_dataset, cfg, progress=on_progress)

@@ -139,6 +139,19 @@ def run(
     alpha: float | None = typer.Option(None, "--alpha", help="Family-wise level of the paired tests.  [default: 0.05]"),
     device: str | None = typer.Option(None, "--device", help=f"Torch device: {DEVICE_HELP}.  [default: auto]"),
     jobs: int | None = typer.Option(None, "--jobs", help="Cells in N processes, one thread each.  [default: 1]"),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        metavar="auto|local|HOST:PORT",
+        help="One Ray task per cell (auto: the cluster this machine joined with `ray start`; local: a private "
+        "Ray on this machine; HOST:PORT: that head node). --out and the files on a filesystem every node mounts.",
+    ),
+    cpus_per_cell: float | None = typer.Option(
+        None, "--cpus-per-cell", help="With --ray: CPUs (torch and BLAS threads) per cell.  [default: 1]"
+    ),
+    gpus_per_cell: float | None = typer.Option(
+        None, "--gpus-per-cell", help="With --ray: GPUs per cell; 0.25 puts four cells on one GPU.  [default: 0]"
+    ),
     resume: bool = typer.Option(False, "--resume", help="Finish the study in --out; finished cells are kept."),
     config: Path | None = typer.Option(None, "--config", help="TOML file of study settings; flags override it."),
     as_json: bool = JSON_OUT,
@@ -167,6 +180,10 @@ def run(
         "alpha": alpha,
         "device": device,
         "jobs": jobs,
+        "executor": "ray" if ray is not None else None,
+        "ray_address": ray,
+        "cpus_per_cell": cpus_per_cell,
+        "gpus_per_cell": gpus_per_cell,
         "resume": True if resume else None,
     }
     if encoder_model_path:

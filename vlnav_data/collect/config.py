@@ -227,16 +227,7 @@ class BuildConfig:
                 f"--num-shards {self.num_shards} exceeds --num-episodes {self.num_episodes}: every shard needs "
                 "at least one episode; use fewer shards"
             )
-        gpus = self.executor.gpus_per_task
-        if self.device.startswith("cuda:"):
-            raise ConfigError(
-                f"--device {self.device} names one GPU, but Ray assigns each shard its GPUs: "
-                "use --device cuda (or auto) with --gpus-per-shard"
-            )
-        if self.device == "cuda" and gpus <= 0:
-            raise ConfigError("--device cuda with --ray needs --gpus-per-shard > 0 (Ray gives a task no GPU otherwise)")
-        if self.device == "cpu" and gpus > 0:
-            raise ConfigError(f"--gpus-per-shard {gpus:g} reserves GPUs that --device cpu never uses; drop one of them")
+        self.executor.check_device(self.device, "shard")
 
     def stored(self) -> dict[str, Any]:
         """The config as stored in the file (JSON-compatible), without how this run opened the file."""

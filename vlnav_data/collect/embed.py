@@ -33,6 +33,10 @@ before gzip); step 2 writes a second copy of the input, so at the end ``FILE + O
 input plus the new arrays) must fit on the disk for a moment, also in place, until the rename frees
 the old file.
 
+On Ray (``--ray``, :mod:`vlnav_data.collect.embed_tasks`), workers compute the embeddings of ranges of
+episodes from the shared input file and send them back; this process alone writes the sidecar and the
+output, in episode order, so everything above holds unchanged.
+
 Refused before any model loads: a ``.partial`` or incomplete input, a state-only file (no
 ``obs/rgb``; the oracle alone would only need the privileged state, but ``vlnav-demos`` 1.x requires
 frames, so such a file cannot become a valid one), a file that fails ``validate``, an encoder the file
@@ -65,6 +69,7 @@ from vlnav_data.collect.embedding import (
     batches_across_episodes,
     encode_texts_one_by_one,
 )
+from vlnav_data.collect.executors import ExecutorConfig
 from vlnav_data.dataset import EncoderEntry, lock_path, partial_path, schema
 from vlnav_data.dataset.augment import write_with_encoders
 from vlnav_data.dataset.lock import WriteLock
@@ -110,6 +115,12 @@ class EmbedConfig:
         read_ahead: episodes a reader thread decodes ahead of the encoder; 0 reads each episode inline,
             between encoder calls; None = 4 on CUDA (the CPU is free while the GPU encodes) and 0 on CPU
             (torch's threads already use every core; a reader thread would only compete with them).
+        executor: where the embeddings are computed: ``local`` (this process) or ``ray`` (tasks over
+            ranges of episodes on a Ray cluster; :mod:`vlnav_data.collect.embed_tasks`). Not part of
+            :meth:`command`: on the CPU the arrays are the same whichever executor computed them.
+        episodes_per_task: Ray only: consecutive episodes per task. Each task loads the encoders once
+            (seconds for a real model) and a lost worker costs at most one task's work; 64 episodes
+            (about 6,800 frames in the arena) keep the load a small share on a GPU and the loss small.
     """
 
     file: str
@@ -125,6 +136,8 @@ class EmbedConfig:
     cross_episode_batching: bool | None = None
     trust_remote_code: bool = False
     read_ahead: int | None = None
+    executor: ExecutorConfig = ExecutorConfig()
+    episodes_per_task: int = 64
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "file", str(self.file))
@@ -156,6 +169,12 @@ class EmbedConfig:
             raise ConfigError(f"read_ahead must be an integer >= 0 or None, got {ra!r}")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other; pass one")
+        if not isinstance(self.executor, ExecutorConfig):
+            raise ConfigError(f"executor must be an ExecutorConfig, got {type(self.executor).__name__}")
+        ept = self.episodes_per_task
+        if isinstance(ept, bool) or not isinstance(ept, int) or ept < 1:
+            raise ConfigError(f"--episodes-per-task must be a positive integer, got {ept!r}")
+        self.executor.check_device(self.device, "task")
 
     @property
     def encoder_names(self) -> tuple[str, ...]:
@@ -191,6 +210,51 @@ class EmbedConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EmbedTaskState:
+    """Where one task of a ``--ray`` embed stands, as the driver knows it.
+
+    Attributes:
+        task_index: its place in this run's tasks (they cover the uncommitted episodes in order).
+        first_episode / num_episodes: the range of episodes it embeds.
+        state: ``pending``, ``running`` or ``done`` (its embeddings reached the driver).
+        attempt: its current attempt (0 before the first start; 2 and more after lost workers or nodes).
+        node: where the current attempt runs (``host/node-id``).
+        pid: process id of the current attempt on its node.
+        episodes_done: episodes the current attempt has embedded (not yet written: the driver writes).
+    """
+
+    task_index: int
+    first_episode: int
+    num_episodes: int
+    state: str
+    attempt: int
+    node: str
+    pid: int
+    episodes_done: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedTaskOutcome:
+    """One finished task of a ``--ray`` embed.
+
+    Attributes:
+        task_index / first_episode / num_episodes: as in :class:`EmbedTaskState`.
+        attempts: how many times it was started (more than 1 after a lost worker or node).
+        node: where its last attempt ran.
+        frames: frames it embedded.
+        encode_s: time its last attempt spent inside the encoders.
+    """
+
+    task_index: int
+    first_episode: int
+    num_episodes: int
+    attempts: int
+    node: str
+    frames: int
+    encode_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class EmbedProgress:
     """Progress of an embed run, reported after every episode committed and every demo copied.
 
@@ -203,6 +267,8 @@ class EmbedProgress:
         elapsed_s: seconds since this stage started.
         frames_per_s: frames this run processed in this stage per second.
         eta_s: estimated seconds left in this stage (None until something was processed).
+        tasks: ``--ray`` only: one :class:`EmbedTaskState` per task of this run (``done`` and
+            ``frames_done`` count what the driver has written; the tasks say what is being computed).
     """
 
     stage: str
@@ -213,6 +279,7 @@ class EmbedProgress:
     elapsed_s: float
     frames_per_s: float
     eta_s: float | None
+    tasks: tuple[EmbedTaskState, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,6 +303,9 @@ class EmbedResult:
         device: device the encoders ran on.
         cross_episode_batching: whether batches spanned episodes.
         batch_frames: frames per cross-episode batch (None when per episode).
+        executor: ``local`` or ``ray``.
+        tasks: ``ray``: one :class:`EmbedTaskOutcome` per task this run ran (none when every episode was
+            committed before); ``encode_s`` is then the sum over the tasks' last attempts.
     """
 
     path: Path
@@ -257,6 +327,8 @@ class EmbedResult:
     device: str
     cross_episode_batching: bool
     batch_frames: int | None
+    executor: str = "local"
+    tasks: tuple[EmbedTaskOutcome, ...] = ()
 
 
 ProgressFn = Callable[[EmbedProgress], None]
@@ -304,9 +376,12 @@ def embed_dataset(
     in_place = _same_file(src, out)
     side = sidecar_path(out)
     partial = partial_path(out)
+    on_tasks = config.executor.kind != "local"
+    if on_tasks and encoders is not None:
+        raise ConfigError("injected encoders cannot be sent to executor tasks; build them by name instead")
     _check_input_path(src)
     _check_output_path(out)
-    device = resolve_device(config.device, "--device")
+    device = None if on_tasks else resolve_device(config.device, "--device")  # tasks resolve their own
     lock = WriteLock(lock_path(out))
     lock.acquire()
     try:
@@ -317,35 +392,31 @@ def embed_dataset(
         present = {e.name for e in info.entries}
         for name in config.encoder_names:
             _refuse_present(name, present, src, config.replace)
-        encoders = _make_encoders(config, device, encoders)
-        names = tuple(enc.spec.name for enc in encoders)
-        entries = [encoder_entry(enc.spec) for enc in encoders]
-        sidecar = EmbeddingSidecar(
-            side,
-            input_path=src,
-            fingerprint=info.fingerprint,
-            plan={"encoders": list(names), "replaced": [n for n in names if n in present]},
-            entries=entries,
-            num_instructions=len(info.instructions),
-            resume=config.resume,
-            allow_mixed_precision=config.allow_mixed_precision,
-        )
-        across = batches_across_episodes(config.cross_episode_batching, device)
-        batch_frames = batch_frames_for(encoders, config.encoder_batch_size) if across else None
-        resumed = sidecar.committed
-        try:
-            read_ahead = config.read_ahead if config.read_ahead is not None else (4 if device.startswith("cuda") else 0)
-            embedder = EpisodeEmbedder(encoders, batch_frames=batch_frames)
-            stats = _embed_episodes(src, info, encoders, sidecar, embedder, read_ahead, progress)
-            added = tuple(sidecar.entries)
-            sidecar.finish()
-        except BaseException:
-            sidecar.close()  # committed episodes stay for --resume
-            raise
+        names = config.encoder_names
+
+        def open_sidecar(entries: Sequence[EncoderEntry]) -> EmbeddingSidecar:
+            return EmbeddingSidecar(
+                side,
+                input_path=src,
+                fingerprint=info.fingerprint,
+                plan={"encoders": list(names), "replaced": [n for n in names if n in present]},
+                entries=entries,
+                num_instructions=len(info.instructions),
+                resume=config.resume,
+                allow_mixed_precision=config.allow_mixed_precision,
+            )
+
+        if on_tasks:
+            from vlnav_data.collect.embed_tasks import embed_on_executor
+
+            stage = embed_on_executor(config, src, info, open_sidecar, progress)
+        else:
+            assert device is not None
+            stage = _embed_here(config, src, info, device, encoders, open_sidecar, progress)
         t_copy = time.perf_counter()
         rebuild = " && ".join(c for c in (info.rebuild_command, config.command()) if c)
         write_with_encoders(
-            src, side, partial, added=added, rebuild_command=rebuild, progress=_copy_progress(info, progress)
+            src, side, partial, added=stage.entries, rebuild_command=rebuild, progress=_copy_progress(info, progress)
         )
         mark_assembled(side)
         publish(partial, out)
@@ -361,19 +432,45 @@ def embed_dataset(
         replaced=tuple(n for n in names if n in present),
         num_episodes=len(info.demo_names),
         num_steps=int(sum(info.num_samples)),
-        new_episodes=len(info.demo_names) - resumed,
-        new_steps=int(stats["frames"]),
-        resumed_episodes=resumed,
+        new_episodes=len(info.demo_names) - stage.resumed,
+        new_steps=stage.frames,
+        resumed_episodes=stage.resumed,
         elapsed_s=time.perf_counter() - t_start,
-        frames_per_s=stats["frames"] / stats["embed_s"] if stats["embed_s"] > 0 else 0.0,
-        encode_s=stats["encode_s"],
+        frames_per_s=stage.frames / stage.embed_s if stage.embed_s > 0 else 0.0,
+        encode_s=stage.encode_s,
         copy_s=copy_s,
         file_bytes=out.stat().st_size,
         input_bytes=info.size_bytes,
-        device=device,
-        cross_episode_batching=across,
-        batch_frames=batch_frames,
+        device=stage.device,
+        cross_episode_batching=stage.across,
+        batch_frames=stage.batch_frames,
+        executor=config.executor.kind,
+        tasks=stage.tasks,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Stage:
+    """What the embedding stage did, wherever it ran.
+
+    Attributes:
+        entries: the encoders' entries as the finished sidecar holds them (precision combined on resume).
+        resumed: episodes the sidecar held when the stage started.
+        frames: frames embedded by this run.
+        encode_s: time inside the encoders; embed_s: wall time of the stage.
+        device / across / batch_frames: where and how the encoders ran.
+        tasks: executor tasks (``ray``).
+    """
+
+    entries: tuple[EncoderEntry, ...]
+    resumed: int
+    frames: int
+    encode_s: float
+    embed_s: float
+    device: str
+    across: bool
+    batch_frames: int | None
+    tasks: tuple[EmbedTaskOutcome, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------- checks
@@ -435,20 +532,27 @@ def _inspect_input(src: Path) -> _Input:
             f"encoders only to valid files: run `vlnav-data validate {src}` for the full list"
         )
     with open_h5(src) as f:
-        data = f["data"]
-        index = tuple(data[n][schema.INSTRUCTION_INDEX][()] for n in names)
-        table = tuple(s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in f[schema.META_INSTRUCTIONS][()])
         rebuild = f.attrs.get("rebuild_command", "")
         return _Input(
-            demo_names=tuple(names),
-            num_samples=tuple(int(data[n].attrs["num_samples"]) for n in names),
-            instruction_index=index,
-            instructions=table,
+            **_demo_listing(f, names),
             entries=tuple(EncoderEntry(**e) for e in json.loads(f.attrs["encoders_json"])),
             rebuild_command=rebuild.decode() if isinstance(rebuild, bytes) else str(rebuild),
             fingerprint=input_fingerprint(src, f),
             size_bytes=src.stat().st_size,
         )
+
+
+def _demo_listing(f: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The :class:`_Input` fields that say how to read demos ``names`` of an open file."""
+    data = f["data"]
+    return {
+        "demo_names": tuple(names),
+        "num_samples": tuple(int(data[n].attrs["num_samples"]) for n in names),
+        "instruction_index": tuple(data[n][schema.INSTRUCTION_INDEX][()] for n in names),
+        "instructions": tuple(
+            s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in f[schema.META_INSTRUCTIONS][()]
+        ),
+    }
 
 
 def _check_output(config: EmbedConfig, out: Path, in_place: bool, side: Path, partial: Path) -> None:
@@ -495,18 +599,120 @@ def _make_encoders(config: EmbedConfig, device: str, injected: Sequence[Any] | N
 
 
 # ---------------------------------------------------------------------------------------- work
-def _embed_episodes(
+def _embed_here(
+    config: EmbedConfig,
     src: Path,
     info: _Input,
-    encoders: list[Any],
-    sidecar: EmbeddingSidecar,
-    embedder: EpisodeEmbedder,
-    read_ahead: int,
+    device: str,
+    injected: Sequence[Any] | None,
+    open_sidecar: Callable[[Sequence[EncoderEntry]], EmbeddingSidecar],
     progress: ProgressFn | None,
-) -> dict[str, float]:
-    """Embed every uncommitted episode into the sidecar, in order; return frames, encode_s and embed_s."""
-    n = len(info.demo_names)
-    start = sidecar.committed
+) -> _Stage:
+    """The embedding stage in this process: every uncommitted episode into the sidecar, in order."""
+    encoders = _make_encoders(config, device, injected)
+    sidecar = open_sidecar([encoder_entry(enc.spec) for enc in encoders])
+    across = batches_across_episodes(config.cross_episode_batching, device)
+    batch_frames = batch_frames_for(encoders, config.encoder_batch_size) if across else None
+    resumed = sidecar.committed
+    try:
+        read_ahead = config.read_ahead if config.read_ahead is not None else (4 if device.startswith("cuda") else 0)
+        embedder = EpisodeEmbedder(encoders, batch_frames=batch_frames)
+        committer = _Committer(info, sidecar, progress)
+        indices = range(committer.start, len(info.demo_names))
+        encode_s = _stream_episodes(src, info, indices, embedder, read_ahead, committer.commit_all)
+        committer.check_all_committed()
+        if committer.unused_rows:  # rows no demo refers to: embedded once, at the end
+            texts = [info.instructions[row] for row in committer.unused_rows]
+            committer.write_text_rows({enc.spec.name: encode_texts_one_by_one(enc, texts) for enc in encoders})
+        embed_s = committer.elapsed_s
+        added = tuple(sidecar.entries)
+        sidecar.finish()
+    except BaseException:
+        sidecar.close()  # committed episodes stay for --resume
+        raise
+    return _Stage(
+        entries=added,
+        resumed=resumed,
+        frames=committer.frames,
+        encode_s=encode_s,
+        embed_s=embed_s,
+        device=device,
+        across=across,
+        batch_frames=batch_frames,
+    )
+
+
+class _Committer:
+    """Appends finished episodes to the sidecar in input order and reports progress (one per run).
+
+    Each episode is committed with the text rows it is the first to use (so a committed prefix always
+    has its text rows); rows no episode uses are left for :meth:`write_text_rows` at the end.
+    """
+
+    def __init__(self, info: _Input, sidecar: EmbeddingSidecar, progress: ProgressFn | None) -> None:
+        self.info = info
+        self.sidecar = sidecar
+        self.progress = progress
+        self.by_demo, self.unused_rows = _text_rows(info)
+        self.start = sidecar.committed
+        self.frames = 0  # committed by this run
+        self.frames_before = int(sum(info.num_samples[: self.start]))
+        self.frames_total = int(sum(info.num_samples))
+        self.tasks: tuple[EmbedTaskState, ...] = ()
+        self.t0 = time.perf_counter()
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def commit(self, i: int, emb: EpisodeEmbeddings) -> None:
+        """Commit demo ``i`` (the next one) and report progress."""
+        rows = {
+            name: {row: emb.text[name][self.info.instructions[row]] for row in self.by_demo.get(i, [])}
+            for name in emb.text
+        }
+        self.sidecar.append(i, emb.image, emb.joint, rows)
+        self.frames += self.info.num_samples[i]
+        self.report()
+
+    def commit_all(self, finished: list[tuple[int, EpisodeEmbeddings]]) -> None:
+        for i, emb in finished:
+            self.commit(i, emb)
+
+    def write_text_rows(self, vectors: dict[str, np.ndarray]) -> None:
+        """Write the unused rows: ``vectors[name]`` holds one row per entry of :attr:`unused_rows`."""
+        self.sidecar.write_text_rows(
+            {name: dict(zip(self.unused_rows, rows, strict=True)) for name, rows in vectors.items()}
+        )
+
+    def check_all_committed(self) -> None:
+        n = len(self.info.demo_names)
+        if self.sidecar.committed != n:
+            raise RuntimeError(f"embedded {self.sidecar.committed} of {n} episodes")
+
+    def report(self) -> None:
+        if self.progress is None:
+            return
+        elapsed = self.elapsed_s
+        rate = self.frames / elapsed if elapsed > 0 else 0.0
+        left = self.frames_total - self.frames_before - self.frames
+        self.progress(
+            EmbedProgress(
+                stage="embed",
+                done=self.sidecar.committed,
+                total=len(self.info.demo_names),
+                frames_done=self.frames_before + self.frames,
+                frames_total=self.frames_total,
+                elapsed_s=elapsed,
+                frames_per_s=rate,
+                eta_s=left / rate if rate > 0 else None,
+                tasks=self.tasks,
+            )
+        )
+
+
+def _text_rows(info: _Input) -> tuple[dict[int, list[int]], list[int]]:
+    """Instruction rows by the first demo that uses them, and the rows no demo uses."""
     first_use: dict[int, int] = {}  # instruction row -> first demo that uses it
     for i, index in enumerate(info.instruction_index):
         for row in np.unique(index):
@@ -514,87 +720,65 @@ def _embed_episodes(
     by_demo: dict[int, list[int]] = {}
     for row, i in first_use.items():
         by_demo.setdefault(i, []).append(row)
-    stats = {"frames": 0.0, "encode_s": 0.0, "embed_s": 0.0}
-    frames_total = int(sum(info.num_samples))
-    frames_before = int(sum(info.num_samples[:start]))
-    t0 = time.perf_counter()
+    return by_demo, [row for row in range(len(info.instructions)) if row not in first_use]
 
-    def commit(finished: list[tuple[int, EpisodeEmbeddings]]) -> None:
-        for i, emb in finished:
-            rows = {
-                name: {row: emb.text[name][info.instructions[row]] for row in by_demo.get(i, [])} for name in emb.text
-            }
-            sidecar.append(i, emb.image, emb.joint, rows)
-            stats["frames"] += info.num_samples[i]
-            if progress is not None:
-                elapsed = time.perf_counter() - t0
-                rate = stats["frames"] / elapsed if elapsed > 0 else 0.0
-                left = frames_total - frames_before - stats["frames"]
-                progress(
-                    EmbedProgress(
-                        stage="embed",
-                        done=sidecar.committed,
-                        total=n,
-                        frames_done=int(frames_before + stats["frames"]),
-                        frames_total=frames_total,
-                        elapsed_s=elapsed,
-                        frames_per_s=rate,
-                        eta_s=left / rate if rate > 0 else None,
-                    )
-                )
+
+FinishedFn = Callable[[list[tuple[int, EpisodeEmbeddings]]], None]
+
+
+def _stream_episodes(
+    src: Path, info: _Input, indices: range, embedder: EpisodeEmbedder, read_ahead: int, on_finished: FinishedFn
+) -> float:
+    """Read episodes ``indices`` of ``src`` in order, embed them, hand each finished batch of episodes to
+    ``on_finished``; return the seconds spent inside the encoders."""
+    encode_s = 0.0
 
     def encode(i: int, frames: EpisodeFrames | None) -> None:
+        nonlocal encode_s
         t_enc = time.perf_counter()
         finished = embedder.add(i, frames) if frames is not None else embedder.flush()
-        stats["encode_s"] += time.perf_counter() - t_enc
-        commit(finished)
+        encode_s += time.perf_counter() - t_enc
+        on_finished(finished)
 
-    if start < n and read_ahead == 0:
+    if not indices:
+        return encode_s
+    if read_ahead == 0:
         with open_h5(src) as f:
-            for i in range(start, n):
+            for i in indices:
                 encode(i, _read_episode(f, info, i))
-        encode(n, None)
-    elif start < n:
-        stop = threading.Event()
-        errors: list[BaseException] = []
-        episodes: queue.Queue = queue.Queue(maxsize=read_ahead)
-        reader = threading.Thread(
-            target=_read_episodes,
-            args=(src, info, range(start, n), episodes, stop, errors),
-            name="vlnav-embed-reader",
-            daemon=True,
-        )
-        reader.start()
-        try:
-            while True:
-                item = queues.get(episodes, stop)
-                if item is None:
-                    break
-                encode(*item)
-            encode(n, None)
-        except queues.Stopped:
-            pass
-        finally:
-            stop.set()
-            reader.join(timeout=30)
-        if errors:
-            raise errors[0]
-    if sidecar.committed != n:
-        raise RuntimeError(f"embedded {sidecar.committed} of {n} episodes")
-    unused = [row for row in range(len(info.instructions)) if row not in first_use]
-    if unused:  # rows no demo refers to: embedded once, at the end
-        texts = [info.instructions[row] for row in unused]
-        sidecar.write_text_rows(
-            {enc.spec.name: dict(zip(unused, encode_texts_one_by_one(enc, texts), strict=True)) for enc in encoders}
-        )
-    stats["embed_s"] = time.perf_counter() - t0
-    return stats
+        encode(-1, None)
+        return encode_s
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    episodes: queue.Queue = queue.Queue(maxsize=read_ahead)
+    reader = threading.Thread(
+        target=_read_episodes,
+        args=(src, info, indices, episodes, stop, errors),
+        name="vlnav-embed-reader",
+        daemon=True,
+    )
+    reader.start()
+    try:
+        while True:
+            item = queues.get(episodes, stop)
+            if item is None:
+                break
+            encode(*item)
+        encode(-1, None)
+    except queues.Stopped:
+        pass
+    finally:
+        stop.set()
+        reader.join(timeout=30)
+    if errors:
+        raise errors[0]
+    return encode_s
 
 
 def _read_episodes(
     src: Path,
     info: _Input,
-    indices: range,
+    indices: Sequence[int],
     out: queue.Queue,
     stop: threading.Event,
     errors: list[BaseException],

@@ -6,6 +6,12 @@ An executor runs ``fn(item, ctx)`` for every item and returns the results in ite
         ex.check_resources()
         results = ex.run(fn, items, on_event=print)
 
+Three commands use it: ``build --ray`` (one task per shard, :mod:`vlnav_data.collect.sharded`),
+``embed --ray`` (one task per range of episodes, :mod:`vlnav_data.collect.embed_tasks`) and
+``vlnav-study run --ray`` (one task per cell, :mod:`vlnav_data.study.executors`). ``on_result`` hands
+each result to the caller as it arrives, so a caller that writes results (``embed``) need not hold
+them all.
+
 ``fn`` must be a module-level function (Ray ships it by reference, so every node needs the same
 ``vlnav_data`` installed) and ``items`` picklable. ``ctx`` (:class:`TaskContext`) says where the task
 runs and which attempt it is, and carries progress back to the caller: ``ctx.report(**fields)``
@@ -76,6 +82,58 @@ class ExecutorConfig:
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
 
+    @classmethod
+    def for_ray(
+        cls, address: str, *, cpus_per_task: float | None = None, gpus_per_task: float | None = None, unit: str
+    ) -> ExecutorConfig:
+        """The Ray executor of ``--ray ADDRESS [--cpus-per-<unit> C] [--gpus-per-<unit> G]`` (None: the default).
+
+        Raises:
+            ConfigError: a bad address or count; the message names the command's flags.
+        """
+        kw: dict[str, Any] = {"kind": "ray", "address": address}
+        if cpus_per_task is not None:
+            kw["cpus_per_task"] = cpus_per_task
+        if gpus_per_task is not None:
+            kw["gpus_per_task"] = gpus_per_task
+        try:
+            return cls(**kw)
+        except ConfigError as exc:
+            message = (
+                str(exc).replace("cpus_per_task", f"--cpus-per-{unit}").replace("gpus_per_task", f"--gpus-per-{unit}")
+            )
+            raise ConfigError(message) from None
+
+    def check_device(self, device: str, unit: str) -> None:
+        """Check ``--device`` against the GPUs Ray gives each task (nothing to check locally).
+
+        Ray assigns a task the GPUs it reserves and hides the others (``CUDA_VISIBLE_DEVICES``), so a
+        task sees ``cuda`` exactly when ``gpus_per_task > 0``; ``auto`` follows that.
+
+        Args:
+            device: the ``--device`` value (already spelled correctly).
+            unit: what one task is to the user (``shard``, ``task``, ``cell``), for ``--gpus-per-<unit>``.
+
+        Raises:
+            ConfigError: ``cuda:N`` (Ray chooses the GPU), ``cuda`` without GPUs per task, or ``cpu`` with them.
+        """
+        if self.kind != "ray":
+            return
+        gpus = self.gpus_per_task
+        if device.startswith("cuda:"):
+            raise ConfigError(
+                f"--device {device} names one GPU, but Ray assigns each {unit} its GPUs: "
+                f"use --device cuda (or auto) with --gpus-per-{unit}"
+            )
+        if device == "cuda" and gpus <= 0:
+            raise ConfigError(
+                f"--device cuda with --ray needs --gpus-per-{unit} > 0 (Ray gives a task no GPU otherwise)"
+            )
+        if device == "cpu" and gpus > 0:
+            raise ConfigError(
+                f"--gpus-per-{unit} {gpus:g} reserves GPUs that --device cpu never uses; drop one of them"
+            )
+
 
 @dataclass(frozen=True)
 class TaskEvent:
@@ -101,6 +159,8 @@ class TaskEvent:
 
 EventFn = Callable[[TaskEvent], None]
 TaskFn = Callable[[Any, "TaskContext"], Any]
+ResultFn = Callable[[int, Any], Any]
+"""``on_result(item, result)``: called on the driver as each result arrives; what it returns is kept in its place."""
 
 
 class TaskContext:
@@ -133,6 +193,18 @@ class TaskContext:
         """Send progress (picklable values) to the driver's ``on_event``."""
         self._send(TaskEvent(self.item, "report", self.attempt, self.node, self.pid, dict(fields)))
 
+    def limit_threads(self) -> None:
+        """In a worker process of its own, use one torch and one BLAS thread per reserved CPU (at least one);
+        in the caller's process (``cpus`` is None) change nothing: its own settings apply."""
+        if self.cpus is None:
+            return
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        n = max(1, int(self.cpus))
+        torch.set_num_threads(n)
+        threadpool_limits(limits=n)
+
     def host_is_lost(self, host: str) -> bool:
         """True when the executor knows that no live worker node runs on ``host`` (a node it lost).
 
@@ -153,14 +225,35 @@ class Executor:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def check_resources(self) -> None:
-        """Raise :class:`ConfigError` when no worker could ever run one task (before any work starts)."""
+    def check_resources(self, unit: str = "shard") -> None:
+        """Raise :class:`ConfigError` when no worker could ever run one task (before any work starts).
 
-    def run(self, fn: TaskFn, items: Sequence[Any], *, on_event: EventFn | None = None) -> list[Any]:
+        Args:
+            unit: what one task is to the user (``shard``, ``task``, ``cell``): the message names the
+                ``--cpus-per-<unit>`` / ``--gpus-per-<unit>`` flags.
+        """
+
+    def run(
+        self,
+        fn: TaskFn,
+        items: Sequence[Any],
+        *,
+        on_event: EventFn | None = None,
+        on_result: ResultFn | None = None,
+    ) -> list[Any]:
         """Run ``fn(item, ctx)`` for every item; results in item order.
 
+        Args:
+            fn: a module-level function ``fn(item, ctx)``.
+            items: picklable work items.
+            on_event: called on the driver with every :class:`TaskEvent`.
+            on_result: called on the driver with ``(item index, result)`` as each result arrives (in the
+                order they finish, which need not be item order); the returned list then holds what it
+                returned instead of the result, so a caller that consumes large results as they come
+                (``embed`` writes them) keeps only something small.
+
         Raises:
-            VlnavError: raised by ``fn`` (the remaining items are not run).
+            VlnavError: raised by ``fn`` or ``on_result`` (the remaining items are not run).
         """
         raise NotImplementedError
 
@@ -171,15 +264,23 @@ class LocalExecutor(Executor):
     def __init__(self, config: ExecutorConfig | None = None) -> None:
         self.config = config or ExecutorConfig()
 
-    def run(self, fn: TaskFn, items: Sequence[Any], *, on_event: EventFn | None = None) -> list[Any]:
+    def run(
+        self,
+        fn: TaskFn,
+        items: Sequence[Any],
+        *,
+        on_event: EventFn | None = None,
+        on_result: ResultFn | None = None,
+    ) -> list[Any]:
         emit = on_event or (lambda _e: None)
         node = socket.gethostname()
         results = []
         for i, item in enumerate(items):
             ctx = TaskContext(i, 1, node, None, emit, lambda _h: False)
             emit(TaskEvent(i, "started", 1, node, ctx.pid))
-            results.append(fn(item, ctx))
+            result = fn(item, ctx)
             emit(TaskEvent(i, "finished", 1, node, ctx.pid))
+            results.append(on_result(i, result) if on_result is not None else result)
         return results
 
 
@@ -219,7 +320,7 @@ class RayExecutor(Executor):
             self._ray.shutdown()
             self._owns_ray = False
 
-    def check_resources(self) -> None:
+    def check_resources(self, unit: str = "shard") -> None:
         need_cpu, need_gpu = self.config.cpus_per_task, self.config.gpus_per_task
         nodes = [n for n in self._ray.nodes() if n.get("Alive")]
         fits = [
@@ -235,10 +336,17 @@ class RayExecutor(Executor):
             )
             raise ConfigError(
                 f"no node of the Ray cluster can run a task needing {need_cpu:g} CPU and {need_gpu:g} GPU "
-                f"(nodes: {have or 'none'}); lower --cpus-per-shard / --gpus-per-shard or add nodes"
+                f"(nodes: {have or 'none'}); lower --cpus-per-{unit} / --gpus-per-{unit} or add nodes"
             )
 
-    def run(self, fn: TaskFn, items: Sequence[Any], *, on_event: EventFn | None = None) -> list[Any]:
+    def run(
+        self,
+        fn: TaskFn,
+        items: Sequence[Any],
+        *,
+        on_event: EventFn | None = None,
+        on_result: ResultFn | None = None,
+    ) -> list[Any]:
         ray = self._ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -271,10 +379,11 @@ class RayExecutor(Executor):
                 done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
                 drain()
                 for ref in done:
-                    i = refs[ref]
-                    results[i] = self._get(ref, i)
+                    i = refs.pop(ref)  # dropping the last reference lets Ray free the object
+                    result = self._get(ref, i)
                     attempt, node, pid = attempts.get(i, (0, "?", 0))
                     emit(TaskEvent(i, "finished", attempt, node, pid))
+                    results[i] = on_result(i, result) if on_result is not None else result
         except BaseException:
             for ref in pending:
                 ray.cancel(ref)

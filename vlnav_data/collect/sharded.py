@@ -336,10 +336,7 @@ def _build_shard(task: ShardTask, ctx: TaskContext) -> ShardOutcome:
             f"{'differs' if token else 'is missing'}); --out must be on a filesystem every node mounts at the "
             "same path (NFS, Lustre, ...)"
         )
-    if ctx.cpus is not None:  # a worker process of its own: one torch thread per reserved CPU
-        import torch
-
-        torch.set_num_threads(max(1, int(ctx.cpus)))
+    ctx.limit_threads()
     if path.exists() and not partial_path(path).exists():  # finished by a lost attempt after its rename
         with DatasetReader(path) as r:
             n, steps = len(r), r.total_steps

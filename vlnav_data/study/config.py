@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlnav_data.collect.executors import ExecutorConfig
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
 
@@ -36,13 +37,24 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-#: Where cells run. ``local``: in this process one after the other, or in ``jobs`` worker processes.
-EXECUTORS = ("local",)
+#: Where cells run. ``local``: in this process one after the other, or in ``jobs`` worker processes;
+#: ``ray``: one Ray task per cell (``study/executors.py``).
+EXECUTORS = ("local", "ray")
 #: Experts a study can pair with (``none`` makes no sense for a comparison against the expert).
 STUDY_EXPERTS = ("dataset", "ppo", "pursuit")
 CELL_KINDS = ("bc", "probe")
 
-OPERATIONAL_FIELDS = ("out_dir", "executor", "jobs", "resume", "device", "num_envs")
+OPERATIONAL_FIELDS = (
+    "out_dir",
+    "executor",
+    "jobs",
+    "ray_address",
+    "cpus_per_cell",
+    "gpus_per_cell",
+    "resume",
+    "device",
+    "num_envs",
+)
 """How one run executes the study; a resumed run may change them without invalidating finished cells
 (episodes depend on their seed alone, not on how many arenas step together)."""
 
@@ -72,8 +84,13 @@ class StudyConfig:
         knn_k: neighbours of the kNN probe.
         alpha: family-wise significance level of the paired tests (Holm).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` for training and evaluation.
-        executor: ``local`` (the only one so far; Ray is planned behind the same seam).
+        executor: ``local`` (this process, or ``jobs`` processes) or ``ray`` (one Ray task per cell).
         jobs: worker processes for ``local`` (each runs one cell at a time with one torch thread).
+        ray_address: ``ray``: ``auto`` (the cluster this machine joined with ``ray start``), ``local`` (a
+            private Ray on this machine, on 127.0.0.1) or ``HOST:PORT`` of a head node.
+        cpus_per_cell: ``ray``: CPUs Ray reserves for each cell (its torch and BLAS threads).
+        gpus_per_cell: ``ray``: GPUs Ray reserves for each cell; a fraction (``0.25``) lets several cells
+            share one GPU (the BC networks are small).
         resume: continue a study in ``out_dir``; finished cells are never recomputed.
     """
 
@@ -99,6 +116,9 @@ class StudyConfig:
     device: str = "auto"
     executor: str = "local"
     jobs: int = 1
+    ray_address: str = "auto"
+    cpus_per_cell: float = 1.0
+    gpus_per_cell: float = 0.0
     resume: bool = False
 
     def __post_init__(self) -> None:
@@ -146,10 +166,11 @@ class StudyConfig:
             raise ConfigError(f"--alpha must be in (0, 1), got {self.alpha!r}")
         if self.executor not in EXECUTORS:
             raise ConfigError(
-                f"executor '{self.executor}' is not available for studies yet; expected one of: "
+                f"executor '{self.executor}' is not available for studies; expected one of: "
                 f"{', '.join(EXECUTORS)} (use --jobs N to run cells in N local processes)"
             )
         check_device_name(self.device, "--device")
+        self._check_executor()
         names = [name for name, _ in self.encoder_model_paths]
         if len(set(names)) != len(names):
             raise ConfigError(f"each --encoder-model-path NAME may be given once, got {names}")
@@ -167,6 +188,33 @@ class StudyConfig:
                 f"dataset files are named by their stem in a study, and '{dupes[0]}' is given more than once "
                 f"({', '.join(str(p) for p in self.datasets if dataset_label(p) == dupes[0])}); rename one file"
             )
+
+    def _check_executor(self) -> None:
+        if self.executor != "ray":
+            ray_only = {
+                "--ray": self.ray_address != "auto",
+                "--cpus-per-cell": self.cpus_per_cell != 1.0,
+                "--gpus-per-cell": self.gpus_per_cell != 0.0,
+            }
+            given = [flag for flag, set_ in ray_only.items() if set_]
+            if given:
+                raise ConfigError(f"{given[0]} applies to --ray; add --ray auto|local|HOST:PORT, or drop it")
+            return
+        if self.jobs != 1:
+            raise ConfigError(
+                f"--jobs {self.jobs} runs cells in local processes; with --ray every cell is a Ray task: drop --jobs"
+            )
+        self.executor_config().check_device(self.device, "cell")
+
+    def executor_config(self) -> ExecutorConfig:
+        """The :class:`~vlnav_data.collect.executors.ExecutorConfig` of ``executor == "ray"`` (one task per cell).
+
+        Raises:
+            ConfigError: a bad address, CPU or GPU count.
+        """
+        return ExecutorConfig.for_ray(
+            self.ray_address, cpus_per_task=self.cpus_per_cell, gpus_per_task=self.gpus_per_cell, unit="cell"
+        )
 
     @property
     def train_seeds(self) -> tuple[int, ...]:

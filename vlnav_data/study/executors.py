@@ -9,17 +9,29 @@ Every executor calls the same plain function, :func:`vlnav_data.study.cells.run_
   per process only contend). A worker exits when the process that started it dies, so a killed study
   leaves no orphan writing into its cells.
 
-A Ray executor (one task per cell, GPU fractions) plugs in here as another entry of ``EXECUTORS``.
+- ``ray``: one Ray task per cell through :mod:`vlnav_data.collect.executors` (the executor ``build
+  --ray`` and ``embed --ray`` use), with ``cpus_per_cell`` CPUs (as many torch and BLAS threads) and
+  ``gpus_per_cell`` GPUs reserved; a fraction lets several cells share a GPU. A cell writes its own
+  directory and marker on the filesystem the study directory lives on, which every node must mount at
+  the same path (a task checks that it sees ``study.json``); it runs in the driver's working directory,
+  so relative paths mean on every node what they mean where the command was started. Ray starts a cell
+  again when its worker or node is lost; the new attempt starts the cell over (a directory without a
+  marker is never trusted). When the driver dies Ray stops its tasks, and ``--resume`` runs the cells
+  without a marker again, as after a local kill.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from vlnav_data.collect.executors import TaskContext, make_executor
 from vlnav_data.errors import ConfigError
 from vlnav_data.study.cells import run_cell
 from vlnav_data.study.config import EXECUTORS, Cell, StudyConfig
+from vlnav_data.study.plan import STUDY_FILE
 
 CellDone = Callable[[Cell, Path], None]
 
@@ -37,7 +49,7 @@ def run_cells(
     Args:
         config: the study.
         cells: the cells to run, in preferred order.
-        executor: ``local``.
+        executor: ``local`` or ``ray`` (one task per cell on ``config.executor_config()``).
         jobs: worker processes (``local``).
         on_done: called in this process with ``(cell, directory)`` after each cell.
 
@@ -45,13 +57,17 @@ def run_cells(
         The cell directories, in the order of ``cells``.
 
     Raises:
-        ConfigError: an unknown executor.
+        ConfigError: an unknown executor; ``ray``: no cluster, no node that fits a cell, a node that does
+            not see the study directory or the driver's working directory.
+        ExecutorError: ``ray``: a cell whose worker or node was lost more often than Ray retries.
         Exception: the first error of a cell (the other running cells finish their current work first).
     """
     if executor not in EXECUTORS:
         raise ConfigError(
             f"executor '{executor}' is not available for studies; expected one of: {', '.join(EXECUTORS)}"
         )
+    if executor == "ray":
+        return _run_on_ray(config, cells, on_done)
     if jobs <= 1 or len(cells) <= 1:
         out = []
         for cell in cells:
@@ -88,6 +104,63 @@ def _run_in_processes(config: StudyConfig, cells: Sequence[Cell], jobs: int, on_
                 fut.cancel()
             raise
     return [results[i] for i in range(len(cells))]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellTask:
+    """What the driver sends to the Ray task of one cell (picklable).
+
+    Attributes:
+        config: the study.
+        cell: the cell.
+        cwd: the driver's working directory (relative paths of ``config`` are relative to it).
+    """
+
+    config: StudyConfig
+    cell: Cell
+    cwd: str
+
+
+def _run_on_ray(config: StudyConfig, cells: Sequence[Cell], on_done: CellDone | None) -> list[Path]:
+    if not cells:
+        return []
+    tasks = [CellTask(config=config, cell=cell, cwd=os.getcwd()) for cell in cells]
+
+    def on_result(i: int, directory: Path) -> Path:
+        if on_done is not None:
+            on_done(cells[i], directory)
+        return directory
+
+    with make_executor(config.executor_config()) as executor:
+        executor.check_resources("cell")
+        return executor.run(run_cell_task, tasks, on_result=on_result)
+
+
+def run_cell_task(task: CellTask, ctx: TaskContext) -> Path:
+    """One cell as an executor task (module level: Ray ships it by reference): :func:`run_cell` in the
+    driver's working directory, with one torch and one BLAS thread per reserved CPU.
+
+    Raises:
+        ConfigError: this node does not see the driver's working directory or the study directory.
+    """
+    if not os.path.isdir(task.cwd):
+        raise ConfigError(
+            f"node {ctx.node} does not have the directory '{task.cwd}' the study was started from; start "
+            "vlnav-study from a directory every node mounts at the same path (the shared filesystem)"
+        )
+    here = os.getcwd()
+    os.chdir(task.cwd)
+    try:
+        study_file = Path(task.config.out_dir) / STUDY_FILE
+        if not study_file.is_file():
+            raise ConfigError(
+                f"node {ctx.node} does not see '{study_file.absolute()}', which the driver wrote: --out must be on "
+                "a filesystem every node mounts at the same path (NFS, Lustre, ...)"
+            )
+        ctx.limit_threads()
+        return run_cell(task.config, task.cell)
+    finally:
+        os.chdir(here)
 
 
 def _init_worker(parent_pid: int) -> None:

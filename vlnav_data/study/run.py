@@ -102,11 +102,15 @@ def study_command(config: StudyConfig) -> str:
         ("alpha", "--alpha"),
         ("device", "--device"),
         ("jobs", "--jobs"),
+        ("cpus_per_cell", "--cpus-per-cell"),
+        ("gpus_per_cell", "--gpus-per-cell"),
     )
     for name, flag in options:
         value = getattr(config, name)
         if value != defaults[name] and value is not None:
             args += [flag, str(value)]
+    if config.executor == "ray":
+        args += ["--ray", config.ray_address]
     for name, path in config.encoder_model_paths:
         args += ["--encoder-model-path", f"{name}={path}"]
     if not config.probes:
