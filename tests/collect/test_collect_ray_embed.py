@@ -196,8 +196,8 @@ def test_a_node_that_does_not_see_the_input_is_refused(source, tmp_path):
         fingerprint = input_fingerprint(source, f)
     cfg = EmbedConfig(file=str(source), encoders=(ENCODER,), out=str(tmp_path / "o.h5"), device="cpu")
     ctx = TaskContext(0, 1, "node-b", 1.0, lambda _e: None, lambda _h: False)
-    task = RangeTask(config=cfg, file=str(tmp_path / "elsewhere.h5"), fingerprint=fingerprint, first_episode=0,
-                     demo_names=("demo_0",))  # fmt: skip
+    task = RangeTask(config=cfg, file=str(tmp_path / "elsewhere.h5"), fingerprint=fingerprint, cwd=str(tmp_path),
+                     first_episode=0, demo_names=("demo_0",))  # fmt: skip
     with pytest.raises(ConfigError, match=r"node node-b does not see '.*elsewhere.h5': FILE must be on a filesystem"):
         _embed_range(task, ctx)
     other = dataclasses.replace(task, file=str(source), fingerprint={**fingerprint, "size_bytes": 1})

@@ -65,6 +65,20 @@ def test_ray_settings_become_one_task_per_cell():
     assert study_command(cfg).endswith("--gpus-per-cell 0.25 --ray 10.0.0.1:6379")
 
 
+def test_a_cell_task_on_a_node_without_the_shared_directories_is_refused(tmp_path):
+    from vlnav_data.collect.executors import TaskContext
+    from vlnav_data.study.executors import CellTask, run_cell_task
+
+    cfg = StudyConfig(datasets=("a.h5",), out_dir=tmp_path / "study", executor="ray")
+    cell = Cell(kind="probe", dataset="a", encoder="oracle", features="joint")
+    ctx = TaskContext(0, 1, "node-b", 1.0, lambda _e: None, lambda _h: False)
+    with pytest.raises(ConfigError, match=r"^node node-b does not have the directory '/nowhere/x' the study was"):
+        run_cell_task(CellTask(config=cfg, cell=cell, cwd="/nowhere/x"), ctx)
+    with pytest.raises(ConfigError, match=r"^node node-b does not see '.*study/study.json', which the driver wrote"):
+        run_cell_task(CellTask(config=cfg, cell=cell, cwd=str(tmp_path)), ctx)
+    assert not (tmp_path / "study").exists()
+
+
 def test_encoder_names_are_not_checked_against_the_registry():
     cfg = StudyConfig(datasets=("a.h5",), out_dir="o", encoders=("hf:acme/vision-enc", "my-plugin"))
     assert cfg.encoders == ("hf:acme/vision-enc", "my-plugin")

@@ -117,7 +117,8 @@ class EmbedConfig:
             (torch's threads already use every core; a reader thread would only compete with them).
         executor: where the embeddings are computed: ``local`` (this process) or ``ray`` (tasks over
             ranges of episodes on a Ray cluster; :mod:`vlnav_data.collect.embed_tasks`). Not part of
-            :meth:`command`: on the CPU the arrays are the same whichever executor computed them.
+            :meth:`command`: on the CPU the arrays are the same whichever executor computed them (with
+            as many torch threads; see :mod:`vlnav_data.collect.embed_tasks`).
         episodes_per_task: Ray only: consecutive episodes per task. Each task loads the encoders once
             (seconds for a real model) and a lost worker costs at most one task's work; 64 episodes
             (about 6,800 frames in the arena) keep the load a small share on a GPU and the loss small.
@@ -381,12 +382,12 @@ def embed_dataset(
         raise ConfigError("injected encoders cannot be sent to executor tasks; build them by name instead")
     _check_input_path(src)
     _check_output_path(out)
-    device = None if on_tasks else resolve_device(config.device, "--device")  # tasks resolve their own
+    device = "" if on_tasks else resolve_device(config.device, "--device")  # tasks resolve their own
     lock = WriteLock(lock_path(out))
     lock.acquire()
     try:
         if config.resume and side.exists() and sidecar_state(side)["assembled"]:
-            return _finish_assembled(src, out, in_place, t_start)  # killed between copy and cleanup
+            return _finish_assembled(config, src, out, in_place, t_start)  # killed between copy and cleanup
         info = _inspect_input(src)
         _check_output(config, out, in_place, side, partial)
         present = {e.name for e in info.entries}
@@ -411,7 +412,6 @@ def embed_dataset(
 
             stage = embed_on_executor(config, src, info, open_sidecar, progress)
         else:
-            assert device is not None
             stage = _embed_here(config, src, info, device, encoders, open_sidecar, progress)
         t_copy = time.perf_counter()
         rebuild = " && ".join(c for c in (info.rebuild_command, config.command()) if c)
@@ -833,7 +833,7 @@ def _copy_progress(info: _Input, progress: ProgressFn | None) -> Callable[[int, 
     return report
 
 
-def _finish_assembled(src: Path, out: Path, in_place: bool, t_start: float) -> EmbedResult:
+def _finish_assembled(config: EmbedConfig, src: Path, out: Path, in_place: bool, t_start: float) -> EmbedResult:
     """A run killed after writing ``OUT.partial`` completely: rename it (if not yet) and clean up."""
 
     side = sidecar_path(out)
@@ -873,4 +873,5 @@ def _finish_assembled(src: Path, out: Path, in_place: bool, t_start: float) -> E
         device=next((d for d in device_types if d), "cpu"),
         cross_episode_batching=False,
         batch_frames=None,
+        executor=config.executor.kind,
     )

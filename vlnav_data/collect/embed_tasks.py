@@ -40,7 +40,7 @@ values then agree within the encoders' batch invariance
 from __future__ import annotations
 
 import dataclasses
-import time
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +69,7 @@ from vlnav_data.collect.embedding import (
     batches_across_episodes,
     encode_texts_one_by_one,
 )
-from vlnav_data.collect.executors import TaskContext, TaskEvent, make_executor
+from vlnav_data.collect.executors import TaskContext, TaskEvent, make_executor, working_directory
 from vlnav_data.dataset import EncoderEntry
 from vlnav_data.dataset.reader import open_h5
 from vlnav_data.dataset.sidecar import EmbeddingSidecar, input_fingerprint
@@ -85,12 +85,14 @@ class EncoderTask:
         config: the embed configuration (how to build the encoders).
         file: the input, as an absolute path.
         fingerprint: the input's fingerprint as the driver sees it.
+        cwd: the driver's working directory (a relative ``hf:`` model directory is relative to it).
         texts: instructions no episode uses, to embed once.
     """
 
     config: EmbedConfig
     file: str
     fingerprint: dict[str, Any]
+    cwd: str
     texts: tuple[str, ...] = ()
 
 
@@ -119,7 +121,7 @@ class RangeTask:
     """One range of consecutive episodes to embed (picklable).
 
     Attributes:
-        config / file / fingerprint: as in :class:`EncoderTask`.
+        config / file / fingerprint / cwd: as in :class:`EncoderTask`.
         first_episode: index of the first episode of the range in the input.
         demo_names: the range's demos, in order.
     """
@@ -127,6 +129,7 @@ class RangeTask:
     config: EmbedConfig
     file: str
     fingerprint: dict[str, Any]
+    cwd: str
     first_episode: int
     demo_names: tuple[str, ...]
 
@@ -184,6 +187,7 @@ def embed_on_executor(
             config=config,
             file=file,
             fingerprint=dict(info.fingerprint),
+            cwd=os.getcwd(),
             texts=tuple(info.instructions[row] for row in unused),
         )
         (report,) = executor.run(_build_encoders, [first])
@@ -251,6 +255,7 @@ def _ranges(config: EmbedConfig, info: _Input, file: str, start: int) -> list[Ra
             config=config,
             file=file,
             fingerprint=dict(info.fingerprint),
+            cwd=os.getcwd(),
             first_episode=a,
             demo_names=info.demo_names[a : min(a + step, n)],
         )
@@ -290,10 +295,12 @@ def _open_input(file: str, fingerprint: dict[str, Any], node: str) -> Any:
     return f
 
 
-def _encoders_here(config: EmbedConfig) -> tuple[list[Any], str, bool, int | None]:
-    """Build the encoders in this task: (encoders, device, across episodes, batch frames)."""
+def _encoders_here(config: EmbedConfig, cwd: str) -> tuple[list[Any], str, bool, int | None]:
+    """Build the encoders in this task (in the driver's working directory where this node has it, so a
+    relative ``hf:`` directory means the same): (encoders, device, across episodes, batch frames)."""
     device = resolve_device(config.device, "--device")
-    encoders = _make_encoders(config, device, None)
+    with working_directory(cwd):
+        encoders = _make_encoders(config, device, None)
     across = batches_across_episodes(config.cross_episode_batching, device)
     batch_frames = batch_frames_for(encoders, config.encoder_batch_size) if across else None
     return encoders, device, across, batch_frames
@@ -303,7 +310,7 @@ def _build_encoders(task: EncoderTask, ctx: TaskContext) -> EncoderReport:
     """The first task: build the encoders where the ranges will run, report them, embed unused texts."""
     _open_input(task.file, task.fingerprint, ctx.node).close()
     ctx.limit_threads()
-    encoders, device, across, batch_frames = _encoders_here(task.config)
+    encoders, device, across, batch_frames = _encoders_here(task.config, task.cwd)
     return EncoderReport(
         entries=tuple(encoder_entry(e.spec) for e in encoders),
         device=device,
@@ -322,7 +329,7 @@ def _embed_range(task: RangeTask, ctx: TaskContext) -> RangeEmbeddings:
         **listing, entries=(), rebuild_command="", fingerprint=task.fingerprint, size_bytes=0
     )  # the range alone: episode k of the range is episode first_episode + k of the file
     ctx.limit_threads()
-    encoders, device, _, batch_frames = _encoders_here(task.config)
+    encoders, device, _, batch_frames = _encoders_here(task.config, task.cwd)
     config = task.config
     read_ahead = config.read_ahead if config.read_ahead is not None else (4 if device.startswith("cuda") else 0)
     episodes: list[EpisodeEmbeddings | None] = [None] * len(task.demo_names)
@@ -369,7 +376,6 @@ class _Tracker:
             )
             for i, t in enumerate(tasks)
         ]
-        self.t0 = time.perf_counter()
 
     def on_event(self, event: TaskEvent) -> None:
         st = self.states[event.item]

@@ -35,10 +35,11 @@ Choices (the library functions keep their signatures; a config field chooses the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -458,6 +459,22 @@ def _import_ray(address: str) -> Any:
             "--ray needs Ray, which is not installed; install it with: pip install 'vlnav-data[ray]'"
         ) from exc
     return ray
+
+
+@contextlib.contextmanager
+def working_directory(path: str) -> Iterator[bool]:
+    """Run the body in ``path`` (a task: the driver's working directory) when this node has that directory,
+    so relative paths mean what they meant where the command started; yield whether it does. The
+    previous working directory is restored afterwards (a Ray worker process runs one task at a time)."""
+    here = os.getcwd()
+    if not os.path.isdir(path):
+        yield False
+        return
+    os.chdir(path)
+    try:
+        yield True
+    finally:
+        os.chdir(here)
 
 
 def make_executor(config: ExecutorConfig) -> Executor:

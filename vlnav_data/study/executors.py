@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vlnav_data.collect.executors import TaskContext, make_executor
+from vlnav_data.collect.executors import TaskContext, make_executor, working_directory
 from vlnav_data.errors import ConfigError
 from vlnav_data.study.cells import run_cell
 from vlnav_data.study.config import EXECUTORS, Cell, StudyConfig
@@ -143,14 +143,12 @@ def run_cell_task(task: CellTask, ctx: TaskContext) -> Path:
     Raises:
         ConfigError: this node does not see the driver's working directory or the study directory.
     """
-    if not os.path.isdir(task.cwd):
-        raise ConfigError(
-            f"node {ctx.node} does not have the directory '{task.cwd}' the study was started from; start "
-            "vlnav-study from a directory every node mounts at the same path (the shared filesystem)"
-        )
-    here = os.getcwd()
-    os.chdir(task.cwd)
-    try:
+    with working_directory(task.cwd) as found:
+        if not found:
+            raise ConfigError(
+                f"node {ctx.node} does not have the directory '{task.cwd}' the study was started from; start "
+                "vlnav-study from a directory every node mounts at the same path (the shared filesystem)"
+            )
         study_file = Path(task.config.out_dir) / STUDY_FILE
         if not study_file.is_file():
             raise ConfigError(
@@ -159,8 +157,6 @@ def run_cell_task(task: CellTask, ctx: TaskContext) -> Path:
             )
         ctx.limit_threads()
         return run_cell(task.config, task.cell)
-    finally:
-        os.chdir(here)
 
 
 def _init_worker(parent_pid: int) -> None:
