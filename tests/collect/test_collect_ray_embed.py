@@ -2,10 +2,11 @@
 a worker is killed mid-task and after the driver is killed and the command resumed.
 
 One local cluster per module (``local_ray_cluster``: a head without CPUs and two one-CPU worker nodes on
-127.0.0.1). The input is a synthetic file of 16 episodes of 300 steps at 32 px with one instruction no
-episode uses (its text row is embedded by the first task): ``siglip-tiny-random`` embeds an episode in
-about 0.15 s on one warm core, so a task of 8 episodes is still running when the test kills it after its
-first episode.
+127.0.0.1). The input is a synthetic file of 16 short episodes at 32 px with one instruction no episode
+uses (its text row is embedded by the first task), embedded with ``siglip-tiny-random``. The worker-loss
+test needs a task that is still running when the driver hears of its first episode: it embeds 8 long
+episodes (dt 0.01 s, about 360 frames each) with ``vilt-tiny-random`` (a fused encoder, about 600
+frames/s on one core), so each episode takes about 0.6 s and a task of 4 about 2.5 s.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def assert_same_file_arrays(a: dict, b: dict) -> None:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     path = write_synthetic_dataset(
-        tmp_path_factory.mktemp("ray-embed") / "demos.h5", NUM_EPISODES, {"enc": 8}, image_size=(32, 32), max_steps=300
+        tmp_path_factory.mktemp("ray-embed") / "demos.h5", NUM_EPISODES, {"enc": 8}, image_size=(32, 32), max_steps=40
     )
     _add_unused_instruction(path, "a row no episode uses")
     assert validate_dataset(path) == []
@@ -83,23 +84,26 @@ def source(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(source, tmp_path_factory):
+    return _local_one_thread(source, tmp_path_factory.mktemp("ray-embed-ref") / "demos.h5", ENCODER)
+
+
+def _config(cluster, source, out, encoder=ENCODER, **over) -> EmbedConfig:
+    executor = ExecutorConfig(kind="ray", address=cluster.address)
+    return EmbedConfig(file=str(source), encoders=(encoder,), out=str(out), device="cpu", executor=executor, **over)
+
+
+def _local_one_thread(source, out, encoder):
     """A local embed with one torch thread, as each one-CPU task runs: torch's CPU kernels round differently
     with another thread count (about 1 in 2,000 float16 components moves by one step here)."""
     import torch
 
-    out = tmp_path_factory.mktemp("ray-embed-ref") / "demos.h5"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        embed_dataset(EmbedConfig(file=str(source), encoders=(ENCODER,), out=str(out), device="cpu"))
+        embed_dataset(EmbedConfig(file=str(source), encoders=(encoder,), out=str(out), device="cpu"))
     finally:
         torch.set_num_threads(threads)
     return file_arrays(out)
-
-
-def _config(cluster, source, out, **over) -> EmbedConfig:
-    executor = ExecutorConfig(kind="ray", address=cluster.address)
-    return EmbedConfig(file=str(source), encoders=(ENCODER,), out=str(out), device="cpu", executor=executor, **over)
 
 
 def test_ray_embed_equals_a_local_embed(local_ray_cluster, source, reference, tmp_path):
@@ -120,7 +124,10 @@ def test_ray_embed_equals_a_local_embed(local_ray_cluster, source, reference, tm
     assert max(sum(t.state == "running" for t in p.tasks) for p in embed) <= 2
 
 
-def test_a_worker_killed_mid_task_is_retried_and_gives_the_same_arrays(local_ray_cluster, source, reference, tmp_path):
+def test_a_worker_killed_mid_task_is_retried_and_gives_the_same_arrays(local_ray_cluster, tmp_path):
+    long = write_synthetic_dataset(tmp_path / "long.h5", 8, {"enc": 8}, image_size=(32, 32), max_steps=600, dt_s=0.01)
+    (tmp_path / "ref").mkdir()
+    reference = _local_one_thread(long, tmp_path / "ref" / "demos.h5", "vilt-tiny-random")  # same name as `out`
     killed = {}
 
     def kill_task_0(p):
@@ -130,7 +137,8 @@ def test_a_worker_killed_mid_task_is_retried_and_gives_the_same_arrays(local_ray
             os.kill(t.pid, signal.SIGKILL)
 
     out = tmp_path / "demos.h5"
-    res = embed_dataset(_config(local_ray_cluster, source, out, episodes_per_task=8), progress=kill_task_0)
+    cfg = _config(local_ray_cluster, long, out, encoder="vilt-tiny-random", episodes_per_task=4)
+    res = embed_dataset(cfg, progress=kill_task_0)
     lost = killed["state"]
     assert lost.episodes_done < lost.num_episodes  # killed while it still had episodes to embed
     first, second = res.tasks
