@@ -620,13 +620,10 @@ def _embed_here(
         committer = _Committer(info, sidecar, progress)
         indices = range(committer.start, len(info.demo_names))
         encode_s = _stream_episodes(src, info, indices, embedder, read_ahead, committer.commit_all)
-        committer.check_all_committed()
         if committer.unused_rows:  # rows no demo refers to: embedded once, at the end
             texts = [info.instructions[row] for row in committer.unused_rows]
             committer.write_text_rows({enc.spec.name: encode_texts_one_by_one(enc, texts) for enc in encoders})
-        embed_s = committer.elapsed_s
-        added = tuple(sidecar.entries)
-        sidecar.finish()
+        embed_s, added = committer.finish()
     except BaseException:
         sidecar.close()  # committed episodes stay for --resume
         raise
@@ -685,10 +682,18 @@ class _Committer:
             {name: dict(zip(self.unused_rows, rows, strict=True)) for name, rows in vectors.items()}
         )
 
-    def check_all_committed(self) -> None:
+    def finish(self) -> tuple[float, tuple[EncoderEntry, ...]]:
+        """Check that every episode is committed and mark the sidecar complete (it is closed and fsynced).
+
+        Returns:
+            The stage's wall time and the encoder entries as the sidecar holds them.
+        """
         n = len(self.info.demo_names)
         if self.sidecar.committed != n:
             raise RuntimeError(f"embedded {self.sidecar.committed} of {n} episodes")
+        elapsed, entries = self.elapsed_s, tuple(self.sidecar.entries)
+        self.sidecar.finish()
+        return elapsed, entries
 
     def report(self) -> None:
         if self.progress is None:

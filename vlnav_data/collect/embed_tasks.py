@@ -214,10 +214,7 @@ def embed_on_executor(
                 return result.frames, result.encode_s, result.node
 
             done = executor.run(_embed_range, tasks, on_event=tracker.on_event, on_result=on_result)
-            committer.check_all_committed()
-            embed_s = committer.elapsed_s
-            added = tuple(sidecar.entries)
-            sidecar.finish()
+            embed_s, added = committer.finish()
         except BaseException:
             sidecar.close()  # committed episodes stay for --resume
             raise
