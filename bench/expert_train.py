@@ -170,11 +170,11 @@ def main() -> None:
             "train_time_s_excluding_monitor": hit["train_time_s"] if hit else None,
             "env_steps_per_s": result.env_steps_per_s,
             "monitor": {
-                "success_rate": result.final_monitor["expert"]["success_rate"],
-                "ratio_to_pursuit": result.final_monitor["step_ratio_to_pursuit"]["ratio_of_means"],
+                "success_rate": result.final_monitor["expert"]["success"]["rate"],
+                "ratio_to_pursuit": result.final_monitor["paired_step_ratio"]["ratio_of_means"],
             },
             "history": [
-                (h["env_steps"], round(h["wall_time_s"], 1), h["expert"]["success_rate"]) for h in result.history
+                (h["env_steps"], round(h["wall_time_s"], 1), h["expert"]["success"]["rate"]) for h in result.history
             ],
         }
         if hit:
@@ -190,11 +190,11 @@ def main() -> None:
             ev = evaluate_expert(EvalConfig(checkpoint=result.checkpoint, num_episodes=args.eval_episodes, seed=1))
             report["stopped_policy_eval"] = {
                 "num_episodes": ev.num_episodes,
-                "success_rate": ev.expert["success_rate"],
-                "ci95": ev.expert["success_rate_ci95"],
-                "mean_env_steps": ev.expert["mean_env_steps_successes"],
-                "pursuit_mean_env_steps": ev.pursuit["mean_env_steps_successes"],
-                "ratio_to_pursuit": ev.step_ratio_to_pursuit["ratio_of_means"],
+                "success_rate": ev.expert.success["rate"],
+                "ci95": [ev.expert.success["low"], ev.expert.success["high"]],
+                "mean_env_steps": ev.expert.mean_env_steps_successes,
+                "pursuit_mean_env_steps": ev.pursuit.mean_env_steps_successes,
+                "ratio_to_pursuit": ev.paired_step_ratio.ratio_of_means,
             }
             print(f"stopped policy on {ev.num_episodes} fresh episodes: {json.dumps(report['stopped_policy_eval'])}")
     if args.out:

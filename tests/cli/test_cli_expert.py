@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -41,21 +42,60 @@ def test_train_writes_checkpoint_and_result(trained):
     assert f"checkpoint: {out / 'expert.pt'}" in res.stdout
 
 
-def test_eval_of_the_shipped_expert_writes_paired_comparison(tmp_path):
+def _episodes(policy, config, seeds):
+    """(success, env steps) per seed, rolled out here with the simulator's own rollout()."""
+    from vlnav_data.sim import make_arena, rollout
+
+    env = make_arena(config, num_envs=3, render=False)
+    by_seed = {int(e.episode_seed): (bool(e.success), int(e.num_steps)) for e in rollout(env, policy, seeds)}
+    return np.array([by_seed[s][0] for s in seeds]), np.array([by_seed[s][1] for s in seeds])
+
+
+def test_eval_of_the_shipped_expert_matches_episodes_rolled_out_here(tmp_path):
+    from vlnav_data.expert import PursuitController, load_expert
+    from vlnav_data.policy.records import horizontal_success_radius_m
+    from vlnav_data.sim import get_preset, sample_episode_start
+
     out = tmp_path / "eval"
     res = runner.invoke(app, ["eval", "--num-episodes", "6", "--out", str(out), "--seed", "1"])
     assert res.exit_code == 0, res.output
     result = json.loads((out / "result.json").read_text())
     assert result["num_episodes"] == 6 and result["preset"] == "text2nav"
     assert result["checkpoint"] == str(SHIPPED_CHECKPOINT)
-    assert result["first_episode_seeds"] == episode_seeds(1, 5)
-    assert result["pursuit"]["success_rate"] == 1.0
-    assert result["step_ratio_to_pursuit"]["num_paired"] == result["expert"]["successes"]
-    assert sum(result["expert"]["termination_causes"].values()) == 6
-    low, high = result["pursuit"]["success_rate_ci95"]
-    assert 0.5 < low < 1.0 and high == 1.0  # Wilson, 6/6
-    assert result["published_expert"]["mean_env_steps_successes"] == 113.97
-    assert "pursuit  success 100.0%" in res.stdout
+    seeds = episode_seeds(1, 6)
+    assert result["first_episode_seeds"] == seeds[:5]
+
+    config = get_preset("text2nav")
+    e_ok, e_steps = _episodes(load_expert(), config, seeds)
+    p_ok, p_steps = _episodes(PursuitController.for_arena(config), config, seeds)
+    for name, ok, steps in (("expert", e_ok, e_steps), ("pursuit", p_ok, p_steps)):
+        s = result[name]
+        assert s["success"]["successes"] == ok.sum() and s["success"]["trials"] == 6
+        assert s["mean_env_steps_successes"] == pytest.approx(steps[ok].mean())
+        assert s["median_env_steps_successes"] == pytest.approx(np.median(steps[ok]))
+        assert [s["min_env_steps_successes"], s["max_env_steps_successes"]] == [steps[ok].min(), steps[ok].max()]
+        assert s["termination_causes"]["success"] == ok.sum()
+        low, high = s["success"]["low"], s["success"]["high"]
+        line = (
+            f"{name:8s} success {ok.mean():.1%} [{low:.1%}, {high:.1%}] of 6, "
+            f"mean env steps over successes {steps[ok].mean():.3f}"
+        )
+        assert line in res.stdout
+    both = e_ok & p_ok
+    ratio = result["paired_step_ratio"]
+    assert (ratio["policy"], ratio["reference"], ratio["num_pairs"]) == ("expert", "pursuit", both.sum())
+    assert ratio["ratio_of_means"] == pytest.approx(e_steps[both].mean() / p_steps[both].mean())
+    assert ratio["median_of_ratios"] == pytest.approx(np.median(e_steps[both] / p_steps[both]))
+    assert result["unpaired_step_ratio"] == pytest.approx(e_steps[e_ok].mean() / p_steps[p_ok].mean())
+
+    # Geometry: no success can come sooner than driving straight at full speed into the success disc.
+    radius = horizontal_success_radius_m(config)
+    metres_per_step = config.max_linear_speed_mps * config.dt_s
+    for seed, ok, steps in zip(seeds, e_ok, e_steps, strict=True):
+        start = sample_episode_start(config, seed)
+        gap = np.linalg.norm(start.sphere_positions_xy_m[start.target_index] - start.pose[:2]) - radius
+        if ok:
+            assert steps >= gap / metres_per_step
 
 
 def test_eval_missing_checkpoint(tmp_path):

@@ -36,8 +36,8 @@ def test_short_ppo_run_gives_finite_losses_and_a_loadable_checkpoint(tmp_path):
     assert all(math.isfinite(v) for v in result.losses.values())
     # monitor at 1024 steps (after the first update) and a final evaluation at 2048
     assert [h["env_steps"] for h in result.history] == [1024, 2048]
-    assert result.final_monitor["pursuit"]["success_rate"] == 1.0  # the reference solves the monitor set
-    assert result.final_monitor["expert"]["num_episodes"] == 16
+    assert result.final_monitor["pursuit"]["success"]["rate"] == 1.0  # the reference solves the monitor set
+    assert result.final_monitor["expert"]["success"]["trials"] == 16
     assert result.checkpoint.is_file() and result.sb3_model.is_file()
     expert = load_expert(result.checkpoint, preset="text2nav", action_mapping="bang_bang")
     assert expert.hidden_sizes == (16, 16) and expert.metrics["env_steps"] == 2048
@@ -102,7 +102,7 @@ def test_ppo_with_the_shipped_settings_learns_to_reach_the_target(tmp_path):
     cfg = TrainConfig(out_dir=tmp_path / "ppo", total_steps=262_144, eval_every_steps=262_144, eval_episodes=100)
     result = train_expert(cfg)
     trained = result.final_monitor["expert"]
-    assert trained["num_episodes"] == 100
-    assert trained["success_rate"] >= 0.95, trained
+    assert trained["success"]["trials"] == 100
+    assert trained["success"]["rate"] >= 0.95, trained
     short = train_expert(_tiny(tmp_path / "short", eval_episodes=100, eval_every_steps=2048))
-    assert short.final_monitor["expert"]["success_rate"] < 0.5
+    assert short.final_monitor["expert"]["success"]["rate"] < 0.5

@@ -86,10 +86,10 @@ def train(
         m = result.final_monitor
         if m is not None:
             typer.echo(
-                f"monitor: success {m['expert']['success_rate']:.1%} of {m['expert']['num_episodes']} episodes, "
-                f"mean env steps {_fmt(m['expert']['mean_env_steps_successes'])} "
+                f"monitor: success {m['expert']['success']['rate']:.1%} of {m['expert']['success']['trials']} "
+                f"episodes, mean env steps {_fmt(m['expert']['mean_env_steps_successes'])} "
                 f"(pursuit {_fmt(m['pursuit']['mean_env_steps_successes'])}), "
-                f"paired ratio {_fmt(m['step_ratio_to_pursuit']['ratio_of_means'])}"
+                f"paired ratio {_fmt(m['paired_step_ratio']['ratio_of_means'])}"
             )
         typer.echo(f"checkpoint: {result.checkpoint}")
         typer.echo(f"result: {out / 'result.json'}")
@@ -133,16 +133,16 @@ def eval_(
         emit_result(result, out, as_json)
     if not as_json:
         for name in ("expert", "pursuit"):
-            s = getattr(result, name)
-            low, high = s["success_rate_ci95"]
+            summary = getattr(result, name)
+            s = summary.success
             typer.echo(
-                f"{name:8s} success {s['success_rate']:.1%} [{low:.1%}, {high:.1%}] of {s['num_episodes']}, "
-                f"mean env steps over successes {_fmt(s['mean_env_steps_successes'])}, "
-                f"causes {s['termination_causes']}"
+                f"{name:8s} success {s['rate']:.1%} [{s['low']:.1%}, {s['high']:.1%}] of {s['trials']}, "
+                f"mean env steps over successes {_fmt(summary.mean_env_steps_successes)}, "
+                f"causes {summary.termination_causes}"
             )
-        ratio = result.step_ratio_to_pursuit
+        ratio = result.paired_step_ratio
         typer.echo(
-            f"steps ratio expert/pursuit (paired, {ratio['num_paired']} episodes): {_fmt(ratio['ratio_of_means'])}; "
+            f"steps ratio expert/pursuit (paired, {ratio.num_pairs} episodes): {_fmt(ratio.ratio_of_means)}; "
             f"published expert: 100% success, 113.97 mean env steps"
         )
         if out is not None:

@@ -173,16 +173,17 @@ def _eval(
         line = (
             f"{result.policy} ({result.encoder}/{result.features}): success {s['successes']}/{s['trials']} "
             f"= {100 * s['rate']:.1f}% [95% CI {100 * s['low']:.1f}-{100 * s['high']:.1f}], "
-            f"{result.student.mean_env_steps_successes:.1f} env steps over successes, SPL {result.student.spl:.3f}"
+            f"{_num(result.student.mean_env_steps_successes, '.1f')} env steps over successes, "
+            f"SPL {result.student.spl:.3f}"
         )
         typer.echo(line)
-        if result.expert is not None:
+        if result.expert is not None and result.paired_step_ratio is not None:
             e = result.expert.success
-            p = result.paired_ratio or {}
+            p = result.paired_step_ratio
             typer.echo(
                 f"expert ({result.expert_name}) on the same starts: {e['successes']}/{e['trials']}, "
-                f"{result.expert.mean_env_steps_successes:.1f} env steps; paired ratio "
-                f"{p.get('ratio_of_means', float('nan')):.2f}x over {p.get('num_pairs', 0)} pairs"
+                f"{_num(result.expert.mean_env_steps_successes, '.1f')} env steps; paired ratio "
+                f"{_num(p.ratio_of_means, '.2f')}x over {p.num_pairs} pairs"
             )
         if result.encoder_dtype_override is not None:
             typer.echo(
@@ -257,7 +258,7 @@ def _dagger(as_json: bool, **kwargs) -> None:  # noqa: ANN003 - DaggerConfig fie
             typer.echo(
                 f"iteration {row['iteration']}: {row['aggregated_rows']} rows, success {s['successes']}/{s['trials']} "
                 f"= {100 * s['rate']:.1f}% [{100 * s['low']:.1f}-{100 * s['high']:.1f}], "
-                f"{row['mean_env_steps_successes']:.1f} env steps over successes"
+                f"{_num(row['mean_env_steps_successes'], '.1f')} env steps over successes"
             )
         typer.echo(f"wrote {config.out_dir}")
 
@@ -359,3 +360,8 @@ def diagnose(
     out = out if out is not None else eval_dir / "diagnosis"
     with writing_to(out, kind="dir", overwrite=overwrite, inputs=[eval_dir, compare]):
         run_command(_diagnose, eval_dir, out, num_gifs, as_json, compare)
+
+
+def _num(value: float | None, spec: str) -> str:
+    """``value`` formatted with ``spec``; ``n/a`` for an undefined statistic (None)."""
+    return "n/a" if value is None else format(value, spec)

@@ -11,9 +11,15 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.devices import resolve_device
+from vlnav_data.eval_summary import (
+    OutcomeSummary,
+    PairedStepRatio,
+    paired_step_ratio,
+    summarize_outcomes,
+    unpaired_step_ratio,
+)
 from vlnav_data.expert.checkpoint import load_expert
 from vlnav_data.expert.config import EvalConfig
-from vlnav_data.expert.metrics import paired_step_ratio, summarize_episodes
 from vlnav_data.expert.pursuit import PursuitController
 
 #: Stream tags that keep the episode seeds of different uses apart (same ``seed``, different starts).
@@ -69,13 +75,28 @@ def run_episodes(env: Any, policy_fn: PolicyFn, seeds: Sequence[int]) -> dict[st
 
 
 def compare_to_pursuit(expert_runs: dict[str, np.ndarray], pursuit_runs: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Summaries of both policies and the paired step ratio expert / pursuit on shared starts."""
-    expert = summarize_episodes(expert_runs["success"], expert_runs["num_steps"], expert_runs["termination"])
-    pursuit = summarize_episodes(pursuit_runs["success"], pursuit_runs["num_steps"], pursuit_runs["termination"])
+    """Both policies' summaries and the step ratios expert / pursuit on shared starts (``vlnav_data.eval_summary``).
+
+    Returns:
+        ``{"expert": OutcomeSummary, "pursuit": OutcomeSummary, "paired_step_ratio": PairedStepRatio,
+        "unpaired_step_ratio": float | None}``.
+    """
+    expert = summarize_outcomes(expert_runs["success"], expert_runs["num_steps"], expert_runs["termination"])
+    pursuit = summarize_outcomes(pursuit_runs["success"], pursuit_runs["num_steps"], pursuit_runs["termination"])
     ratio = paired_step_ratio(
-        expert_runs["num_steps"], expert_runs["success"], pursuit_runs["num_steps"], pursuit_runs["success"]
+        expert_runs["num_steps"],
+        expert_runs["success"],
+        pursuit_runs["num_steps"],
+        pursuit_runs["success"],
+        policy="expert",
+        reference="pursuit",
     )
-    return {"expert": expert, "pursuit": pursuit, "step_ratio_to_pursuit": ratio}
+    return {
+        "expert": expert,
+        "pursuit": pursuit,
+        "paired_step_ratio": ratio,
+        "unpaired_step_ratio": unpaired_step_ratio(expert, pursuit),
+    }
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -88,11 +109,13 @@ class EvalResult:
         preset: arena preset.
         action_mapping: arena action mapping.
         num_episodes: episodes per policy (the same starts for both).
-        expert: expert summary (``success_rate``, ``success_rate_ci95``, ``mean_env_steps_successes``,
-            ``termination_causes``, ...; see :func:`vlnav_data.expert.metrics.summarize_episodes`).
+        expert: the expert's :class:`~vlnav_data.eval_summary.OutcomeSummary` (success with its Wilson
+            interval, env steps over successes, termination causes): the schema of ``vlnav-policy eval``.
         pursuit: the same for the pursuit controller.
-        step_ratio_to_pursuit: paired ratio over episodes both solved (``ratio_of_means``,
-            ``mean_of_ratios``, ``num_paired``).
+        paired_step_ratio: expert / pursuit env steps over the starts both solved
+            (:class:`~vlnav_data.eval_summary.PairedStepRatio`).
+        unpaired_step_ratio: mean env steps over each one's own successes, expert / pursuit (None if either
+            has none).
         published_expert: the published expert's figures (reference spec §2.5) for comparison.
         wall_time_s: seconds for both evaluations.
         first_episode_seeds: the first few episode seeds (to reproduce a start by hand).
@@ -103,9 +126,10 @@ class EvalResult:
     preset: str
     action_mapping: str
     num_episodes: int
-    expert: dict
-    pursuit: dict
-    step_ratio_to_pursuit: dict
+    expert: OutcomeSummary
+    pursuit: OutcomeSummary
+    paired_step_ratio: PairedStepRatio
+    unpaired_step_ratio: float | None
     published_expert: dict
     wall_time_s: float
     first_episode_seeds: list[int]

@@ -25,6 +25,7 @@ from vlnav_data.expert.checkpoint import CHECKPOINT_FILENAME, ExpertPolicy, expe
 from vlnav_data.expert.config import TrainConfig
 from vlnav_data.expert.evaluate import TRAIN_MONITOR_STREAM, compare_to_pursuit, episode_seeds, run_episodes
 from vlnav_data.expert.pursuit import PursuitController
+from vlnav_data.jsonio import to_jsonable
 
 SB3_MODEL_FILENAME = "sb3_model.zip"
 LOSS_KEYS = (
@@ -125,7 +126,7 @@ class _Monitor:
         t0 = time.perf_counter()
         summary = compare_to_pursuit(run_episodes(self.env, expert, self.seeds), self.pursuit_runs)
         self.time_s += time.perf_counter() - t0
-        entry = {"env_steps": env_steps, "wall_time_s": wall_time_s, "losses": losses, **summary}
+        entry = {"env_steps": env_steps, "wall_time_s": wall_time_s, "losses": losses, **to_jsonable(summary)}
         self.history.append(entry)
         if self.target_reached_at is None and self.meets_target(entry):
             self.target_reached_at = {
@@ -137,8 +138,8 @@ class _Monitor:
 
     def meets_target(self, entry: dict) -> bool:
         goal = self.cfg.stop_at_success_rate if self.cfg.stop_at_success_rate is not None else 0.99
-        ratio = entry["step_ratio_to_pursuit"]["ratio_of_means"]
-        return entry["expert"]["success_rate"] >= goal and ratio is not None and ratio <= self.cfg.stop_at_step_ratio
+        ratio = entry["paired_step_ratio"]["ratio_of_means"]
+        return entry["expert"]["success"]["rate"] >= goal and ratio is not None and ratio <= self.cfg.stop_at_step_ratio
 
 
 def _make_callback(monitor: _Monitor | None, cfg: TrainConfig, preset: str, action_mapping: str, t_start: list[float]):
@@ -238,7 +239,7 @@ def train_expert(cfg: TrainConfig) -> TrainResult:
         values = model.logger.name_to_value  # the last update's losses (not dumped after the last update)
         losses = {k.split("/", 1)[1]: float(values[k]) for k in LOSS_KEYS if k in values} or dict(callback.losses)
 
-        train_config = _jsonable_config(cfg)
+        train_config = to_jsonable(cfg)
         expert = expert_from_sb3(model, preset=cfg.preset, action_mapping=action_mapping, train_config=train_config)
         last = None
         if monitor is not None and callback.stopped_early:
@@ -246,7 +247,7 @@ def train_expert(cfg: TrainConfig) -> TrainResult:
         elif monitor is not None:
             last = monitor.evaluate(expert, env_steps, wall, losses)
         if last is not None:
-            expert.metrics = {k: last[k] for k in ("env_steps", "expert", "pursuit", "step_ratio_to_pursuit")}
+            expert.metrics = {k: last[k] for k in ("env_steps", "expert", "pursuit", "paired_step_ratio")}
         cfg.out_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = expert.save(cfg.out_dir / CHECKPOINT_FILENAME)
         sb3_model = cfg.out_dir / SB3_MODEL_FILENAME
@@ -271,14 +272,6 @@ def train_expert(cfg: TrainConfig) -> TrainResult:
         )
     finally:
         torch.set_num_threads(previous_threads)
-
-
-def _jsonable_config(cfg: TrainConfig) -> dict:
-    out = {}
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        out[f.name] = str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
-    return out
 
 
 def check_finite_losses(losses: dict[str, float]) -> bool:

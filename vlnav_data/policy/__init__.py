@@ -6,7 +6,7 @@ from vlnav_data.policy import DaggerConfig, run_dagger, DiagnoseConfig, diagnose
 
 train_policy(TrainConfig(dataset="demos.h5", out_dir="bc", num_steps=20_000))  # paper recipe, shortened
 res = evaluate_policy(EvalConfig(model_dir="bc", out_dir="eval", num_episodes=100))
-res.student.success["rate"], res.student.mean_env_steps_successes, res.paired_ratio
+res.student.success["rate"], res.student.mean_env_steps_successes, res.paired_step_ratio
 diagnose_eval(DiagnoseConfig(eval_dir="eval"))  # eval/diagnosis/report.md
 ```
 
@@ -21,7 +21,7 @@ from vlnav_data.policy.evaluate import EvalConfig, EvalResult, evaluate_policy, 
 from vlnav_data.policy.features import FEATURE_SETS
 from vlnav_data.policy.fit import RECIPES, BCRecipe, fit_bc, get_recipe
 from vlnav_data.policy.knn import KnnPolicy, load_knn_policy
-from vlnav_data.policy.metrics import paired_step_ratio, spl, wilson_interval
+from vlnav_data.policy.metrics import spl
 from vlnav_data.policy.model import BCPolicyNet
 from vlnav_data.policy.model_dir import PolicySpec, load_model_dir, read_policy_spec
 from vlnav_data.policy.records import EpisodeRecords, run_policy_episodes
@@ -53,11 +53,9 @@ __all__ = [
     "get_recipe",
     "load_knn_policy",
     "load_model_dir",
-    "paired_step_ratio",
     "read_policy_spec",
     "run_dagger",
     "run_policy_episodes",
     "spl",
     "train_policy",
-    "wilson_interval",
 ]

@@ -13,7 +13,6 @@ the collection starts), so success per iteration is a paired comparison.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 
 from vlnav_data.dataset import DatasetReader
 from vlnav_data.errors import CheckpointError, ConfigError
+from vlnav_data.jsonio import to_jsonable, write_json_atomic
 from vlnav_data.policy.evaluate import (
     EXPERTS,
     EvalConfig,
@@ -135,14 +135,28 @@ def check_model_matches_dataset(model_dir: Path, dataset: Path, encoder: str, fe
         )
 
 
-def collect_student_states(
-    model_dir: Path, config: DaggerConfig, iteration: int
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Roll the student out and label its visited states with the expert.
+@dataclass(frozen=True, kw_only=True)
+class CollectedStates:
+    """One DAgger iteration's labelled rows: the states the student visited, the expert's action at each.
 
-    Returns:
-        ``(features float32 (R, E), expert actions float32 (R, 2), stats)``; only rows of the
-        collection episodes are kept (not idle arenas).
+    Attributes:
+        features: float32 ``(R, E)`` the student's input at each visited state.
+        actions: float32 ``(R, 2)`` the expert's action at that state (clipped to [-1, 1]): the label.
+        privileged_states: float32 ``(R, 11)`` the simulator state of each row (what the expert read; never
+            a student input, kept so that a label can be checked against its state).
+        stats: ``collection_episodes``, ``collection_success_rate``, ``new_rows``.
+    """
+
+    features: np.ndarray
+    actions: np.ndarray
+    privileged_states: np.ndarray
+    stats: dict[str, Any]
+
+
+def collect_student_states(model_dir: Path, config: DaggerConfig, iteration: int) -> CollectedStates:
+    """Roll the student out (pure student control) and label its visited states with the expert.
+
+    Only rows of the collection episodes are kept (not idle arenas).
     """
     from vlnav_data.policy.records import run_policy_episodes
     from vlnav_data.sim import make_arena
@@ -167,12 +181,14 @@ def collect_student_states(
     wanted = np.array(seeds, dtype=np.int64)
     feats: list[np.ndarray] = []
     labels: list[np.ndarray] = []
+    states: list[np.ndarray] = []
 
     def label(features: np.ndarray, obs: dict[str, Any], info: dict[str, Any]) -> None:
         keep = np.isin(np.asarray(info["episode_seed"], dtype=np.int64), wanted)
         if keep.any():
             feats.append(features[keep])
             labels.append(np.asarray(expert_fn(obs, info), dtype=np.float32)[keep])
+            states.append(np.asarray(obs["privileged_state"], dtype=np.float32)[keep])
 
     policy = make_student_policy(torch_predictor(model, config.device), encoder, spec.features, on_features=label)
     needs_frames = spec.features != "text" and not bool(spec.encoder_spec.get("privileged", False))
@@ -187,12 +203,16 @@ def collect_student_states(
         "collection_success_rate": float(records.success.mean()),
         "new_rows": len(x),
     }
-    return x, y, stats
+    return CollectedStates(features=x, actions=y, privileged_states=np.concatenate(states), stats=stats)
 
 
 @dataclass(frozen=True, kw_only=True)
 class DaggerResult:
     """``result.json`` of ``vlnav-policy dagger``: one entry per iteration (0 = plain BC).
+
+    Each iteration's entry holds its evaluation in the schema of ``vlnav-policy eval``
+    (:mod:`vlnav_data.eval_summary`: ``success``, env steps over successes, ``termination_causes``, SPL,
+    ``paired_step_ratio`` and ``unpaired_step_ratio`` to the expert) plus the aggregation counts.
 
     ``encoder_dtype`` is the dtype the live encoder computed in (collection and evaluation);
     ``encoder_dtype_override`` is ``--encoder-dtype`` when given (None: the dataset's recorded dtype).
@@ -243,9 +263,10 @@ def run_dagger(config: DaggerConfig) -> DaggerResult:
     encoder_dtype = ""
     for k in range(config.iterations + 1):
         if k > 0:
-            x, y, stats = collect_student_states(model_dir, config, k)
-            agg_x.append(x)
-            agg_y.append(y)
+            collected = collect_student_states(model_dir, config, k)
+            agg_x.append(collected.features)
+            agg_y.append(collected.actions)
+            stats = collected.stats
             previous, spec = load_model_dir(model_dir, device=config.device)
             step_recipe = dataclasses.replace(
                 recipe,
@@ -297,13 +318,12 @@ def run_dagger(config: DaggerConfig) -> DaggerResult:
                 "model_dir": str(model_dir),
                 "aggregated_rows": int(sum(len(a) for a in agg_x)),
                 **stats,
-                "success": result.student.success,
-                "mean_env_steps_successes": result.student.mean_env_steps_successes,
-                "termination_causes": result.student.termination_causes,
-                "paired_ratio": result.paired_ratio,
+                **to_jsonable(result.student),
+                "paired_step_ratio": to_jsonable(result.paired_step_ratio),
+                "unpaired_step_ratio": result.unpaired_step_ratio,
             }
         )
-        (out / "iterations.json").write_text(json.dumps(rows, indent=2, default=float) + "\n")
+        write_json_atomic(out / "iterations.json", rows)
     _plot(out / "success_per_iteration.png", rows)
     return DaggerResult(
         out_dir=str(out),

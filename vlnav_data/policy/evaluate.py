@@ -18,8 +18,6 @@ Metrics (all lengths in env steps, one 30 Hz control step counted once):
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,15 +28,16 @@ import numpy as np
 
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import CheckpointError, ConfigError
-from vlnav_data.policy.features import online_features
-from vlnav_data.policy.metrics import (
-    mean_steps_over_successes,
+from vlnav_data.eval_summary import (
+    OutcomeSummary,
+    PairedStepRatio,
     paired_step_ratio,
-    path_length_m,
-    shortest_path_m,
-    spl,
-    wilson_interval,
+    summarize_outcomes,
+    unpaired_step_ratio,
 )
+from vlnav_data.jsonio import to_jsonable, write_json_atomic
+from vlnav_data.policy.features import online_features
+from vlnav_data.policy.metrics import path_length_m, shortest_path_m, spl
 from vlnav_data.policy.model_dir import PolicySpec, load_model_dir, read_policy_spec
 from vlnav_data.policy.records import (
     EpisodeRecords,
@@ -257,21 +256,22 @@ def torch_predictor(model: Any, device: str, num_threads: int | None = 1) -> Cal
 
 
 @dataclass(frozen=True, kw_only=True)
-class PolicySummary:
-    """Metrics of one policy on the evaluation starts (see the module docstring)."""
+class PolicySummary(OutcomeSummary):
+    """One policy's episodes: the shared :class:`~vlnav_data.eval_summary.OutcomeSummary` plus path metrics.
 
-    success: dict[str, Any]
-    mean_env_steps_successes: float
-    min_env_steps_successes: int | None
-    max_env_steps_successes: int | None
+    Attributes:
+        mean_env_steps_all: mean env steps over every episode.
+        spl: success weighted by path length, straight-line shortest path (:func:`~vlnav_data.policy.metrics.spl`).
+        failures_reaching_wrong_sphere: failed episodes that entered a wrong sphere's success disc.
+    """
+
     mean_env_steps_all: float
     spl: float
-    termination_causes: dict[str, int]
     failures_reaching_wrong_sphere: int
 
 
 def summarize(records: EpisodeRecords, config: Any) -> PolicySummary:
-    """Success, steps, straight-line SPL and causes of a set of records."""
+    """Success, steps and causes (the shared schema), straight-line SPL and wrong-sphere failures of records."""
     radius = horizontal_success_radius_m(config)
     taken = np.array([path_length_m(records.poses_of(i)[:, :2]) for i in range(len(records))])
     shortest = np.array(
@@ -281,25 +281,20 @@ def summarize(records: EpisodeRecords, config: Any) -> PolicySummary:
         ]
     )
     ok = records.success.astype(bool)
-    causes, counts = np.unique(records.termination, return_counts=True)
-    ci = wilson_interval(int(ok.sum()), len(records))
+    outcomes = summarize_outcomes(ok, records.num_steps, records.termination)
     return PolicySummary(
-        success=ci.__dict__,
-        mean_env_steps_successes=mean_steps_over_successes(records.num_steps, ok),
-        min_env_steps_successes=int(records.num_steps[ok].min()) if ok.any() else None,
-        max_env_steps_successes=int(records.num_steps[ok].max()) if ok.any() else None,
+        **outcomes.__dict__,
         mean_env_steps_all=float(records.num_steps.mean()),
         spl=spl(ok, shortest, taken),
-        termination_causes={str(c): int(n) for c, n in zip(causes, counts, strict=True)},
         failures_reaching_wrong_sphere=int((records.wrong_sphere & ~ok).sum()),
     )
 
 
-def spl_expert_path(student: EpisodeRecords, expert: EpisodeRecords) -> float:
-    """SPL with the expert's path from the same start as the reference (episodes the expert solved)."""
+def spl_expert_path(student: EpisodeRecords, expert: EpisodeRecords) -> float | None:
+    """SPL with the expert's path from the same start as the reference (episodes the expert solved; None if none)."""
     ok_e = expert.success.astype(bool)
     if not ok_e.any():
-        return float("nan")
+        return None
     idx = np.flatnonzero(ok_e)
     ref = np.array([path_length_m(expert.poses_of(i)[:, :2]) for i in idx])
     taken = np.array([path_length_m(student.poses_of(i)[:, :2]) for i in idx])
@@ -315,8 +310,9 @@ class EvalResult:
         num_episodes, seed, episode_seeds_overlapping_train: starts shared with training episodes.
         student / expert: :class:`PolicySummary` of each (expert None with ``--expert none``).
         expert_name: which expert ran.
-        paired_ratio: student/expert env steps where both succeeded (``ratio_of_means``, ``median_ratio``).
-        unpaired_ratio: the paper's "efficiency": mean student steps over its successes / the expert's.
+        paired_step_ratio: student / expert env steps over the starts both solved
+            (:class:`~vlnav_data.eval_summary.PairedStepRatio`; None with ``--expert none``).
+        unpaired_step_ratio: the paper's "efficiency": mean student steps over its successes / the expert's.
         spl_expert_path: SPL with the expert's path as the reference.
         step_unit: always ``env_steps`` (one 30 Hz control step, counted once).
         encoder_dtype: the dtype the live encoder computed in; encoder_dtype_recorded: the training file's;
@@ -340,8 +336,8 @@ class EvalResult:
     student: PolicySummary
     expert: PolicySummary | None
     expert_name: str
-    paired_ratio: dict[str, Any] | None
-    unpaired_ratio: float | None
+    paired_step_ratio: PairedStepRatio | None
+    unpaired_step_ratio: float | None
     spl_expert_path: float | None
     step_unit: str
     encoder_dtype: str
@@ -445,6 +441,7 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
     wall_s = time.perf_counter() - start
     student.save(out_dir / STUDENT_RECORDS)
     files = {"student": STUDENT_RECORDS}
+    student_summary = summarize(student, arena)
 
     expert_summary, paired, unpaired, spl_e = None, None, None, None
     if expert_fn is not None:
@@ -453,10 +450,10 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
         expert.save(out_dir / EXPERT_RECORDS)
         files["expert"] = EXPERT_RECORDS
         expert_summary = summarize(expert, arena)
-        paired = paired_step_ratio(student.num_steps, student.success, expert.num_steps, expert.success).__dict__
-        s_mean = mean_steps_over_successes(student.num_steps, student.success)
-        e_mean = mean_steps_over_successes(expert.num_steps, expert.success)
-        unpaired = s_mean / e_mean if np.isfinite(s_mean) and np.isfinite(e_mean) else None
+        paired = paired_step_ratio(
+            student.num_steps, student.success, expert.num_steps, expert.success, policy="student", reference="expert"
+        )
+        unpaired = unpaired_step_ratio(student_summary, expert_summary)
         spl_e = spl_expert_path(student, expert)
 
     result = EvalResult(
@@ -469,11 +466,11 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
         num_envs=num_envs,
         seed=config.seed,
         episode_seeds_overlapping_train=overlap,
-        student=summarize(student, arena),
+        student=student_summary,
         expert=expert_summary,
         expert_name=expert_name,
-        paired_ratio=paired,
-        unpaired_ratio=unpaired,
+        paired_step_ratio=paired,
+        unpaired_step_ratio=unpaired,
         spl_expert_path=spl_e,
         step_unit="env_steps",
         encoder_dtype=str(encoder.spec.dtype),
@@ -483,11 +480,11 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
         wall_s=wall_s,
         student_env_steps_per_s=float(student.num_steps.sum()) / wall_s if wall_s > 0 else float("inf"),
         device=config.device,
-        sim_config=json.loads(json.dumps(dataclasses.asdict(arena))),
+        sim_config=to_jsonable(arena),
         arena=arena.name,
         trained_arena=trained_name,
         files={**files, "meta": EVAL_META},
     )
     # The records' sidecar: what diagnose needs (arena config, policy, summary), independent of the CLI.
-    (out_dir / EVAL_META).write_text(json.dumps(dataclasses.asdict(result), indent=2, sort_keys=True) + "\n")
+    write_json_atomic(out_dir / EVAL_META, result)
     return result

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.errors import ConfigError
+from vlnav_data.eval_summary import paired_step_ratio, summarize_outcomes, unpaired_step_ratio
+from vlnav_data.jsonio import to_jsonable
 from vlnav_data.stats import holm_adjust, mcnemar_exact, mean_spread, paired_difference_interval, paired_table
 
 ArmKey = tuple[str, str, str, str]
@@ -99,37 +101,44 @@ def _arena(sim_config: dict[str, Any]) -> Any:
 
 
 def policy_stats(records: list[Any], experts: list[Any], arena: Any) -> dict[str, Any]:
-    """Pooled statistics of one arm's seeds (``records[k]`` paired with ``experts[k]``)."""
-    from vlnav_data.policy.evaluate import summarize
-    from vlnav_data.policy.metrics import paired_step_ratio, wilson_interval
+    """Pooled statistics of one arm's seeds (``records[k]`` paired with ``experts[k]``).
 
-    success = np.concatenate([r.success.astype(bool) for r in records])
-    steps = np.concatenate([r.num_steps for r in records]).astype(np.int64)
+    The pooled episodes are summarised in the schema every evaluation shares (:mod:`vlnav_data.eval_summary`:
+    ``success``, env steps over successes, ``termination_causes``, ``paired_step_ratio`` to the expert,
+    ``unpaired_step_ratio``), plus the per-seed success rates, their mean and spread, SPL and wrong-sphere
+    failures.
+    """
+    from vlnav_data.policy.evaluate import summarize
+
     summaries = [summarize(r, arena) for r in records]
-    per_seed = [float(r.success.mean()) for r in records]
-    causes: dict[str, int] = {}
-    for s in summaries:
-        for k, v in s.termination_causes.items():
-            causes[k] = causes.get(k, 0) + int(v)
-    ok_steps = steps[success]
+    pooled = summarize_outcomes(
+        np.concatenate([r.success.astype(bool) for r in records]),
+        np.concatenate([r.num_steps for r in records]),
+        np.concatenate([r.termination for r in records]),
+    )
+    expert = summarize_outcomes(
+        np.concatenate([e.success.astype(bool) for e in experts]),
+        np.concatenate([e.num_steps for e in experts]),
+        np.concatenate([e.termination for e in experts]),
+    )
     paired = paired_step_ratio(
-        steps,
-        success,
+        np.concatenate([r.num_steps for r in records]),
+        np.concatenate([r.success.astype(bool) for r in records]),
         np.concatenate([e.num_steps for e in experts]),
         np.concatenate([e.success.astype(bool) for e in experts]),
+        policy="student",
+        reference="expert",
     )
+    per_seed = [float(r.success.mean()) for r in records]
     return {
-        "success": wilson_interval(int(success.sum()), int(success.size)).__dict__,
+        **to_jsonable(pooled),
         "per_seed_success_rate": per_seed,
         "across_seeds": mean_spread(per_seed).__dict__,
-        "mean_env_steps_successes": float(ok_steps.mean()) if ok_steps.size else float("nan"),
-        "min_env_steps_successes": int(ok_steps.min()) if ok_steps.size else None,
-        "max_env_steps_successes": int(ok_steps.max()) if ok_steps.size else None,
         "spl": float(np.average([s.spl for s in summaries], weights=[len(r) for r in records])),
-        "paired_ratio_to_expert": paired.__dict__,
-        "termination_causes": dict(sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "paired_step_ratio": to_jsonable(paired),
+        "unpaired_step_ratio": unpaired_step_ratio(pooled, expert),
         "failures_reaching_wrong_sphere": int(sum(s.failures_reaching_wrong_sphere for s in summaries)),
-        "num_episodes": int(success.size),
+        "num_episodes": int(pooled.success["trials"]),
     }
 
 

@@ -54,10 +54,10 @@ def p_value(p: float) -> str:
 
 
 def _causes(causes: dict[str, int]) -> str:
-    fails = {k: v for k, v in causes.items() if k != "success" and v}
+    fails = sorted(((k, v) for k, v in causes.items() if k != "success" and v), key=lambda kv: (-kv[1], kv[0]))
     if not fails:
         return "none"
-    return ", ".join(f"{v} {k.replace('out_of_bounds_', 'out ').replace('_', ' ')}" for k, v in fails.items())
+    return ", ".join(f"{v} {k.replace('out_of_bounds_', 'out ').replace('_', ' ')}" for k, v in fails)
 
 
 def _policy_row(name: str, s: dict[str, Any], seeds: str, ratio: str) -> list[str]:
@@ -106,7 +106,7 @@ def main_table(analysis: dict[str, Any]) -> str:
         name = f"expert ({e['expert']}) on `{label}`" if len(analysis["experts"]) > 1 else f"expert ({e['expert']})"
         rows.append(_policy_row(name, e, "deterministic", "1.00×"))
     for a in analysis["arms"]:
-        r = a["paired_ratio_to_expert"]
+        r = a["paired_step_ratio"]
         ratio = f"{num(r['ratio_of_means'], 2)}× ({r['num_pairs']} pairs)" if r["num_pairs"] else "— (0 pairs)"
         seeds = f"{len(a['train_seeds'])} seed{'s' if len(a['train_seeds']) != 1 else ''}"
         rows.append(_policy_row(f"`{a['label']}` BC", a, seeds, ratio))
@@ -177,7 +177,7 @@ def _figure(width: float, height: float) -> Any:
 
 def plot_success(analysis: dict[str, Any], path: Path) -> Path:
     """Success per arm: each training seed with its Wilson interval, and the pooled rate with its own."""
-    from vlnav_data.policy.metrics import wilson_interval
+    from vlnav_data.eval_summary import success_summary
 
     arms = analysis["arms"]
     fig = _figure(max(5.0, 1.1 * len(arms) + 2.0), 4.2)
@@ -186,11 +186,11 @@ def plot_success(analysis: dict[str, Any], path: Path) -> Path:
         n = a["success"]["trials"] // max(1, len(a["train_seeds"]))
         k = len(a["per_seed_success_rate"])
         for j, (seed, rate) in enumerate(zip(a["train_seeds"], a["per_seed_success_rate"], strict=True)):
-            ci = wilson_interval(round(rate * n), n)
+            ci = success_summary(round(rate * n), n)
             x = i - 0.25 + 0.3 * (j + 0.5) / k
-            ax.errorbar(x, rate, yerr=[[rate - ci.low], [ci.high - rate]], fmt="o", color="C0", ms=4, capsize=2,
-                        label="per seed (Wilson 95%)" if i == 0 and j == 0 else None)  # fmt: skip
-            ax.annotate(str(seed), (x, ci.high), fontsize=6, ha="center", va="bottom", color="C0")
+            ax.errorbar(x, rate, yerr=[[rate - ci["low"]], [ci["high"] - rate]], fmt="o", color="C0", ms=4,
+                        capsize=2, label="per seed (Wilson 95%)" if i == 0 and j == 0 else None)  # fmt: skip
+            ax.annotate(str(seed), (x, ci["high"]), fontsize=6, ha="center", va="bottom", color="C0")
         s = a["success"]
         ax.errorbar(i + 0.2, s["rate"], yerr=[[s["rate"] - s["low"]], [s["high"] - s["rate"]]], fmt="D",
                     color="k", ms=5, capsize=3, label="pooled (Wilson 95%)" if i == 0 else None)  # fmt: skip
