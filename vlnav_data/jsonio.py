@@ -1,7 +1,9 @@
 """JSON the way every command writes it: strict values (NaN becomes null) and atomic files.
 
-Shared by the CLI (``result.json`` of every command) and by library code that keeps its own records
-(a study's cell markers), so it lives below every package and imports only the standard library.
+Shared by the CLI (``result.json`` of every command), by library code that keeps its own records (a
+study's cell markers, a model directory's config, an evaluation's sidecar) and by the dataset layer
+(the JSON attributes of a ``vlnav-demos`` file, :func:`compact`), so it lives below every package and
+imports only the standard library.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None  # strict JSON has no NaN/Infinity: an undefined statistic is null
     return obj
+
+
+def compact(obj: Any) -> str:
+    """One-line, key-sorted strict JSON of :func:`to_jsonable` ``(obj)``: HDF5 attributes and comparisons.
+
+    Equal values give equal text (keys sorted, no whitespace choices), so two records compare by their text.
+    """
+    return json.dumps(to_jsonable(obj), sort_keys=True, allow_nan=False)
 
 
 def dumps(obj: Any) -> str:

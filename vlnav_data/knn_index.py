@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.errors import CheckpointError, ConfigError, VlnavWarning
+from vlnav_data.jsonio import write_json_atomic
 from vlnav_data.vectors import l2_normalize
 
 INDEX_FILE = "knn.faiss"
@@ -240,7 +241,7 @@ def save_knn_index(out_dir: Path, index: Any, actions: np.ndarray, meta: dict[st
     paths = [out_dir / INDEX_FILE, out_dir / ACTIONS_FILE, out_dir / META_FILE]
     faiss.write_index(index, str(paths[0]))
     np.save(paths[1], actions)
-    paths[2].write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(paths[2], meta)
     return paths
 
 

@@ -50,8 +50,8 @@ def test_train_writes_a_model_directory(oracle16_model, synthetic):
 def test_train_unknown_encoder(synthetic, tmp_path):
     res = runner.invoke(app, ["train", str(synthetic), "--out", str(tmp_path / "m"), "--encoder", "clip"])
     assert error_line(res) == (
-        f"error: '{synthetic}' has no embeddings of encoder 'clip'; it holds: siglip-tiny-random, oracle. "
-        "Pass one of those to --encoder or rebuild the dataset with this encoder."
+        f"error: encoder 'clip' is not in '{synthetic}'; it holds embeddings of: siglip-tiny-random, oracle. "
+        f"Pass one of those with --encoder, or add it with `vlnav-data embed {synthetic} --encoder clip`."
     )
 
 

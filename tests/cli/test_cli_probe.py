@@ -33,8 +33,17 @@ def test_unknown_encoder_lists_those_in_the_file(demo_file, tmp_path):
     res = runner.invoke(app, ["linear", str(demo_file), "--out", str(tmp_path / "o"), "--encoder", "clip"])
     assert _error(res) == (
         f"error: encoder 'clip' is not in '{demo_file}'; it holds embeddings of: siglip-tiny-random, oracle. "
-        "Pass one of those with --encoder."
+        f"Pass one of those with --encoder, or add it with `vlnav-data embed {demo_file} --encoder clip`."
     )
+
+
+def test_a_file_with_several_encoders_needs_one_named(demo_file, tmp_path):
+    res = runner.invoke(app, ["knn", str(demo_file), "--out", str(tmp_path / "o")])
+    assert _error(res) == (
+        f"error: '{demo_file}' holds embeddings of 2 encoders (siglip-tiny-random, oracle); choose one with "
+        "--encoder NAME"
+    )
+    assert not (tmp_path / "o").exists()
 
 
 def test_bad_features_value(demo_file, tmp_path):
@@ -55,7 +64,7 @@ def test_empty_split(demo_file, tmp_path):
     with h5py.File(path, "r+") as f:
         del f["mask/valid"]
         f.create_dataset("mask/valid", data=np.array([], dtype="S8"))
-    res = runner.invoke(app, ["knn", str(path), "--out", str(tmp_path / "o")])
+    res = runner.invoke(app, ["knn", str(path), "--out", str(tmp_path / "o"), "--encoder", "oracle"])
     assert _error(res) == (
         f"error: the 'valid' split of '{path}' is empty (/mask/valid lists no demos); probes fit on train and "
         "score on valid, so both need episodes: rebuild with more episodes or a valid fraction in (0, 1)."
@@ -63,7 +72,8 @@ def test_empty_split(demo_file, tmp_path):
 
 
 def test_missing_labels(demo_file, tmp_path):
-    res = runner.invoke(app, ["linear", str(demo_file), "--out", str(tmp_path / "o"), "--target", "spatial_word"])
+    args = ["linear", str(demo_file), "--out", str(tmp_path / "o"), "--encoder", "oracle"]
+    res = runner.invoke(app, [*args, "--target", "spatial_word"])
     assert _error(res) == (
         f"error: cannot probe 'spatial_word' on '{demo_file}': no instruction states a spatial word "
         "(left/right/ahead/behind)"
@@ -76,7 +86,8 @@ def test_spatial_without_privileged_state(demo_file, tmp_path):
     with h5py.File(path, "r+") as f:
         for name in f["data"]:
             del f["data"][name]["obs/privileged_state"]
-    res = runner.invoke(app, ["spatial", str(path), "--out", str(tmp_path / "o"), "--no-controlled"])
+    args = ["spatial", str(path), "--out", str(tmp_path / "o"), "--encoder", "oracle", "--no-controlled"]
+    res = runner.invoke(app, args)
     assert _error(res) == (
         f"error: '{path}' has no obs/privileged_state, so the bearing/distance labels cannot be derived; probe a "
         "file built by `vlnav-data build` (which records it), or choose targets without bearing/distance."
@@ -142,7 +153,21 @@ def test_spatial_command_small(demo_file, tmp_path):
 @pytest.mark.slow  # UMAP's numba compilation takes 15-60 s in a fresh process on a shared 2-core machine
 def test_umap_command_saves_coordinates(demo_file, tmp_path):
     out = tmp_path / "um"
-    res = runner.invoke(app, ["umap", str(demo_file), "--out", str(out), "--max-points", "120", "--n-neighbors", "8"])
+    res = runner.invoke(
+        app,
+        [
+            "umap",
+            str(demo_file),
+            "--out",
+            str(out),
+            "--encoder",
+            "siglip-tiny-random",
+            "--max-points",
+            "120",
+            "--n-neighbors",
+            "8",
+        ],
+    )
     assert res.exit_code == 0, res.output
     coords = np.load(out / "umap_coords.npz")
     result = json.loads((out / "result.json").read_text())

@@ -27,8 +27,8 @@ def error_line(result) -> str:
 def test_an_encoder_the_file_lacks(synthetic, tmp_path):
     res = runner.invoke(app, ["run", str(synthetic), "--out", str(tmp_path / "s"), "--encoder", "clip"])
     assert error_line(res) == (
-        f"error: '{synthetic}' has no embeddings of encoder 'clip'; it holds: siglip-tiny-random, oracle. "
-        "Compare encoders the file holds, or add this one to the file (rebuild, or `vlnav-data embed`)."
+        f"error: encoder 'clip' is not in '{synthetic}'; it holds embeddings of: siglip-tiny-random, oracle. "
+        f"Pass one of those with --encoder, or add it with `vlnav-data embed {synthetic} --encoder clip`."
     )
     assert not (tmp_path / "s").exists()  # refused before anything was written
 
@@ -63,7 +63,7 @@ def test_config_file_values_and_flag_override(synthetic, tmp_path):
     assert error_line(runner.invoke(app, ["run", "--config", str(toml)])).startswith("error: --seeds must be")
     # ...a flag overrides it, and the file's encoder is then checked against the dataset
     res = runner.invoke(app, ["run", "--config", str(toml), "--seeds", "2"])
-    assert "has no embeddings of encoder 'clip'" in error_line(res)
+    assert "encoder 'clip' is not in" in error_line(res)
 
 
 def test_report_of_a_directory_without_a_study(tmp_path):

@@ -34,8 +34,8 @@ def _copy(src: Path, dst: Path) -> Path:
 
 
 def test_load_probe_data_splits_never_share_an_episode(demo_file):
-    data = load_probe_data(demo_file, features="joint")
-    assert data.encoder == "siglip-tiny-random"  # the file's first encoder
+    data = load_probe_data(demo_file, features="joint", encoder="siglip-tiny-random")
+    assert data.encoder == "siglip-tiny-random"
     assert not set(data.train.episode_index) & set(data.valid.episode_index)
     assert data.train.features.shape[1] == 16 and data.train.features.dtype == np.float32
     with h5py.File(demo_file, "r") as f:
@@ -81,7 +81,7 @@ def test_file_with_an_episode_in_both_masks_is_refused(demo_file, tmp_path):
         del f["mask/valid"]
         f.create_dataset("mask/valid", data=np.array(valid + train[:1]))
     with pytest.raises(SchemaError, match="puts 1 episode\\(s\\) in both train and valid"):
-        load_probe_data(path)
+        load_probe_data(path, encoder="oracle")
 
 
 def test_empty_valid_split_is_refused(demo_file, tmp_path):
@@ -90,12 +90,20 @@ def test_empty_valid_split_is_refused(demo_file, tmp_path):
         del f["mask/valid"]
         f.create_dataset("mask/valid", data=np.array([], dtype="S8"))
     with pytest.raises(SchemaError, match="the 'valid' split of .* is empty"):
-        load_probe_data(path)
+        load_probe_data(path, encoder="oracle")
 
 
 def test_unknown_encoder_lists_the_files_encoders(demo_file):
     with pytest.raises(ConfigError, match="it holds embeddings of: siglip-tiny-random, oracle"):
         load_probe_data(demo_file, encoder="clip")
+
+
+def test_a_file_with_several_encoders_needs_one_named(demo_file, tmp_path):
+    """The rule every command shares (DatasetReader.choose_encoder): no silent choice among several."""
+    with pytest.raises(ConfigError, match=r"holds embeddings of 2 encoders \(siglip-tiny-random, oracle\); choose"):
+        load_probe_data(demo_file)
+    one = write_synthetic_dataset(tmp_path / "one.h5", num_episodes=4, encoders={"oracle": 8}, seed=0)
+    assert load_probe_data(one).encoder == "oracle"
 
 
 def test_linear_probe_on_file_recovers_distance_and_reports_controls(demo_file, tmp_path):
@@ -131,14 +139,16 @@ def test_colour_probe_on_text_features_is_exact_on_every_colour_seen_in_training
 
 
 def test_linear_probe_names_a_missing_label(demo_file, tmp_path):
-    cfg = LinearProbeConfig(path=demo_file, out_dir=tmp_path / "x", targets=("spatial_word",), mlp=False)
+    cfg = LinearProbeConfig(
+        path=demo_file, out_dir=tmp_path / "x", encoder="oracle", targets=("spatial_word",), mlp=False
+    )
     with pytest.raises(SchemaError, match="no instruction states a spatial word"):
         run_linear_probe(cfg)
 
 
 def test_knn_probe_writes_the_policy_files_and_they_reload(demo_file, tmp_path):
     out = tmp_path / "knn"
-    r = run_knn_probe(KnnProbeConfig(path=demo_file, out_dir=out, k=4, device="cpu"))
+    r = run_knn_probe(KnnProbeConfig(path=demo_file, out_dir=out, encoder="siglip-tiny-random", k=4, device="cpu"))
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["knn.faiss", "knn_actions.npy", "knn_meta.json", "knn_actions.png", "report.md"]
     )
@@ -146,7 +156,7 @@ def test_knn_probe_writes_the_policy_files_and_they_reload(demo_file, tmp_path):
     for key in ("encoder", "features", "k", "metric", "dim", "num_vectors", "index_type", "dataset"):
         assert key in meta
     assert meta["k"] == 4 and meta["index_type"] == "flat_ip" and meta["dim"] == 16
-    data = load_probe_data(demo_file)
+    data = load_probe_data(demo_file, encoder="siglip-tiny-random")
     acts = np.load(out / "knn_actions.npy")
     assert acts.dtype == np.float32 and acts.shape == (len(data.train), 2)
     np.testing.assert_array_equal(acts, data.train.actions)
@@ -164,4 +174,4 @@ def test_knn_probe_writes_the_policy_files_and_they_reload(demo_file, tmp_path):
 
 def test_knn_k_larger_than_train_is_a_config_error(demo_file, tmp_path):
     with pytest.raises(ConfigError, match="--k 100000 exceeds the .* train rows"):
-        run_knn_probe(KnnProbeConfig(path=demo_file, out_dir=tmp_path / "k", k=100_000))
+        run_knn_probe(KnnProbeConfig(path=demo_file, out_dir=tmp_path / "k", encoder="oracle", k=100_000))

@@ -28,7 +28,7 @@ def test_defaults_and_training_seeds():
     ("kwargs", "message"),
     [
         ({"datasets": ()}, "a study needs at least one dataset FILE"),
-        ({"features": ("joint", "pixels")}, "unknown feature set 'pixels'"),
+        ({"features": ("joint", "pixels")}, "--features must be one of joint, image, text, got 'pixels'"),
         ({"recipes": ("fast",)}, "unknown recipe 'fast'"),
         ({"encoders": ("clip", "clip")}, "each --encoder may be given once"),
         ({"seeds": 0}, "--seeds must be a positive integer, got 0"),
@@ -156,7 +156,9 @@ def test_plan_checks_encoders_against_the_file(tmp_path):
     cfg = StudyConfig(datasets=(path,), out_dir=tmp_path / "o", encoders=("clip",))
     with pytest.raises(ConfigError) as info:
         plan_study(cfg)
-    assert str(info.value).startswith(f"'{path}' has no embeddings of encoder 'clip'; it holds: my-plugin-enc, oracle.")
+    assert str(info.value).startswith(
+        f"encoder 'clip' is not in '{path}'; it holds embeddings of: my-plugin-enc, oracle. Pass one"
+    )
     # an encoder outside the built-in registry passes the encoder check (the file holds it) and the plan
     # then stops at the next problem of this synthetic file: it was not recorded in the arena
     cfg = dataclasses.replace(cfg, encoders=("my-plugin-enc",))

@@ -19,7 +19,6 @@ Contract (README, "Command contract"):
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -32,7 +31,11 @@ import typer
 
 from vlnav_data.devices import DEVICE_HELP, resolve_device  # noqa: F401  re-exported for the command modules
 from vlnav_data.errors import ConfigError, VlnavError
-from vlnav_data.jsonio import to_jsonable  # noqa: F401  re-exported for the command modules
+from vlnav_data.jsonio import (
+    dumps,
+    to_jsonable,  # noqa: F401  re-exported for the command modules
+    write_json_atomic,
+)
 
 T = TypeVar("T")
 
@@ -228,15 +231,11 @@ def emit_result(
     Returns:
         The path written, or ``None``.
     """
-    payload = to_jsonable(result)
-    text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)
     path = None
     if out is not None:
         path = result_path(out, kind)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text + "\n")
-        os.replace(partial, path)
+        write_json_atomic(path, result)
     if as_json:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(dumps(result))
     return path

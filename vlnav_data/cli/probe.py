@@ -29,9 +29,7 @@ def main() -> None:
 
 FILE = typer.Argument(..., help="A vlnav-demos dataset file (.h5).")
 OUT = typer.Option(..., "--out", help="Directory for result.json, report.md and figures.")
-ENCODER = typer.Option(
-    None, "--encoder", help="Encoder whose embeddings to probe.  [default: the file's first encoder]"
-)
+ENCODER = typer.Option(None, "--encoder", help="Encoder whose embeddings to probe.  [default: the file's only encoder]")
 FEATURES = typer.Option(
     "joint", "--features", help="Embedding to probe: joint, image or text (the instruction's text embedding)."
 )

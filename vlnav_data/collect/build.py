@@ -20,7 +20,6 @@ ones within the encoders' batch invariance (:data:`~vlnav_data.collect.embedding
 from __future__ import annotations
 
 import dataclasses
-import math
 import queue
 import threading
 import time
@@ -45,6 +44,7 @@ from vlnav_data.dataset.splits import episode_seed, episode_split, shard_indices
 from vlnav_data.dataset.writer import preflight_output
 from vlnav_data.devices import resolve_device
 from vlnav_data.errors import ConfigError
+from vlnav_data.jsonio import to_jsonable
 
 JOINT_FUSION = "l2(l2(image) + l2(text))"
 FUSED_MODEL_FUSION = "the model's own pooled image+text output (encode_pairs)"
@@ -170,18 +170,6 @@ def dart_noise(seeds: np.ndarray, steps: np.ndarray, std: float) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), 2)
 
 
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
 # Episodes finish out of order but are written in index order (demo_i is episode i of the shard, and a
 # resumed build continues after the longest finished prefix), so finished episodes wait in a reorder
 # buffer. The rollout may start episode j only while j < (lowest unfinished index) + this x num_envs, so one
@@ -277,7 +265,7 @@ def build_dataset(
         fps=1.0 / arena.dt_s,
         wheel_speed_limit_radps=arena.max_wheel_speed_radps,
         build_config=config.stored(),
-        sim_config=_jsonable(arena),
+        sim_config=to_jsonable(arena),
         env_name="vlnav/Arena-v0",
         env_kwargs=env_kwargs,
         rebuild_command=config.command(),

@@ -18,6 +18,7 @@ from vlnav_data.collect.executors import ExecutorConfig
 from vlnav_data.dataset.splits import SPLIT_RULES
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
+from vlnav_data.jsonio import to_jsonable
 
 try:
     import tomllib
@@ -232,7 +233,7 @@ class BuildConfig:
     def stored(self) -> dict[str, Any]:
         """The config as stored in the file (JSON-compatible), without how this run opened the file."""
         return {
-            f.name: _jsonable(getattr(self, f.name))
+            f.name: to_jsonable(getattr(self, f.name))
             for f in dataclasses.fields(self)
             if f.name not in OPERATIONAL_FIELDS
         }
@@ -277,12 +278,6 @@ class BuildConfig:
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def parse_shard(text: str) -> tuple[int, int]:

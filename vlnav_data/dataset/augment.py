@@ -20,6 +20,7 @@ import h5py
 from vlnav_data.dataset import schema
 from vlnav_data.dataset.layout import EncoderEntry, encoder_features
 from vlnav_data.dataset.writer import fsync_path
+from vlnav_data.jsonio import compact
 
 CopyProgress = Callable[[int, int], None]
 """Called with (demos copied, demos in the file) after every demo."""
@@ -76,8 +77,8 @@ def write_with_encoders(
             else:
                 src.copy(src[key], dst, key)
         entries = combined_entries(existing, added)
-        dst.attrs["encoders_json"] = json.dumps([e.to_json() for e in entries], sort_keys=True)
-        dst.attrs["features_json"] = json.dumps(features, sort_keys=True)
+        dst.attrs["encoders_json"] = compact([e.to_json() for e in entries])
+        dst.attrs["features_json"] = compact(features)
         dst.attrs["rebuild_command"] = rebuild_command
         dst.attrs["complete"] = True  # LAST
         dst.flush()

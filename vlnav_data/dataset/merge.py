@@ -30,6 +30,7 @@ from vlnav_data.dataset.precision import combine_precision
 from vlnav_data.dataset.reader import DatasetReader
 from vlnav_data.dataset.writer import DatasetWriter, EpisodeRecord, config_differences
 from vlnav_data.errors import ConfigError, MissingEpisodesError
+from vlnav_data.jsonio import compact
 
 SHARD_FIELDS = ("shard_index", "num_shards")
 """Build-config fields that differ between the shards of one build; the merged file gets 0 and 1."""
@@ -141,7 +142,7 @@ def merge_datasets(
         ignore = set(ignore_fields)
         for r in readers[1:]:
             diffs = config_differences(ref.build_config, r.build_config, ignore)
-            if json.dumps(r.features, sort_keys=True) != json.dumps(ref.features, sort_keys=True):
+            if compact(r.features) != compact(ref.features):
                 diffs.append("layout (image size, state columns or encoders)")
             diffs += [f"sim_config.{d}" for d in config_differences(ref.sim_config, r.sim_config)]
             if diffs:

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 
 from vlnav_data.dataset import schema
-from vlnav_data.errors import SchemaError
+from vlnav_data.errors import ConfigError, SchemaError
 
 
 def open_h5(path: str | os.PathLike) -> h5py.File:
@@ -122,6 +122,78 @@ class DatasetReader:
     def encoder_specs(self) -> dict[str, dict[str, Any]]:
         """Encoder name -> ``{name, dim, model_id, revision, fusion, privileged, note}``."""
         return {k: dict(v) for k, v in self._encoder_specs.items()}
+
+    def choose_encoder(self, requested: str | None) -> str:
+        """The encoder a command reads: the one named, or the file's only one (the rule of every command).
+
+        A file with several encoders needs a name: picking one silently (the first, say) would train or
+        probe on embeddings the user did not mean.
+
+        Raises:
+            SchemaError: the file holds no embeddings.
+            ConfigError: ``requested`` is not in the file, or the file holds several and none was named.
+        """
+        have = self.encoders
+        if not have:
+            raise SchemaError(
+                f"'{self.path}' holds no embeddings (its encoders_json is empty); build it with "
+                "`vlnav-data build --encoder NAME` or add one with `vlnav-data embed`."
+            )
+        if requested is None:
+            if len(have) == 1:
+                return have[0]
+            raise ConfigError(
+                f"'{self.path}' holds embeddings of {len(have)} encoders ({', '.join(have)}); choose one with "
+                "--encoder NAME"
+            )
+        if requested not in have:
+            raise ConfigError(
+                f"encoder '{requested}' is not in '{self.path}'; it holds embeddings of: {', '.join(have)}. "
+                f"Pass one of those with --encoder, or add it with `vlnav-data embed {self.path} --encoder {requested}`."
+            )
+        return requested
+
+    def feature_rows(
+        self,
+        encoder: str,
+        features: str,
+        keys: Sequence[str] = (),
+        *,
+        split: str | None = None,
+        demos: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """One encoder's per-step features (:data:`~vlnav_data.dataset.schema.FEATURE_SETS`) beside other arrays.
+
+        Args:
+            encoder: an encoder of the file.
+            features: ``joint``, ``image`` or ``text`` (the instruction's text embedding at each step).
+            keys: further per-step datasets to stack alongside (e.g. ``actions``).
+            split: restrict to a mask (``train``/``valid``); demos: explicit demo names (overrides ``split``).
+
+        Returns:
+            :meth:`stack` of ``keys`` plus ``"features"``: float32 ``(N, E)``.
+
+        Raises:
+            ConfigError: unknown feature set. SchemaError: the encoder is missing, or an ``instruction_index``
+            points past the text-embedding table.
+        """
+        schema.check_feature_set(features)
+        self._spec(encoder)
+        own = schema.INSTRUCTION_INDEX if features == "text" else schema.encoder_path(encoder, features)
+        rows = self.stack(list(dict.fromkeys([own, *keys])), split=split, demos=demos)
+        if features == "text":
+            table = self.text_embeddings(encoder)
+            index = rows[schema.INSTRUCTION_INDEX].astype(np.int64)
+            if len(index) and int(index.max()) >= len(table):
+                raise SchemaError(
+                    f"'{self.path}': instruction_index reaches {int(index.max())} but "
+                    f"/{schema.META_TEXT_EMBEDDINGS}/{encoder} has {len(table)} rows; run `vlnav-data validate`."
+                )
+            feats = table[index]
+        else:
+            feats = rows[own] if own in keys else rows.pop(own)
+        rows["features"] = np.asarray(feats, dtype=np.float32)
+        return rows
 
     def encoder_dim(self, encoder: str) -> int:
         """Embedding width E of one encoder. Raises SchemaError for an encoder the file lacks."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 from vlnav_data import names
+from vlnav_data.errors import ConfigError
 
 FORMAT_NAME = "vlnav-demos"
 """Value of the root attribute ``format``."""
@@ -98,6 +99,11 @@ TEXT_EMBEDDING_DTYPE = "float32"
 """The instruction table's embeddings are few; they keep full precision."""
 
 EMBEDDING_KINDS = ("image", "joint")
+
+#: What a policy or a probe reads of one encoder, per step: its fused ``joint`` or its ``image`` embedding
+#: (``obs/<enc>_<kind>``), or the ``text`` embedding of the step's instruction
+#: (``/meta/text_embeddings/<enc>[instruction_index]``). :meth:`DatasetReader.feature_rows` reads them.
+FEATURE_SETS = ("joint", "image", "text")
 """Per encoder, two per-step observation keys: ``obs/<enc>_image`` and ``obs/<enc>_joint``."""
 
 PORTABLE_FILTER_IDS = {1: "gzip", 2: "shuffle", 3: "fletcher32", 32000: "lzf"}
@@ -143,6 +149,16 @@ def encoder_key(encoder: str, kind: str) -> str:
 def encoder_path(encoder: str, kind: str) -> str:
     """Dataset path of one encoder's per-step embedding relative to a demo group (``obs/<enc>_<kind>``)."""
     return f"obs/{encoder_key(encoder, kind)}"
+
+
+def check_feature_set(features: str) -> None:
+    """Refuse a feature set that is not one of :data:`FEATURE_SETS`.
+
+    Raises:
+        ConfigError: with the accepted names.
+    """
+    if features not in FEATURE_SETS:
+        raise ConfigError(f"--features must be one of {', '.join(FEATURE_SETS)}, got '{features}'")
 
 
 def valid_encoder_name(name: str) -> bool:

@@ -38,6 +38,7 @@ from vlnav_data.dataset.writer import (
     write_embeddings,
 )
 from vlnav_data.errors import ConfigError
+from vlnav_data.jsonio import compact
 
 SIDECAR_FORMAT = "vlnav-embed-sidecar"
 SIDECAR_VERSION = 1
@@ -62,10 +63,6 @@ def input_fingerprint(path: str | os.PathLike, f: h5py.File) -> dict[str, Any]:
         "num_demos": int(data.attrs.get("num_demos", len(data))),
         "total": int(data.attrs.get("total", -1)),
     }
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
 
 
 class EmbeddingSidecar:
@@ -125,9 +122,9 @@ class EmbeddingSidecar:
         f.attrs["format"] = SIDECAR_FORMAT
         f.attrs["format_version"] = SIDECAR_VERSION
         f.attrs["input"] = str(Path(input_path).resolve())
-        f.attrs["input_fingerprint_json"] = _json(dict(fingerprint))
-        f.attrs["plan_json"] = _json(dict(plan))
-        f.attrs["encoders_json"] = _json([e.to_json() for e in self.entries])
+        f.attrs["input_fingerprint_json"] = compact(dict(fingerprint))
+        f.attrs["plan_json"] = compact(dict(plan))
+        f.attrs["encoders_json"] = compact([e.to_json() for e in self.entries])
         f.attrs["complete"] = False
         f.attrs["assembled"] = False
         f.create_group("data")
@@ -143,13 +140,13 @@ class EmbeddingSidecar:
         self._file = f
         start_over = "or pass --overwrite to start over"
         stored_plan = json.loads(f.attrs["plan_json"])
-        if _json(stored_plan) != _json(dict(plan)):
+        if compact(stored_plan) != compact(dict(plan)):
             raise ConfigError(
                 f"the unfinished embed '{self.path}' was started with {stored_plan}, this run asks for "
                 f"{dict(plan)}; rerun the original command with --resume, {start_over}"
             )
         stored_fp = json.loads(f.attrs["input_fingerprint_json"])
-        if _json(stored_fp) != _json(dict(fingerprint)) or f.attrs["input"] != str(Path(input_path).resolve()):
+        if compact(stored_fp) != compact(dict(fingerprint)) or f.attrs["input"] != str(Path(input_path).resolve()):
             raise ConfigError(
                 f"the input '{input_path}' is not the file the unfinished embed '{self.path}' started from "
                 f"(then: {f.attrs['input']} {stored_fp}; now: {dict(fingerprint)}); {start_over}"
@@ -173,7 +170,7 @@ class EmbeddingSidecar:
         self.entries = combined
         self.committed = committed_demos(f["data"])
         drop_demos_from(f["data"], self.committed)
-        f.attrs["encoders_json"] = _json([e.to_json() for e in self.entries])
+        f.attrs["encoders_json"] = compact([e.to_json() for e in self.entries])
         f.attrs["complete"] = False
         f.flush()
 

@@ -39,6 +39,7 @@ from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry
 from vlnav_data.dataset.lock import WriteLock
 from vlnav_data.dataset.precision import combine_precision
 from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.jsonio import compact
 
 WriteMode = Literal["create", "overwrite", "resume"]
 
@@ -124,10 +125,6 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
 def config_differences(
     stored: Mapping[str, Any],
     current: Mapping[str, Any],
@@ -146,8 +143,8 @@ def config_differences(
         if key in ignored:
             continue
         a, b = stored.get(key, absent.get(key, "<absent>")), current.get(key, "<absent>")
-        if _json(a) != _json(b):
-            diffs.append(f"{key} (file: {_json(a)}, now: {_json(b)})")
+        if compact(a) != compact(b):
+            diffs.append(f"{key} (file: {compact(a)}, now: {compact(b)})")
     return diffs
 
 
@@ -376,15 +373,15 @@ class DatasetWriter:
         f.attrs["created_utc"] = _utc_now()
         f.attrs["writer"] = f"vlnav-data {vlnav_data.__version__}"
         f.attrs["fps"] = float(lay.fps)
-        f.attrs["features_json"] = _json(lay.features())
-        f.attrs["build_config_json"] = _json(dict(lay.build_config))
-        f.attrs["sim_config_json"] = _json(dict(lay.sim_config))
-        f.attrs["encoders_json"] = _json([e.to_json() for e in lay.encoders])
+        f.attrs["features_json"] = compact(lay.features())
+        f.attrs["build_config_json"] = compact(dict(lay.build_config))
+        f.attrs["sim_config_json"] = compact(dict(lay.sim_config))
+        f.attrs["encoders_json"] = compact([e.to_json() for e in lay.encoders])
         f.attrs["rebuild_command"] = lay.rebuild_command
         data = f.create_group("data")
         data.attrs["total"] = np.int64(0)
         data.attrs["num_demos"] = np.int64(0)
-        data.attrs["env_args"] = _json(lay.env_args())
+        data.attrs["env_args"] = compact(lay.env_args())
         meta = f.create_group("meta")
         self._create_instruction_table(meta)
         te = meta.create_group("text_embeddings")
@@ -417,7 +414,7 @@ class DatasetWriter:
         stored_build = json.loads(f.attrs["build_config_json"])
         diffs = config_differences(stored_build, dict(self.layout.build_config), ignore, self._resume_absent)
         stored_features = json.loads(f.attrs["features_json"])
-        if _json(stored_features) != _json(self.layout.features()):
+        if compact(stored_features) != compact(self.layout.features()):
             diffs.append("layout (image size, state columns or encoders differ)")
         stored_sim = json.loads(f.attrs["sim_config_json"])
         diffs.extend(f"sim_config.{d}" for d in config_differences(stored_sim, dict(self.layout.sim_config)))
@@ -431,7 +428,7 @@ class DatasetWriter:
         committed = committed_demos(data)
         self._check_precision(f, committed)  # before anything else in the file changes
         # The fields allowed to differ (e.g. num_episodes of an extended build) now take this run's values.
-        f.attrs["build_config_json"] = _json(dict(self.layout.build_config))
+        f.attrs["build_config_json"] = compact(dict(self.layout.build_config))
         f.attrs["rebuild_command"] = self.layout.rebuild_command
         drop_demos_from(data, committed)
         max_row = -1
@@ -481,7 +478,7 @@ class DatasetWriter:
                     allow_mixed=self.allow_mixed_precision,
                 )
             )
-        f.attrs["encoders_json"] = _json([e.to_json() for e in entries])
+        f.attrs["encoders_json"] = compact([e.to_json() for e in entries])
 
     # ------------------------------------------------------------------ state
     @property
@@ -548,7 +545,7 @@ class DatasetWriter:
         rgb = self._write_rgb(g, ep.rgb)
         rgb.attrs["modality"] = "rgb"
         if self.layout.camera:
-            rgb.attrs["camera_json"] = _json(dict(self.layout.camera))
+            rgb.attrs["camera_json"] = compact(dict(self.layout.camera))
         ps = _vector(g, schema.PRIVILEGED_STATE, ep.privileged_state, np.float32, lowdim)
         ps.attrs["modality"] = "low_dim"
         ps.attrs["names"] = list(self.layout.state_names)

@@ -36,6 +36,7 @@ from torch import nn
 
 from vlnav_data.errors import CheckpointError
 from vlnav_data.expert.features import FEATURE_NAMES, expert_features
+from vlnav_data.jsonio import compact
 
 FORMAT = "vlnav-expert"
 FORMAT_VERSION = 1
@@ -150,8 +151,8 @@ class ExpertPolicy:
             "hidden_sizes": list(self.hidden_sizes),
             "activation": self.activation,
             "actor": {k: v.detach().cpu().clone() for k, v in self.actor.state_dict().items()},
-            "train_config_json": json.dumps(self.train_config, sort_keys=True),
-            "metrics_json": json.dumps(self.metrics, sort_keys=True),
+            "train_config_json": compact(self.train_config),
+            "metrics_json": compact(self.metrics),
         }
 
     def save(self, path: Path) -> Path:

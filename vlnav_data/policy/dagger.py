@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.dataset import DatasetReader
+from vlnav_data.dataset.schema import check_feature_set
 from vlnav_data.errors import CheckpointError, ConfigError
 from vlnav_data.jsonio import to_jsonable, write_json_atomic
 from vlnav_data.policy.evaluate import (
@@ -32,7 +33,7 @@ from vlnav_data.policy.evaluate import (
     make_student_policy,
     torch_predictor,
 )
-from vlnav_data.policy.features import FEATURE_SETS, load_split, resolve_encoder
+from vlnav_data.policy.features import load_split
 from vlnav_data.policy.fit import fit_bc, get_recipe
 from vlnav_data.policy.model_dir import load_model_dir, read_policy_spec, save_model_dir
 from vlnav_data.policy.records import arena_config_from_json
@@ -94,8 +95,7 @@ class DaggerConfig:
         check_encoder_dtype(self.encoder_dtype)
         if self.iterations < 1:
             raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
-        if self.features not in FEATURE_SETS:
-            raise ConfigError(f"--features must be one of {', '.join(FEATURE_SETS)}, got '{self.features}'")
+        check_feature_set(self.features)
         get_recipe(self.recipe)
         for name in ("num_steps", "steps_per_iteration"):
             value = getattr(self, name)
@@ -237,7 +237,7 @@ def run_dagger(config: DaggerConfig) -> DaggerResult:
     num_steps = config.num_steps if config.num_steps is not None else recipe.num_steps
     steps_per_iteration = config.steps_per_iteration or num_steps
     with DatasetReader(config.dataset) as reader:
-        encoder = resolve_encoder(reader, config.encoder)
+        encoder = reader.choose_encoder(config.encoder)
         train = load_split(reader, encoder, config.features, "train")
         valid = load_split(reader, encoder, config.features, "valid")
     dim = int(train["features"].shape[1])

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.dataset import DatasetReader, schema
-from vlnav_data.errors import ConfigError, unknown_name
+from vlnav_data.dataset.schema import FEATURE_SETS, check_feature_set
+from vlnav_data.errors import ConfigError
 
-FEATURE_SETS = ("joint", "image", "text")
+__all__ = ["FEATURE_SETS", "check_student_inputs", "load_split", "online_features", "student_input_keys"]
 
 
 def student_input_keys(encoder: str, features: str) -> list[str]:
@@ -30,8 +31,7 @@ def student_input_keys(encoder: str, features: str) -> list[str]:
     Raises:
         ConfigError: unknown feature set.
     """
-    if features not in FEATURE_SETS:
-        raise unknown_name("feature set", features, FEATURE_SETS)
+    check_feature_set(features)
     if features == "text":
         keys = [schema.INSTRUCTION_INDEX]
     else:
@@ -54,28 +54,6 @@ def check_student_inputs(keys: Sequence[str]) -> None:
         )
 
 
-def resolve_encoder(reader: DatasetReader, encoder: str | None) -> str:
-    """The encoder to train on: the one given, or the file's only encoder.
-
-    Raises:
-        ConfigError: the file lacks the encoder, or holds several and none was named.
-    """
-    have = reader.encoders
-    if encoder is None:
-        if len(have) == 1:
-            return have[0]
-        raise ConfigError(
-            f"'{reader.path}' holds embeddings of {len(have)} encoders ({', '.join(have) or 'none'}); "
-            "choose one with --encoder NAME"
-        )
-    if encoder not in have:
-        raise ConfigError(
-            f"'{reader.path}' has no embeddings of encoder '{encoder}'; it holds: {', '.join(have) or 'none'}. "
-            "Pass one of those to --encoder or rebuild the dataset with this encoder."
-        )
-    return encoder
-
-
 def load_split(reader: DatasetReader, encoder: str, features: str, split: str) -> dict[str, np.ndarray]:
     """Student inputs and expert actions of one split.
 
@@ -88,15 +66,10 @@ def load_split(reader: DatasetReader, encoder: str, features: str, split: str) -
     Returns:
         ``{"features": float32 (N, E), "actions": float32 (N, 2), "episode_index": int64 (N,)}``.
     """
-    keys = student_input_keys(encoder, features)
-    rows = reader.stack([schema.ACTIONS, *keys], split=split)
-    if features == "text":
-        table = reader.text_embeddings(encoder)
-        feats = table[rows[schema.INSTRUCTION_INDEX]]
-    else:
-        feats = rows[keys[0]]
+    student_input_keys(encoder, features)  # refuses a privileged input
+    rows = reader.feature_rows(encoder, features, [schema.ACTIONS], split=split)
     return {
-        "features": np.asarray(feats, dtype=np.float32),
+        "features": rows["features"],
         "actions": np.asarray(rows[schema.ACTIONS], dtype=np.float32),
         "episode_index": rows["episode_index"],
     }
@@ -118,13 +91,12 @@ def online_features(
     Returns:
         float32 (N, E); ``image``/``joint`` rounded through float16 like the stored embeddings.
     """
+    check_feature_set(features)
     state = privileged_state if bool(getattr(encoder.spec, "privileged", False)) else None
     if features == "text":
         return np.asarray(encoder.encode_texts(list(texts)), dtype=np.float32)
     if features == "joint":
         emb = encoder.encode_joint(rgb, state, list(texts))
-    elif features == "image":
-        emb = encoder.encode_observations(rgb, state)
     else:
-        raise unknown_name("feature set", features, FEATURE_SETS)
+        emb = encoder.encode_observations(rgb, state)
     return np.asarray(emb, dtype=schema.EMBEDDING_DTYPE).astype(np.float32)

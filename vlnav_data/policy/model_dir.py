@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.errors import CheckpointError
+from vlnav_data.jsonio import write_json_atomic
 from vlnav_data.policy.features import FEATURE_SETS, check_student_inputs
 from vlnav_data.policy.fit import CurvePoint
 from vlnav_data.policy.model import BCPolicyNet
@@ -88,7 +89,7 @@ def save_model_dir(out_dir: Path, model: BCPolicyNet, spec: PolicySpec, curve: l
 
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out_dir / MODEL_FILE)
-    (out_dir / CONFIG_FILE).write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n")
+    write_json_atomic(out_dir / CONFIG_FILE, spec.to_json())
     write_curve(out_dir, curve)
 
 

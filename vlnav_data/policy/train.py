@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.dataset import DatasetReader
+from vlnav_data.dataset.schema import check_feature_set
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError
-from vlnav_data.policy.features import FEATURE_SETS, load_split, resolve_encoder, student_input_keys
+from vlnav_data.jsonio import to_jsonable
+from vlnav_data.policy.features import load_split, student_input_keys
 from vlnav_data.policy.fit import CurvePoint, fit_bc, get_recipe
 from vlnav_data.policy.model_dir import PolicySpec, save_model_dir
 
@@ -45,8 +47,7 @@ class TrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.features not in FEATURE_SETS:
-            raise ConfigError(f"--features must be one of {', '.join(FEATURE_SETS)}, got '{self.features}'")
+        check_feature_set(self.features)
         get_recipe(self.recipe)
         if self.num_steps is not None and self.num_steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {self.num_steps}")
@@ -116,7 +117,7 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
     eval_every = config.eval_every_steps or min(recipe.eval_every_steps, max(1, num_steps // 10))
     recipe = dataclasses.replace(recipe, num_steps=num_steps, eval_every_steps=eval_every)
     with DatasetReader(config.dataset) as reader:
-        encoder = resolve_encoder(reader, config.encoder)
+        encoder = reader.choose_encoder(config.encoder)
         train = load_split(reader, encoder, config.features, "train")
         valid = load_split(reader, encoder, config.features, "valid")
         if len(train["features"]) == 0 or len(valid["features"]) == 0:
@@ -152,7 +153,7 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
         dataset_expert=expert,
         expert_checkpoint=checkpoint,
         train_episode_seeds=train_seeds,
-        train_config={**_jsonable(dataclasses.asdict(config)), "recipe": dataclasses.asdict(recipe)},
+        train_config={**to_jsonable(config), "recipe": to_jsonable(recipe)},
     )
     save_model_dir(Path(config.out_dir), fit.model, spec, fit.curve)
     last = fit.curve[-1]
@@ -176,7 +177,3 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
         device=config.device,
         privileged_encoder=bool(encoder_spec.get("privileged", False)),
     )
-
-
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}

@@ -12,15 +12,16 @@ Every probe fits on ``/mask/train`` and scores on ``/mask/valid`` (episodes neve
 faiss, umap, matplotlib and torch are imported only inside the functions that use them.
 """
 
+from vlnav_data.dataset.schema import FEATURE_SETS
 from vlnav_data.knn_index import KnnIndex, build_index, load_knn_index, save_knn_index
 from vlnav_data.probes.embedding_map import UmapConfig, UmapResult, run_umap
 from vlnav_data.probes.knn import KnnProbeConfig, KnnProbeResult, run_knn_probe
 from vlnav_data.probes.linear import LINEAR_TARGETS, LinearProbeConfig, LinearProbeResult, run_linear_probe
-from vlnav_data.probes.rows import FEATURE_KINDS, ProbeData, ProbeRows, load_probe_data
+from vlnav_data.probes.rows import ProbeData, ProbeRows, load_probe_data
 from vlnav_data.probes.spatial import SpatialProbeConfig, SpatialProbeResult, run_spatial_probe
 
 __all__ = [
-    "FEATURE_KINDS",
+    "FEATURE_SETS",
     "LINEAR_TARGETS",
     "KnnIndex",
     "KnnProbeConfig",

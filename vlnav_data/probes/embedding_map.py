@@ -61,7 +61,7 @@ class UmapConfig:
     Attributes:
         path: the dataset file.
         out_dir: where umap_coords.npz, umap.png, report.md and result.json go.
-        encoder: encoder whose embeddings are mapped; ``None`` = the file's first.
+        encoder: encoder whose embeddings are mapped; ``None``: the file's only encoder.
         features: ``joint``, ``image`` or ``text``.
         max_points: cap on train points fit (seeded subsample); valid points placed: ``max_points // 4``.
         n_neighbors: UMAP neighbourhood size.

@@ -42,7 +42,7 @@ class KnnProbeConfig:
     Attributes:
         path: the dataset file.
         out_dir: where the index files, result.json, report.md and figures go.
-        encoder: encoder whose embeddings are indexed; ``None`` = the file's first.
+        encoder: encoder whose embeddings are indexed; ``None``: the file's only encoder.
         features: ``joint``, ``image`` or ``text``.
         k: neighbours averaged per query (saved in knn_meta.json for the kNN policy).
         weighting: ``uniform`` mean or ``similarity``-weighted mean of the neighbours' actions.

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from vlnav_data.dataset.schema import check_feature_set
 from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.fitting import (
@@ -31,7 +32,7 @@ from vlnav_data.probes.fitting import (
     regression_probe,
 )
 from vlnav_data.probes.report import markdown_table, pyplot, save_figure, write_report
-from vlnav_data.probes.rows import ProbeData, ProbeRows, check_features, load_probe_data
+from vlnav_data.probes.rows import ProbeData, ProbeRows, load_probe_data
 
 LINEAR_TARGETS = ("action", "bearing", "distance", "colour", "spatial_word")
 REGRESSION_TARGETS = ("action", "bearing", "distance")
@@ -48,7 +49,7 @@ def check_common(path: Path, out_dir: Path, features: str, seed: int) -> None:
         raise ConfigError(f"dataset file '{path}' does not exist; pass a file built by `vlnav-data build`")
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise ConfigError(f"--out must be a directory, but '{out_dir}' is an existing file")
-    check_features(features)
+    check_feature_set(features)
     if seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
 
@@ -60,7 +61,7 @@ class LinearProbeConfig:
     Attributes:
         path: the dataset file.
         out_dir: where result.json, report.md and figures go.
-        encoder: encoder whose embeddings are probed; ``None`` = the file's first.
+        encoder: encoder whose embeddings are probed; ``None``: the file's only encoder.
         features: ``joint``, ``image`` or ``text`` (the instruction's text embedding).
         targets: targets to probe; ``None`` = every target the file supports (the others are listed as
             skipped with the reason). Naming a target the file cannot supply is an error.

@@ -18,17 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.dataset.schema import check_feature_set
+from vlnav_data.errors import SchemaError
 
-FEATURE_KINDS = ("joint", "image", "text")
 SPLITS = ("train", "valid")
 STATE_KEY = "obs/privileged_state"
-
-
-def check_features(features: str) -> None:
-    """Raise :class:`ConfigError` unless ``features`` is one of :data:`FEATURE_KINDS`."""
-    if features not in FEATURE_KINDS:
-        raise ConfigError(f"--features must be one of {', '.join(FEATURE_KINDS)}, got '{features}'")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -104,28 +98,6 @@ class ProbeData:
     encoder_spec: dict[str, Any]
 
 
-def resolve_encoder(requested: str | None, available: tuple[str, ...], path: str | os.PathLike) -> str:
-    """The encoder to probe: ``requested``, or the file's first one when ``None``.
-
-    Raises:
-        SchemaError: the file holds no embeddings at all.
-        ConfigError: ``requested`` is not in the file (the message lists those that are).
-    """
-    if not available:
-        raise SchemaError(
-            f"'{path}' holds no embeddings (its encoders_json is empty); build it with "
-            "`vlnav-data build --encoder NAME` to probe it."
-        )
-    if requested is None:
-        return available[0]
-    if requested not in available:
-        raise ConfigError(
-            f"encoder '{requested}' is not in '{path}'; it holds embeddings of: {', '.join(available)}. "
-            "Pass one of those with --encoder."
-        )
-    return requested
-
-
 def load_probe_data(
     path: str | os.PathLike,
     *,
@@ -137,7 +109,8 @@ def load_probe_data(
 
     Args:
         path: a ``vlnav-demos`` file.
-        encoder: encoder name; ``None`` = the file's first encoder.
+        encoder: encoder name; ``None``: the file's only encoder (a file with several needs a name:
+            :meth:`~vlnav_data.dataset.DatasetReader.choose_encoder`).
         features: ``joint``, ``image`` or ``text``.
         need_state: require ``obs/privileged_state`` with named columns (bearing/distance labels).
 
@@ -148,9 +121,9 @@ def load_probe_data(
     """
     from vlnav_data.dataset import DatasetReader
 
-    check_features(features)
+    check_feature_set(features)
     with DatasetReader(path) as r:
-        enc = resolve_encoder(encoder, r.encoders, path)
+        enc = r.choose_encoder(encoder)
         names = {s: r.split(s) for s in SPLITS}
         for s, demos in names.items():
             if not demos:
@@ -177,24 +150,14 @@ def load_probe_data(
                 f"'{path}' does not name the columns of {STATE_KEY} (features_json['privileged_state']['names']); "
                 "the bearing/distance labels need x_m, y_m, cos_yaw, sin_yaw, target_x_m, target_y_m."
             )
-        emb_key = None if features == "text" else f"obs/{enc}_{features}"
-        text_table = r.text_embeddings(enc) if features == "text" else None
-        keys = ["actions", "instruction_index"] + ([emb_key] if emb_key else []) + ([STATE_KEY] if has_state else [])
+        keys = ["actions", "instruction_index"] + ([STATE_KEY] if has_state else [])
         rows = {}
         for s, demos in names.items():
-            stacked = r.stack(keys, demos=demos)
+            stacked = r.feature_rows(enc, features, keys, demos=demos)
             colour_of = {schema_index(d): str(r.attrs(d).get("target_color", "")) for d in demos}
             ep = stacked["episode_index"]
             instr = stacked["instruction_index"].astype(np.int64)
-            if text_table is not None:
-                if len(instr) and instr.max() >= len(text_table):
-                    raise SchemaError(
-                        f"'{path}': instruction_index reaches {int(instr.max())} but /meta/text_embeddings/{enc} "
-                        f"has {len(text_table)} rows; run `vlnav-data validate`."
-                    )
-                feats = text_table[instr]
-            else:
-                feats = np.asarray(stacked[emb_key], dtype=np.float32)
+            feats = stacked["features"]
             rows[s] = ProbeRows(
                 features=np.asarray(feats, dtype=np.float32),
                 actions=np.asarray(stacked["actions"], dtype=np.float32),

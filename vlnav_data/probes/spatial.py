@@ -55,7 +55,7 @@ class SpatialProbeConfig:
     Attributes:
         path: the dataset file.
         out_dir: where result.json, report.md and figures go.
-        encoder: encoder to probe; ``None`` = the file's first. The controlled part rebuilds it from the
+        encoder: encoder to probe; ``None``: the file's only encoder. The controlled part rebuilds it from the
             file's record with ``vlnav_data.encoders.rebuild_encoder`` (same weights, or refused).
         features: ``joint`` or ``image`` (``text`` has no spatial content to test).
         num_pairs: random pairs drawn for the published protocol (published: 400,000).

@@ -122,7 +122,8 @@ class StudyConfig:
     resume: bool = False
 
     def __post_init__(self) -> None:
-        from vlnav_data.policy import FEATURE_SETS, get_recipe
+        from vlnav_data.dataset.schema import check_feature_set
+        from vlnav_data.policy import get_recipe
 
         object.__setattr__(self, "datasets", tuple(Path(p) for p in self.datasets))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
@@ -140,8 +141,7 @@ class StudyConfig:
         if not self.features or not self.recipes:
             raise ConfigError("a study needs at least one --features and one --recipe")
         for name in self.features:
-            if name not in FEATURE_SETS:
-                raise unknown_name("feature set", name, FEATURE_SETS)
+            check_feature_set(name)
         for name in self.recipes:
             get_recipe(name)
         _positive_int("--seeds", self.seeds)

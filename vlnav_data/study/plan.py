@@ -83,16 +83,11 @@ def _check_dataset(config: StudyConfig, label: str, path: Path) -> DatasetInfo:
     if not path.is_file():
         raise ConfigError(f"dataset file '{path}' does not exist; pass a file built by `vlnav-data build`")
     with DatasetReader(path) as reader:
-        have = reader.encoders
-        encoders = config.encoders or have
-        missing = [e for e in encoders if e not in have]
-        if missing:
-            raise ConfigError(
-                f"'{path}' has no embeddings of encoder '{missing[0]}'; it holds: {', '.join(have) or 'none'}. "
-                "Compare encoders the file holds, or add this one to the file (rebuild, or `vlnav-data embed`)."
-            )
+        encoders = config.encoders or reader.encoders  # a study compares every encoder of the file by default
         if not encoders:
-            raise ConfigError(f"'{path}' holds no encoder embeddings; build it with --encoder NAME")
+            reader.choose_encoder(None)  # raises: the file holds no embeddings
+        for name in encoders:
+            reader.choose_encoder(name)  # raises for an encoder the file lacks (the one message of every command)
         for name, _ in config.encoder_model_paths:
             if name not in encoders:
                 raise ConfigError(
