@@ -53,7 +53,6 @@ def _episodes(policy, config, seeds):
 
 def test_eval_of_the_shipped_expert_matches_episodes_rolled_out_here(tmp_path):
     from vlnav_data.expert import PursuitController, load_expert
-    from vlnav_data.policy.records import horizontal_success_radius_m
     from vlnav_data.sim import get_preset, sample_episode_start
 
     out = tmp_path / "eval"
@@ -89,7 +88,7 @@ def test_eval_of_the_shipped_expert_matches_episodes_rolled_out_here(tmp_path):
     assert result["unpaired_step_ratio"] == pytest.approx(e_steps[e_ok].mean() / p_steps[p_ok].mean())
 
     # Geometry: no success can come sooner than driving straight at full speed into the success disc.
-    radius = horizontal_success_radius_m(config)
+    radius = config.success_radius_xy_m
     metres_per_step = config.max_linear_speed_mps * config.dt_s
     for seed, ok, steps in zip(seeds, e_ok, e_steps, strict=True):
         start = sample_episode_start(config, seed)

@@ -11,7 +11,7 @@ import pytest
 
 from vlnav_data.errors import ConfigError
 from vlnav_data.expert import PursuitController
-from vlnav_data.expert.pursuit import reach_radius_m, turn_per_step_rad
+from vlnav_data.expert.pursuit import turn_per_step_rad
 from vlnav_data.sim import PRIVILEGED_STATE_NAMES, get_preset, make_arena
 from vlnav_data.sim.task import privileged_state as sim_privileged_state
 
@@ -26,7 +26,7 @@ def _states(poses, targets) -> np.ndarray:
 
 def test_geometry_of_the_text2nav_arena():
     cfg = get_preset("text2nav")
-    assert reach_radius_m(cfg) == pytest.approx(math.sqrt(0.3**2 - 0.1**2))
+    assert cfg.success_radius_xy_m == pytest.approx(math.sqrt(0.3**2 - 0.1**2))
     # 2 * 0.03 m * 20 rad/s / 0.1125 m = 10.67 rad/s, over 1/30 s.
     assert turn_per_step_rad(cfg) == pytest.approx(2 * 0.03 * 20 / 0.1125 / 30)
 
@@ -95,7 +95,7 @@ def test_pursuit_reaches_every_target_from_a_grid_of_starts(preset):
     col = PRIVILEGED_STATE_NAMES.index
     dist = state0[:, col("target_distance_xy_m")]
     bearing = np.abs(np.arctan2(state0[:, col("target_bearing_sin")], state0[:, col("target_bearing_cos")]))
-    r = reach_radius_m(cfg)
+    r = cfg.success_radius_xy_m
     step_m = cfg.max_linear_speed_mps * cfg.dt_s
     lower = np.ceil((dist - r) / step_m)
     upper = np.ceil(bearing / turn_per_step_rad(cfg)) + 3 + np.ceil((dist - 0.6 * r) / step_m)

@@ -13,8 +13,8 @@ from vlnav_data.cli.policy import app
 from vlnav_data.errors import ConfigError
 from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
 from vlnav_data.policy.model_dir import read_policy_spec
-from vlnav_data.policy.records import EpisodeRecords, arena_config_from_json
-from vlnav_data.sim import make_arena
+from vlnav_data.policy.records import EpisodeRecords
+from vlnav_data.sim import arena_config_from_json, make_arena
 
 runner = CliRunner()
 ARGS = ["--num-episodes", "6", "--num-envs", "3", "--expert", "pursuit", "--device", "cpu", "--seed", "4"]

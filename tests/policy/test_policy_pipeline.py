@@ -15,8 +15,9 @@ from vlnav_data.policy.dagger import DaggerConfig, run_dagger
 from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
 from vlnav_data.policy.features import online_features
 from vlnav_data.policy.model_dir import read_policy_spec
-from vlnav_data.policy.records import EpisodeRecords, arena_config_from_json
+from vlnav_data.policy.records import EpisodeRecords
 from vlnav_data.policy.train import TrainConfig, train_policy
+from vlnav_data.sim import arena_config_from_json
 
 
 @pytest.fixture(scope="module")

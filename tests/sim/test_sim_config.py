@@ -90,3 +90,35 @@ def test_without_the_mujoco_package_the_error_says_how_to_install_it(monkeypatch
         "the MuJoCo backend needs the 'mujoco' package, which is not installed; install the MuJoCo backend with "
         "`pip install 'vlnav-data[mujoco]'`"
     )
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_arena_config_from_json_round_trips_every_preset(name):
+    import json
+
+    from vlnav_data.jsonio import to_jsonable
+    from vlnav_data.sim import arena_config_from_json
+
+    preset = get_preset(name)
+    recorded = json.loads(json.dumps(to_jsonable(preset)))  # as a file stores it: lists, no tuples
+    assert arena_config_from_json(recorded) == preset
+    assert arena_config_from_json({"arena": recorded, "preset": name}) == preset
+    # A record written before a field existed: the missing field takes its preset's value, not text2nav's.
+    older = {k: v for k, v in recorded.items() if k != "floor_rgb_jitter"}
+    assert arena_config_from_json(older).floor_rgb_jitter == preset.floor_rgb_jitter
+
+
+def test_arena_config_from_json_refuses_what_is_not_an_arena():
+    from vlnav_data.sim import arena_config_from_json
+
+    for bad in ({}, None, {"name": "text2nav", "gravity": 9.8}):
+        with pytest.raises(ConfigError, match="the recorded sim_config is not an arena config"):
+            arena_config_from_json(bad)
+    with pytest.raises(ConfigError, match=r"\(unknown fields: gravity\)"):
+        arena_config_from_json({"name": "text2nav", "gravity": 9.8})
+
+
+def test_success_radius_on_the_floor():
+    cfg = get_preset("text2nav")  # 0.3 m in 3-D, target centre 0.1 m above the root
+    assert cfg.success_radius_xy_m == pytest.approx((0.3**2 - 0.1**2) ** 0.5)
+    assert dataclasses.replace(cfg, sphere_height_m=0.5).success_radius_xy_m == 0.0

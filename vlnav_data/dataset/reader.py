@@ -148,8 +148,8 @@ class DatasetReader:
             )
         if requested not in have:
             raise ConfigError(
-                f"encoder '{requested}' is not in '{self.path}'; it holds embeddings of: {', '.join(have)}. "
-                f"Pass one of those with --encoder, or add it with `vlnav-data embed {self.path} --encoder {requested}`."
+                f"encoder '{requested}' is not in '{self.path}'; it holds embeddings of: {', '.join(have)}. Pass one "
+                f"of those with --encoder, or add it with `vlnav-data embed {self.path} --encoder {requested}`."
             )
         return requested
 

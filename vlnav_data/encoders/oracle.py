@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_texts
+from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_texts, seeded_revision
 from vlnav_data.encoders.text_cache import TextEmbeddingCache
 from vlnav_data.errors import ConfigError, EncoderError
 from vlnav_data.vectors import l2_normalize
@@ -85,7 +85,7 @@ class OracleEncoder(Encoder):
         self.spec = EncoderSpec(
             name="oracle",
             model_id="vlnav-data/oracle-state-projection",
-            revision=f"seed-{seed}",
+            revision=seeded_revision(seed),
             dim=dim,
             dtype="float32",
             device="cpu",

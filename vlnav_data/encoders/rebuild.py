@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.encoders import hf, plugins
-from vlnav_data.encoders.spec import Encoder
+from vlnav_data.encoders.spec import Encoder, revision_seed
 from vlnav_data.encoders.weights import CONTENT_HASH_PREFIX, cached_snapshot, content_hash, download_command
 from vlnav_data.errors import EncoderError
 
@@ -33,7 +33,6 @@ RECORDED_DTYPES = {"float32": "fp32", "bfloat16": "bf16"}
 """Recorded compute dtype -> the ``dtype`` argument that reproduces it."""
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-_SEED = re.compile(r"seed-(\d+)")
 
 
 def recorded_dtype(record: Mapping[str, Any]) -> str:
@@ -43,8 +42,8 @@ def recorded_dtype(record: Mapping[str, Any]) -> str:
 
 def recorded_seed(record: Mapping[str, Any]) -> int:
     """The seed of a seeded encoder (``revision`` ``seed-N``: oracle, tiny random models), else 0."""
-    match = _SEED.fullmatch(str(record.get("revision", "")))
-    return int(match.group(1)) if match else 0
+    seed = revision_seed(str(record.get("revision", "")))
+    return 0 if seed is None else seed
 
 
 def rebuild_encoder(

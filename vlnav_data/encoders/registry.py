@@ -22,7 +22,7 @@ from vlnav_data.encoders.fused import FusedEncoder
 from vlnav_data.encoders.oracle import ORACLE_DIM, OracleEncoder
 from vlnav_data.encoders.preprocess import preprocess_from_hf, record_of
 from vlnav_data.encoders.runtime import dtype_name, resolve_device, resolve_dtype, set_cpu_threads
-from vlnav_data.encoders.spec import Encoder, EncoderSpec
+from vlnav_data.encoders.spec import Encoder, EncoderSpec, seeded_revision
 from vlnav_data.encoders.two_tower import TwoTowerEncoder
 from vlnav_data.encoders.weights import ResolvedWeights, load_pretrained, resolve_weights
 from vlnav_data.errors import ConfigError, EncoderError, did_you_mean
@@ -164,7 +164,9 @@ def make_encoder(
         batch_size = 256 if resolved.startswith("cuda") else 8
     local_flag = f"--model-path {name}=DIR (vlnav-policy eval/dagger: --encoder-model-path DIR)"
     if entry.tiny:
-        weights = ResolvedWeights(directory=tiny_checkpoint(entry.family, seed), revision=f"seed-{seed}", local=True)
+        weights = ResolvedWeights(
+            directory=tiny_checkpoint(entry.family, seed), revision=seeded_revision(seed), local=True
+        )
         note = TINY_NOTE.format(arch=_ARCH[entry.family], seed=seed)
     else:
         weights = resolve_weights(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,19 @@ import numpy as np
 
 from vlnav_data.encoders.fusion import joint_embedding
 from vlnav_data.errors import ConfigError, EncoderError
+
+_SEEDED_REVISION = re.compile(r"seed-(\d+)")
+
+
+def seeded_revision(seed: int) -> str:
+    """The ``revision`` recorded for weights drawn from a fixed seed (the oracle, the tiny random models)."""
+    return f"seed-{int(seed)}"
+
+
+def revision_seed(revision: str) -> int | None:
+    """The seed of a :func:`seeded_revision`, or None for any other revision (commit, content hash, version)."""
+    match = _SEEDED_REVISION.fullmatch(str(revision))
+    return int(match.group(1)) if match else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

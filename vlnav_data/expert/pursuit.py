@@ -42,13 +42,6 @@ SPIN_LEFT = (-1.0, 1.0)
 SPIN_RIGHT = (1.0, -1.0)
 
 
-def reach_radius_m(config: Any) -> float:
-    """Horizontal success radius of an ``ArenaConfig``: the 3-D test ``dist < success_radius_m`` with the
-    target centre ``sphere_height_m - robot_root_height_m`` above the root (0.283 m on text2nav)."""
-    dz = config.sphere_height_m - config.robot_root_height_m
-    return math.sqrt(max(config.success_radius_m**2 - dz**2, 0.0))
-
-
 def turn_per_step_rad(config: Any) -> float:
     """Heading change of one env step spinning in place at full wheel speed (0.356 rad on text2nav)."""
     return 2.0 * config.wheel_radius_m * config.max_wheel_speed_radps / config.wheel_base_m * config.dt_s
@@ -96,7 +89,7 @@ class PursuitController:
         """
         return cls(
             action_mapping=action_mapping or config.action_mapping,
-            reach_radius_m=reach_radius_m(config),
+            reach_radius_m=config.success_radius_xy_m,
             turn_per_step_rad=turn_per_step_rad(config),
             **overrides,
         )

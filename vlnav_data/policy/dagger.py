@@ -36,8 +36,8 @@ from vlnav_data.policy.evaluate import (
 from vlnav_data.policy.features import load_split
 from vlnav_data.policy.fit import fit_bc, get_recipe
 from vlnav_data.policy.model_dir import load_model_dir, read_policy_spec, save_model_dir
-from vlnav_data.policy.records import arena_config_from_json
 from vlnav_data.policy.train import TrainConfig, train_policy
+from vlnav_data.sim import arena_config_from_json
 
 #: Separates the collection starts from the evaluation starts and the dataset's.
 DAGGER_SEED_STREAM = 0xDA66E4

@@ -28,7 +28,8 @@ from vlnav_data.policy.behaviour import (
     is_circling,
     turn_reversal_steps,
 )
-from vlnav_data.policy.records import EpisodeRecords, arena_config_from_json
+from vlnav_data.policy.records import EpisodeRecords
+from vlnav_data.sim import arena_config_from_json
 
 STUDENT_RECORDS = "episodes.npz"
 EXPERT_RECORDS = "expert_episodes.npz"

@@ -41,8 +41,6 @@ from vlnav_data.policy.metrics import path_length_m, shortest_path_m, spl
 from vlnav_data.policy.model_dir import PolicySpec, load_model_dir, read_policy_spec
 from vlnav_data.policy.records import (
     EpisodeRecords,
-    arena_config_from_json,
-    horizontal_success_radius_m,
     run_policy_episodes,
 )
 from vlnav_data.policy.threads import torch_threads
@@ -272,7 +270,7 @@ class PolicySummary(OutcomeSummary):
 
 def summarize(records: EpisodeRecords, config: Any) -> PolicySummary:
     """Success, steps and causes (the shared schema), straight-line SPL and wrong-sphere failures of records."""
-    radius = horizontal_success_radius_m(config)
+    radius = config.success_radius_xy_m
     taken = np.array([path_length_m(records.poses_of(i)[:, :2]) for i in range(len(records))])
     shortest = np.array(
         [
@@ -401,7 +399,7 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
     Raises:
         ConfigError: the factory's env breaks the contract; CheckpointError: the model directory or encoder.
     """
-    from vlnav_data.sim import arena_in_preset, check_env_factory, make_arena
+    from vlnav_data.sim import arena_config_from_json, arena_in_preset, check_env_factory, make_arena
 
     spec = read_policy_spec(config.model_dir)
     # Frames are rendered only when the encoder reads them (the oracle and text features do not).

@@ -6,8 +6,6 @@ Every length is in env steps: ``num_steps`` is the simulator's ``Episode.num_ste
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,39 +31,6 @@ RECORD_FIELDS = (
     "light_position_m",
     "wrong_sphere",
 )
-
-
-def arena_config_from_json(sim_config: dict[str, Any]) -> Any:
-    """Rebuild the :class:`~vlnav_data.sim.ArenaConfig` a dataset recorded in ``sim_config_json``.
-
-    Raises:
-        ConfigError: the dict is not an arena config (e.g. a synthetic test file) or has unknown fields.
-    """
-    from vlnav_data.sim.config import ArenaConfig
-
-    names = {f.name for f in dataclasses.fields(ArenaConfig)}
-    payload = sim_config.get("arena", sim_config) if isinstance(sim_config, dict) else None
-    if not isinstance(payload, dict) or not payload or not set(payload) <= names | {"preset"}:
-        extra = sorted(set(payload or {}) - names) if isinstance(payload, dict) else []
-        raise ConfigError(
-            "the dataset's sim_config is not an arena config"
-            + (f" (unknown fields: {', '.join(extra[:5])})" if extra else "")
-            + "; closed-loop evaluation needs a dataset built in the arena (`vlnav-data build`)"
-        )
-    kwargs = {k: _tuples(v) for k, v in payload.items() if k in names}
-    return ArenaConfig(**kwargs)
-
-
-def _tuples(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
-
-
-def horizontal_success_radius_m(config: Any) -> float:
-    """Radius of the success disc on the floor: the 3-D radius reduced by the sphere/root height gap."""
-    dz = float(config.sphere_height_m) - float(config.robot_root_height_m)
-    return math.sqrt(max(0.0, float(config.success_radius_m) ** 2 - dz * dz))
 
 
 @dataclass(kw_only=True)

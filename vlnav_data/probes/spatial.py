@@ -24,7 +24,6 @@ states no direction, so any spatial signal comes from the image).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -184,23 +183,17 @@ def arena_config_from_record(sim_config: dict[str, Any], preset: str | None) -> 
     Raises:
         ConfigError: the file's sim config is not an arena config (pass ``--preset``).
     """
-    from vlnav_data.sim import PRESET_NAMES, ArenaConfig, get_preset
+    from vlnav_data.sim import PRESET_NAMES, arena_config_from_json, get_preset
 
     if preset is not None:
         return get_preset(preset)
-    fields = {f.name for f in dataclasses.fields(ArenaConfig)}
     name = sim_config.get("name")
     if name not in PRESET_NAMES:
         raise ConfigError(
             f"the file's sim config (name={name!r}) is not an arena preset, so its scene cannot be re-rendered; "
             f"pass --preset (one of {', '.join(PRESET_NAMES)}) or --no-controlled"
         )
-    overrides = {k: _tuples(v) for k, v in sim_config.items() if k in fields}
-    return dataclasses.replace(get_preset(name), **overrides)
-
-
-def _tuples(v: Any) -> Any:
-    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+    return arena_config_from_json(sim_config)
 
 
 def sweep_poses(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from vlnav_data.errors import ConfigError, unknown_name
 
@@ -287,6 +288,16 @@ class ArenaConfig:
         """Rim speed at the wheel speed limit (0.6 m/s for the JetBot)."""
         return self.max_wheel_speed_radps * self.wheel_radius_m
 
+    @property
+    def success_radius_xy_m(self) -> float:
+        """Radius of the success disc on the floor (0.283 m on text2nav).
+
+        Success is the 3-D test ``distance(root, target centre) < success_radius_m`` with the target centre
+        ``sphere_height_m - robot_root_height_m`` above the root, so on the floor the disc is narrower.
+        """
+        dz = self.sphere_height_m - self.robot_root_height_m
+        return math.sqrt(max(self.success_radius_m**2 - dz**2, 0.0))
+
 
 _TEXT2NAV = ArenaConfig()
 
@@ -371,3 +382,31 @@ def arena_in_preset(preset: str, recorded: ArenaConfig) -> ArenaConfig:
         ConfigError: unknown preset.
     """
     return dataclasses.replace(get_preset(preset), **{f: getattr(recorded, f) for f in BUILD_OVERRIDE_FIELDS})
+
+
+def arena_config_from_json(sim_config: Any) -> ArenaConfig:
+    """Rebuild the :class:`ArenaConfig` a file recorded (``sim_config_json``, a model's or an evaluation's record).
+
+    Lists become tuples again. A field the record lacks (written before the field existed) takes the value
+    of the recorded ``name``'s preset, or of the default arena for another name; a ``{"arena": {...}}``
+    wrapper and a ``preset`` key are accepted.
+
+    Raises:
+        ConfigError: the record is not an arena config (empty, not a dict, or with fields ArenaConfig lacks).
+    """
+    names = {f.name for f in dataclasses.fields(ArenaConfig)}
+    payload = sim_config.get("arena", sim_config) if isinstance(sim_config, dict) else None
+    if not isinstance(payload, dict) or not payload or not set(payload) <= names | {"preset"}:
+        extra = sorted(set(payload or {}) - names - {"preset"}) if isinstance(payload, dict) else []
+        raise ConfigError(
+            "the recorded sim_config is not an arena config"
+            + (f" (unknown fields: {', '.join(extra[:5])})" if extra else "")
+            + "; this needs a dataset or model recorded in the arena (`vlnav-data build`)"
+        )
+    fields = {k: _tuples(v) for k, v in payload.items() if k in names}
+    base = _PRESETS.get(str(fields.get("name")), _TEXT2NAV)
+    return dataclasses.replace(base, **fields)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value

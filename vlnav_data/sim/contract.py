@@ -648,9 +648,7 @@ class _Checker:
         config = self.config
         spheres = self.spheres
         (x0, x1), (y0, y1) = config.bounds_x_m, config.bounds_y_m
-        radius = math.sqrt(
-            max(config.success_radius_m**2 - (config.sphere_height_m - config.robot_root_height_m) ** 2, 0.0)
-        )
+        radius = config.success_radius_xy_m
         step_m = config.max_linear_speed_mps * config.dt_s
         go = np.array([1.0, 1.0])
         if cause == "success":

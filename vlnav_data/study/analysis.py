@@ -95,7 +95,7 @@ def check_shared_starts(cells: list[CellRecords], evaluation_seeds: np.ndarray) 
 
 
 def _arena(sim_config: dict[str, Any]) -> Any:
-    from vlnav_data.policy.records import arena_config_from_json
+    from vlnav_data.sim import arena_config_from_json
 
     return arena_config_from_json(sim_config)
 

@@ -77,8 +77,8 @@ def dataset_fingerprint(reader: DatasetReader) -> dict[str, Any]:
 
 
 def _check_dataset(config: StudyConfig, label: str, path: Path) -> DatasetInfo:
-    from vlnav_data.policy.records import arena_config_from_json
     from vlnav_data.policy.train import dataset_expert
+    from vlnav_data.sim import arena_config_from_json
 
     if not path.is_file():
         raise ConfigError(f"dataset file '{path}' does not exist; pass a file built by `vlnav-data build`")
@@ -92,7 +92,7 @@ def _check_dataset(config: StudyConfig, label: str, path: Path) -> DatasetInfo:
             if name not in encoders:
                 raise ConfigError(
                     f"--encoder-model-path names encoder '{name}', which '{path}' does not hold; "
-                    f"it holds: {', '.join(have)}"
+                    f"it holds: {', '.join(reader.encoders)}"
                 )
         train, valid = reader.split("train"), reader.split("valid")
         if not train or not valid:
@@ -138,8 +138,7 @@ def _check_dataset(config: StudyConfig, label: str, path: Path) -> DatasetInfo:
 
 def _check_shared_starts(datasets: dict[str, DatasetInfo], seeds: np.ndarray) -> None:
     """Every file must draw the same start from each evaluation seed, or nothing would be paired."""
-    from vlnav_data.policy.records import arena_config_from_json
-    from vlnav_data.sim import sample_episode_start
+    from vlnav_data.sim import arena_config_from_json, sample_episode_start
 
     labels = list(datasets)
     if len(labels) < 2:
