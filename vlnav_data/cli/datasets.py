@@ -109,6 +109,9 @@ def build(
         "--cross-episode-batching/--per-episode-batching",
         help="Fill encoder batches with frames of several episodes [default: on CUDA only].",
     ),
+    writer_queue_size: int | None = typer.Option(
+        None, help="Encoded episodes waiting for the HDF5 writer thread (memory bound).  [default: 4]"
+    ),
     config: Path | None = typer.Option(None, "--config", help="TOML file of build settings; flags override it."),
     json_out: bool = JSON_OUT,
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
@@ -150,6 +153,8 @@ def build(
         values["allow_mixed_precision"] = allow_mixed_precision or bool(values.get("allow_mixed_precision", False))
         if cross_episode_batching is not None:
             values["cross_episode_batching"] = cross_episode_batching
+        if writer_queue_size is not None:
+            values["writer_queue_size"] = writer_queue_size
         values["break_lock"] = break_lock or bool(values.get("break_lock", False))
         values["keep_shards"] = keep_shards or bool(values.get("keep_shards", False))
         if not values.get("out"):

@@ -7,7 +7,6 @@ file (``build_config_json``) and resuming with different values is refused, nami
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import shlex
 from dataclasses import dataclass
@@ -15,15 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.collect.executors import ExecutorConfig
+from vlnav_data.config_files import load_config_toml
 from vlnav_data.dataset.splits import SPLIT_RULES
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
 from vlnav_data.jsonio import to_jsonable
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 EXPERTS = ("ppo", "pursuit")
 
@@ -239,40 +234,47 @@ class BuildConfig:
         }
 
     def command(self) -> str:
-        """The ``vlnav-data build`` command line that rebuilds this config (without resume/overwrite)."""
-        d = BuildConfig.__dataclass_fields__
+        """The ``vlnav-data build`` command line that rebuilds this config (without resume/overwrite).
+
+        Derived from the fields: every stored field that differs from its default (``preset``,
+        ``num_episodes``, ``expert`` and ``seed`` always) as ``--<field> VALUE`` (:func:`build_flag`), then
+        ``--encoder`` and ``--model-path`` per item, boolean flags that are on, and ``--shard i/n``.
+        """
         args = ["vlnav-data", "build", "--out", Path(self.out).name]
-        for f in (
-            "preset",
-            "num_episodes",
-            "expert",
-            "expert_checkpoint",
-            "instructions",
-            "action_mapping",
-            "image_size_px",
-            "max_episode_steps",
-            "noise_std",
-            "valid_fraction",
-            "split_rule",
-            "num_envs",
-            "seed",
-            "device",
-            "encoder_batch_size",
-            "encoder_dtype",
-        ):
-            value = getattr(self, f)
-            if value is None or (f not in ("seed", "num_episodes", "expert", "preset") and value == d[f].default):
+        own_syntax = ("out", "encoders", "model_paths", "shard_index", "num_shards")
+        stored = [f for f in dataclasses.fields(self) if f.name not in OPERATIONAL_FIELDS + own_syntax]
+        for f in stored:
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or value is None:
                 continue
-            args += [f"--{f.replace('_', '-')}", str(value)]
+            if f.name in ALWAYS_IN_COMMAND or value != f.default:
+                args += [build_flag(f.name), str(value)]
         for name in self.encoders:
-            args += ["--encoder", name]
+            args += [build_flag("encoders"), name]
         for name, path in self.model_paths:
-            args += ["--model-path", f"{name}={path}"]
-        if self.trust_remote_code:
-            args.append("--trust-remote-code")
+            args += [build_flag("model_paths"), f"{name}={path}"]
+        args += [build_flag(f.name) for f in stored if getattr(self, f.name) is True]
         if self.num_shards > 1:
-            args += ["--shard", f"{self.shard_index}/{self.num_shards}"]
+            args += [build_flag("shard_index"), f"{self.shard_index}/{self.num_shards}"]
         return shlex.join(args)
+
+
+#: Fields :meth:`BuildConfig.command` writes even at their default value (what a reader wants to see).
+ALWAYS_IN_COMMAND = ("preset", "num_episodes", "expert", "seed")
+
+#: Fields whose command-line option is not ``--<field-with-dashes>`` (the CLI's ``vlnav-data build``).
+FLAG_SPELLINGS = {
+    "encoders": "--encoder",  # one per encoder
+    "model_paths": "--model-path",  # NAME=DIR, one per encoder
+    "shard_index": "--shard",  # i/n, with num_shards
+    "executor": "--ray",  # with --cpus-per-shard, --gpus-per-shard
+    "cross_episode_batching": "--cross-episode-batching",  # / --per-episode-batching
+}
+
+
+def build_flag(field: str) -> str:
+    """The ``vlnav-data build`` option that sets a :class:`BuildConfig` field (``num_envs`` -> ``--num-envs``)."""
+    return FLAG_SPELLINGS.get(field, "--" + field.replace("_", "-"))
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -307,106 +309,44 @@ def parse_model_paths(items: list[str] | tuple[str, ...]) -> tuple[tuple[str, st
 
 
 def load_build_toml(path: str | Path) -> dict[str, Any]:
-    """Read a build config TOML (keys are :class:`BuildConfig` fields; ``shard = "i/n"`` accepted).
+    """Read a build config TOML: keys are :class:`BuildConfig` fields (``vlnav_data.config_files``).
 
-    Relative ``out`` paths are kept as written (relative to the working directory).
+    Besides the field names: ``encoder`` for ``encoders``, ``shard = "i/n"``, ``executor = "ray"`` or an
+    ``[build.executor]`` table of :class:`ExecutorConfig` fields, and ``model_paths`` as a table
+    ``{encoder = "DIR"}``. Relative ``out`` paths are kept as written (relative to the working directory).
 
     Raises:
-        ConfigError: the file is missing, not TOML, or has unknown keys.
+        ConfigError: the file is missing, not TOML, has unknown keys or values of the wrong type.
     """
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: '{p}'; pass an existing .toml file to --config") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file '{p}' is not valid TOML: {exc}") from exc
-    table = raw.get("build", raw)
-    if not isinstance(table, dict):
-        raise ConfigError(f"config file '{p}': expected a [build] table or top-level keys")
-    fields = {f.name for f in dataclasses.fields(BuildConfig)}
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        k = key.replace("-", "_")
-        if k == "shard":
-            out["shard_index"], out["num_shards"] = parse_shard(value)
-            continue
-        if k == "encoder":
-            k = "encoders"
-        if k == "executor" and isinstance(value, str):  # executor = "ray": the defaults of that kind
-            out[k] = ExecutorConfig(kind=value)
-            continue
-        if k == "executor" and isinstance(value, dict):
-            ex_fields = {f.name for f in dataclasses.fields(ExecutorConfig)}
-            for ek in value:
-                if ek.replace("-", "_") not in ex_fields:
-                    raise ConfigError(f"config file '{p}': unknown executor key '{ek}'.{did_you_mean(ek, ex_fields)}")
-            out[k] = ExecutorConfig(**{ek.replace("-", "_"): ev for ek, ev in value.items()})
-            continue
-        if k not in fields:
-            raise ConfigError(f"config file '{p}': unknown key '{key}'.{did_you_mean(k, fields)}")
-        if k == "encoders" and isinstance(value, str):
-            value = [value]
-        if k == "model_paths":
-            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-                raise ConfigError(
-                    f"config file '{p}': model_paths must be a table of encoder = \"DIR\" (e.g. "
-                    f'model_paths = {{ siglip = "/models/siglip" }}), got {value!r}'
-                )
-            value = tuple(value.items())
-        raw, value = value, tuple(value) if isinstance(value, list) else value
-        _check_toml_type(p, key, value, _field_types()[k], raw)
-        out[k] = value
-    return out
 
+    def shard(value: Any) -> dict[str, Any]:
+        index, count = parse_shard(value)
+        return {"shard_index": index, "num_shards": count}
 
-@functools.cache
-def _field_types() -> dict[str, Any]:
-    import typing
+    def executor(value: Any) -> dict[str, Any]:
+        if isinstance(value, str):  # executor = "ray": the defaults of that kind
+            return {"executor": ExecutorConfig(kind=value)}
+        if not isinstance(value, dict):
+            raise ConfigError(f"config file '{p}': executor must be a kind (\"ray\") or a table, got {value!r}")
+        fields = {f.name for f in dataclasses.fields(ExecutorConfig)}
+        for key in value:
+            if key.replace("-", "_") not in fields:
+                raise ConfigError(f"config file '{p}': unknown executor key '{key}'.{did_you_mean(key, fields)}")
+        return {"executor": ExecutorConfig(**{k.replace("-", "_"): v for k, v in value.items()})}
 
-    return typing.get_type_hints(BuildConfig)
+    def model_paths(value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(
+                f"config file '{p}': model_paths must be a table of encoder = \"DIR\" (e.g. "
+                f'model_paths = {{ siglip = "/models/siglip" }}), got {value!r}'
+            )
+        return {"model_paths": tuple(value.items())}
 
-
-def _matches(value: Any, hint: Any) -> bool:
-    """Whether a TOML value fits a BuildConfig field's type (int for float is fine; bool is not an int)."""
-    import types
-    import typing
-
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if origin is tuple:
-        if not isinstance(value, tuple):
-            return False
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(_matches(v, args[0]) for v in value)
-        return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args, strict=True))
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint) if isinstance(hint, type) else True
-
-
-def _describe(hint: Any) -> str:
-    """``int`` -> ``an integer``, ``str | None`` -> ``a string``, ``tuple[str, ...]`` -> ``a list of strings``."""
-    import typing
-
-    args = [a for a in typing.get_args(hint) if a is not type(None) and a is not Ellipsis]
-    if typing.get_origin(hint) is tuple:
-        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s" if args else "a list"
-    if args:
-        return " or ".join(_describe(a) for a in args)
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
-
-
-def _check_toml_type(path: Path, key: str, value: Any, hint: Any, raw: Any) -> None:
-    """Refuse a TOML value of the wrong type, naming the key, the expected type and what was given."""
-    if not _matches(value, hint):
-        expected = _describe(hint)
-        raise ConfigError(
-            f"config file '{path}': {key} must be {expected}, got {raw!r} ({type(raw).__name__}); fix the value "
-            "in the TOML file"
-        )
+    return load_config_toml(
+        p,
+        BuildConfig,
+        table="build",
+        aliases={"encoder": "encoders"},
+        special={"shard": shard, "executor": executor, "model_paths": model_paths},
+    )

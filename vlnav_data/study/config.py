@@ -29,13 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.collect.executors import ExecutorConfig
+from vlnav_data.config_files import load_config_toml, value_matches
 from vlnav_data.devices import check_device_name
-from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from vlnav_data.errors import ConfigError, unknown_name
 
 #: Where cells run. ``local``: in this process one after the other, or in ``jobs`` worker processes;
 #: ``ray``: one Ray task per cell (``study/executors.py``).
@@ -347,35 +343,27 @@ _ALIASES = {
 
 
 def load_study_toml(path: str | Path) -> dict[str, Any]:
-    """Read a study config TOML: keys are :class:`StudyConfig` fields (a ``[study]`` table or top level).
+    """Read a study config TOML: keys are :class:`StudyConfig` fields (``vlnav_data.config_files``).
 
     ``encoder``/``dataset``/``recipe``/``out``/``steps`` are accepted for their plural or long names,
     a string where a list is expected becomes a one-element list, ``encoder_model_paths`` may be a table
     ``{name = "dir"}``. Relative paths are kept as written (relative to the working directory).
 
     Raises:
-        ConfigError: the file is missing, not TOML, or has unknown keys.
+        ConfigError: the file is missing, not TOML, has unknown keys or values of the wrong type.
     """
-    p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: '{p}'; pass an existing .toml file to --config") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file '{p}' is not valid TOML: {exc}") from exc
-    table = raw.get("study", raw)
-    if not isinstance(table, dict):
-        raise ConfigError(f"config file '{p}': expected a [study] table or top-level keys")
-    fields = {f.name for f in dataclasses.fields(StudyConfig)}
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        k = key.replace("-", "_")
-        k = _ALIASES.get(k, k)
-        if k not in fields:
-            raise ConfigError(f"config file '{p}': unknown key '{key}'.{did_you_mean(k, fields)}")
-        if k in ("datasets", "encoders", "features", "recipes") and isinstance(value, str):
-            value = [value]
-        if k == "encoder_model_paths" and isinstance(value, dict):
+
+    def model_paths(value: Any) -> dict[str, Any]:
+        if isinstance(value, dict):
             value = tuple(value.items())
-        out[k] = tuple(value) if isinstance(value, list) else value
-    return out
+        elif isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        if not value_matches(value, tuple[tuple[str, str], ...]):
+            raise ConfigError(
+                f"config file '{path}': encoder_model_paths must be a table of encoder = \"DIR\", got {value!r}"
+            )
+        return {"encoder_model_paths": value}
+
+    return load_config_toml(
+        path, StudyConfig, table="study", aliases=_ALIASES, special={"encoder_model_paths": model_paths}
+    )
