@@ -73,7 +73,7 @@ def test_gifs_show_the_frame_enlarged_with_step_action_and_instruction(eval_dir,
     assert captions[-1][0] == f"step {n}/{n}  end: {rec.termination[i]}"
 
 
-def write_index(directory, dim, encoder="oracle", features="joint", n=50, seed=0):
+def write_index(directory, dim, encoder="oracle", features="joint", n=50, seed=0, action=None):
     import faiss
 
     rng = np.random.default_rng(seed)
@@ -84,6 +84,8 @@ def write_index(directory, dim, encoder="oracle", features="joint", n=50, seed=0
     directory.mkdir(parents=True, exist_ok=True)
     faiss.write_index(index, str(directory / "knn.faiss"))
     actions = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    if action is not None:  # every indexed row labelled with the same action
+        actions[:] = action
     np.save(directory / "knn_actions.npy", actions)
     meta = {
         "encoder": encoder,
@@ -140,8 +142,10 @@ def test_knn_policy_action_is_the_probe_prediction(tmp_path, weighting):
     np.testing.assert_array_equal(got, [[1.0, 0.0]])
 
 
-def test_knn_eval_runs_and_mismatched_index_is_refused(oracle_model_dir, tmp_path):
-    write_index(tmp_path / "good", dim=1152)
+def test_knn_eval_drives_with_the_index_actions_and_mismatched_index_is_refused(oracle_model_dir, tmp_path):
+    # Every indexed row says "left wheel forward, right wheel back": whatever the neighbours, the kNN policy
+    # spins the robot clockwise on the spot until the time limit (150 steps in this model's arena).
+    write_index(tmp_path / "good", dim=1152, action=(1.0, -1.0))
     res = evaluate_policy(
         EvalConfig(
             model_dir=oracle_model_dir,
@@ -153,7 +157,16 @@ def test_knn_eval_runs_and_mismatched_index_is_refused(oracle_model_dir, tmp_pat
             expert="none",
         )
     )
-    assert res.policy == "knn" and res.student.success["trials"] == 2 and res.expert is None
+    assert res.policy == "knn" and res.expert is None and res.paired_step_ratio is None
+    assert res.student.success["successes"] == 0 and res.student.termination_causes == {"time_limit": 2}
+    rec = EpisodeRecords.load(tmp_path / "e" / "episodes.npz")
+    np.testing.assert_array_equal(rec.num_steps, [150, 150])
+    np.testing.assert_array_equal(rec.actions, np.tile([1.0, -1.0], (len(rec.actions), 1)))
+    for i in range(2):
+        poses = rec.poses_of(i)
+        np.testing.assert_allclose(poses[:, :2], np.broadcast_to(poses[0, :2], poses[:, :2].shape), atol=1e-5)
+        turn = np.angle(np.exp(1j * np.diff(poses[:, 2])))
+        assert (turn < 0).all()  # clockwise every step
     write_index(tmp_path / "bad", dim=1152, encoder="siglip")
     with pytest.raises(CheckpointError) as exc:
         evaluate_policy(

@@ -309,6 +309,86 @@ def test_upload_creates_the_repo_uploads_and_tags_v3(
     assert no_network == []
 
 
+class _FakeLargeApi(_FakeApi):
+    """huggingface_hub 0.25-1.x: upload_large_folder is the resumable upload; an interruption can be injected."""
+
+    fail_after: int | None = None  # files "uploaded" before a connection error (None: never fails)
+    on_hub: set = set()
+
+    def upload_large_folder(self, **kw):
+        _FakeApi.calls.append(("upload_large_folder", kw))
+        folder = Path(kw["folder_path"])
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        files = [f for f in files if f != "result.json" and not f.startswith(".cache/")]
+        for k, rel in enumerate(files):
+            if _FakeLargeApi.fail_after is not None and k == _FakeLargeApi.fail_after:
+                import httpx2
+
+                raise httpx2.ConnectError("[Errno 104] Connection reset by peer")
+            _FakeLargeApi.on_hub.add((rel, sha256_file(folder / rel)))
+
+
+def _publish_with(api, demos_h5, out, monkeypatch, overwrite=False):
+    hf = pytest.importorskip("huggingface_hub")
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the suite runs offline; the fake API is the Hub
+    monkeypatch.setattr(hf, "HfApi", api)
+    return publish_dataset(
+        PublishConfig(dataset=demos_h5, repo_id="someone/vlnav-test", out_dir=out, images="png", overwrite=overwrite)
+    )
+
+
+def test_upload_uses_the_resumable_large_folder_upload_when_the_library_has_it(
+    demos_h5: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list
+) -> None:
+    _FakeApi.calls, _FakeLargeApi.fail_after, _FakeLargeApi.on_hub = [], None, set()
+    res = _publish_with(_FakeLargeApi, demos_h5, tmp_path / "o", monkeypatch)
+    names = [c[0] for c in _FakeApi.calls]
+    assert names == ["init", "create_repo", "upload_large_folder", "list_repo_refs", "delete_tag", "create_tag"]
+    kw = _FakeApi.calls[2][1]
+    assert kw["repo_type"] == "dataset" and kw["private"] is False and Path(kw["folder_path"]) == res.out_dir
+    # What reached the Hub is exactly what SHA256SUMS lists (plus SHA256SUMS itself), nothing local-only.
+    listed = {tuple(reversed(line.split("  ", 1))) for line in (res.out_dir / "SHA256SUMS").read_text().splitlines()}
+    assert _FakeLargeApi.on_hub == listed | {("SHA256SUMS", sha256_file(res.out_dir / "SHA256SUMS"))}
+    assert no_network == []
+
+
+def test_an_interrupted_upload_is_one_error_and_the_same_command_finishes_it(
+    demos_h5: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list
+) -> None:
+    from vlnav_data.errors import PublishError
+
+    _FakeApi.calls, _FakeLargeApi.fail_after, _FakeLargeApi.on_hub = [], 3, set()
+    out = tmp_path / "o"
+    with pytest.raises(PublishError) as err:
+        _publish_with(_FakeLargeApi, demos_h5, out, monkeypatch)
+    assert str(err.value) == (
+        f"uploading '{out.resolve()}' to https://huggingface.co/datasets/someone/vlnav-test failed (ConnectError: "
+        "[Errno 104] Connection reset by peer); the folder was assembled and checksummed but not published: check "
+        "the network and `hf auth whoami`, then run the same command again with --overwrite"
+    )
+    assert len(_FakeLargeApi.on_hub) == 3 and "create_tag" not in [c[0] for c in _FakeApi.calls]  # no tag yet
+    assert (out / "SHA256SUMS").is_file()  # the assembled folder stays for the retry
+    _FakeLargeApi.fail_after = None
+    res = _publish_with(_FakeLargeApi, demos_h5, out, monkeypatch, overwrite=True)  # what the message says to do
+    assert res.uploaded and res.tag == "v3.0" and [c[0] for c in _FakeApi.calls][-1] == "create_tag"
+    assert {rel for rel, _ in _FakeLargeApi.on_hub} >= {"SHA256SUMS", "README.md", "demos.h5"}
+
+
+def test_the_upload_call_fits_the_installed_huggingface_hub(tmp_path: Path) -> None:
+    """The keyword arguments publish passes bind to the installed HfApi method (no network: nothing is called)."""
+    import inspect
+
+    hf = pytest.importorskip("huggingface_hub")
+    from vlnav_data.publish.hub import upload_call
+
+    api = hf.HfApi(token="hf_test_token")
+    method, kwargs = upload_call(api, tmp_path, "someone/vlnav-test", private=True)
+    assert method == ("upload_large_folder" if hasattr(hf.HfApi, "upload_large_folder") else "upload_folder")
+    inspect.signature(getattr(hf.HfApi, method)).bind(api, **kwargs)  # raises TypeError on a mismatch
+
+
 def test_encoder_licence_lines() -> None:
     from vlnav_data.publish.hub_card import encoder_licence
 

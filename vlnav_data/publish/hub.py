@@ -9,7 +9,8 @@ The folder (``--out``)::
     SHA256SUMS                sha256 of every file above
     result.json               this command's result (local only: not checksummed, not uploaded)
 
-Then, unless ``dry_run``: ``create_repo(repo_type="dataset")``, ``upload_folder`` and the git tag
+Then, unless ``dry_run``: ``create_repo(repo_type="dataset")``, the resumable folder upload (:func:`upload_call`:
+``upload_large_folder``, or ``upload_folder`` on huggingface_hub 2.x where it took that role) and the git tag
 ``v3.0`` that LeRobot resolves the dataset revision from (``dataset-ecosystem.md`` §3.3). The token and
 ``HF_HUB_OFFLINE`` are checked before any work and before any network call; a network or Hub failure
 during the upload becomes a :class:`~vlnav_data.errors.PublishError` (one ``error:`` line in the CLI)
@@ -215,17 +216,28 @@ def upload(folder: Path, repo_id: str, *, token: str, private: bool) -> str:
         ) from exc
 
 
+def upload_call(api: Any, folder: Path, repo_id: str, *, private: bool) -> tuple[str, dict[str, Any]]:
+    """The resumable folder upload the installed ``huggingface_hub`` offers: ``(method name, keyword arguments)``.
+
+    ``HfApi.upload_large_folder`` (huggingface_hub 0.25 to 1.x) splits many-GB shards into resumable tasks
+    (hash, pre-upload, commit; progress cached in ``<folder>/.cache/huggingface``), several workers and several
+    commits. huggingface_hub 2.x removed it: its ``upload_folder`` does the same through ``hf_xet`` (streamed,
+    committed in batches, resumed by calling it again), so that one is used there. Either way a failed upload
+    is resumed by running ``publish`` again: files already on the Hub are skipped or deduplicated.
+    """
+    ignore = [name for name in LOCAL_ONLY if name != ".cache"] + [".cache/**"]
+    common = {"repo_id": repo_id, "folder_path": folder, "repo_type": "dataset", "ignore_patterns": ignore}
+    if hasattr(api, "upload_large_folder"):
+        return "upload_large_folder", {**common, "private": private}
+    return "upload_folder", {**common, "commit_message": f"vlnav-data publish ({CODEBASE_VERSION})"}
+
+
 def _upload(folder: Path, repo_id: str, *, token: str, private: bool) -> str:
     hf = require("huggingface_hub")
     api = hf.HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    api.upload_folder(
-        repo_id=repo_id,
-        folder_path=folder,
-        repo_type="dataset",
-        commit_message=f"vlnav-data publish ({CODEBASE_VERSION})",
-        ignore_patterns=[name for name in LOCAL_ONLY if name != ".cache"] + [".cache/**"],
-    )
+    method, kwargs = upload_call(api, folder, repo_id, private=private)
+    getattr(api, method)(**kwargs)
     refs = api.list_repo_refs(repo_id, repo_type="dataset")
     if any(tag.name == CODEBASE_VERSION for tag in refs.tags):
         api.delete_tag(repo_id, tag=CODEBASE_VERSION, repo_type="dataset")  # move it to the new commit
