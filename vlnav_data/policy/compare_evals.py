@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.errors import ConfigError
+from vlnav_data.figures import colormap, save_png, subplots
 from vlnav_data.policy.records import EpisodeRecords
 
 
@@ -67,18 +68,13 @@ def plot_side_by_side(
     path: Path, this: EpisodeRecords, other: EpisodeRecords, arena: Any, labels: tuple[str, str], max_episodes: int = 12
 ) -> str:
     """Top-down trajectories of the same episodes in both evaluations (changed outcomes first); returns the name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from vlnav_data.sim import COLOR_PALETTE
 
     ia, ib = paired_indices(this, other)
     changed = this.termination[ia].astype(str) != other.termination[ib].astype(str)
     order = np.concatenate([np.flatnonzero(changed), np.flatnonzero(~changed)])[:max_episodes]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5.5), sharex=True, sharey=True)
-    cmap = plt.get_cmap("tab10")
+    fig, axes = subplots(1, 2, figsize=(10, 5.5), sharex=True, sharey=True)
+    cmap = colormap("tab10")
     (x0, x1), (y0, y1) = arena.bounds_x_m, arena.bounds_y_m
     for ax, records, idx, label in ((axes[0], other, ib, labels[1]), (axes[1], this, ia, labels[0])):
         ax.plot([y1, y0, y0, y1, y1], [x0, x0, x1, x1, x0], color="k", lw=1, ls="--")
@@ -100,9 +96,7 @@ def plot_side_by_side(
     axes[0].invert_xaxis()  # shared x axis: the robot's left (+y) on the left, looking along +x
     axes[0].set_ylabel("x (m, forward)")
     fig.suptitle(f"same starts, {int(changed.sum())} of {len(ia)} episodes end differently (solid lines)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_png(fig, path, dpi=90)
     return path.name
 
 

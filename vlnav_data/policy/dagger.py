@@ -22,6 +22,7 @@ import numpy as np
 from vlnav_data.dataset import DatasetReader
 from vlnav_data.dataset.schema import check_feature_set
 from vlnav_data.errors import CheckpointError, ConfigError
+from vlnav_data.figures import save_png, subplots
 from vlnav_data.jsonio import to_jsonable, write_json_atomic
 from vlnav_data.policy.evaluate import (
     EXPERTS,
@@ -339,22 +340,15 @@ def run_dagger(config: DaggerConfig) -> DaggerResult:
 
 
 def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     it = [r["iteration"] for r in rows]
     rate = [r["success"]["rate"] for r in rows]
     low = [r["success"]["rate"] - r["success"]["low"] for r in rows]
     high = [r["success"]["high"] - r["success"]["rate"] for r in rows]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     ax.errorbar(it, rate, yerr=[low, high], marker="o", capsize=3)
     ax.set_xlabel("DAgger iteration (0 = BC)")
     ax.set_ylabel("success rate (Wilson 95%)")
     ax.set_ylim(0, 1.02)
     ax.set_xticks(it)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_png(fig, path, dpi=90)

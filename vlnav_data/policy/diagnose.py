@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.errors import ConfigError
+from vlnav_data.figures import colormap, save_png, subplots
 from vlnav_data.policy.behaviour import (
     BEHAVIOURS,
     FAILURE_CLASSES,
@@ -237,19 +238,14 @@ def _sphere_rgb(indices: np.ndarray) -> np.ndarray:
 
 def _plot_topdown(path: Path, records: EpisodeRecords, idx: list[int], arena: Any, title: str) -> str:
     """Top-down trajectories of the given episodes over the arena bounds and spheres."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5.5))
+    fig, ax = subplots(figsize=(5, 5.5))
     (x0, x1), (y0, y1) = arena.bounds_x_m, arena.bounds_y_m
     ax.plot([y1, y0, y0, y1, y1], [x0, x0, x1, x1, x0], color="k", lw=1, ls="--", label="bounds")
     first = idx[0]
     colours = _sphere_rgb(records.sphere_color_indices[first])
     for k, (sx, sy) in enumerate(records.sphere_xy_m[first]):
         ax.scatter([sy], [sx], s=120, color=colours[k], edgecolors="k", zorder=3)
-    cmap = plt.get_cmap("tab10")
+    cmap = colormap("tab10")
     for n, i in enumerate(idx[:40]):
         p = records.poses_of(i)
         c = cmap(n % 10)
@@ -265,9 +261,7 @@ def _plot_topdown(path: Path, records: EpisodeRecords, idx: list[int], arena: An
     shown = min(len(idx), 40)
     ax.set_title(f"{title}: {len(idx)} episodes" + (f" ({shown} drawn)" if shown < len(idx) else ""))
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_png(fig, path, dpi=90)
     return path.name
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.errors import CheckpointError
+from vlnav_data.figures import save_png, subplots
 from vlnav_data.jsonio import write_json_atomic
 from vlnav_data.policy.features import FEATURE_SETS, check_student_inputs
 from vlnav_data.policy.fit import CurvePoint
@@ -98,12 +99,7 @@ def write_curve(out_dir: Path, curve: list[CurvePoint]) -> None:
     lines = ["step,train_loss,valid_loss,elapsed_s"]
     lines += [f"{p.step},{p.train_loss:.6g},{p.valid_loss:.6g},{p.elapsed_s:.3f}" for p in curve]
     (out_dir / CURVE_CSV).write_text("\n".join(lines) + "\n")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     steps = [p.step for p in curve]
     ax.plot(steps, [p.train_loss for p in curve], label="train MSE")
     ax.plot(steps, [p.valid_loss for p in curve], label="valid MSE")
@@ -112,9 +108,7 @@ def write_curve(out_dir: Path, curve: list[CurvePoint]) -> None:
     ax.set_yscale("log")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_dir / CURVE_PNG, dpi=100)
-    plt.close(fig)
+    save_png(fig, out_dir / CURVE_PNG, dpi=100)
 
 
 def read_policy_spec(model_dir: Path) -> PolicySpec:

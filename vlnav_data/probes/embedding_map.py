@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.errors import ConfigError
+from vlnav_data.figures import colormap, subplots
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.linear import check_common
-from vlnav_data.probes.report import markdown_table, pyplot, save_figure, write_report
+from vlnav_data.probes.report import markdown_table, save_figure, write_report
 from vlnav_data.probes.rows import ProbeData, ProbeRows, load_probe_data
 
 COORDS_FILE = "umap_coords.npz"
@@ -193,9 +194,8 @@ def run_umap(config: UmapConfig) -> UmapResult:
 
 
 def _categorical(ax: Any, xy: np.ndarray, labels: np.ndarray, title: str, names: list[str] | None = None) -> None:
-    plt = pyplot()
     values = np.unique(labels)
-    cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
+    cmap = colormap("tab10" if len(values) <= 10 else "tab20")
     for k, v in enumerate(values):
         m = labels == v
         name = names[int(v)] if names is not None else str(v)
@@ -216,9 +216,8 @@ def _plot(
     b_va: np.ndarray | None,
     path: Path,
 ) -> Path:
-    plt = pyplot()
     xy = np.concatenate([fit_xy, valid_xy])
-    fig, axes = plt.subplots(2, 2, figsize=(11, 10))
+    fig, axes = subplots(2, 2, figsize=(11, 10))
     colour = np.concatenate([train.target_colour, valid.target_colour])
     _categorical(axes[0, 0], xy, colour, "target colour")
     instr = np.concatenate([train.instruction_index, valid.instruction_index])

@@ -18,6 +18,7 @@ import numpy as np
 
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError
+from vlnav_data.figures import subplots
 from vlnav_data.knn_index import (
     DEFAULT_IVF_THRESHOLD,
     DEFAULT_NPROBE,
@@ -31,7 +32,7 @@ from vlnav_data.knn_index import (
 )
 from vlnav_data.probes.fitting import r2_score
 from vlnav_data.probes.linear import check_common
-from vlnav_data.probes.report import markdown_table, pyplot, save_figure, write_report
+from vlnav_data.probes.report import markdown_table, save_figure, write_report
 from vlnav_data.probes.rows import load_probe_data
 
 
@@ -199,8 +200,7 @@ def _with_elapsed(result: KnnProbeResult, elapsed: float) -> KnnProbeResult:
 
 
 def _plot_predictions(true: np.ndarray, pred: np.ndarray, path: Path) -> Path:
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+    fig, axes = subplots(1, 2, figsize=(8, 4))
     for j, (ax, name) in enumerate(zip(axes, ("left wheel", "right wheel"), strict=True)):
         ax.scatter(true[:, j], pred[:, j], s=3, alpha=0.4)
         ax.plot([-1, 1], [-1, 1], "k--", lw=0.8)

@@ -23,6 +23,7 @@ import numpy as np
 
 from vlnav_data.dataset.schema import check_feature_set
 from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.figures import subplots
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.fitting import (
     ProbeScore,
@@ -31,7 +32,7 @@ from vlnav_data.probes.fitting import (
     classification_probe,
     regression_probe,
 )
-from vlnav_data.probes.report import markdown_table, pyplot, save_figure, write_report
+from vlnav_data.probes.report import markdown_table, save_figure, write_report
 from vlnav_data.probes.rows import ProbeData, ProbeRows, load_probe_data
 
 LINEAR_TARGETS = ("action", "bearing", "distance", "colour", "spatial_word")
@@ -282,8 +283,7 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
 
 
 def _plot_scores(scores: list[ProbeScore], path: Path, data: ProbeData) -> Path:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(9.5, 0.9 + 0.75 * len(scores)))
+    fig, ax = subplots(figsize=(9.5, 0.9 + 0.75 * len(scores)))
     series = [("linear", "probe", "C0"), ("MLP 256-256", "mlp", "C2"), ("shuffled labels", "shuffled", "C3")]
     series.append(("mean / majority", "baseline", "C7"))
     height = 0.8 / len(series)
@@ -302,8 +302,7 @@ def _plot_scores(scores: list[ProbeScore], path: Path, data: ProbeData) -> Path:
 
 
 def _plot_bearing(true_rad: np.ndarray, pred_rad: np.ndarray, path: Path) -> Path:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = subplots(figsize=(4.5, 4.5))
     ax.scatter(np.degrees(true_rad), np.degrees(pred_rad), s=3, alpha=0.4)
     ax.plot([-180, 180], [-180, 180], "k--", lw=0.8)
     ax.set_xlabel("true bearing (deg, + = left)")

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vlnav_data.figures import save_png
+
 REPORT_FILE = "report.md"
 
 
@@ -36,20 +38,6 @@ def write_report(out_dir: Path, title: str, sections: Sequence[str]) -> Path:
     return path
 
 
-def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the non-interactive Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def save_figure(fig: Any, path: Path) -> Path:
-    """Save a figure as PNG (dpi 110) and close it."""
-    plt = pyplot()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    """Save a figure (``vlnav_data.figures``) as PNG at dpi 110; return ``path``."""
+    return save_png(fig, path, dpi=110)

@@ -34,11 +34,12 @@ import numpy as np
 
 from vlnav_data.devices import check_device_name, resolve_device
 from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.figures import subplots
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.cosine import PUBLISHED_SIGLIP, PairTestResult, cosine_distance, pair_test
 from vlnav_data.probes.fitting import fit_logistic
 from vlnav_data.probes.linear import check_common
-from vlnav_data.probes.report import fmt, markdown_table, pyplot, save_figure, write_report
+from vlnav_data.probes.report import fmt, markdown_table, save_figure, write_report
 from vlnav_data.probes.rows import load_probe_data
 from vlnav_data.stats import wilson_interval
 
@@ -429,8 +430,7 @@ def run_spatial_probe(config: SpatialProbeConfig) -> SpatialProbeResult:
 
 
 def _plot_pairs(dists: dict[str, np.ndarray], path: Path) -> Path:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     both = np.concatenate([dists["same_cell"], dists["different_cell"]])
     bins = np.linspace(0, float(both.max()) if len(both) else 1.0, 50)
     for key, colour in (("same_cell", "C0"), ("different_cell", "C1")):
@@ -444,8 +444,7 @@ def _plot_pairs(dists: dict[str, np.ndarray], path: Path) -> Path:
 
 
 def _plot_controlled(c: ControlledResult, curves: dict[str, np.ndarray], path: Path) -> Path:
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = subplots(1, 2, figsize=(10, 4))
     for k, colour in enumerate(curves["colours"]):
         axes[0].plot(c.bearing_deg, curves["bearing_per_colour"][k], "-o", ms=3, label=str(colour))
         axes[1].plot(c.distance_m, curves["distance_per_colour"][k], "-o", ms=3, label=str(colour))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vlnav_data.errors import ConfigError
+from vlnav_data.figures import figure
 from vlnav_data.sim.config import PRESET_NAMES, get_preset
 from vlnav_data.sim.render import render_views
 from vlnav_data.sim.rollout import Episode, rollout
@@ -78,11 +79,7 @@ def steer_to_target(obs: dict[str, np.ndarray], info: dict) -> np.ndarray:
 
 def render_preview(config: PreviewConfig) -> PreviewResult:
     """Run one episode and save the contact sheet PNG; returns what was drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Circle
+    from matplotlib.patches import Circle, Rectangle
 
     arena_config = get_preset(config.preset)
     env = make_arena(arena_config, num_envs=1, device=config.device, render=False)
@@ -102,7 +99,7 @@ def render_preview(config: PreviewConfig) -> PreviewResult:
     )
     cols = min(3, len(steps))
     rows = math.ceil(len(steps) / cols)
-    fig = plt.figure(figsize=(3.0 * cols + 4.6, max(3.2 * rows, 4.6)), dpi=110)
+    fig = figure(figsize=(3.0 * cols + 4.6, max(3.2 * rows, 4.6)), dpi=110)
     grid = fig.add_gridspec(rows, cols + 2)
     for i, (step, frame) in enumerate(zip(steps, frames, strict=True)):
         ax = fig.add_subplot(grid[i // cols, i % cols])
@@ -112,7 +109,7 @@ def render_preview(config: PreviewConfig) -> PreviewResult:
     ax = fig.add_subplot(grid[:, cols:])
     x_lo, x_hi = arena_config.bounds_x_m
     y_lo, y_hi = arena_config.bounds_y_m
-    ax.add_patch(plt.Rectangle((x_lo, y_lo), x_hi - x_lo, y_hi - y_lo, fill=False, ls="--", ec="0.4", lw=1))
+    ax.add_patch(Rectangle((x_lo, y_lo), x_hi - x_lo, y_hi - y_lo, fill=False, ls="--", ec="0.4", lw=1))
     for x0, y0, x1, y1 in arena_config.wall_segments_xy_m:
         ax.plot([x0, x1], [y0, y1], color="0.45", lw=4, solid_capstyle="butt")
     for k, (sx, sy) in enumerate(start.sphere_positions_xy_m):
@@ -138,7 +135,6 @@ def render_preview(config: PreviewConfig) -> PreviewResult:
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     fig.savefig(partial, format="png")  # then renamed: an existing OUT stays until the new one is complete
-    plt.close(fig)
     os.replace(partial, out)
     return PreviewResult(
         out=out,
