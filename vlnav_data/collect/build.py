@@ -40,8 +40,8 @@ from vlnav_data.collect.embedding import (
     batches_across_episodes,
 )
 from vlnav_data.dataset import DatasetLayout, DatasetWriter, EncoderEntry, EpisodeRecord
+from vlnav_data.dataset.partial import preflight_output
 from vlnav_data.dataset.splits import episode_seed, episode_split, shard_indices
-from vlnav_data.dataset.writer import preflight_output
 from vlnav_data.devices import resolve_device
 from vlnav_data.errors import ConfigError
 from vlnav_data.jsonio import to_jsonable

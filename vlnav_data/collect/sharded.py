@@ -39,8 +39,8 @@ from vlnav_data.collect.executors import ExecutorConfig, TaskContext, TaskEvent,
 from vlnav_data.dataset import DatasetReader, lock_path, partial_path
 from vlnav_data.dataset.lock import LockHeldError, WriteLock
 from vlnav_data.dataset.merge import merge_datasets
+from vlnav_data.dataset.partial import config_differences, preflight_output
 from vlnav_data.dataset.splits import shard_indices
-from vlnav_data.dataset.writer import config_differences, preflight_output
 from vlnav_data.errors import ConfigError, SchemaError
 
 SHARDS_SUFFIX = ".shards"

@@ -5,7 +5,7 @@ stored bytes as they are: frames and every other dataset are neither decompresse
 the copy runs at disk speed and the copied arrays, filters and chunking are exactly the input's. The
 sidecar's datasets are copied the same way into each demo. Only the root attributes that describe the
 encoders change (``encoders_json``, ``features_json``, ``rebuild_command``); ``complete`` is written
-True last, then the file is fsynced. The caller renames it into place (:func:`~vlnav_data.dataset.writer.publish`).
+True last, then the file is fsynced. The caller renames it into place (:func:`~vlnav_data.dataset.partial.publish`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import h5py
 
 from vlnav_data.dataset import schema
 from vlnav_data.dataset.layout import EncoderEntry, encoder_features
-from vlnav_data.dataset.writer import fsync_path
+from vlnav_data.dataset.partial import fsync_path
 from vlnav_data.jsonio import compact
 
 CopyProgress = Callable[[int, int], None]

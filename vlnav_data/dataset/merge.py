@@ -26,9 +26,10 @@ import numpy as np
 
 from vlnav_data.dataset import schema
 from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry
+from vlnav_data.dataset.partial import config_differences
 from vlnav_data.dataset.precision import combine_precision
 from vlnav_data.dataset.reader import DatasetReader
-from vlnav_data.dataset.writer import DatasetWriter, EpisodeRecord, config_differences
+from vlnav_data.dataset.writer import DatasetWriter, EpisodeRecord
 from vlnav_data.errors import ConfigError, MissingEpisodesError
 from vlnav_data.jsonio import compact
 

@@ -29,14 +29,9 @@ import numpy as np
 
 from vlnav_data.dataset import schema
 from vlnav_data.dataset.layout import EncoderEntry
+from vlnav_data.dataset.partial import committed_demos, drop_demos_from, fsync_path
 from vlnav_data.dataset.precision import combine_precision
-from vlnav_data.dataset.writer import (
-    committed_demos,
-    create_text_table,
-    drop_demos_from,
-    fsync_path,
-    write_embeddings,
-)
+from vlnav_data.dataset.storage import create_text_table, write_embeddings
 from vlnav_data.errors import ConfigError
 from vlnav_data.jsonio import compact
 

@@ -1,0 +1,107 @@
+"""One finished episode as the writer takes it (:class:`EpisodeRecord`), and its check against a layout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vlnav_data.dataset import schema
+from vlnav_data.dataset.layout import DatasetLayout
+from vlnav_data.errors import SchemaError
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EpisodeRecord:
+    """One finished episode, as plain numpy arrays (T = number of env steps).
+
+    Attributes:
+        actions: float32 ``(T, 2)`` in [-1, 1], the label (the expert's clean action).
+        wheel_vel_radps: float32 ``(T, 2)``, wheel speeds commanded by the executed action (rad/s).
+        rewards: float32 ``(T,)``.
+        dones: uint8 ``(T,)``, 1 at the step that ended the episode.
+        rgb: uint8 ``(T, H, W, 3)``, the frame the policy saw before acting.
+        privileged_state: float32 ``(T, D)``.
+        instructions: T strings, the instruction at each step.
+        image_embeddings: encoder name -> ``(T, E)`` image embeddings.
+        joint_embeddings: encoder name -> ``(T, E)`` fused embeddings.
+        text_embeddings: encoder name -> {instruction -> ``(E,)``}; covers every distinct instruction of
+            the episode that the file does not hold yet (extra entries are ignored).
+        seed: the episode seed.
+        episode_index: global index of the episode in its build (stable across shards).
+        target_index: index of the target sphere.
+        target_color: colour name of the target.
+        termination: termination cause (``success``, ``out_of_bounds_*``, ``time_limit``).
+        success: True when the episode ended at the target.
+        expert: which policy acted (``ppo``, ``pursuit``, ...).
+        split: ``train`` or ``valid``.
+    """
+
+    actions: np.ndarray
+    wheel_vel_radps: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    rgb: np.ndarray
+    privileged_state: np.ndarray
+    instructions: Sequence[str]
+    image_embeddings: Mapping[str, np.ndarray]
+    joint_embeddings: Mapping[str, np.ndarray]
+    text_embeddings: Mapping[str, Mapping[str, np.ndarray]]
+    seed: int
+    episode_index: int
+    target_index: int
+    target_color: str
+    termination: str
+    success: bool
+    expert: str
+    split: str = "train"
+    extra_attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        return int(np.shape(self.actions)[0])
+
+
+def check_episode(ep: EpisodeRecord, lay: DatasetLayout) -> int:
+    """Check an episode against a file's layout before any of it is written; return its number of steps.
+
+    Raises:
+        SchemaError: an array of the wrong shape or dtype, missing embeddings, actions outside [-1, 1],
+            an unknown split.
+    """
+    t = ep.num_steps
+    if t < 1:
+        raise SchemaError(f"episode {ep.episode_index} has no steps; an episode needs at least one step")
+    expect = {
+        "actions": (np.shape(ep.actions), (t, 2)),
+        "wheel_vel_radps": (np.shape(ep.wheel_vel_radps), (t, 2)),
+        "rewards": (np.shape(ep.rewards), (t,)),
+        "dones": (np.shape(ep.dones), (t,)),
+        "rgb": (np.shape(ep.rgb), (t, lay.image_height, lay.image_width, 3)),
+        "privileged_state": (np.shape(ep.privileged_state), (t, lay.state_dim)),
+        "instructions": ((len(ep.instructions),), (t,)),
+    }
+    for enc in lay.encoders:
+        for kind, table in (("image", ep.image_embeddings), ("joint", ep.joint_embeddings)):
+            if enc.name not in table:
+                raise SchemaError(
+                    f"episode {ep.episode_index} lacks {kind} embeddings of encoder '{enc.name}'; "
+                    f"the file stores {list(lay.encoder_names)}"
+                )
+            expect[f"{kind}_embeddings['{enc.name}']"] = (np.shape(table[enc.name]), (t, enc.dim))
+    bad = [f"{k}: expected {want}, got {got}" for k, (got, want) in expect.items() if tuple(got) != want]
+    if bad:
+        raise SchemaError(f"episode {ep.episode_index} does not fit the file layout: " + "; ".join(bad))
+    if np.asarray(ep.rgb).dtype != np.uint8:
+        raise SchemaError(f"rgb must be uint8, got {np.asarray(ep.rgb).dtype}")
+    actions = np.asarray(ep.actions, dtype=np.float32)
+    if not np.all(np.isfinite(actions)) or np.abs(actions).max() > 1.0:
+        raise SchemaError(
+            f"episode {ep.episode_index}: actions must be finite and within [-1, 1], "
+            f"got range [{actions.min():.3f}, {actions.max():.3f}]; clip the label before writing"
+        )
+    if ep.split not in schema.SPLITS:
+        raise SchemaError(f"split must be one of {schema.SPLITS}, got '{ep.split}'")
+    return t
