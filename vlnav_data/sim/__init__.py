@@ -29,15 +29,10 @@ from vlnav_data.sim.config import (
     get_preset,
     task_preset,
 )
-from vlnav_data.sim.contract import (
-    ArenaReport,
-    ContractViolation,
-    check_arena,
-    check_env_factory,
-    load_env_factory,
-)
+from vlnav_data.sim.contract import ArenaReport, ContractViolation, check_arena
 from vlnav_data.sim.dynamics import integrate_pose, wheel_speeds_radps
 from vlnav_data.sim.env import ArenaEnv
+from vlnav_data.sim.env_factory import check_env_factory, load_env_factory
 from vlnav_data.sim.render import render_views
 from vlnav_data.sim.rollout import Episode, rollout
 from vlnav_data.sim.task import (
