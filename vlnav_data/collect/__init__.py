@@ -8,9 +8,10 @@ embed_dataset(EmbedConfig(file="demos.h5", encoders=("clip",)))  # add an encode
 ```
 """
 
-from vlnav_data.collect.build import BuildProgress, BuildResult, build_dataset, dart_noise
+from vlnav_data.collect.build import BuildResult, build_dataset
 from vlnav_data.collect.config import BuildConfig, load_build_toml, parse_model_paths, parse_shard
 from vlnav_data.collect.embed import EmbedConfig, EmbedProgress, EmbedResult, embed_dataset
+from vlnav_data.collect.pipeline import BuildProgress, dart_noise
 
 __all__ = [
     "BuildConfig",

@@ -33,9 +33,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vlnav_data.collect.build import BuildProgress, BuildResult, ProgressFn, build_dataset
+from vlnav_data.collect.build import BuildResult, build_dataset
 from vlnav_data.collect.config import BuildConfig
 from vlnav_data.collect.executors import ExecutorConfig, TaskContext, TaskEvent, make_executor
+from vlnav_data.collect.pipeline import BuildProgress, ProgressFn
 from vlnav_data.dataset import DatasetReader, lock_path, partial_path
 from vlnav_data.dataset.lock import LockHeldError, WriteLock
 from vlnav_data.dataset.merge import merge_datasets
