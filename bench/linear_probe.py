@@ -9,7 +9,7 @@ Prints the machine, the load average before and after, wall and CPU seconds of e
 ``run_linear_probe`` (from its progress callback), and -- the same-run baseline -- what the two stages
 that changed cost the way they were done before: the shuffled-label logistic control cross-validated
 over C (now: one fit at the C chosen on the true labels) and ridge's fold eigendecompositions recomputed
-for every fit (now: computed once, :class:`~vlnav_data.probes.fitting.RidgeFolds`). CPU seconds are the
+for every fit (now: computed once, :class:`~vlnav_data.probes.ridge.RidgeFolds`). CPU seconds are the
 figure to compare on a shared machine; wall seconds grow with the load.
 """
 
@@ -70,8 +70,9 @@ class Clock:
 
 def baseline(dataset: Path, encoder: str, max_train_rows: int, seed: int, n_folds: int) -> list[tuple[str, float]]:
     """CPU seconds of the replaced stages, the way they ran before, on the same rows and labels."""
-    from vlnav_data.probes.fitting import RidgeFolds, fit_logistic
+    from vlnav_data.probes.fitting import fit_logistic
     from vlnav_data.probes.linear import REGRESSION_TARGETS, _labels
+    from vlnav_data.probes.ridge import RidgeFolds
     from vlnav_data.probes.rows import load_probe_data
 
     data = load_probe_data(dataset, encoder=encoder, features="joint", need_state=False)

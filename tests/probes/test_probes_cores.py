@@ -9,7 +9,8 @@ from vlnav_data.errors import CheckpointError, ConfigError, SchemaError
 from vlnav_data.knn_index import build_index, load_knn_index, predict_actions, save_knn_index, search
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.cosine import cosine_distance, pair_test
-from vlnav_data.probes.fitting import classification_probe, group_folds, regression_probe
+from vlnav_data.probes.fitting import classification_probe, regression_probe
+from vlnav_data.probes.ridge import group_folds
 
 NAMES = ["x_m", "y_m", "cos_yaw", "sin_yaw", "target_x_m", "target_y_m"]
 
@@ -67,7 +68,7 @@ def test_linear_target_recovered_and_shuffled_has_no_r2():
 def test_shared_ridge_folds_give_the_fits_of_separate_runs():
     """RidgeFolds reuses the fold eigendecompositions: every target gets exactly the fit it would alone,
     and that fit is the closed-form ridge at the chosen alpha (checked against the normal equations)."""
-    from vlnav_data.probes.fitting import RidgeFolds, fit_ridge
+    from vlnav_data.probes.ridge import RidgeFolds, fit_ridge
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(300, 12)) * rng.uniform(0.5, 3.0, 12)

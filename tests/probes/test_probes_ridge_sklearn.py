@@ -14,7 +14,7 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from vlnav_data.probes.fitting import DEFAULT_ALPHAS, fit_ridge
+from vlnav_data.probes.ridge import DEFAULT_ALPHAS, fit_ridge
 
 
 def _noisy_problem(seed: int, n_episodes: int, dim: int, outputs: int):

@@ -30,9 +30,9 @@ from vlnav_data.knn_index import (
     search,
     to_search_device,
 )
-from vlnav_data.probes.fitting import r2_score
 from vlnav_data.probes.linear import check_common
 from vlnav_data.probes.report import markdown_table, save_figure, write_report
+from vlnav_data.probes.ridge import r2_score
 from vlnav_data.probes.rows import load_probe_data
 
 

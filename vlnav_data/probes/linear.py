@@ -25,14 +25,9 @@ from vlnav_data.dataset.schema import check_feature_set
 from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.figures import subplots
 from vlnav_data.probes import labels as lab
-from vlnav_data.probes.fitting import (
-    ProbeScore,
-    RidgeFolds,
-    check_classes,
-    classification_probe,
-    regression_probe,
-)
+from vlnav_data.probes.fitting import ProbeScore, check_classes, classification_probe, regression_probe
 from vlnav_data.probes.report import markdown_table, save_figure, write_report
+from vlnav_data.probes.ridge import RidgeFolds
 from vlnav_data.probes.rows import ProbeData, ProbeRows, load_probe_data
 
 LINEAR_TARGETS = ("action", "bearing", "distance", "colour", "spatial_word")
@@ -208,7 +203,7 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
     say = progress or (lambda line: None)
     say(f"{len(train)} train rows, {len(valid)} valid rows, {train.features.shape[1]}-d {data.encoder} features")
     mlp_iter = config.mlp_max_iter if config.mlp else None
-    folds = None  # the ridge fits share one set of fold eigendecompositions (fitting.RidgeFolds)
+    folds = None  # the ridge fits share one set of fold eigendecompositions (ridge.RidgeFolds)
     for number, (target, ytr, yva) in enumerate(plan, start=1):
 
         def stage(name: str, target: str = target, number: int = number) -> None:
