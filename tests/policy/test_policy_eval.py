@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from vlnav_data.expert.pursuit import PursuitController
-from vlnav_data.policy.evaluate import (
-    EvalConfig,
-    evaluate_policy,
-    evaluation_seeds,
-    make_student_policy,
-    summarize,
-    torch_predictor,
-)
+from vlnav_data.policy.actors import make_student_policy, torch_predictor
+from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy, evaluation_seeds, summarize
 from vlnav_data.policy.model_dir import load_model_dir
 from vlnav_data.policy.records import EpisodeRecords, run_policy_episodes
 from vlnav_data.sim import make_arena

@@ -24,16 +24,8 @@ from vlnav_data.dataset.schema import check_feature_set
 from vlnav_data.errors import CheckpointError, ConfigError
 from vlnav_data.figures import save_png, subplots
 from vlnav_data.jsonio import to_jsonable, write_json_atomic
-from vlnav_data.policy.evaluate import (
-    EXPERTS,
-    EvalConfig,
-    check_encoder_dtype,
-    evaluate_policy,
-    load_student,
-    make_expert_policy,
-    make_student_policy,
-    torch_predictor,
-)
+from vlnav_data.policy.actors import load_student, make_expert_policy, make_student_policy, torch_predictor
+from vlnav_data.policy.evaluate import EXPERTS, EvalConfig, check_encoder_dtype, evaluate_policy
 from vlnav_data.policy.features import load_split
 from vlnav_data.policy.fit import fit_bc, get_recipe
 from vlnav_data.policy.model_dir import load_model_dir, read_policy_spec, save_model_dir
