@@ -240,7 +240,7 @@ def test_progress_bar_shows_shards_and_nodes(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "300")  # rich fits the bar to the terminal; the captured one is narrow
     from vlnav_data.cli.datasets import _build_with_progress
     from vlnav_data.collect import BuildConfig
-    from vlnav_data.collect.sharded import ShardedProgress, ShardState
+    from vlnav_data.collect.sharded_progress import ShardedProgress, ShardState
 
     def fake_build(cfg, progress):
         state = ShardState(

@@ -137,7 +137,7 @@ def build_dataset(
         config: the build configuration; ``config.executor.kind == "ray"`` runs ``num_shards`` shards as
             Ray tasks and merges them (:func:`vlnav_data.collect.sharded.build_sharded`).
         progress: called (from the writer thread) after every episode written; for a Ray build, on the
-            driver with a :class:`~vlnav_data.collect.sharded.ShardedProgress`.
+            driver with a :class:`~vlnav_data.collect.sharded_progress.ShardedProgress`.
         encoders: already-built encoders to use instead of ``make_encoder`` (benchmarks inject a
             random-weight model of the real architecture); their ``spec.name`` must equal
             ``config.encoder_names``, in order.

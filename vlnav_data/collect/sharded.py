@@ -35,8 +35,9 @@ from pathlib import Path
 
 from vlnav_data.collect.build import BuildResult, build_dataset
 from vlnav_data.collect.config import BuildConfig
-from vlnav_data.collect.executors import ExecutorConfig, TaskContext, TaskEvent, make_executor
+from vlnav_data.collect.executors import ExecutorConfig, TaskContext, make_executor
 from vlnav_data.collect.pipeline import BuildProgress, ProgressFn
+from vlnav_data.collect.sharded_progress import ShardTracker
 from vlnav_data.dataset import DatasetReader, lock_path, partial_path
 from vlnav_data.dataset.lock import LockHeldError, WriteLock
 from vlnav_data.dataset.merge import merge_datasets
@@ -95,45 +96,6 @@ class ShardOutcome:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ShardState:
-    """Where one shard stands, as the driver last heard.
-
-    Attributes:
-        shard_index: the shard.
-        state: ``pending`` (not started yet), ``running`` or ``done``.
-        attempt: its current attempt (0 before the first start; 2 and more after lost workers or nodes).
-        node: where the current attempt runs (``host/node-id``).
-        pid: process id of the current attempt on its node.
-        episodes_done / episodes_total: committed episodes in the shard file / episodes of the shard.
-    """
-
-    shard_index: int
-    state: str
-    attempt: int
-    node: str
-    pid: int
-    episodes_done: int
-    episodes_total: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class ShardedProgress(BuildProgress):
-    """:class:`BuildProgress` of a sharded build, plus where the work happens.
-
-    Attributes:
-        shards_total / shards_done / shards_running: shard counts (done includes those complete before).
-        frames_per_node: frames written in this run per node (``host/node-id``).
-        shards: one :class:`ShardState` per shard, in shard order.
-    """
-
-    shards_total: int
-    shards_done: int
-    shards_running: int
-    frames_per_node: dict[str, int]
-    shards: tuple[ShardState, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
 class ShardedBuildResult(BuildResult):
     """:class:`BuildResult` of a sharded build, plus one :class:`ShardOutcome` per shard.
 
@@ -163,7 +125,8 @@ def build_sharded(config: BuildConfig, progress: ProgressFn | None = None) -> Sh
 
     Args:
         config: the build; ``executor`` says where the shards run and ``num_shards`` how many there are.
-        progress: called on the driver with a :class:`ShardedProgress` as shards report episodes.
+        progress: called on the driver with a :class:`~vlnav_data.collect.sharded_progress.ShardedProgress` as
+            shards report episodes.
 
     Returns:
         :class:`ShardedBuildResult`.
@@ -191,7 +154,7 @@ def build_sharded(config: BuildConfig, progress: ProgressFn | None = None) -> Sh
         _write_atomic(directory / BUILD_ID_NAME, build_id)
         todo = [c for c in configs if c.shard_index not in complete]
         tasks = [ShardTask(config=c, directory=str(directory), build_id=build_id) for c in todo]
-        tracker = _Tracker(config, complete, [c.shard_index for c in todo], progress)
+        tracker = ShardTracker(config, complete, [c.shard_index for c in todo], progress)
         with make_executor(config.executor) as executor:
             executor.check_resources()
             t_shards = time.perf_counter()
@@ -393,66 +356,3 @@ def _remove_shards(directory: Path) -> None:
             p.unlink(missing_ok=True)
     if not any(directory.iterdir()):  # something else lives there: leave it
         directory.rmdir()
-
-
-class _Tracker:
-    """Turns task events into :class:`ShardedProgress` for the caller's callback."""
-
-    def __init__(
-        self, config: BuildConfig, complete: dict[int, ShardOutcome], todo: list[int], progress: ProgressFn | None
-    ) -> None:
-        self.progress = progress
-        self.todo = todo  # executor item -> shard index
-        self.total = config.num_episodes
-        self.states = {
-            i: ShardState(
-                shard_index=i,
-                state="done" if i in complete else "pending",
-                attempt=0,
-                node="",
-                pid=0,
-                episodes_done=complete[i].num_episodes if i in complete else 0,
-                episodes_total=len(shard_indices(config.num_episodes, i, config.num_shards)),
-            )
-            for i in range(config.num_shards)
-        }
-        self.frames: dict[tuple[int, int], tuple[str, int]] = {}  # (shard, attempt) -> (node, frames)
-        self.done_before = sum(o.num_episodes for o in complete.values())
-        self.t0 = time.perf_counter()
-
-    def on_event(self, event: TaskEvent) -> None:
-        shard = self.todo[event.item]
-        st = self.states[shard]
-        if event.kind == "started":
-            st = dataclasses.replace(st, state="running", attempt=event.attempt, node=event.node, pid=event.pid)
-        elif event.kind == "finished":
-            st = dataclasses.replace(st, state="done", episodes_done=st.episodes_total)
-        elif event.kind == "report":
-            st = dataclasses.replace(st, episodes_done=int(event.fields["episodes_done"]))
-            self.frames[(shard, event.attempt)] = (event.node, int(event.fields["frames_done"]))
-        self.states[shard] = st
-        if self.progress is None:
-            return
-        per_node: dict[str, int] = {}
-        for node, frames in self.frames.values():
-            per_node[node] = per_node.get(node, 0) + frames
-        frames_done = sum(per_node.values())
-        states = tuple(self.states[i] for i in sorted(self.states))
-        done = sum(s.episodes_done for s in states)
-        elapsed = time.perf_counter() - self.t0
-        new = done - self.done_before
-        self.progress(
-            ShardedProgress(
-                episodes_done=done,
-                episodes_total=self.total,
-                frames_done=frames_done,
-                elapsed_s=elapsed,
-                frames_per_s=frames_done / elapsed if elapsed > 0 else 0.0,
-                eta_s=elapsed / new * (self.total - done) if new > 0 else None,
-                shards_total=len(states),
-                shards_done=sum(s.state == "done" for s in states),
-                shards_running=sum(s.state == "running" for s in states),
-                frames_per_node=per_node,
-                shards=states,
-            )
-        )

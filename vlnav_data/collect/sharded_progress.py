@@ -1,0 +1,119 @@
+"""Progress of a sharded build: where each shard stands and how many frames each node wrote, from the
+executor's task events (:mod:`vlnav_data.collect.sharded` runs the build)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vlnav_data.collect.config import BuildConfig
+from vlnav_data.collect.executors import TaskEvent
+from vlnav_data.collect.pipeline import BuildProgress, ProgressFn
+from vlnav_data.dataset.splits import shard_indices
+
+if TYPE_CHECKING:
+    from vlnav_data.collect.sharded import ShardOutcome
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShardState:
+    """Where one shard stands, as the driver last heard.
+
+    Attributes:
+        shard_index: the shard.
+        state: ``pending`` (not started yet), ``running`` or ``done``.
+        attempt: its current attempt (0 before the first start; 2 and more after lost workers or nodes).
+        node: where the current attempt runs (``host/node-id``).
+        pid: process id of the current attempt on its node.
+        episodes_done / episodes_total: committed episodes in the shard file / episodes of the shard.
+    """
+
+    shard_index: int
+    state: str
+    attempt: int
+    node: str
+    pid: int
+    episodes_done: int
+    episodes_total: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShardedProgress(BuildProgress):
+    """:class:`BuildProgress` of a sharded build, plus where the work happens.
+
+    Attributes:
+        shards_total / shards_done / shards_running: shard counts (done includes those complete before).
+        frames_per_node: frames written in this run per node (``host/node-id``).
+        shards: one :class:`ShardState` per shard, in shard order.
+    """
+
+    shards_total: int
+    shards_done: int
+    shards_running: int
+    frames_per_node: dict[str, int]
+    shards: tuple[ShardState, ...] = ()
+
+
+class ShardTracker:
+    """Turns task events into :class:`ShardedProgress` for the caller's callback."""
+
+    def __init__(
+        self, config: BuildConfig, complete: dict[int, ShardOutcome], todo: list[int], progress: ProgressFn | None
+    ) -> None:
+        self.progress = progress
+        self.todo = todo  # executor item -> shard index
+        self.total = config.num_episodes
+        self.states = {
+            i: ShardState(
+                shard_index=i,
+                state="done" if i in complete else "pending",
+                attempt=0,
+                node="",
+                pid=0,
+                episodes_done=complete[i].num_episodes if i in complete else 0,
+                episodes_total=len(shard_indices(config.num_episodes, i, config.num_shards)),
+            )
+            for i in range(config.num_shards)
+        }
+        self.frames: dict[tuple[int, int], tuple[str, int]] = {}  # (shard, attempt) -> (node, frames)
+        self.done_before = sum(o.num_episodes for o in complete.values())
+        self.t0 = time.perf_counter()
+
+    def on_event(self, event: TaskEvent) -> None:
+        shard = self.todo[event.item]
+        st = self.states[shard]
+        if event.kind == "started":
+            st = dataclasses.replace(st, state="running", attempt=event.attempt, node=event.node, pid=event.pid)
+        elif event.kind == "finished":
+            st = dataclasses.replace(st, state="done", episodes_done=st.episodes_total)
+        elif event.kind == "report":
+            st = dataclasses.replace(st, episodes_done=int(event.fields["episodes_done"]))
+            self.frames[(shard, event.attempt)] = (event.node, int(event.fields["frames_done"]))
+        self.states[shard] = st
+        if self.progress is None:
+            return
+        per_node: dict[str, int] = {}
+        for node, frames in self.frames.values():
+            per_node[node] = per_node.get(node, 0) + frames
+        frames_done = sum(per_node.values())
+        states = tuple(self.states[i] for i in sorted(self.states))
+        done = sum(s.episodes_done for s in states)
+        elapsed = time.perf_counter() - self.t0
+        new = done - self.done_before
+        self.progress(
+            ShardedProgress(
+                episodes_done=done,
+                episodes_total=self.total,
+                frames_done=frames_done,
+                elapsed_s=elapsed,
+                frames_per_s=frames_done / elapsed if elapsed > 0 else 0.0,
+                eta_s=elapsed / new * (self.total - done) if new > 0 else None,
+                shards_total=len(states),
+                shards_done=sum(s.state == "done" for s in states),
+                shards_running=sum(s.state == "running" for s in states),
+                frames_per_node=per_node,
+                shards=states,
+            )
+        )
