@@ -18,6 +18,7 @@ import numpy as np
 from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry
 from vlnav_data.dataset.splits import episode_seed, episode_split, shard_indices
 from vlnav_data.dataset.writer import DatasetWriter, EpisodeRecord
+from vlnav_data.vectors import l2_normalize
 
 SYNTHETIC_COLORS = ("red", "green", "blue", "yellow", "pink")
 SYNTHETIC_RGB = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255]], dtype=np.uint8)
@@ -102,7 +103,7 @@ def write_synthetic_dataset(
     for k, (name, dim) in enumerate(encoders.items()):
         rng = np.random.default_rng([seed, 7919, k])
         proj[name] = rng.standard_normal((6, dim))
-        text[name] = _l2(rng.standard_normal((len(SYNTHETIC_COLORS), dim)))
+        text[name] = l2_normalize(rng.standard_normal((len(SYNTHETIC_COLORS), dim)))
     splits = [episode_split(seed, i, valid_fraction) for i in range(num_episodes)]
     if num_episodes >= 2 and "valid" not in splits:
         splits[-1] = "valid"
@@ -113,10 +114,6 @@ def write_synthetic_dataset(
             ep_seed = episode_seed(seed, i)
             writer.append_episode(_episode(ep_seed, i, splits[i], proj, text, image_size, max_steps, dt_s, expert))
         return writer.finalize()
-
-
-def _l2(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def _episode(
@@ -181,10 +178,10 @@ def _episode(
     instruction = f"navigate to the {color} ball"
     image_emb, joint_emb, text_emb = {}, {}, {}
     for name, p in proj.items():
-        img = _l2(geo @ p + 0.05 * rng.standard_normal((t, p.shape[1])))
+        img = l2_normalize(geo @ p + 0.05 * rng.standard_normal((t, p.shape[1])))
         txt = text[name][target]
         image_emb[name] = img.astype(np.float32)
-        joint_emb[name] = _l2(img + txt[None, :]).astype(np.float32)
+        joint_emb[name] = l2_normalize(img + txt[None, :]).astype(np.float32)
         text_emb[name] = {instruction: txt.astype(np.float32)}
     dones = np.zeros(t, dtype=np.uint8)
     dones[-1] = 1

@@ -146,17 +146,12 @@ class CollectedStates:
     stats: dict[str, Any]
 
 
-def collect_student_states(model_dir: Path, config: DaggerConfig, iteration: int) -> CollectedStates:
-    """Roll the student out (pure student control) and label its visited states with the expert.
-
-    Only rows of the collection episodes are kept (not idle arenas).
-    """
-    from vlnav_data.policy.records import run_policy_episodes
-    from vlnav_data.sim import make_arena
-
-    eval_cfg = EvalConfig(
+def _eval_config(config: DaggerConfig, model_dir: Path, out_dir: Path, num_episodes: int = 100) -> EvalConfig:
+    """The evaluation settings a DAgger run shares with its collection and its per-iteration evaluation."""
+    return EvalConfig(
         model_dir=model_dir,
-        out_dir=Path(config.out_dir),
+        out_dir=out_dir,
+        num_episodes=num_episodes,
         num_envs=config.num_envs,
         seed=config.seed,
         expert=config.expert,
@@ -166,7 +161,17 @@ def collect_student_states(model_dir: Path, config: DaggerConfig, iteration: int
         trust_remote_code=config.trust_remote_code,
         device=config.device,
     )
-    spec, encoder, _ = load_student(eval_cfg)
+
+
+def collect_student_states(model_dir: Path, config: DaggerConfig, iteration: int) -> CollectedStates:
+    """Roll the student out (pure student control) and label its visited states with the expert.
+
+    Only rows of the collection episodes are kept (not idle arenas).
+    """
+    from vlnav_data.policy.records import run_policy_episodes
+    from vlnav_data.sim import make_arena
+
+    spec, encoder, _ = load_student(_eval_config(config, model_dir, Path(config.out_dir)))
     model, _ = load_model_dir(model_dir, device=config.device)
     arena = arena_config_from_json(spec.sim_config)
     expert_fn, _ = make_expert_policy(config.expert, spec, config.expert_checkpoint, arena)
@@ -289,21 +294,7 @@ def run_dagger(config: DaggerConfig) -> DaggerResult:
             save_model_dir(model_dir, fit.model, new_spec, fit.curve)
         else:
             stats = {"collection_episodes": 0, "collection_success_rate": None, "new_rows": 0}
-        result = evaluate_policy(
-            EvalConfig(
-                model_dir=model_dir,
-                out_dir=out / f"iter_{k}" / "eval",
-                num_episodes=config.eval_episodes,
-                num_envs=config.num_envs,
-                seed=config.seed,
-                expert=config.expert,
-                expert_checkpoint=config.expert_checkpoint,
-                encoder_model_path=config.encoder_model_path,
-                encoder_dtype=config.encoder_dtype,
-                trust_remote_code=config.trust_remote_code,
-                device=config.device,
-            )
-        )
+        result = evaluate_policy(_eval_config(config, model_dir, out / f"iter_{k}" / "eval", config.eval_episodes))
         encoder_dtype = result.encoder_dtype
         rows.append(
             {

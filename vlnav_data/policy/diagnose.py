@@ -29,12 +29,8 @@ from vlnav_data.policy.behaviour import (
     is_circling,
     turn_reversal_steps,
 )
-from vlnav_data.policy.records import EpisodeRecords
+from vlnav_data.policy.records import EVAL_META, EXPERT_RECORDS, STUDENT_RECORDS, EpisodeRecords
 from vlnav_data.sim import arena_config_from_json
-
-STUDENT_RECORDS = "episodes.npz"
-EXPERT_RECORDS = "expert_episodes.npz"
-EVAL_META = "eval_meta.json"
 
 
 @dataclass(frozen=True, kw_only=True)

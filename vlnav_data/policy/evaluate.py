@@ -40,15 +40,15 @@ from vlnav_data.policy.actors import load_student, make_expert_policy, make_stud
 from vlnav_data.policy.metrics import path_length_m, shortest_path_m, spl
 from vlnav_data.policy.model_dir import read_policy_spec
 from vlnav_data.policy.records import (
+    EVAL_META,
+    EXPERT_RECORDS,
+    STUDENT_RECORDS,
     EpisodeRecords,
     run_policy_episodes,
 )
 
 POLICIES = ("bc", "knn")
 EXPERTS = ("dataset", "ppo", "pursuit", "none")
-STUDENT_RECORDS = "episodes.npz"
-EXPERT_RECORDS = "expert_episodes.npz"
-EVAL_META = "eval_meta.json"
 #: Separates the evaluation seed stream from the dataset builder's (build seed, episode index) stream.
 EVAL_SEED_STREAM = 0x5EED_E7A1
 

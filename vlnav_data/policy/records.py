@@ -33,6 +33,13 @@ RECORD_FIELDS = (
 )
 
 
+#: Files of an evaluation directory (``vlnav-policy eval --out DIR``): the student's and the expert's
+#: :class:`EpisodeRecords`, and the sidecar that says how they were produced (what ``diagnose`` reads).
+STUDENT_RECORDS = "episodes.npz"
+EXPERT_RECORDS = "expert_episodes.npz"
+EVAL_META = "eval_meta.json"
+
+
 @dataclass(kw_only=True)
 class EpisodeRecords:
     """M episodes, ragged per-step arrays concatenated with ``offsets``.

@@ -28,7 +28,7 @@ from typing import Any
 from vlnav_data.dataset import schema
 from vlnav_data.dataset.reader import DatasetReader
 from vlnav_data.dataset.validate import validate_dataset
-from vlnav_data.errors import ConfigError, PublishError, SchemaError, unknown_name
+from vlnav_data.errors import ConfigError, PublishError, SchemaError
 from vlnav_data.publish.checksums import LOCAL_ONLY, SUMS_NAME, folder_files, write_sha256sums
 from vlnav_data.publish.extras import require
 from vlnav_data.publish.folders import prepare_out_dir
@@ -36,12 +36,12 @@ from vlnav_data.publish.hub_card import hub_card
 from vlnav_data.publish.lerobot import write_lerobot
 from vlnav_data.publish.lerobot_format import (
     CODEBASE_VERSION,
-    IMAGE_MODES,
     LeRobotExportConfig,
     LeRobotExportResult,
+    check_image_options,
 )
 from vlnav_data.publish.shards import HUB_FILE_LIMIT_BYTES, Shard, write_shards
-from vlnav_data.publish.video import DEFAULT_CRF, DEFAULT_VIDEO_CODEC, VIDEO_CODECS, check_pix_fmt
+from vlnav_data.publish.video import DEFAULT_CRF, DEFAULT_VIDEO_CODEC, VIDEO_CODECS
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SHOWN_VIOLATIONS = 5
@@ -100,12 +100,7 @@ class PublishConfig:
             object.__setattr__(self, "out_dir", Path(f"{self.repo_id.split('/')[1]}-hub"))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "encoders", tuple(self.encoders))
-        if self.images not in IMAGE_MODES:
-            raise unknown_name("--images mode", self.images, IMAGE_MODES)
-        if self.video_codec not in VIDEO_CODECS:
-            raise unknown_name("video codec", self.video_codec, VIDEO_CODECS)
-        if self.images == "video":
-            check_pix_fmt(VIDEO_CODECS[self.video_codec], self.pix_fmt)
+        check_image_options(self.images, self.video_codec, self.pix_fmt)
         if self.shard_max_bytes <= 0:
             raise ConfigError(f"the shard size limit must be positive, got {self.shard_max_bytes} bytes")
         if not self.license.strip():

@@ -60,6 +60,20 @@ PRIVILEGED_NOTE = (
 )
 
 
+def check_image_options(images: str, video_codec: str, pix_fmt: str) -> None:
+    """How the camera is exported: ``images`` one of :data:`IMAGE_MODES`; for video, a known codec offering ``pix_fmt``.
+
+    Raises:
+        ConfigError: an unknown mode or codec, or a pixel format the codec does not offer.
+    """
+    if images not in IMAGE_MODES:
+        raise unknown_name("--images mode", images, IMAGE_MODES)
+    if video_codec not in VIDEO_CODECS:
+        raise unknown_name("video codec", video_codec, VIDEO_CODECS)
+    if images == "video":
+        check_pix_fmt(VIDEO_CODECS[video_codec], pix_fmt)
+
+
 @dataclass(frozen=True, kw_only=True)
 class LeRobotExportConfig:
     """``vlnav-data export FILE --format lerobot --out DIR``.
@@ -105,12 +119,7 @@ class LeRobotExportConfig:
         object.__setattr__(self, "dataset", Path(self.dataset))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "encoders", tuple(self.encoders))
-        if self.images not in IMAGE_MODES:
-            raise unknown_name("--images mode", self.images, IMAGE_MODES)
-        if self.video_codec not in VIDEO_CODECS:
-            raise unknown_name("video codec", self.video_codec, VIDEO_CODECS)
-        if self.images == "video":
-            check_pix_fmt(VIDEO_CODECS[self.video_codec], self.pix_fmt)
+        check_image_options(self.images, self.video_codec, self.pix_fmt)
         if not 0 <= self.crf <= 63:
             raise ConfigError(f"--crf must be in 0..63, got {self.crf}")
         if not (self.data_file_size_mb > 0 and self.video_file_size_mb > 0):

@@ -49,8 +49,7 @@ class CellRecords:
 
 def load_cell_records(cell_id: str, arm: ArmKey, train_seed: int, directory: Path) -> CellRecords:
     """Read ``eval/episodes.npz`` and ``eval/expert_episodes.npz`` of a finished BC cell."""
-    from vlnav_data.policy.evaluate import EXPERT_RECORDS, STUDENT_RECORDS
-    from vlnav_data.policy.records import EpisodeRecords
+    from vlnav_data.policy.records import EXPERT_RECORDS, STUDENT_RECORDS, EpisodeRecords
 
     eval_dir = Path(directory) / "eval"
     return CellRecords(
