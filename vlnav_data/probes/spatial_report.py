@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 
 def plot_pairs(dists: dict[str, np.ndarray], path: Path) -> Path:
+    """Histograms of the pair protocol's cosine distances, same cell against different cell."""
     fig, ax = subplots(figsize=(6, 4))
     both = np.concatenate([dists["same_cell"], dists["different_cell"]])
     bins = np.linspace(0, float(both.max()) if len(both) else 1.0, 50)
@@ -24,7 +25,10 @@ def plot_pairs(dists: dict[str, np.ndarray], path: Path) -> Path:
             ax.hist(dists[key], bins=bins, density=True, alpha=0.5, color=colour, label=key.replace("_", " "))
     ax.set_xlabel("cosine distance between same-colour frames")
     ax.set_ylabel("density")
-    ax.legend()
+    if any(len(dists[key]) for key in ("same_cell", "different_cell")):
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no pair evaluated", ha="center", va="center", transform=ax.transAxes)
     ax.set_title("Published pair protocol (valid split)")
     return save_figure(fig, path)
 
