@@ -19,7 +19,9 @@ Rules (the ``rule`` id of each :class:`ContractViolation`):
     ``Box((H, W, 3), uint8)`` with the config's image size.
 ``observation``
     ``obs["privileged_state"]`` float32 ``(N, D)``, finite; ``obs["rgb"]`` uint8 ``(N, H, W, 3)``
-    when rendering.
+    when rendering: numpy arrays, or, for an env whose ``obs_backend`` attribute is ``"torch"``, torch
+    tensors of those dtypes and shapes on the env's ``device`` (also in ``info["final_obs"]``); the
+    rules below read them on the host.
 ``info``
     every step and reset returns the keys of :data:`INFO_KEYS` with their dtype and shape:
     ``instruction`` (N strings), ``target_index`` int ``(N,)``, ``target_color`` str ``(N,)``,
@@ -234,7 +236,9 @@ class _Checker:
     def run(self, max_time_limit_steps: int) -> None:
         self.check_attributes()
         self.check_spaces()
-        obs, info = self.call("reset", lambda: self.env.reset(seed=self.seed), rule="info", fatal=True)
+        obs, info = self.host(
+            self.call("reset", lambda: self.env.reset(seed=self.seed), rule="info", fatal=True), "reset"
+        )
         self.check_transition(obs, info, None, None, "reset(seed)")
         self.expect_all("env_steps", info, "env_steps", 0, "after reset")
         self.expect_all("termination", info, "termination", "", "after reset")
@@ -263,6 +267,41 @@ class _Checker:
             if fatal:
                 raise _Abort from exc
             return None
+
+    def host(self, result: Any, where: str) -> Any:
+        """``result`` of reset/step/set_state with its observations (and ``final_obs``) as numpy arrays.
+
+        An env with ``obs_backend == "torch"`` must return tensors on its ``device``; anything else is reported
+        under ``observation`` and passed on as it is.
+        """
+        if not isinstance(result, tuple) or len(result) not in (2, 5):
+            return result
+        obs, info = result[0], result[-1]
+        obs = self.host_obs(obs, where)
+        if isinstance(info, dict) and isinstance(info.get("final_obs"), dict):
+            info = {**info, "final_obs": self.host_obs(info["final_obs"], f"{where} final_obs")}
+        return (obs, *result[1:-1], info)
+
+    def host_obs(self, obs: Any, where: str) -> Any:
+        tensors = getattr(self.env, "obs_backend", "numpy") == "torch"
+        if not isinstance(obs, dict):
+            return obs
+        out = {}
+        for key, value in obs.items():
+            if tensors and not isinstance(value, torch.Tensor):
+                self.out.add("observation", f"{where}: obs_backend is 'torch' but obs['{key}'] is {_desc(value)}")
+            elif isinstance(value, torch.Tensor):
+                device = torch.device(getattr(self.env, "device", "cpu"))
+                if not tensors:
+                    self.out.add(
+                        "observation",
+                        f"{where}: obs['{key}'] is a torch tensor, but the env does not declare obs_backend = 'torch'",
+                    )
+                elif value.device.type != device.type or (device.index is not None and value.device != device):
+                    self.out.add("observation", f"{where}: obs['{key}'] is on {value.device}, the env on {device}")
+                value = value.detach().cpu().numpy()
+            out[key] = value
+        return out
 
     # ------------------------------------------------------------------ static rules
     def check_attributes(self) -> None:
@@ -467,7 +506,7 @@ class _Checker:
         from gymnasium.vector import AutoresetMode
 
         moving = ~self.pending
-        result = self.call(f"{where}: step()", lambda: self.env.step(actions))
+        result = self.host(self.call(f"{where}: step()", lambda: self.env.step(actions)), where)
         if result is None:
             raise _Abort
         if not isinstance(result, tuple) or len(result) != 5:
@@ -499,8 +538,11 @@ class _Checker:
         options: dict[str, Any] = {"reset_mask": mask}
         if seeds is not None:
             options["episode_seeds"] = seeds
-        result = self.call(
-            f"{where}: reset(options={{'reset_mask', ...}})", lambda: self.env.reset(options=options), rule="starts"
+        result = self.host(
+            self.call(
+                f"{where}: reset(options={{'reset_mask', ...}})", lambda: self.env.reset(options=options), rule="starts"
+            ),
+            where,
         )
         if result is None:
             raise _Abort
@@ -537,10 +579,13 @@ class _Checker:
                 )
 
     def set_state(self, ids: list[int], poses: np.ndarray, targets: list[int], where: str) -> tuple:
-        result = self.call(
-            f"{where}: set_state()",
-            lambda: self.env.set_state(np.asarray(ids), np.asarray(poses, dtype=np.float64), np.asarray(targets)),
-            rule="set_state",
+        result = self.host(
+            self.call(
+                f"{where}: set_state()",
+                lambda: self.env.set_state(np.asarray(ids), np.asarray(poses, dtype=np.float64), np.asarray(targets)),
+                rule="set_state",
+            ),
+            where,
         )
         if result is None or not isinstance(result, tuple) or len(result) != 2:
             if result is not None:
@@ -806,10 +851,10 @@ class _Checker:
         actions = rng.uniform(-1, 1, (6, self.n, 2))
 
         def run() -> list[Any]:
-            obs, info = self.env.reset(seed=self.seed)
+            obs, info = self.host(self.env.reset(seed=self.seed), "determinism reset")
             trace = [_snapshot(obs, info)]
             for a in actions:
-                obs, reward, te, tr, info = self.env.step(a)
+                obs, reward, te, tr, info = self.host(self.env.step(a), "determinism step")
                 trace.append(_snapshot(obs, info) + [reward.copy(), te.copy(), tr.copy()])
             return trace
 
