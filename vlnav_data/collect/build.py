@@ -10,6 +10,13 @@ Three stages overlap:
    num_envs`` episodes ahead, which bounds memory);
 3. a writer thread appends them to the HDF5 file (bounded queue), so the encoder never waits on disk.
 
+Frames take one trip to the host. The arena returns torch observations (``obs_backend="torch"``): the
+encoders that take tensors read each episode's frames on the device they were rendered on, and the frames
+go to host memory once, asynchronously (pinned buffers on a side stream, ``vlnav_data.sim.rollout``), for
+the writer. On CUDA the simulation thread runs on a CUDA stream of its own, so its kernels overlap the
+encoder's. ``--compile`` compiles the renderer and the two-tower encoders before the clock starts;
+``BuildResult.compile_s`` reports that time apart from the frames/s.
+
 Determinism: episode ``i`` starts from ``episode_seed(seed, i)``; DART noise is drawn from the episode
 seed and step. On CPU frames are encoded per episode, so every per-episode array depends on that episode
 alone and resuming, sharding and the number of arenas do not change the data. On CUDA batches span
@@ -92,6 +99,9 @@ class BuildResult:
         device: device used.
         encoders: encoder names.
         expert: expert used.
+        compile_s: seconds spent compiling (``--compile``) before the pipeline started; not part of
+            ``frames_per_s`` or ``encode_s`` (it is part of ``elapsed_s``).
+        compiled: what was compiled: ``renderer`` and the names of the compiled encoders.
     """
 
     path: Path
@@ -110,6 +120,8 @@ class BuildResult:
     device: str
     encoders: tuple[str, ...]
     expert: str
+    compile_s: float = 0.0
+    compiled: tuple[str, ...] = ()
 
 
 ProgressFn = Callable[[BuildProgress], None]
@@ -228,7 +240,7 @@ def build_dataset(
         from vlnav_data.collect.sharded import build_sharded
 
         return build_sharded(config, progress)
-    from vlnav_data.encoders import make_encoder
+    from vlnav_data.encoders import compile_supported, make_encoder, warm_up_compiled
     from vlnav_data.sim import PRIVILEGED_STATE_NAMES, get_preset, make_arena
 
     t_start = time.perf_counter()
@@ -242,15 +254,21 @@ def build_dataset(
         env_kwargs: dict[str, Any] = {"preset": config.preset, **overrides}
 
         def env_factory(n: int) -> Any:
-            return make_arena(arena, num_envs=n, device=device, render=True)
+            # torch observations: frames reach the encoders where they were rendered (collect.embedding)
+            return make_arena(
+                arena, num_envs=n, device=device, render=True, obs_backend="torch", compile_renderer=config.compile
+            )
 
         expert = make_expert(config, arena)
+        # the built-in renderer (MuJoCo renders with OpenGL; a factory's env compiles what it likes)
+        renders_compiled = config.compile and arena.backend == "builtin"
     else:
         from vlnav_data.sim import check_env_factory
 
         arena = check_env_factory(env_factory, need_frames=True)
         env_kwargs = {"preset": arena.name, "env_factory": getattr(env_factory, "__qualname__", repr(env_factory))}
         expert = make_expert(config, arena, check_preset=False)
+        renders_compiled = False
     paths = dict(config.model_paths)
     if encoders is None:
         encoders = [
@@ -261,6 +279,7 @@ def build_dataset(
                 dtype=config.encoder_dtype,
                 batch_size=config.encoder_batch_size,
                 trust_remote_code=config.trust_remote_code,
+                compile=config.compile and compile_supported(name),
             )
             for name in config.encoders
         ]
@@ -311,6 +330,14 @@ def build_dataset(
             )
         todo = indices[len(done) :]
         resumed = len(done)
+        compile_s, compiled = 0.0, ()
+        if config.compile and todo:  # compile now, so the pipeline's clock measures throughput alone
+            compile_s, compiled = warm_up_compiled(encoders, arena.image_height_px, arena.image_width_px)
+            if renders_compiled:
+                from vlnav_data.sim.render import warm_up_compiled as warm_up_renderer
+
+                compile_s += warm_up_renderer(arena, device, min(config.num_envs, len(todo)))
+                compiled = ("renderer", *compiled)
         stats = _run_pipeline(
             config,
             env_factory=env_factory,
@@ -320,6 +347,7 @@ def build_dataset(
             todo=todo,
             total=len(indices),
             progress=progress,
+            device=device,
         )
         path = writer.finalize()
     except BaseException:
@@ -349,6 +377,8 @@ def build_dataset(
         device=device,
         encoders=tuple(config.encoders),
         expert=config.expert,
+        compile_s=compile_s,
+        compiled=tuple(compiled),
     )
 
 
@@ -362,6 +392,7 @@ def _run_pipeline(
     todo: list[int],
     total: int,
     progress: ProgressFn | None,
+    device: str = "cpu",
 ) -> dict[str, float]:
     from vlnav_data.sim import rollout
 
@@ -380,23 +411,27 @@ def _run_pipeline(
 
     def simulate() -> None:
         try:
-            env = env_factory(min(config.num_envs, len(todo)))
-            policy = expert
-            if config.noise_std > 0:
-
-                def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
-                    clean = np.asarray(expert(obs, info), dtype=np.float64)
-                    noise = dart_noise(info["episode_seed"], info["env_steps"], config.noise_std)
-                    return np.clip(clean + noise, -1.0, 1.0)
-
-            for ep in rollout(env, policy, seeds, max_ahead=REORDER_WINDOW_PER_ENV * env.num_envs):
-                put(episodes, ep)
-            put(episodes, None)
+            with _own_cuda_stream(device):
+                _simulate()
         except queues.Stopped:
             return
         except BaseException as exc:  # handed to the main thread, which re-raises it
             errors.append(exc)
             stop.set()
+
+    def _simulate() -> None:
+        env = env_factory(min(config.num_envs, len(todo)))
+        policy = expert
+        if config.noise_std > 0:
+
+            def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+                clean = np.asarray(expert(obs, info), dtype=np.float64)
+                noise = dart_noise(info["episode_seed"], info["env_steps"], config.noise_std)
+                return np.clip(clean + noise, -1.0, 1.0)
+
+        for ep in rollout(env, policy, seeds, max_ahead=REORDER_WINDOW_PER_ENV * env.num_envs):
+            put(episodes, ep)
+        put(episodes, None)
 
     def write() -> None:
         written = 0
@@ -454,7 +489,12 @@ def _run_pipeline(
                 raise RuntimeError("the arena was built without rendering; build_dataset needs frames")
             waiting[ep.episode_index] = ep
             t_enc = time.perf_counter()
-            frames = EpisodeFrames(rgb=ep.rgb, privileged_state=ep.privileged_state, instructions=ep.instructions)
+            frames = EpisodeFrames(
+                rgb=ep.rgb,
+                privileged_state=ep.privileged_state,
+                instructions=ep.instructions,
+                rgb_device=getattr(ep, "rgb_device", None),
+            )
             finished = embedder.add(ep.episode_index, frames)
             stats["encode_s"] += time.perf_counter() - t_enc
             release(finished)
@@ -480,6 +520,19 @@ def _run_pipeline(
         raise errors[0]
     stats["pipeline_s"] = time.perf_counter() - t0
     return stats
+
+
+def _own_cuda_stream(device: str) -> Any:
+    """On CUDA: run the simulation thread on a stream of its own, so its kernels overlap the encoder's (which
+    run on the main thread's default stream); rollout makes the frames it hands over safe to read from there
+    (``vlnav_data.sim.rollout``). Elsewhere: nothing."""
+    import contextlib
+
+    if not str(device).startswith("cuda"):
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.cuda.stream(torch.cuda.Stream(torch.device(device)))
 
 
 def _episode_record(

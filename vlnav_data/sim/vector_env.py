@@ -302,6 +302,15 @@ class ArenaVecEnv(VectorEnv):
             self._placed(ids)
         return self._current(rerender=ids)
 
+    def compile_warm_up(self) -> float:
+        """With ``compile_renderer``: compile the renderer's shaders for this env's batch sizes now and return
+        the seconds it took (0.0 otherwise), so that commands report compile time apart from frames/s."""
+        if not (self.render_enabled and self.compile_renderer):
+            return 0.0
+        from vlnav_data.sim.render import warm_up_compiled
+
+        return warm_up_compiled(self.config, self.device, self.num_envs)
+
     @property
     def poses(self) -> np.ndarray:
         """float64 ``(N, 3)`` current ``[x_m, y_m, yaw_rad]`` (a copy)."""
