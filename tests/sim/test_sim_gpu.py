@@ -3,8 +3,9 @@
 Skipped without a GPU (``bench/gpu_check.sh`` runs them on a lent one). Tolerances, CUDA against the CPU:
 
 * privileged state within 1e-5 (float64 poses; sin/cos may differ by an ulp between the two libraries);
-* frames: at least 99.5 % of the values identical (a pixel at a sphere's silhouette or a grid line can fall
-  the other way when a float32 rounds differently, so a few pixels differ by more than one level);
+* frames: at least 99 % of the values identical, the bound ``test_sim_render.py`` holds CUDA frames to (a
+  pixel at a sphere's silhouette or a grid line can fall the other way when a float32 rounds differently,
+  so a few pixels differ by more than one level);
 * episodes (pursuit expert from the same seeds): the same termination causes and step counts.
 """
 
@@ -21,7 +22,7 @@ from vlnav_data.sim import make_arena, rollout
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 SMALL = {"image_height_px": 64, "image_width_px": 64, "max_episode_steps": 80}
-FRAME_AGREEMENT = 0.995
+FRAME_AGREEMENT = 0.99  # as tests/sim/test_sim_render.py bounds CUDA against CPU frames
 
 
 def _frames_agree(a: np.ndarray, b: np.ndarray) -> float:
