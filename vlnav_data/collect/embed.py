@@ -162,6 +162,8 @@ class EmbedConfig:
             )
         if not isinstance(self.trust_remote_code, bool):
             raise ConfigError(f"trust_remote_code must be true or false, got {self.trust_remote_code!r}")
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"compile must be true or false, got {self.compile!r}")
         check_device_name(self.device, "--device")
         if self.encoder_dtype not in ENCODER_DTYPES:
             raise ConfigError(f"--encoder-dtype must be auto, fp32 or bf16, got '{self.encoder_dtype}'")
