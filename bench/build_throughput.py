@@ -20,6 +20,10 @@ Encoders:
     .venv/bin/python bench/build_throughput.py --device cpu
     .venv/bin/python bench/build_throughput.py --device cpu --so400m-random --num-episodes 2 --max-episode-steps 8
     .venv/bin/python bench/build_throughput.py --device cuda --so400m-random --num-episodes 64 --num-envs 64
+    .venv/bin/python bench/build_throughput.py --device cuda --so400m-random --num-episodes 64 --num-envs 64 --compile
+
+The simulator-only pass runs the arena as the build does (torch observations); the encoder-only pass
+encodes the frames read back from the file (host arrays), batched as the build batched them.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def machine() -> str:
     return "\n".join("  " + p for p in parts)
 
 
-def so400m_random_encoder(device: str, batch_size: int | None):
+def so400m_random_encoder(device: str, batch_size: int | None, compile: bool = False):
     """The so400m vision architecture with random weights, named ``siglip`` (bench/encoder_throughput.py)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import encoder_throughput as eb
@@ -74,7 +78,7 @@ def so400m_random_encoder(device: str, batch_size: int | None):
     from vlnav_data.encoders.spec import EncoderSpec
 
     dtype = resolve_dtype("auto", device)
-    enc = eb.make_encoder(eb.build_model(), device, dtype, batch_size or (256 if device == "cuda" else 8), False)
+    enc = eb.make_encoder(eb.build_model(), device, dtype, batch_size or (256 if device == "cuda" else 8), compile)
     enc.spec = EncoderSpec(
         name="siglip",
         model_id="random so400m architecture (benchmark)",
@@ -113,6 +117,7 @@ def main() -> None:
     ap.add_argument("--encoder-batch-size", type=int, default=None)
     ap.add_argument("--expert", default="pursuit", choices=["pursuit", "ppo"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--compile", action="store_true", help="torch.compile renderer and encoder (time reported apart)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
 
@@ -124,9 +129,11 @@ def main() -> None:
     print(machine())
     name = "siglip" if args.so400m_random else args.encoder
     if args.so400m_random:
-        enc = so400m_random_encoder(device, args.encoder_batch_size)
+        enc = so400m_random_encoder(device, args.encoder_batch_size, args.compile)
     else:
-        enc = make_encoder(name, device=device, model_path=args.model_path, batch_size=args.encoder_batch_size)
+        enc = make_encoder(
+            name, device=device, model_path=args.model_path, batch_size=args.encoder_batch_size, compile=args.compile
+        )
     print(f"  encoder {enc.spec.name} ({enc.spec.model_id}, {enc.spec.dtype}, dim {enc.spec.dim}), device {device}")
 
     tmp = Path(tempfile.mkdtemp(prefix="vlnav-build-bench-"))
@@ -141,6 +148,7 @@ def main() -> None:
         seed=args.seed,
         device=device,
         encoder_batch_size=args.encoder_batch_size,
+        compile=args.compile,
     )
     # Warm-up (kernels, allocator, lazy init) on one rendered frame batch.
     arena = get_preset(cfg.preset)
@@ -149,7 +157,8 @@ def main() -> None:
     arena = dataclasses.replace(arena, **arena_overrides(cfg))
     warm_env = make_arena(arena, num_envs=1, device=device, render=True)
     obs, _ = warm_env.reset(seed=0)
-    enc.encode_images(np.repeat(obs["rgb"], min(8, args.max_episode_steps), axis=0))
+    if not args.compile:  # compiled: build_dataset compiles (and reports compile_s) before its clock starts
+        enc.encode_images(np.repeat(obs["rgb"], min(8, args.max_episode_steps), axis=0))
     sync(device)
 
     # 1. simulator only: the same episodes, rendering on, no encoder.
@@ -157,7 +166,15 @@ def main() -> None:
     from vlnav_data.dataset.splits import episode_seed
 
     seeds = [episode_seed(cfg.seed, i) for i in range(cfg.num_episodes)]
-    env = make_arena(arena, num_envs=min(cfg.num_envs, cfg.num_episodes), device=device, render=True)
+    env = make_arena(
+        arena,
+        num_envs=min(cfg.num_envs, cfg.num_episodes),
+        device=device,
+        render=True,
+        obs_backend="torch",  # as the build runs it
+        compile_renderer=args.compile,
+    )
+    env.compile_warm_up()
     t0 = time.perf_counter()
     sim_frames = sum(ep.num_steps for ep in rollout(env, expert, seeds))
     sim_fps = sim_frames / (time.perf_counter() - t0)
@@ -166,9 +183,14 @@ def main() -> None:
     result = build_dataset(cfg, encoders=[enc])
     e2e_fps = result.frames_per_s
 
-    # 3. encoder only: the same frames, the same per-episode batches, the same encoder object.
+    # 3. encoder only: the same frames and encoder object, batched as the build batched them (per episode on
+    # the CPU; across episodes on CUDA, i.e. one call that the encoder cuts into full batches).
+    from vlnav_data.collect.embedding import batches_across_episodes
+
     with DatasetReader(result.path) as r:
         episodes = [r.episode(n, keys=["obs/rgb", "obs/privileged_state"]) for n in r.demo_names]
+    if batches_across_episodes(cfg.cross_episode_batching, device):
+        episodes = [{k: np.concatenate([e[k] for e in episodes]) for k in ("obs/rgb", "obs/privileged_state")}]
     sync(device)
     t0 = time.perf_counter()
     frames = 0
@@ -194,6 +216,8 @@ def main() -> None:
         "ratio_end_to_end_over_encoder": ratio,
         "bytes_per_frame": result.bytes_per_frame,
         "file_bytes": result.file_bytes,
+        "compile_s": result.compile_s,
+        "compiled": list(result.compiled),
     }
     print(
         f"  frames {result.num_steps} in {result.num_episodes} episodes ({arena.image_height_px} px), "
@@ -204,6 +228,8 @@ def main() -> None:
     print(f"  end to end (build_dataset)       : {e2e_fps:9.2f} frames/s")
     print(f"  ratio end-to-end / encoder-only  : {ratio:9.3f}   (target >= 0.9)")
     print(f"  bytes per frame on disk          : {result.bytes_per_frame:9.0f}   ({result.file_bytes} bytes)")
+    if result.compiled:
+        print(f"  compiled {', '.join(result.compiled)} in {result.compile_s:.1f} s before the clock (excluded above)")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     shutil.rmtree(tmp)

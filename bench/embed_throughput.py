@@ -18,6 +18,7 @@ load. CPU seconds per frame (this process, all threads) are printed beside the w
 
     .venv/bin/python bench/embed_throughput.py
     .venv/bin/python bench/embed_throughput.py --num-episodes 8 --repeats 3 --json embed.json
+    .venv/bin/python bench/embed_throughput.py --device cuda --so400m-random --num-episodes 16 --repeats 2
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_throughput import machine  # noqa: E402
+from build_throughput import machine, so400m_random_encoder  # noqa: E402
 
 from vlnav_data.collect import BuildConfig, build_dataset  # noqa: E402
 from vlnav_data.collect.embed import EmbedConfig, embed_dataset  # noqa: E402
@@ -68,6 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--encoder", default="siglip-tiny-random")
+    ap.add_argument("--so400m-random", action="store_true", help="random-weight so400m vision tower as 'siglip'")
     ap.add_argument("--num-episodes", type=int, default=6)
     ap.add_argument("--max-episode-steps", type=int, default=60)
     ap.add_argument("--image-size-px", type=int, default=None, help="default: the preset's 256")
@@ -105,7 +107,7 @@ def main() -> None:
             device=device,
         )
     ).path
-    enc = make_encoder(args.encoder, device=device)
+    enc = so400m_random_encoder(device, None) if args.so400m_random else make_encoder(args.encoder, device=device)
     with DatasetReader(src) as r:
         num_frames = r.total_steps
         first = r.episode(r.demo_names[0], keys=["obs/rgb"])["obs/rgb"]

@@ -9,7 +9,9 @@ MLP 4304, patch 14, 384 px) with random weights, so nothing is downloaded. Compa
   (pinned memory on CUDA), resize/rescale/normalise there, bf16 (CUDA) or fp32/bf16 (CPU), SDPA
   attention, optionally ``torch.compile``;
 - tower: the bare vision tower on ready-made bf16 pixels on the GPU (no preprocessing, no transfer),
-  the figure DESIGN §8 quotes (474 images/s eager, 665 compiled on one H100).
+  the figure DESIGN §8 quotes (474 images/s eager, 665 compiled on one H100);
+- frames on GPU: ``encode_images`` of uint8 frames already on the GPU (what a build with torch
+  observations hands the encoder: no host copy), at the tower batch sizes.
 
 CPU runs use batch 8 and one timed batch per row (so400m takes seconds per image on a small CPU).
 CUDA runs use bf16 batches 64-512, eager and compiled. It prints the machine and, for every vlnav row,
@@ -65,8 +67,17 @@ def machine() -> str:
     return "\n".join("  " + p for p in parts)
 
 
-def build_model(seed: int = 0):
-    """SiglipModel with the so400m vision tower (random weights) and a 1-layer text tower (unused)."""
+def build_model(seed: int = 0, layers: int | None = None):
+    """SiglipModel with the so400m vision tower (random weights) and a 1-layer text tower (unused).
+
+    ``layers``: vision layers (None: ``BENCH_SO400M_LAYERS`` if set, else so400m's 27); fewer only for a dry
+    run of the benches (``bench/gpu_check.sh`` with ``GPU_CHECK_DRY_RUN=1`` sets the variable).
+    """
+    vision = so400m_vision_config()
+    if layers is None and os.environ.get("BENCH_SO400M_LAYERS"):
+        layers = int(os.environ["BENCH_SO400M_LAYERS"])
+    if layers is not None:
+        vision["num_hidden_layers"] = int(layers)
     config = transformers.SiglipConfig(
         text_config={
             "vocab_size": 256,
@@ -78,7 +89,7 @@ def build_model(seed: int = 0):
             "eos_token_id": 1,
             "pad_token_id": 1,
         },
-        vision_config=so400m_vision_config(),
+        vision_config=vision,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -138,7 +149,7 @@ def run_cpu(args, frames_for: Callable[[int], np.ndarray]) -> list[dict]:
     frames = frames_for(args.cpu_batch)
     warm = frames[:1]
     rows = []
-    model = build_model()
+    model = build_model(layers=args.layers)
     # baseline: HF processor + fp32 model
     baseline_embed(model, processor, warm, "cpu")
     ips, ref = timed(lambda: baseline_embed(model, processor, frames, "cpu"), args.cpu_iters, len(frames), "cpu")
@@ -172,7 +183,7 @@ def sync(device: str) -> None:
 def run_cuda(args, frames_for: Callable[[int], np.ndarray], device: str = "cuda") -> list[dict]:
     rows = []
     processor = image_processor_for("siglip", size={"height": 384, "width": 384})
-    model32 = build_model().to(device)
+    model32 = build_model(layers=args.layers).to(device)
     refs = {}
     for batch in args.baseline_batches:
         frames = frames_for(batch)
@@ -186,7 +197,7 @@ def run_cuda(args, frames_for: Callable[[int], np.ndarray], device: str = "cuda"
     del model32
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
-    model = build_model().to(device=device, dtype=torch.bfloat16)
+    model = build_model(layers=args.layers).to(device=device, dtype=torch.bfloat16)
     for compile_ in (False, True) if not args.no_compile else (False,):
         for batch in args.batches:
             enc = make_encoder(model, device, torch.bfloat16, batch, compile=compile_)
@@ -209,6 +220,19 @@ def run_cuda(args, frames_for: Callable[[int], np.ndarray], device: str = "cuda"
             print(f"  {row['path']:<40} batch {batch:>4}: {row['images_per_s']:8.1f} images/s", flush=True)
             if batch not in args.tower_batches:
                 continue
+            # frames already on the GPU (what a build with torch observations hands the encoder): no host copy
+            on_device = torch.from_numpy(frames).to(device)
+            enc.encode_images(on_device)
+            ips, _ = timed(lambda enc=enc, f=on_device: enc.encode_images(f), args.iters, batch, device)
+            rows.append(
+                {
+                    "path": f"vlnav bf16 {'compiled' if compile_ else 'eager'}, frames on GPU",
+                    "device": device,
+                    "batch": batch,
+                    "images_per_s": ips,
+                }
+            )
+            print(f"  {rows[-1]['path']:<40} batch {batch:>4}: {ips:8.1f} images/s", flush=True)
             # bare tower on ready pixels (DESIGN §8's figure), same compile mode
             pixels = torch.randn(batch, 3, 384, 384, device=device, dtype=torch.bfloat16)
             tower = model.vision_model
@@ -244,6 +268,7 @@ def main() -> None:
     parser.add_argument("--tower-batches", default="256", help="CUDA batch sizes of the bare-tower rows")
     parser.add_argument("--iters", type=int, default=5, help="timed batches per CUDA row")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    parser.add_argument("--layers", type=int, default=None, help="vision layers (default: so400m's 27; dry runs)")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     args = parser.parse_args()
     args.batches = [int(b) for b in args.batches.split(",")]

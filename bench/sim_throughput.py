@@ -7,6 +7,10 @@ Prints, for each device (CPU, and CUDA when present):
     pixel's ray with the floor, every wall rectangle and every sphere (the approach the arena's
     separable renderer replaces);
   * ``state-only steps/s``: ``ArenaVecEnv.step`` with ``render=False`` (what PPO trains on);
+  * ``env-step torch-obs`` / ``numpy-obs``: ``ArenaVecEnv.step`` with rendering, observations as device
+    tensors (``obs_backend="torch"``, what builds and evaluations use) against numpy (frames copied to the
+    host every step, the Gymnasium default; the same-run baseline of the device-resident path), in
+    frames/s;
   * MuJoCo (``text2nav-mujoco``, when ``mujoco`` is installed, for N in ``--mujoco-sizes``): ``mujoco``
     frames/s of ``mujoco.Renderer`` in this process, one env after the other (shadows on, as the preset
     renders), ``mujoco-noshadow`` the same without shadows, ``mujoco-pool`` the same frames rendered by
@@ -218,6 +222,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--mujoco-sizes", type=int, nargs="*", default=[1, 16, 64], help="N for the MuJoCo rows")
     parser.add_argument("--pool", type=int, default=2, help="worker processes of the MuJoCo pool variant")
+    parser.add_argument("--no-env-step", action="store_true", help="skip the env-step rows (render + step)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     try:
@@ -256,6 +261,13 @@ def main() -> None:
             env.reset(seed=0)
             actions = np.random.default_rng(0).uniform(-1, 1, (n, 2))
             row["state_only_env_steps_per_s"] = _rate(lambda e=env, a=actions: e.step(a), n, args.seconds, device)
+            if not args.no_env_step:
+                for backend in ("torch", "numpy"):
+                    env = make_arena(cfg, num_envs=n, device=device, render=True, obs_backend=backend)
+                    env.reset(seed=0)
+                    row[f"env_step_{backend}_obs_fps"] = _rate(
+                        lambda e=env, a=actions: e.step(a), n, args.seconds, device
+                    )
             if has_mujoco and device == "cpu" and n in args.mujoco_sizes:
                 row.update(mujoco_rows(n, args.seconds, args.pool))
             rows.append(row)
@@ -266,6 +278,12 @@ def main() -> None:
                 + f"  state-only {row['state_only_env_steps_per_s']:10.0f} env-steps/s",
                 flush=True,
             )
+            if "env_step_torch_obs_fps" in row:
+                print(
+                    f"{'':5s} N={n:5d}  env-step torch-obs {row['env_step_torch_obs_fps']:10.0f} fps  "
+                    f"numpy-obs {row['env_step_numpy_obs_fps']:10.0f} fps (rendering, whole step)",
+                    flush=True,
+                )
             if "mujoco_fps" in row:
                 print(
                     f"{'':5s} N={n:5d}  mujoco {row['mujoco_fps']:8.1f} fps  mujoco-noshadow "

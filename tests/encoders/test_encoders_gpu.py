@@ -35,3 +35,27 @@ def test_hf_encoder_on_cuda_n_matches_cpu(tiny_checkpoint_dir, make_frames, fami
     assert np.sum(cpu.encode_images(frames) * gpu.encode_images(frames), axis=1).min() >= 0.999
     texts = ["Go to the red ball", "No balls in frame, move around"]
     assert np.sum(cpu.encode_texts(texts) * gpu.encode_texts(texts), axis=1).min() >= 0.999
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1)  # rows are unit vectors
+
+
+@pytest.mark.parametrize("name", ["siglip-tiny-random", "clip-tiny-random", "vilt-tiny-random"])
+def test_tiny_encoders_on_cuda_match_cpu_and_take_device_frames(make_frames, name):
+    """Tolerances: bf16 on CUDA against fp32 on the CPU, cosine >= 0.99 per row; fp32 on CUDA against fp32
+    on the CPU, >= 0.999; frames already on the GPU against the same frames from the host: equal within 1e-6."""
+    cpu = make_encoder(name, device="cpu")
+    bf16 = make_encoder(name, device="cuda")
+    fp32 = make_encoder(name, device="cuda", dtype="fp32")
+    assert bf16.spec.dtype == "bfloat16" and fp32.spec.dtype == "float32"
+    frames = make_frames(6, 48, 64)
+    texts = ["Go to the red ball", "The target is pink ball which is to your right. Move toward the ball."] * 3
+    ref = cpu.encode_pairs(frames, texts)
+    assert _cos(ref, bf16.encode_pairs(frames, texts)).min() >= 0.99
+    assert _cos(ref, fp32.encode_pairs(frames, texts)).min() >= 0.999
+    on_gpu = torch.from_numpy(frames).to("cuda")
+    np.testing.assert_allclose(fp32.encode_images(on_gpu), fp32.encode_images(frames), atol=1e-6)
+    np.testing.assert_allclose(
+        bf16.encode_joint(on_gpu, None, texts), bf16.encode_joint(frames, None, texts), atol=1e-6
+    )

@@ -107,7 +107,9 @@ def test_bf16_on_cpu_stays_close_to_fp32(make_frames):
 
 
 def test_bad_inputs(tiny_siglip):
-    with pytest.raises(ConfigError, match=r"uint8 numpy array of shape \(B, H, W, 3\); received dtype float32"):
+    with pytest.raises(
+        ConfigError, match=r"uint8 numpy array or torch tensor of shape \(B, H, W, 3\); received dtype float32"
+    ):
         tiny_siglip.encode_images(np.zeros((1, 8, 8, 3), dtype=np.float32))
     with pytest.raises(ConfigError, match="received dtype uint8 shape \\(8, 8, 3\\)"):
         tiny_siglip.encode_images(np.zeros((8, 8, 3), dtype=np.uint8))

@@ -112,6 +112,12 @@ def build(
     writer_queue_size: int | None = typer.Option(
         None, help="Encoded episodes waiting for the HDF5 writer thread (memory bound).  [default: 4]"
     ),
+    compile_: bool = typer.Option(
+        False,
+        "--compile",
+        help="torch.compile the renderer and the SigLIP/CLIP/hf: encoders first (compile time reported apart as "
+        "compile_s; minutes on a CPU).",
+    ),
     config: Path | None = typer.Option(None, "--config", help="TOML file of build settings; flags override it."),
     json_out: bool = JSON_OUT,
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
@@ -157,6 +163,8 @@ def build(
             values["writer_queue_size"] = writer_queue_size
         values["break_lock"] = break_lock or bool(values.get("break_lock", False))
         values["keep_shards"] = keep_shards or bool(values.get("keep_shards", False))
+        if compile_:
+            values["compile"] = True
         if not values.get("out"):
             raise ConfigError('--out is required (or `out = "..."` in the --config file): the .h5 file to write')
         ray_flags = {"--num-shards": num_shards, "--cpus-per-shard": cpus_per_shard, "--gpus-per-shard": gpus_per_shard}
@@ -197,6 +205,7 @@ def build(
             f"({result.new_episodes} new, {result.resumed_episodes} resumed), expert success "
             f"{100 * result.success_rate:.1f}%, {result.frames_per_s:.1f} frames/s, "
             f"{result.bytes_per_frame / 1e3:.1f} kB/frame"
+            + (f"; compiled {', '.join(result.compiled)} in {result.compile_s:.1f} s first" if result.compiled else "")
         )
         for o in getattr(result, "shards", ()):
             how = "complete before this run" if o.attempts == 0 else f"{o.attempts} attempt(s), last on {o.node}"

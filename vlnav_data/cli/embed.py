@@ -48,6 +48,11 @@ def embed(
     episodes_per_task: int | None = typer.Option(
         None, help="With --ray: consecutive episodes per task (each loads the encoders once).  [default: 64]"
     ),
+    compile_: bool = typer.Option(
+        False,
+        "--compile",
+        help="torch.compile the SigLIP/CLIP/hf: encoders first (compile time reported apart as compile_s).",
+    ),
     json_out: bool = JSON_OUT,
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
 ) -> None:
@@ -74,6 +79,7 @@ def embed(
         encoder_batch_size=encoder_batch_size,
         cross_episode_batching=cross_episode_batching,
         trust_remote_code=trust_remote_code,
+        compile=compile_,
         **ray_values,
     )
     # In place (no --out) the library replaces FILE atomically; a new --out follows the common output policy.
@@ -89,6 +95,7 @@ def embed(
             f"wrote {result.path}: added {', '.join(result.encoders)} to {result.num_episodes} episodes "
             f"({result.num_steps} steps; {result.new_episodes} embedded now, {result.resumed_episodes} resumed), "
             f"{result.frames_per_s:.1f} frames/s, +{(result.file_bytes - result.input_bytes) / 1e6:.2f} MB"
+            + (f"; compiled {', '.join(result.compiled)} in {result.compile_s:.1f} s first" if result.compiled else "")
         )
 
 

@@ -145,6 +145,7 @@ def _eval(
     device: str,
     as_json: bool,
     preset: str | None = None,
+    compile_: bool = False,
 ) -> None:
     from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
 
@@ -165,6 +166,7 @@ def _eval(
         expert_checkpoint=expert_checkpoint,
         device=resolve_device(device),
         preset=preset,
+        compile=compile_,
     )
     result = evaluate_policy(config)
     emit_result(result, out, as_json)
@@ -189,6 +191,11 @@ def _eval(
             typer.echo(
                 f"encoder computed in {result.encoder_dtype} (--encoder-dtype {result.encoder_dtype_override}; the "
                 f"training file recorded {result.encoder_dtype_recorded or 'no dtype'})"
+            )
+        if result.compiled:
+            typer.echo(
+                f"compiled {', '.join(result.compiled)} in {result.compile_s:.1f} s before the student ran "
+                f"({result.student_env_steps_per_s:.0f} env steps/s after)"
             )
         typer.echo(
             f"termination causes: {result.student.termination_causes} (arena {result.arena}, trained in "
@@ -217,6 +224,12 @@ def eval_(
         "--preset",
         help="Evaluate in this arena (e.g. text2nav-mujoco) from the same starts.  [default: the model's arena]",
     ),
+    compile_: bool = typer.Option(
+        False,
+        "--compile",
+        help="torch.compile the renderer and a SigLIP/CLIP/hf: encoder first (compile time reported apart as "
+        "compile_s).",
+    ),
     device: str = DEVICE,
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON_OUT,
@@ -242,6 +255,7 @@ def eval_(
             device,
             as_json,
             preset,
+            compile_,
         )
 
 

@@ -4,6 +4,13 @@ This module checks the config, loads the expert and the encoders, opens (or resu
 the three overlapping stages (simulation thread, encoder in the calling thread, writer thread) are
 :mod:`vlnav_data.collect.pipeline`.
 
+Frames take one trip to the host. The arena returns torch observations (``obs_backend="torch"``): the
+encoders that take tensors read each episode's frames on the device they were rendered on, and the frames
+go to host memory once, asynchronously (pinned buffers on a side stream, ``vlnav_data.sim.rollout``), for
+the writer. On CUDA the simulation thread runs on a CUDA stream of its own, so its kernels overlap the
+encoder's. ``--compile`` compiles the renderer and the two-tower encoders before the clock starts;
+``BuildResult.compile_s`` reports that time apart from the frames/s.
+
 Determinism: episode ``i`` starts from ``episode_seed(seed, i)``; DART noise is drawn from the episode
 seed and step. On CPU frames are encoded per episode, so every per-episode array depends on that episode
 alone and resuming, sharding and the number of arenas do not change the data. On CUDA batches span
@@ -58,6 +65,9 @@ class BuildResult:
         device: device used.
         encoders: encoder names.
         expert: expert used.
+        compile_s: seconds spent compiling (``--compile``) before the pipeline started; not part of
+            ``frames_per_s`` or ``encode_s`` (it is part of ``elapsed_s``).
+        compiled: what was compiled: ``renderer`` and the names of the compiled encoders.
     """
 
     path: Path
@@ -76,6 +86,8 @@ class BuildResult:
     device: str
     encoders: tuple[str, ...]
     expert: str
+    compile_s: float = 0.0
+    compiled: tuple[str, ...] = ()
 
 
 def encoder_entry(spec: Any) -> EncoderEntry:
@@ -162,7 +174,7 @@ def build_dataset(
         from vlnav_data.collect.sharded import build_sharded
 
         return build_sharded(config, progress)
-    from vlnav_data.encoders import make_encoder
+    from vlnav_data.encoders import compile_supported, make_encoder, warm_up_compiled
     from vlnav_data.sim import PRIVILEGED_STATE_NAMES, get_preset, make_arena
 
     t_start = time.perf_counter()
@@ -176,15 +188,21 @@ def build_dataset(
         env_kwargs: dict[str, Any] = {"preset": config.preset, **overrides}
 
         def env_factory(n: int) -> Any:
-            return make_arena(arena, num_envs=n, device=device, render=True)
+            # torch observations: frames reach the encoders where they were rendered (collect.embedding)
+            return make_arena(
+                arena, num_envs=n, device=device, render=True, obs_backend="torch", compile_renderer=config.compile
+            )
 
         expert = make_expert(config, arena)
+        # the built-in renderer (MuJoCo renders with OpenGL; a factory's env compiles what it likes)
+        renders_compiled = config.compile and arena.backend == "builtin"
     else:
         from vlnav_data.sim import check_env_factory
 
         arena = check_env_factory(env_factory, need_frames=True)
         env_kwargs = {"preset": arena.name, "env_factory": getattr(env_factory, "__qualname__", repr(env_factory))}
         expert = make_expert(config, arena, check_preset=False)
+        renders_compiled = False
     paths = dict(config.model_paths)
     if encoders is None:
         encoders = [
@@ -195,6 +213,7 @@ def build_dataset(
                 dtype=config.encoder_dtype,
                 batch_size=config.encoder_batch_size,
                 trust_remote_code=config.trust_remote_code,
+                compile=config.compile and compile_supported(name),
             )
             for name in config.encoders
         ]
@@ -245,6 +264,14 @@ def build_dataset(
             )
         todo = indices[len(done) :]
         resumed = len(done)
+        compile_s, compiled = 0.0, ()
+        if config.compile and todo:  # compile now, so the pipeline's clock measures throughput alone
+            compile_s, compiled = warm_up_compiled(encoders, arena.image_height_px, arena.image_width_px)
+            if renders_compiled:
+                from vlnav_data.sim.render import warm_up_compiled as warm_up_renderer
+
+                compile_s += warm_up_renderer(arena, device, min(config.num_envs, len(todo)))
+                compiled = ("renderer", *compiled)
         stats = run_pipeline(
             config,
             env_factory=env_factory,
@@ -254,6 +281,7 @@ def build_dataset(
             todo=todo,
             total=len(indices),
             progress=progress,
+            device=device,
         )
         path = writer.finalize()
     except BaseException:
@@ -283,4 +311,6 @@ def build_dataset(
         device=device,
         encoders=tuple(config.encoders),
         expert=config.expert,
+        compile_s=compile_s,
+        compiled=tuple(compiled),
     )

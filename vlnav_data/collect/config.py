@@ -35,12 +35,14 @@ OPERATIONAL_FIELDS = (
 """How and where one run opens and feeds the file; not part of what the file contains, so not stored
 (the precision each encoder ran in is recorded in its entry instead)."""
 
-LEGACY_VALUES = {"split_rule": "coin", "trust_remote_code": False}
+LEGACY_VALUES = {"split_rule": "coin", "trust_remote_code": False, "compile": False}
 """Fields added after files may have been started, with the value those files implied (for ``--resume``)."""
 
-RESUME_MAY_DIFFER = ("out", "resume", "overwrite", "num_episodes", "writer_queue_size", "encoder_dtype")
+RESUME_MAY_DIFFER = ("out", "resume", "overwrite", "num_episodes", "writer_queue_size", "encoder_dtype", "compile")
 """Fields a resumed build may change: where it writes, how, and how many episodes it aims for
-(episodes are a function of their index alone, so a build can be extended). ``encoder_dtype`` is judged
+(episodes are a function of their index alone, so a build can be extended), and ``compile`` (compiled
+kernels agree with eager ones within float rounding, as a different batch composition does; the file
+records the value the build started with). ``encoder_dtype`` is judged
 by what it resolves to: the encoder entries' dtype and device type must match (or the mix be allowed
 with ``allow_mixed_precision``), whatever the spelling (``auto`` and ``fp32`` are the same on a CPU)."""
 
@@ -95,6 +97,10 @@ class BuildConfig:
         break_lock: take over a lock on the output whose holder ran on another host and is gone.
         keep_shards: Ray builds: keep ``<out>.shards/`` after the merge (default: removed once ``out`` is
             complete and valid).
+        compile: ``torch.compile`` the renderer's shaders and the two-tower encoders' image paths
+            (:func:`vlnav_data.encoders.compile_supported`; ViLT, the oracle and plugins run as they are). Both
+            are compiled before the clock starts and the time is reported apart (``compile_s``); frames may
+            differ from the eager renderer's by one intensity level, embeddings by float rounding.
     """
 
     out: str
@@ -127,6 +133,7 @@ class BuildConfig:
     executor: ExecutorConfig = ExecutorConfig()
     break_lock: bool = False
     keep_shards: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         from vlnav_data.encoders import ENCODER_NAMES, encoder_name
@@ -199,6 +206,8 @@ class BuildConfig:
         _positive_int("writer_queue_size", self.writer_queue_size)
         if not isinstance(self.trust_remote_code, bool):
             raise ConfigError(f"trust_remote_code must be true or false, got {self.trust_remote_code!r}")
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"compile must be true or false, got {self.compile!r}")
         if not isinstance(self.executor, ExecutorConfig):
             raise ConfigError(f"executor must be an ExecutorConfig, got {type(self.executor).__name__}")
         if self.executor.kind == "ray":

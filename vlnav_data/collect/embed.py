@@ -122,6 +122,8 @@ class EmbedConfig:
         episodes_per_task: Ray only: consecutive episodes per task. Each task loads the encoders once
             (seconds for a real model) and a lost worker costs at most one task's work; 64 episodes
             (about 6,800 frames in the arena) keep the load a small share on a GPU and the loss small.
+        compile: ``torch.compile`` the image path of the encoders that support it (two-tower models) before
+            the embedding starts; the time is reported apart (``EmbedResult.compile_s``).
     """
 
     file: str
@@ -139,6 +141,7 @@ class EmbedConfig:
     read_ahead: int | None = None
     executor: ExecutorConfig = ExecutorConfig()
     episodes_per_task: int = 64
+    compile: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "file", str(self.file))
@@ -159,6 +162,8 @@ class EmbedConfig:
             )
         if not isinstance(self.trust_remote_code, bool):
             raise ConfigError(f"trust_remote_code must be true or false, got {self.trust_remote_code!r}")
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"compile must be true or false, got {self.compile!r}")
         check_device_name(self.device, "--device")
         if self.encoder_dtype not in ENCODER_DTYPES:
             raise ConfigError(f"--encoder-dtype must be auto, fp32 or bf16, got '{self.encoder_dtype}'")
@@ -200,6 +205,8 @@ class EmbedConfig:
             args.append("--replace")
         if self.trust_remote_code:
             args.append("--trust-remote-code")
+        if self.compile:
+            args.append("--compile")
         for flag, value, default in (
             ("--device", self.device, "auto"),
             ("--encoder-dtype", self.encoder_dtype, "auto"),
@@ -307,6 +314,9 @@ class EmbedResult:
         executor: ``local`` or ``ray``.
         tasks: ``ray``: one :class:`EmbedTaskOutcome` per task this run ran (none when every episode was
             committed before); ``encode_s`` is then the sum over the tasks' last attempts.
+        compile_s: seconds spent compiling (``--compile``) before the embedding started; not part of
+            ``frames_per_s`` or ``encode_s`` (part of ``elapsed_s``).
+        compiled: the encoders that were compiled.
     """
 
     path: Path
@@ -330,6 +340,8 @@ class EmbedResult:
     batch_frames: int | None
     executor: str = "local"
     tasks: tuple[EmbedTaskOutcome, ...] = ()
+    compile_s: float = 0.0
+    compiled: tuple[str, ...] = ()
 
 
 ProgressFn = Callable[[EmbedProgress], None]
@@ -347,6 +359,7 @@ class _Input:
     rebuild_command: str
     fingerprint: dict[str, Any]
     size_bytes: int
+    frame_hw: tuple[int, int] = (0, 0)  # height, width of the frames (what --compile compiles for)
 
 
 def embed_dataset(
@@ -446,6 +459,8 @@ def embed_dataset(
         batch_frames=stage.batch_frames,
         executor=config.executor.kind,
         tasks=stage.tasks,
+        compile_s=stage.compile_s,
+        compiled=stage.compiled,
     )
 
 
@@ -460,6 +475,8 @@ class _Stage:
         encode_s: time inside the encoders; embed_s: wall time of the stage.
         device / across / batch_frames: where and how the encoders ran.
         tasks: executor tasks (``ray``).
+        compile_s / compiled: ``--compile`` in this process: seconds spent compiling before the stage's clock,
+            and the encoders compiled (Ray tasks compile at their first batch, inside their own time).
     """
 
     entries: tuple[EncoderEntry, ...]
@@ -471,6 +488,8 @@ class _Stage:
     across: bool
     batch_frames: int | None
     tasks: tuple[EmbedTaskOutcome, ...] = ()
+    compile_s: float = 0.0
+    compiled: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------- checks
@@ -539,6 +558,7 @@ def _inspect_input(src: Path) -> _Input:
             rebuild_command=rebuild.decode() if isinstance(rebuild, bytes) else str(rebuild),
             fingerprint=input_fingerprint(src, f),
             size_bytes=src.stat().st_size,
+            frame_hw=tuple(int(x) for x in data[names[0]][schema.RGB].shape[1:3]) if names else (0, 0),
         )
 
 
@@ -580,7 +600,7 @@ def _make_encoders(config: EmbedConfig, device: str, injected: Sequence[Any] | N
     if injected is not None:
         encoders = list(injected)
     else:
-        from vlnav_data.encoders import make_encoder
+        from vlnav_data.encoders import compile_supported, make_encoder
 
         encoders = [
             make_encoder(
@@ -589,6 +609,7 @@ def _make_encoders(config: EmbedConfig, device: str, injected: Sequence[Any] | N
                 dtype=config.encoder_dtype,
                 batch_size=config.encoder_batch_size,
                 trust_remote_code=config.trust_remote_code,
+                compile=config.compile and compile_supported(value),
             )
             for value in config.encoders
         ]
@@ -614,7 +635,12 @@ def _embed_here(
     across = batches_across_episodes(config.cross_episode_batching, device)
     batch_frames = batch_frames_for(encoders, config.encoder_batch_size) if across else None
     resumed = sidecar.committed
+    compile_s, compiled = 0.0, ()
     try:
+        if config.compile and resumed < len(info.demo_names):  # before the stage's clock (the committer's)
+            from vlnav_data.encoders import warm_up_compiled
+
+            compile_s, compiled = warm_up_compiled(encoders, *info.frame_hw)
         read_ahead = config.read_ahead if config.read_ahead is not None else (4 if device.startswith("cuda") else 0)
         embedder = EpisodeEmbedder(encoders, batch_frames=batch_frames)
         committer = _Committer(info, sidecar, progress)
@@ -636,6 +662,8 @@ def _embed_here(
         device=device,
         across=across,
         batch_frames=batch_frames,
+        compile_s=compile_s,
+        compiled=tuple(compiled),
     )
 
 

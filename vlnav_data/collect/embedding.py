@@ -10,6 +10,14 @@ For every encoder an episode gets
 Because `build` and `embed` both go through :class:`EpisodeEmbedder`, embedding an existing file gives
 the arrays a build with that encoder would have written (same device, dtype and batching).
 
+Frames on the device. A build whose arena returns torch observations (``obs_backend="torch"``) hands
+the episode's frames over twice: ``EpisodeFrames.rgb`` (numpy, what the writer stores) and
+``EpisodeFrames.rgb_device`` (the same frames as a tensor where they were rendered). Encoders that take
+tensors (``Encoder.accepts_tensors``: the built-in SigLIP, CLIP, ViLT and ``hf:`` models) get the device
+frames, so on one GPU the frames go renderer -> encoder without visiting host memory; every other encoder
+(plugins) gets the numpy frames. The numbers are the same (``tests/collect``: datasets built from both
+arena backends are identical array for array).
+
 Texts are encoded one string per call (through the encoder's cache, so once per distinct string): a
 batched text forward differs from a single one by float rounding (~1e-7 here), so a text embedding
 that depended on which other strings happened to be missing from the cache at the time would depend on
@@ -52,11 +60,20 @@ class EpisodeFrames:
         rgb: uint8 ``(T, H, W, 3)``, or None when not recorded (only the oracle can do without).
         privileged_state: float32 ``(T, D)``.
         instructions: T strings.
+        rgb_device: the same frames as a uint8 torch tensor on the simulator's device, or None; encoders
+            that accept tensors read these (module docstring).
     """
 
     rgb: np.ndarray | None
     privileged_state: np.ndarray
     instructions: Sequence[str]
+    rgb_device: Any = None
+
+    def frames_for(self, encoder: Any) -> Any:
+        """The frames ``encoder`` reads: the device tensor when it takes tensors and there is one, else numpy."""
+        if self.rgb_device is not None and getattr(encoder, "accepts_tensors", False):
+            return self.rgb_device
+        return self.rgb
 
     @property
     def num_steps(self) -> int:
@@ -109,10 +126,11 @@ def embed_episode(encoders: Sequence[Any], frames: EpisodeFrames) -> EpisodeEmbe
     out = EpisodeEmbeddings()
     for enc in encoders:
         name = enc.spec.name
-        img = enc.encode_observations(frames.rgb, frames.privileged_state)
+        rgb = frames.frames_for(enc)
+        img = enc.encode_observations(rgb, frames.privileged_state)
         txt = encode_texts_one_by_one(enc, distinct)
         out.image[name] = img
-        out.joint[name] = enc.encode_pairs(frames.rgb, texts) if enc.spec.fused else fuse(img, txt[idx], "joint")
+        out.joint[name] = enc.encode_pairs(rgb, texts) if enc.spec.fused else fuse(img, txt[idx], "joint")
         out.text[name] = {s: txt[i] for i, s in enumerate(distinct)}
     return out
 
@@ -201,13 +219,21 @@ class EpisodeEmbedder:
             parts.append((p, p.done, p.done + take))
             need -= take
         has_rgb = all(p.frames.rgb is not None for p, _, _ in parts)
-        rgb = np.concatenate([p.frames.rgb[a:b] for p, a, b in parts]) if has_rgb else None
+        rgb_device = None
+        if has_rgb and all(p.frames.rgb_device is not None for p, _, _ in parts):
+            import torch
+
+            rgb_device = torch.cat([p.frames.rgb_device[a:b] for p, a, b in parts])
+        host_needed = rgb_device is None or not all(getattr(e, "accepts_tensors", False) for e in self.encoders)
+        rgb = np.concatenate([p.frames.rgb[a:b] for p, a, b in parts]) if has_rgb and host_needed else None
         state = np.concatenate([np.asarray(p.frames.privileged_state)[a:b] for p, a, b in parts])
         texts = [s for p, a, b in parts for s in list(p.frames.instructions)[a:b]]
+        batch = EpisodeFrames(rgb=rgb, privileged_state=state, instructions=texts, rgb_device=rgb_device)
         for enc in self.encoders:
             name = enc.spec.name
-            img = enc.encode_observations(rgb, state)
-            pairs = enc.encode_pairs(rgb, texts) if enc.spec.fused else None
+            frames = batch.frames_for(enc)
+            img = enc.encode_observations(frames, state)
+            pairs = enc.encode_pairs(frames, texts) if enc.spec.fused else None
             offset = 0
             for p, a, b in parts:
                 p.image[name][a:b] = img[offset : offset + b - a]

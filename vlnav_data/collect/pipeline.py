@@ -89,6 +89,7 @@ def run_pipeline(
     todo: list[int],
     total: int,
     progress: ProgressFn | None,
+    device: str = "cpu",
 ) -> dict[str, float]:
     from vlnav_data.sim import rollout
 
@@ -107,23 +108,27 @@ def run_pipeline(
 
     def simulate() -> None:
         try:
-            env = env_factory(min(config.num_envs, len(todo)))
-            policy = expert
-            if config.noise_std > 0:
-
-                def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
-                    clean = np.asarray(expert(obs, info), dtype=np.float64)
-                    noise = dart_noise(info["episode_seed"], info["env_steps"], config.noise_std)
-                    return np.clip(clean + noise, -1.0, 1.0)
-
-            for ep in rollout(env, policy, seeds, max_ahead=REORDER_WINDOW_PER_ENV * env.num_envs):
-                put(episodes, ep)
-            put(episodes, None)
+            with _own_cuda_stream(device):
+                _simulate()
         except queues.Stopped:
             return
         except BaseException as exc:  # handed to the main thread, which re-raises it
             errors.append(exc)
             stop.set()
+
+    def _simulate() -> None:
+        env = env_factory(min(config.num_envs, len(todo)))
+        policy = expert
+        if config.noise_std > 0:
+
+            def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+                clean = np.asarray(expert(obs, info), dtype=np.float64)
+                noise = dart_noise(info["episode_seed"], info["env_steps"], config.noise_std)
+                return np.clip(clean + noise, -1.0, 1.0)
+
+        for ep in rollout(env, policy, seeds, max_ahead=REORDER_WINDOW_PER_ENV * env.num_envs):
+            put(episodes, ep)
+        put(episodes, None)
 
     def write() -> None:
         written = 0
@@ -181,7 +186,12 @@ def run_pipeline(
                 raise RuntimeError("the arena was built without rendering; build_dataset needs frames")
             waiting[ep.episode_index] = ep
             t_enc = time.perf_counter()
-            frames = EpisodeFrames(rgb=ep.rgb, privileged_state=ep.privileged_state, instructions=ep.instructions)
+            frames = EpisodeFrames(
+                rgb=ep.rgb,
+                privileged_state=ep.privileged_state,
+                instructions=ep.instructions,
+                rgb_device=getattr(ep, "rgb_device", None),
+            )
             finished = embedder.add(ep.episode_index, frames)
             stats["encode_s"] += time.perf_counter() - t_enc
             release(finished)
@@ -207,6 +217,19 @@ def run_pipeline(
         raise errors[0]
     stats["pipeline_s"] = time.perf_counter() - t0
     return stats
+
+
+def _own_cuda_stream(device: str) -> Any:
+    """On CUDA: run the simulation thread on a stream of its own, so its kernels overlap the encoder's (which
+    run on the main thread's default stream); rollout makes the frames it hands over safe to read from there
+    (``vlnav_data.sim.rollout``). Elsewhere: nothing."""
+    import contextlib
+
+    if not str(device).startswith("cuda"):
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.cuda.stream(torch.cuda.Stream(torch.device(device)))
 
 
 def episode_record(

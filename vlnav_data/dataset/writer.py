@@ -142,9 +142,13 @@ class DatasetWriter:
 
     # ------------------------------------------------------------------ setup
     def _create(self) -> None:
+        # The skeleton is written under another name and renamed once flushed: a kill while HDF5 creates the
+        # file (before its first flush the file is a truncated superblock) leaves no .partial to resume.
+        fresh = self.partial.with_name(self.partial.name + ".new")
         self.partial.unlink(missing_ok=True)
+        fresh.unlink(missing_ok=True)
         try:
-            f = h5py.File(self.partial, "w", fs_strategy="none")  # never reuse freed space (see module doc)
+            f = h5py.File(fresh, "w", fs_strategy="none")  # never reuse freed space (see module doc)
         except OSError as exc:
             raise ConfigError(f"cannot create '{self.partial}': {exc}; choose a writable --out") from exc
         self._file = f
@@ -171,6 +175,7 @@ class DatasetWriter:
         for enc in lay.encoders:
             create_text_table(te, enc, 0)
         f.flush()
+        os.replace(fresh, self.partial)  # the open file keeps writing to the same inode
 
     def _open_for_resume(self, ignore: set[str]) -> None:
         resumed = reopen_partial(

@@ -25,9 +25,11 @@ from vlnav_data.encoders.registry import (
     DEFAULT_ENCODER,
     ENCODER_NAMES,
     available_encoders,
+    compile_supported,
     describe_encoders,
     encoder_name,
     make_encoder,
+    warm_up_compiled,
 )
 from vlnav_data.encoders.spec import Encoder, EncoderSpec
 
@@ -39,6 +41,7 @@ __all__ = [
     "Encoder",
     "EncoderSpec",
     "available_encoders",
+    "compile_supported",
     "describe_encoders",
     "encoder_name",
     "fuse",
@@ -51,4 +54,5 @@ __all__ = [
     "recorded_seed",
     "register_encoder",
     "unregister_encoder",
+    "warm_up_compiled",
 ]

@@ -24,7 +24,7 @@ import numpy as np
 from vlnav_data.encoders.preprocess import ImagePreprocess, preprocess_images
 from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_images, check_same_batch, check_texts
 from vlnav_data.encoders.text_cache import TextEmbeddingCache
-from vlnav_data.encoders.two_tower import to_device
+from vlnav_data.encoders.two_tower import stream_safe, to_device
 
 if TYPE_CHECKING:
     import torch
@@ -74,7 +74,9 @@ class FusedEncoder(Encoder):
         self.seed = seed
         self._dtype = next(model.parameters()).dtype
 
-    def _forward(self, frames: torch.Tensor, texts: list[str]) -> np.ndarray:
+    accepts_tensors = True
+
+    def _forward(self, frames: torch.Tensor, texts: list[str]) -> torch.Tensor:
         import torch
 
         pixels = preprocess_images(frames, self.preprocess, self._dtype)
@@ -92,25 +94,37 @@ class FusedEncoder(Encoder):
                 pixel_values=pixels,
                 pixel_mask=torch.ones(pixels.shape[0], *pixels.shape[2:], dtype=torch.long, device=device),
             )
-        return torch.nn.functional.normalize(out.pooler_output.float(), dim=-1).cpu().numpy()
+        return torch.nn.functional.normalize(out.pooler_output.float(), dim=-1)
 
-    def encode_pairs(self, images: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        """ViLT's own joint vector ``l2(pooler_output)`` of each (frame, text) pair: float32 ``(B, 768)``."""
+    def encode_pairs(self, images: np.ndarray | torch.Tensor, texts: Sequence[str]) -> np.ndarray:
+        """ViLT's own joint vector ``l2(pooler_output)`` of each (frame, text) pair: float32 ``(B, 768)``.
+
+        ``images`` may be a uint8 tensor (best on the encoder's device); the host reads the vectors once
+        per call.
+        """
         import torch
 
         texts = check_texts(texts)
-        images = check_images(images)
+        images = check_images(images, tensors=True)
         check_same_batch(len(images), len(texts))
-        out = np.empty((len(images), self.spec.dim), dtype=np.float32)
+        if not isinstance(images, np.ndarray):
+            images = to_device(images, self.spec.device)
+            stream_safe(images, self.spec.device)
+        if len(images) == 0:
+            return np.empty((0, self.spec.dim), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                stop = start + self.batch_size
-                out[start:stop] = self._forward(to_device(images[start:stop], self.spec.device), texts[start:stop])
-        return out
+            parts = [
+                self._forward(
+                    to_device(images[start : start + self.batch_size], self.spec.device),
+                    texts[start : start + self.batch_size],
+                )
+                for start in range(0, len(images), self.batch_size)
+            ]
+            return np.ascontiguousarray(torch.cat(parts).cpu().numpy(), dtype=np.float32)
 
-    def encode_images(self, images: np.ndarray) -> np.ndarray:
+    def encode_images(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
         """Image-only view: each frame paired with the empty text. float32 ``(B, E)``."""
-        images = check_images(images)
+        images = check_images(images, tensors=True)
         return self.encode_pairs(images, [""] * len(images))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -123,9 +137,7 @@ class FusedEncoder(Encoder):
         grey = np.full((len(texts), side, side, 3), GREY_LEVEL, dtype=np.uint8)
         return self.encode_pairs(grey, texts)
 
-    def encode_joint(
-        self, rgb: np.ndarray | None, privileged_state: np.ndarray | None, texts: Sequence[str]
-    ) -> np.ndarray:
+    def encode_joint(self, rgb: Any, privileged_state: Any, texts: Sequence[str]) -> np.ndarray:
         """ViLT's joint vector: :meth:`encode_pairs` of the frames and instructions."""
         if rgb is None:
             return super().encode_joint(rgb, privileged_state, texts)  # raises: ViLT needs frames

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_texts, seeded_revision
+from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_texts, host_array, seeded_revision
 from vlnav_data.encoders.text_cache import TextEmbeddingCache
 from vlnav_data.errors import ConfigError, EncoderError
 from vlnav_data.vectors import l2_normalize
@@ -104,12 +104,12 @@ class OracleEncoder(Encoder):
         """Embed simulator states.
 
         Args:
-            privileged_state: float ``(B, D)``, ``D >= 6``.
+            privileged_state: float ``(B, D)``, ``D >= 6`` (numpy, or a torch tensor: read on the host).
 
         Returns:
             float32 ``(B, 1152)``, L2-normalised.
         """
-        state = np.asarray(privileged_state)
+        state = np.asarray(host_array(privileged_state))
         if state.ndim != 2 or state.shape[1] < MIN_STATE_COLUMNS or not np.issubdtype(state.dtype, np.number):
             raise ConfigError(
                 f"privileged_state must be a numeric (B, D) array with D >= {MIN_STATE_COLUMNS} "

@@ -56,6 +56,7 @@ def rebuild_encoder(
     batch_size: int | None = None,
     num_threads: int | None = None,
     where: str = "the file",
+    compile: bool = False,
 ) -> Encoder:
     """Rebuild the encoder ``record`` describes and check it is the same one (see the module docstring).
 
@@ -70,6 +71,8 @@ def rebuild_encoder(
         batch_size: frames per forward pass (None: the encoder's default).
         num_threads: torch CPU threads (None: torch's default).
         where: how messages name the file (``'demos.h5'``, ``the training data of model 'runs/bc'``).
+        compile: ``torch.compile`` the image path where the encoder supports it (two-tower models, see
+            :func:`~vlnav_data.encoders.registry.compile_supported`); others run as they are.
 
     Returns:
         The live :class:`Encoder`.
@@ -79,7 +82,7 @@ def rebuild_encoder(
             or preprocessing, remote code not allowed; and whatever building the encoder raises.
         ConfigError: a bad device or dtype.
     """
-    from vlnav_data.encoders.registry import ENCODER_NAMES, make_encoder
+    from vlnav_data.encoders.registry import ENCODER_NAMES, compile_supported, make_encoder
 
     name = str(record.get("name", ""))
     source = str(record.get("source", "builtin") or "builtin")
@@ -92,6 +95,7 @@ def rebuild_encoder(
         "batch_size": batch_size,
         "num_threads": num_threads,
         "seed": recorded_seed(record),
+        "compile": compile and (source == "hf" or (source == "builtin" and compile_supported(name))),
     }
     if record.get("trust_remote_code") and not trust_remote_code:
         raise EncoderError(

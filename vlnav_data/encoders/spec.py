@@ -87,31 +87,55 @@ class EncoderSpec:
         return dataclasses.asdict(self)
 
 
-def check_images(images: object) -> np.ndarray:
+def check_images(images: object, *, tensors: bool = False) -> Any:
     """Validate a batch of frames.
 
     Args:
-        images: uint8 numpy array ``(B, H, W, 3)``.
+        images: uint8 numpy array ``(B, H, W, 3)``; with ``tensors=True`` also a uint8 torch tensor of that
+            shape (on any device: the encoder moves it to its own, which costs nothing when it is there).
+        tensors: whether the calling encoder accepts torch tensors (:attr:`Encoder.accepts_tensors`).
 
     Returns:
-        The same array, C-contiguous.
+        The same array, C-contiguous (a tensor is returned as it is).
 
     Raises:
-        ConfigError: when it is not a uint8 ``(B, H, W, 3)`` numpy array.
+        ConfigError: when it is not a uint8 ``(B, H, W, 3)`` array (or tensor).
     """
+    what = "a uint8 numpy array or torch tensor" if tensors else "a uint8 numpy array"
+    if tensors and _is_tensor(images):
+        dtype, shape = str(images.dtype).removeprefix("torch."), tuple(images.shape)  # type: ignore[attr-defined]
+        if dtype != "uint8" or len(shape) != 4 or shape[-1] != 3:
+            raise ConfigError(
+                f"images must be {what} of shape (B, H, W, 3); received a tensor of dtype {dtype} shape {shape}. "
+                "Pass RGB frames as rendered (uint8, channels last)."
+            )
+        if shape[1] == 0 or shape[2] == 0:
+            raise ConfigError(f"images must have a positive height and width; received shape {shape}.")
+        return images
     if not isinstance(images, np.ndarray):
         raise ConfigError(
-            f"images must be a uint8 numpy array of shape (B, H, W, 3); received {type(images).__name__}. "
+            f"images must be {what} of shape (B, H, W, 3); received {type(images).__name__}. "
             "Convert with np.asarray(frames, dtype=np.uint8)."
         )
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ConfigError(
-            "images must be a uint8 numpy array of shape (B, H, W, 3); received "
+            f"images must be {what} of shape (B, H, W, 3); received "
             f"dtype {images.dtype} shape {images.shape}. Pass RGB frames as rendered (uint8, channels last)."
         )
     if images.shape[1] == 0 or images.shape[2] == 0:
         raise ConfigError(f"images must have a positive height and width; received shape {images.shape}.")
     return np.ascontiguousarray(images)
+
+
+def _is_tensor(value: object) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def host_array(value: Any) -> Any:
+    """A torch tensor as a host numpy array (anything else as it is): for inputs encoders read on the host."""
+    if _is_tensor(value):
+        return value.detach().cpu().numpy()  # type: ignore[attr-defined]
+    return value
 
 
 def check_texts(texts: object) -> list[str]:
@@ -143,9 +167,14 @@ class Encoder(abc.ABC):
 
     Every method returns a C-contiguous float32 numpy array ``(B, E)`` whose rows have unit L2 norm,
     with ``E == spec.dim``. An item's embedding never depends on the other items of its batch.
+
+    ``accepts_tensors``: the image methods also take a uint8 torch tensor ``(B, H, W, 3)`` (best on the
+    encoder's device: frames rendered there never visit host memory). The built-in SigLIP, CLIP, ViLT and
+    ``hf:`` encoders do; callers hand other encoders (plugins) numpy arrays.
     """
 
     spec: EncoderSpec
+    accepts_tensors: bool = False
 
     @abc.abstractmethod
     def encode_images(self, images: np.ndarray) -> np.ndarray:
@@ -202,7 +231,7 @@ class Encoder(abc.ABC):
             float32 ``(B, E)``, L2-normalised.
         """
         texts = check_texts(texts)
-        images = check_images(images)
+        images = check_images(images, tensors=self.accepts_tensors)
         check_same_batch(len(images), len(texts))
         return joint_embedding(self.encode_images(images), self.encode_texts(texts))
 

@@ -27,14 +27,29 @@ def pooled(output: Any) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-def to_device(chunk: np.ndarray, device: str) -> torch.Tensor:
-    """Host uint8 array -> tensor on ``device``; CUDA copies go through pinned memory, asynchronously."""
+def to_device(chunk: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
+    """uint8 frames -> tensor on ``device``.
+
+    A tensor already there is used as it is (frames rendered on the encoder's GPU never visit the host);
+    host frames (numpy or a CPU tensor) going to CUDA are copied through pinned memory, asynchronously.
+    """
     import torch
 
-    host = torch.from_numpy(chunk)
-    if device.startswith("cuda"):
+    host = torch.from_numpy(chunk) if isinstance(chunk, np.ndarray) else chunk
+    if host.device == torch.device(device):
+        return host
+    if device.startswith("cuda") and host.device.type == "cpu":
         return host.pin_memory().to(device, non_blocking=True)
-    return host
+    return host.to(device)
+
+
+def stream_safe(images: torch.Tensor, device: str) -> None:
+    """Frames on a CUDA device that another stream (the simulator's) produced: tell the caching allocator
+    that this thread's stream uses them, so their memory is not reused while its kernels still read it."""
+    import torch
+
+    if images.device.type == "cuda" and images.device == torch.device(device):
+        images.record_stream(torch.cuda.current_stream(images.device))
 
 
 class TwoTowerEncoder(Encoder):
@@ -55,9 +70,12 @@ class TwoTowerEncoder(Encoder):
         image_processor: the Hugging Face image processor the preprocessing was read from (kept as the
             reference the on-device preprocessing is tested against, and for the benchmark baseline).
         text_cache_size: LRU capacity of the text cache (0 disables it).
-        compile: wrap the image path in ``torch.compile`` (CUDA: every chunk is padded to
-            ``batch_size`` so one graph serves all calls).
+        compile: wrap the image path in ``torch.compile``; every chunk is then padded to ``batch_size`` (by
+            repeating its last frame), so one graph serves every call on CPU and CUDA alike and
+            :meth:`warm_up` compiles it once, up front.
     """
+
+    accepts_tensors = True
 
     def __init__(
         self,
@@ -104,23 +122,46 @@ class TwoTowerEncoder(Encoder):
                 "embedding space, so it cannot serve as a two-tower encoder"
             )
 
-    def encode_images(self, images: np.ndarray) -> np.ndarray:
-        """See :meth:`Encoder.encode_images`: uint8 ``(B, H, W, 3)`` -> float32 ``(B, E)``."""
+    def encode_images(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
+        """See :meth:`Encoder.encode_images`: uint8 ``(B, H, W, 3)`` (numpy, or a tensor) -> float32 ``(B, E)``.
+
+        Every chunk's features stay on the device until the last chunk is queued; the host reads them once
+        (one synchronisation per call, so copies and kernels of successive chunks are queued back to back).
+        """
         import torch
 
-        images = check_images(images)
-        out = np.empty((len(images), self.spec.dim), dtype=np.float32)
-        pad = self.compiled and self.spec.device.startswith("cuda")
+        images = check_images(images, tensors=True)
+        tensor_input = not isinstance(images, np.ndarray)
+        if tensor_input:
+            images = to_device(images, self.spec.device)
+            stream_safe(images, self.spec.device)
+        if len(images) == 0:
+            return np.empty((0, self.spec.dim), dtype=np.float32)
+        parts = []
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
                 chunk = images[start : start + self.batch_size]
                 n = len(chunk)
-                if pad and n < self.batch_size:
-                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch_size - n, axis=0)])
+                if self.compiled and n < self.batch_size:  # one graph for every call (class docstring)
+                    if tensor_input:
+                        chunk = torch.cat([chunk, chunk[-1:].expand(self.batch_size - n, *chunk.shape[1:])])
+                    else:
+                        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch_size - n, axis=0)])
                 feats = self._image_fn(to_device(chunk, self.spec.device))
                 self._check_width(feats, "image")
-                out[start : start + n] = feats[:n].cpu().numpy()
-        return out
+                parts.append(feats[:n])
+            return np.ascontiguousarray(torch.cat(parts).cpu().numpy(), dtype=np.float32)
+
+    def warm_up(self, height_px: int, width_px: int) -> float:
+        """Compile the image path for ``height_px`` x ``width_px`` frames now (one padded batch); return the
+        seconds it took. Nothing to do (0.0) when the encoder is not compiled."""
+        import time
+
+        if not self.compiled:
+            return 0.0
+        start = time.perf_counter()
+        self.encode_images(np.zeros((1, height_px, width_px, 3), dtype=np.uint8))
+        return time.perf_counter() - start
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """See :meth:`Encoder.encode_texts`: ``B`` strings -> float32 ``(B, E)``, cached by string."""

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from vlnav_data.errors import CheckpointError
-from vlnav_data.expert.features import FEATURE_NAMES, expert_features
+from vlnav_data.expert.features import FEATURE_NAMES, expert_features, host_state
 from vlnav_data.jsonio import compact
 
 FORMAT = "vlnav-expert"
@@ -122,7 +122,7 @@ class ExpertPolicy:
 
     def __call__(self, obs: dict[str, np.ndarray], info: dict[str, Any] | None = None) -> np.ndarray:
         """``policy_fn(obs, info) -> actions (N, 2) float32``; reads ``obs["privileged_state"]``."""
-        return self.actions(np.asarray(obs["privileged_state"]))
+        return self.actions(host_state(obs["privileged_state"]))
 
     def check_arena(self, preset: str, action_mapping: str) -> None:
         """Raise :class:`CheckpointError` unless the arena runs the task the expert was trained on.

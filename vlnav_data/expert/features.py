@@ -26,6 +26,8 @@ source column             scale   meaning
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from vlnav_data.sim import PRIVILEGED_STATE_NAMES
@@ -55,6 +57,14 @@ _SCALES = np.array([scale for _, scale in _SOURCES], dtype=np.float32)
 def state_column(name: str) -> int:
     """Index of a ``privileged_state`` column by its name in ``PRIVILEGED_STATE_NAMES``."""
     return PRIVILEGED_STATE_NAMES.index(name)
+
+
+def host_state(privileged_state: Any) -> np.ndarray:
+    """``obs["privileged_state"]`` as a host numpy array (an env built with ``obs_backend="torch"`` returns a
+    tensor on its device; the experts compute on the host)."""
+    if hasattr(privileged_state, "detach"):
+        return privileged_state.detach().cpu().numpy()
+    return np.asarray(privileged_state)
 
 
 def check_privileged_state(privileged_state: np.ndarray) -> np.ndarray:

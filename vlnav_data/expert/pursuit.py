@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.errors import ConfigError, unknown_name
-from vlnav_data.expert.features import check_privileged_state, state_column
+from vlnav_data.expert.features import check_privileged_state, host_state, state_column
 from vlnav_data.sim import ACTION_MAPPINGS
 
 SPIN_LEFT = (-1.0, 1.0)
@@ -146,4 +146,4 @@ class PursuitController:
         Returns:
             float32 ``(N, 2)``.
         """
-        return self.actions(np.asarray(obs["privileged_state"]))
+        return self.actions(host_state(obs["privileged_state"]))

@@ -54,6 +54,7 @@ def live_encoder(spec: PolicySpec, config: Any, model_dir: Path) -> Any:
     """
     from vlnav_data.encoders import rebuild_encoder
 
+    compiled = bool(getattr(config, "compile", False))
     encoder = rebuild_encoder(
         {"name": spec.encoder, **spec.encoder_spec},
         device=config.device,
@@ -62,9 +63,19 @@ def live_encoder(spec: PolicySpec, config: Any, model_dir: Path) -> Any:
         trust_remote_code=config.trust_remote_code,
         num_threads=1 if config.device == "cpu" else None,
         where=f"the training data of model '{model_dir}'",
+        compile=compiled,
+        # compiled: one batch = one step's frames, so no step is padded to a larger graph
+        batch_size=_frames_per_step(config) if compiled else None,
     )
     check_encoder_matches(spec, encoder, model_dir)
     return encoder
+
+
+def _frames_per_step(config: Any) -> int | None:
+    """Frames the student encodes per step: the number of arenas (None when the config does not say)."""
+    if not hasattr(config, "num_envs"):
+        return None
+    return int(min(config.num_envs, getattr(config, "num_episodes", config.num_envs)))
 
 
 def make_expert_policy(kind: str, spec: PolicySpec, checkpoint: Path | None, config: Any) -> tuple[Any, str]:

@@ -79,6 +79,8 @@ class EvalConfig:
         preset: evaluate in this arena preset instead of the one the dataset was built in (e.g.
             ``text2nav-mujoco`` for a model trained on ``text2nav``); the dataset's instructions, image size,
             action mapping and time limit are kept (``vlnav_data.sim.arena_in_preset``). None: the model's arena.
+        compile: ``torch.compile`` the live encoder's image path (two-tower models) and the renderer before the
+            student runs; the time is reported apart (``EvalResult.compile_s``), not in the env-steps/s.
     """
 
     model_dir: Path
@@ -97,6 +99,7 @@ class EvalConfig:
     expert_checkpoint: Path | None = None
     device: str = "cpu"
     preset: str | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check_encoder_dtype(self.encoder_dtype)
@@ -211,7 +214,9 @@ class EvalResult:
         encoder_dtype: the dtype the live encoder computed in; encoder_dtype_recorded: the training file's;
             encoder_dtype_override: ``--encoder-dtype`` when given (None: the recorded one was used).
         encoder_revision: the live encoder's revision (commit, content hash, ``seed-N``), equal to the file's.
-        wall_s / student_env_steps_per_s: timing of the student rollouts.
+        wall_s / student_env_steps_per_s: timing of the student rollouts (compilation excluded).
+        compile_s: seconds spent compiling (``--compile``) before the student ran; compiled: what was compiled
+            (``renderer`` and the encoder's name).
         sim_config: the arena config the episodes ran in (diagnose re-renders from it).
         arena: name of that arena; trained_arena: name of the arena the model's dataset was built in.
         files: the records written.
@@ -244,6 +249,8 @@ class EvalResult:
     arena: str
     trained_arena: str
     files: dict[str, str]
+    compile_s: float = 0.0
+    compiled: tuple[str, ...] = ()
 
 
 def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | None = None) -> EvalResult:
@@ -281,7 +288,15 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
         arena = trained if config.preset is None else arena_in_preset(config.preset, trained)
 
         def make_env(n: int, render: bool) -> Any:
-            return make_arena(arena, num_envs=n, device=config.device, render=render)
+            # torch observations: the live frames reach an encoder on the same device where they were rendered
+            return make_arena(
+                arena,
+                num_envs=n,
+                device=config.device,
+                render=render,
+                obs_backend="torch",
+                compile_renderer=config.compile and render,
+            )
 
     expert_fn, expert_name = None, "none"
     if config.expert != "none":  # built before the student runs: a bad checkpoint fails before any work
@@ -294,6 +309,15 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
     num_envs = min(config.num_envs, config.num_episodes)
     env = make_env(num_envs, needs_frames)
     student_fn = make_student_policy(predict, encoder, spec.features)
+    compile_s, compiled = 0.0, ()
+    if config.compile:  # compile before the clock: env-steps/s measure the rollouts alone
+        from vlnav_data.encoders import warm_up_compiled
+
+        if needs_frames:
+            compile_s, compiled = warm_up_compiled([encoder], arena.image_height_px, arena.image_width_px)
+        renderer_s = float(getattr(env, "compile_warm_up", lambda: 0.0)())
+        if renderer_s > 0:
+            compile_s, compiled = compile_s + renderer_s, ("renderer", *compiled)
     start = time.perf_counter()
     student = run_policy_episodes(env, student_fn, seeds)
     wall_s = time.perf_counter() - start
@@ -342,6 +366,8 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
         arena=arena.name,
         trained_arena=trained_name,
         files={**files, "meta": EVAL_META},
+        compile_s=compile_s,
+        compiled=tuple(compiled),
     )
     # The records' sidecar: what diagnose needs (arena config, policy, summary), independent of the CLI.
     write_json_atomic(out_dir / EVAL_META, result)

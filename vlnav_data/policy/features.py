@@ -83,7 +83,8 @@ def online_features(
     Args:
         encoder: a :class:`vlnav_data.encoders.Encoder`.
         features: one of :data:`FEATURE_SETS`.
-        rgb: uint8 (N, H, W, 3) live frames.
+        rgb: uint8 (N, H, W, 3) live frames: numpy, or a torch tensor (an arena with torch observations),
+            which an encoder that takes tensors reads where it is and any other gets as a host copy.
         privileged_state: float32 (N, D); handed to the encoder only when its spec is privileged
             (the oracle), never to the policy.
         texts: N live instructions.
@@ -93,6 +94,8 @@ def online_features(
     """
     check_feature_set(features)
     state = privileged_state if bool(getattr(encoder.spec, "privileged", False)) else None
+    if rgb is not None and not isinstance(rgb, np.ndarray) and not getattr(encoder, "accepts_tensors", False):
+        rgb = rgb.detach().cpu().numpy()
     if features == "text":
         return np.asarray(encoder.encode_texts(list(texts)), dtype=np.float32)
     if features == "joint":

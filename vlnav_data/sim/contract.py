@@ -19,7 +19,9 @@ Rules (the ``rule`` id of each :class:`ContractViolation`):
     ``Box((H, W, 3), uint8)`` with the config's image size.
 ``observation``
     ``obs["privileged_state"]`` float32 ``(N, D)``, finite; ``obs["rgb"]`` uint8 ``(N, H, W, 3)``
-    when rendering.
+    when rendering: numpy arrays, or, for an env whose ``obs_backend`` attribute is ``"torch"``, torch
+    tensors of those dtypes and shapes on the env's ``device`` (also in ``info["final_obs"]``); the
+    rules below read them on the host.
 ``info``
     every step and reset returns the keys of :data:`INFO_KEYS` with their dtype and shape:
     ``instruction`` (N strings), ``target_index`` int ``(N,)``, ``target_color`` str ``(N,)``,
@@ -130,7 +132,9 @@ class _Checker(StructuralChecks):
     def run(self, max_time_limit_steps: int) -> None:
         self.check_attributes()
         self.check_spaces()
-        obs, info = self.call("reset", lambda: self.env.reset(seed=self.seed), rule="info", fatal=True)
+        obs, info = self.host(
+            self.call("reset", lambda: self.env.reset(seed=self.seed), rule="info", fatal=True), "reset"
+        )
         self.check_transition(obs, info, None, None, "reset(seed)")
         self.expect_all("env_steps", info, "env_steps", 0, "after reset")
         self.expect_all("termination", info, "termination", "", "after reset")
@@ -386,10 +390,10 @@ class _Checker(StructuralChecks):
         actions = rng.uniform(-1, 1, (6, self.n, 2))
 
         def run() -> list[Any]:
-            obs, info = self.env.reset(seed=self.seed)
+            obs, info = self.host(self.env.reset(seed=self.seed), "determinism reset")
             trace = [snapshot(obs, info)]
             for a in actions:
-                obs, reward, te, tr, info = self.env.step(a)
+                obs, reward, te, tr, info = self.host(self.env.step(a), "determinism step")
                 trace.append(snapshot(obs, info) + [reward.copy(), te.copy(), tr.copy()])
             return trace
 

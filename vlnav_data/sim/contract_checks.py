@@ -59,6 +59,41 @@ class StructuralChecks:
                 raise Abort from exc
             return None
 
+    def host(self, result: Any, where: str) -> Any:
+        """``result`` of reset/step/set_state with its observations (and ``final_obs``) as numpy arrays.
+
+        An env with ``obs_backend == "torch"`` must return tensors on its ``device``; anything else is reported
+        under ``observation`` and passed on as it is.
+        """
+        if not isinstance(result, tuple) or len(result) not in (2, 5):
+            return result
+        obs, info = result[0], result[-1]
+        obs = self.host_obs(obs, where)
+        if isinstance(info, dict) and isinstance(info.get("final_obs"), dict):
+            info = {**info, "final_obs": self.host_obs(info["final_obs"], f"{where} final_obs")}
+        return (obs, *result[1:-1], info)
+
+    def host_obs(self, obs: Any, where: str) -> Any:
+        tensors = getattr(self.env, "obs_backend", "numpy") == "torch"
+        if not isinstance(obs, dict):
+            return obs
+        out = {}
+        for key, value in obs.items():
+            if tensors and not isinstance(value, torch.Tensor):
+                self.out.add("observation", f"{where}: obs_backend is 'torch' but obs['{key}'] is {describe(value)}")
+            elif isinstance(value, torch.Tensor):
+                device = torch.device(getattr(self.env, "device", "cpu"))
+                if not tensors:
+                    self.out.add(
+                        "observation",
+                        f"{where}: obs['{key}'] is a torch tensor, but the env does not declare obs_backend = 'torch'",
+                    )
+                elif value.device.type != device.type or (device.index is not None and value.device != device):
+                    self.out.add("observation", f"{where}: obs['{key}'] is on {value.device}, the env on {device}")
+                value = value.detach().cpu().numpy()
+            out[key] = value
+        return out
+
     # ------------------------------------------------------------------ static rules
     def check_attributes(self) -> None:
         from gymnasium.vector import AutoresetMode
@@ -263,7 +298,7 @@ class StructuralChecks:
         from gymnasium.vector import AutoresetMode
 
         moving = ~self.pending
-        result = self.call(f"{where}: step()", lambda: self.env.step(actions))
+        result = self.host(self.call(f"{where}: step()", lambda: self.env.step(actions)), where)
         if result is None:
             raise Abort
         if not isinstance(result, tuple) or len(result) != 5:
@@ -295,8 +330,11 @@ class StructuralChecks:
         options: dict[str, Any] = {"reset_mask": mask}
         if seeds is not None:
             options["episode_seeds"] = seeds
-        result = self.call(
-            f"{where}: reset(options={{'reset_mask', ...}})", lambda: self.env.reset(options=options), rule="starts"
+        result = self.host(
+            self.call(
+                f"{where}: reset(options={{'reset_mask', ...}})", lambda: self.env.reset(options=options), rule="starts"
+            ),
+            where,
         )
         if result is None:
             raise Abort
@@ -307,10 +345,13 @@ class StructuralChecks:
         return obs, info
 
     def set_state(self, ids: list[int], poses: np.ndarray, targets: list[int], where: str) -> tuple:
-        result = self.call(
-            f"{where}: set_state()",
-            lambda: self.env.set_state(np.asarray(ids), np.asarray(poses, dtype=np.float64), np.asarray(targets)),
-            rule="set_state",
+        result = self.host(
+            self.call(
+                f"{where}: set_state()",
+                lambda: self.env.set_state(np.asarray(ids), np.asarray(poses, dtype=np.float64), np.asarray(targets)),
+                rule="set_state",
+            ),
+            where,
         )
         if result is None or not isinstance(result, tuple) or len(result) != 2:
             if result is not None:

@@ -30,23 +30,33 @@ def validate_actions(actions: object, num_envs: int) -> torch.Tensor:
     """
     if isinstance(actions, torch.Tensor):
         tensor = actions.detach().to(torch.float64)
-    else:
-        try:
-            tensor = torch.as_tensor(np.asarray(actions, dtype=np.float64))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"actions must be a numeric array of shape ({num_envs}, 2), got {actions!r}") from exc
-    if tuple(tensor.shape) != (num_envs, 2):
-        raise ConfigError(
-            f"actions must have shape ({num_envs}, 2) (num_envs, [left, right]), got {tuple(tensor.shape)}"
-        )
-    finite = torch.isfinite(tensor)
-    if not bool(finite.all()):
-        bad = int((~finite.all(dim=1)).nonzero()[0, 0])
-        raise ConfigError(
-            f"actions must be finite numbers in [-1, 1], got {tensor[bad].tolist()} for env {bad}; "
-            "check the policy output for NaN/inf"
-        )
-    return tensor
+        _check_action_shape(tuple(tensor.shape), num_envs)
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):  # a device tensor is read once here (a host array costs nothing)
+            bad = int((~finite.all(dim=1)).nonzero()[0, 0])
+            raise _non_finite(tensor[bad].tolist(), bad)
+        return tensor
+    try:
+        array = np.asarray(actions, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"actions must be a numeric array of shape ({num_envs}, 2), got {actions!r}") from exc
+    _check_action_shape(array.shape, num_envs)
+    rows_ok = np.isfinite(array).all(axis=1)
+    if not rows_ok.all():
+        bad = int(np.flatnonzero(~rows_ok)[0])
+        raise _non_finite(array[bad].tolist(), bad)
+    return torch.from_numpy(array)
+
+
+def _check_action_shape(shape: tuple[int, ...], num_envs: int) -> None:
+    if tuple(shape) != (num_envs, 2):
+        raise ConfigError(f"actions must have shape ({num_envs}, 2) (num_envs, [left, right]), got {tuple(shape)}")
+
+
+def _non_finite(row: list[float], env: int) -> ConfigError:
+    return ConfigError(
+        f"actions must be finite numbers in [-1, 1], got {row} for env {env}; check the policy output for NaN/inf"
+    )
 
 
 def wheel_speeds_radps(config: ArenaConfig, actions: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from vlnav_data.errors import ConfigError
+from vlnav_data.sim import transfer
 from vlnav_data.sim.config import ArenaConfig
 from vlnav_data.sim.task import PALETTE_NAMES, PALETTE_RGB
 
@@ -60,6 +61,8 @@ class _Camera:
     first_floor_row: int  # H0: first row whose centre looks below the horizon
     num_lower_rows: int  # rows H0.. that can show floor or wall (below them the floor is near-clipped)
     walls: torch.Tensor  # (S, 4) wall segments
+    wall_rgb: torch.Tensor  # (3,) wall colour in [0, 1]
+    sky_255: torch.Tensor  # (3,) sky colour in [0, 255] (constants made once: a host->device copy syncs on CUDA)
     fx: float
     fy: float
 
@@ -87,6 +90,8 @@ def _camera(config: ArenaConfig, device: str) -> _Camera:
         num_lower_rows=num_lower,
         # (S, 4); a dummy segment when there are no walls (never hit: wall depth stays inf).
         walls=torch.tensor(config.wall_segments_xy_m or ((0.0, 0.0, 1.0, 0.0),), dtype=torch.float32, device=dev),
+        wall_rgb=torch.tensor(config.wall_rgb, dtype=torch.float32, device=dev),
+        sky_255=torch.tensor(config.sky_rgb, dtype=torch.float32, device=dev) * 255.0,
         fx=fx,
         fy=fy,
     )
@@ -273,6 +278,22 @@ def _shader(name: str, compile_shaders: bool):
     return _COMPILED[name]
 
 
+def warm_up_compiled(config: ArenaConfig, device: torch.device | str, num_envs: int) -> float:
+    """Compile the shaders for ``config`` on ``device`` now; return the seconds it took.
+
+    ``torch.compile`` compiles at the first call, and again for the batch sizes its dynamic shapes
+    specialise (one env); rendering ``num_envs``, 1 and 2 frames here, before a command starts its clock,
+    keeps that time out of the frames/s it reports.
+    """
+    import time
+
+    start = time.perf_counter()
+    for n in sorted({max(1, int(num_envs)), 1, 2}):
+        poses = torch.zeros((n, 3), dtype=torch.float64, device=device)
+        render_batch(config, poses, default_scene(config, n, device), compile_shaders=True)
+    return time.perf_counter() - start
+
+
 def render_batch(
     config: ArenaConfig, poses: torch.Tensor, scene: Scene, *, compile_shaders: bool = False
 ) -> torch.Tensor:
@@ -322,14 +343,16 @@ def render_batch(
     lz = light[:, 2:3] - 0.5 * config.wall_height_m
     lam = ((nx * lx + ny * ly) * face / torch.sqrt(lx * lx + ly * ly + lz * lz)).clamp_min(0.0)
     amb = config.ambient_light
-    wall_rgb = torch.tensor(config.wall_rgb, device=device, dtype=torch.float32)
+    wall_rgb = cam.wall_rgb
     wall_col = ((amb + (1 - amb) * lam)[..., None] * wall_rgb * 255.0)[:, None]  # (N, 1, W, 3)
-    sky = torch.tensor(config.sky_rgb, device=device, dtype=torch.float32) * 255.0
+    sky = cam.sky_255
     inv_t = torch.where(has_wall, 1.0 / t_safe.clamp_min(1e-9), torch.zeros_like(wall_t))
     wall_top = torch.where(has_wall, (config.wall_height_m - hc) * inv_t, torch.full_like(wall_t, -torch.inf))
     wall_bottom = torch.where(has_wall, -hc * inv_t, torch.full_like(wall_t, torch.inf))
 
-    image = torch.empty((n, h_px, w_px, 3), dtype=torch.uint8, device=device)
+    # One spare pixel after the frames: sphere candidates that are not drawn are written there (see _draw_spheres).
+    storage = torch.empty((n * h_px * w_px + 1, 3), dtype=torch.uint8, device=device)
+    image = storage[:-1].view(n, h_px, w_px, 3)
     up = cam.up_per_row
     upper = _shader("upper", compile_shaders)
     for e in _env_chunks(device, n, h0 * w_px):
@@ -363,14 +386,15 @@ def render_batch(
     half_width = 0.5 * config.floor_grid_line_width_m / spacing
     for e in _env_chunks(device, n, (h1 - h0) * w_px):
         image[e, h0:h1] = lower(*row_args, *(a[e] for a in env_args), sky, half_width)
-    _draw_spheres(config, cam, image, cx, cy, cos_t, sin_t, wall_t, scene, light)
+    _draw_spheres(config, cam, storage, image.shape, cx, cy, cos_t, sin_t, wall_t, scene, light)
     return image
 
 
 def _draw_spheres(
     config: ArenaConfig,
     cam: _Camera,
-    image: torch.Tensor,
+    storage: torch.Tensor,
+    shape: torch.Size,
     cx: torch.Tensor,
     cy: torch.Tensor,
     cos_t: torch.Tensor,
@@ -379,9 +403,15 @@ def _draw_spheres(
     scene: Scene,
     light: torch.Tensor,
 ) -> None:
-    """Ray-trace the spheres inside their projected bounding boxes and write hits into ``image``."""
-    device = image.device
-    n, h_px, w_px, _ = image.shape
+    """Ray-trace the spheres inside their projected bounding boxes and write hits into the frames.
+
+    ``storage`` holds the ``shape`` = ``(N, H, W, 3)`` frames followed by one spare pixel. The only host read is
+    the number of candidate pixels (the size of the arrays below); hits and depth-test winners are selected
+    with masks, not ``nonzero()`` (each of which would be another read): every candidate is shaded, and the
+    ones not drawn are written to the spare pixel.
+    """
+    device = storage.device
+    n, h_px, w_px, _ = shape
     r = config.sphere_radius_m
     hc = config.camera_height_m
     sxy = scene.sphere_xy.to(device, torch.float32)
@@ -410,7 +440,7 @@ def _draw_spheres(
     bw = (u1 - u0).long()
     bh = (v1 - v0).long()
     counts = torch.where(visible, bw * bh, torch.zeros_like(bw)).reshape(-1)  # (N*K,)
-    total = int(counts.sum())
+    total = int(transfer.to_host(counts.sum()))
     if total == 0:
         return
     owner = torch.repeat_interleave(torch.arange(n * k, device=device), counts, output_size=total)
@@ -435,15 +465,10 @@ def _draw_spheres(
     z_at_wall = hc + uv * wt.clamp(max=1e6)
     occluded = (wt < t) & (z_at_wall >= 0) & (z_at_wall <= config.wall_height_m)
     hit &= ~occluded
-    idx = hit.nonzero()[:, 0]
-    t, owner, env, col, row = t[idx], owner[idx], env[idx], col[idx], row[idx]
-    lu, uv = lu[idx], uv[idx]
     pix = (env * h_px + row) * w_px + col
     zbuf = torch.full((n * h_px * w_px,), torch.inf, device=device)
-    zbuf.scatter_reduce_(0, pix, t, reduce="amin")
-    front = t <= zbuf[pix]
-    idx = front.nonzero()[:, 0]
-    t, owner, env, col, row, lu, uv, pix = (a[idx] for a in (t, owner, env, col, row, lu, uv, pix))
+    zbuf.scatter_reduce_(0, pix, torch.where(hit, t, torch.full_like(t, torch.inf)), reduce="amin")
+    front = hit & (t <= zbuf[pix])
     # Shading in the camera frame (forward, left, up).
     pf, pl, pu = t, t * lu, t * uv
     nf = (pf - sf.reshape(-1)[owner]) / r
@@ -464,7 +489,8 @@ def _draw_spheres(
     amb = config.ambient_light
     base = scene.sphere_rgb.to(device, torch.float32).reshape(-1, 3)[owner]
     rgb = base * (amb + (1 - amb) * lam)[:, None] + (_SPECULAR_WEIGHT * spec)[:, None]
-    image.view(-1, 3)[pix] = (rgb.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    spare = torch.full_like(pix, n * h_px * w_px)
+    storage[torch.where(front, pix, spare)] = (rgb.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
 
 
 def scene_from_arrays(

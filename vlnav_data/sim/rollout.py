@@ -6,6 +6,14 @@ slot it is assigned to (``reset(options={"reset_mask", "episode_seeds"})``), ass
 they free up, and never records a reset-step transition. Each :class:`Episode` holds the observation
 *before* each action (robomimic convention: ``obs[t], actions[t], rewards[t]``), so
 ``num_steps == len(actions) ==`` the number of ``step()`` calls of that episode.
+
+Device-resident observations (``make_arena(..., obs_backend="torch")``): the policy gets the env's tensors
+as they are (an encoder on the same device reads the frames where they were rendered), and the frames
+go to the host once, for the episode's numpy arrays (the dataset writer): every step's observation is
+copied asynchronously into pinned host memory on a side CUDA stream
+(:class:`~vlnav_data.sim.transfer.HostCopies`), and the host waits for those copies only when an episode
+finishes. ``Episode.rgb_device`` then holds the same frames on the device for the encoders. On the CPU
+both are the same memory.
 """
 
 from __future__ import annotations
@@ -15,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium.vector import AutoresetMode
 
 from vlnav_data.errors import ConfigError
-from vlnav_data.sim import task
+from vlnav_data.sim import task, transfer
 from vlnav_data.sim.task import EpisodeStart
 
 
@@ -44,6 +53,10 @@ class Episode:
         rewards: float32 ``(T,)``.
         instructions: T instruction strings (recomputed every step).
         final_privileged_state: float32 ``(D,)`` state after the last step.
+        rgb_device: the frames of ``rgb`` as a uint8 torch tensor ``(T, H, W, 3)`` on the simulator's device
+            when the env returns torch observations (``obs_backend="torch"``), else None; on the CPU it
+            shares ``rgb``'s memory. Work that produced it is complete (it may be used from another thread
+            or CUDA stream).
     """
 
     episode_index: int
@@ -63,6 +76,7 @@ class Episode:
     rewards: np.ndarray
     instructions: list[str]
     final_privileged_state: np.ndarray
+    rgb_device: Any = None
 
 
 class _Slot:
@@ -71,8 +85,8 @@ class _Slot:
     def __init__(self, episode_index: int, episode_seed: int) -> None:
         self.episode_index = episode_index
         self.episode_seed = episode_seed
-        self.rgb: list[np.ndarray] = []
-        self.state: list[np.ndarray] = []
+        self.observed: list[transfer.HostFrames] = []  # the host copy of each step's observation (row = slot)
+        self.rgb_device: list[Any] = []  # rows of the device frames (torch observations only)
         self.actions: list[np.ndarray] = []
         self.wheels: list[np.ndarray] = []
         self.rewards: list[float] = []
@@ -119,6 +133,7 @@ def rollout(
     window = len(seeds) if max_ahead is None else max_ahead
     mode = env.metadata["autoreset_mode"]
     keep_rgb = record_rgb and env.render_enabled
+    copies = transfer.HostCopies(getattr(env, "device", "cpu"))
     slots: list[_Slot | None] = [None] * n
     first = min(n, len(seeds), window)
     mask = np.zeros(n, dtype=bool)
@@ -133,18 +148,22 @@ def rollout(
         actions = np.asarray(_as_numpy(policy_fn(obs, info)), dtype=np.float64)
         if actions.shape != (n, 2):
             raise ConfigError(f"policy_fn must return actions of shape ({n}, 2), got {actions.shape}")
+        wanted = ("rgb", "privileged_state") if keep_rgb else ("privileged_state",)
+        observed = copies.copy({k: obs[k] for k in wanted})
+        device_rgb = obs["rgb"] if keep_rgb and isinstance(obs["rgb"], torch.Tensor) else None
         for i, slot in enumerate(slots):
             if slot is None:
                 continue
-            if keep_rgb:
-                slot.rgb.append(obs["rgb"][i])
-            slot.state.append(obs["privileged_state"][i])
+            slot.observed.append(observed)
+            if device_rgb is not None:
+                slot.rgb_device.append(device_rgb[i])
             slot.instructions.append(info["instruction"][i])
         obs, reward, terminated, truncated, info = env.step(actions)
         done = terminated | truncated
         final_info, final_obs = info, obs
         if mode == AutoresetMode.SAME_STEP and done.any():
             final_info, final_obs = info["final_info"], info["final_obs"]
+        final_state = copies.copy({"privileged_state": final_obs["privileged_state"]}) if done.any() else None
         clipped = np.clip(actions, -1.0, 1.0).astype(np.float32)
         seeded = np.zeros(n, dtype=bool)  # slots starting the next seed's episode
         seeded_seeds: list[int] = []
@@ -160,7 +179,7 @@ def rollout(
             slot.wrong |= bool(info["reached_wrong_sphere"][i])
             if not done[i]:
                 continue
-            finished.append(_finish(env, slot, final_info, final_obs, i))
+            finished.append(_finish(env, slot, final_info, final_state, i, keep_rgb))
             slots[i] = None
             idle[i] = mode == AutoresetMode.DISABLED
         # Free slots (just finished or waiting on the window) start the next episodes the window allows.
@@ -178,14 +197,31 @@ def rollout(
             obs, info = env.reset(options={"reset_mask": idle})
         if seeded.any():
             obs, info = env.reset(options={"reset_mask": seeded, "episode_seeds": seeded_seeds})
+        if finished and any(ep.rgb_device is not None for ep in finished):
+            transfer.wait_for_device(getattr(env, "device", "cpu"))  # the stacked device frames are complete
         yield from finished
 
 
-def _finish(env: Any, slot: _Slot, final_info: dict[str, Any], final_obs: dict[str, Any], i: int) -> Episode:
+def _finish(
+    env: Any,
+    slot: _Slot,
+    final_info: dict[str, Any],
+    final_state: transfer.HostFrames | None,
+    i: int,
+    keep_rgb: bool,
+) -> Episode:
     termination = str(final_info["termination"][i])
     num_steps = int(final_info["env_steps"][i])
     if num_steps != len(slot.actions):
         raise AssertionError(f"episode step counter {num_steps} != recorded steps {len(slot.actions)}")
+    assert final_state is not None
+    final = final_state.numpy()["privileged_state"][i]  # waits for this step's copies (and every earlier one)
+    observed = [step.numpy() for step in slot.observed]
+    rgb = np.stack([o["rgb"][i] for o in observed]) if keep_rgb else None
+    rgb_device = None
+    if slot.rgb_device:
+        rows = slot.rgb_device
+        rgb_device = torch.from_numpy(rgb) if rows[0].device.type == "cpu" else torch.stack(rows)
     return Episode(
         episode_index=slot.episode_index,
         episode_seed=slot.episode_seed,
@@ -197,13 +233,14 @@ def _finish(env: Any, slot: _Slot, final_info: dict[str, Any], final_obs: dict[s
         num_steps=num_steps,
         reached_wrong_sphere=slot.wrong,
         nearest_sphere_index=int(final_info["nearest_sphere_index"][i]),
-        rgb=np.stack(slot.rgb) if slot.rgb else None,
-        privileged_state=np.stack(slot.state).astype(np.float32),
+        rgb=rgb,
+        privileged_state=np.stack([o["privileged_state"][i] for o in observed]).astype(np.float32),
         actions=np.stack(slot.actions),
         wheel_speeds_radps=np.stack(slot.wheels),
         rewards=np.asarray(slot.rewards, dtype=np.float32),
         instructions=slot.instructions,
-        final_privileged_state=np.asarray(final_obs["privileged_state"][i], dtype=np.float32),
+        final_privileged_state=np.asarray(final, dtype=np.float32),
+        rgb_device=rgb_device,
     )
 
 

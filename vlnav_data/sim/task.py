@@ -228,6 +228,9 @@ def instruction_texts(
         if ``|b| >= pi - t``, else left (b > 0) / right, with ``t = spatial_threshold_rad``.
         ``color``: "Move toward the {c} ball."
 
+    The two halves are :func:`instruction_codes` (on the poses' device) and :func:`format_instructions`
+    (on the host); the simulator reads the codes with its other per-step numbers in one transfer.
+
     Args:
         config: Arena config (style and thresholds).
         poses: ``(N, 3)`` poses.
@@ -237,20 +240,36 @@ def instruction_texts(
     Returns:
         N strings.
     """
+    codes = instruction_codes(config, poses, target_xy).tolist()
+    return format_instructions(config, codes, target_colors)
+
+
+def instruction_codes(config: ArenaConfig, poses: torch.Tensor, target_xy: torch.Tensor) -> torch.Tensor:
+    """Which phrase each instruction uses, int64 ``(N,)`` on the poses' device (see :func:`instruction_texts`).
+
+    ``paper``: 0 straight ahead, 1 left, 2 right; ``spatial``: 0 ahead, 1 left, 2 right, 3 behind;
+    ``color``: always 0 (the text names the colour only).
+    """
     if config.instructions == "color":
-        return [f"Move toward the {c} ball." for c in target_colors]
+        return torch.zeros(poses.shape[0], dtype=torch.long, device=poses.device)
     forward, left = target_in_robot_frame(poses, target_xy)
     if config.instructions == "paper":
         t = config.paper_lateral_threshold_m
-        side = torch.where(left > t, 1, torch.where(left < -t, 2, 0)).tolist()
-        phrase = ("which is straight ahead", "which is to your left", "which is to your right")
-        pairs = zip(target_colors, side, strict=True)
-        return [f"The target is {c} ball {phrase[s]}. Move toward the ball." for c, s in pairs]
+        return torch.where(left > t, 1, torch.where(left < -t, 2, 0))
     bearing = torch.atan2(left, forward).abs()
     t = config.spatial_threshold_rad
     lateral = torch.where(left > 0, 1, 2)
-    side = torch.where(bearing <= t, 0, torch.where(bearing >= math.pi - t, 3, lateral)).tolist()
-    pairs = zip(target_colors, side, strict=True)
+    return torch.where(bearing <= t, 0, torch.where(bearing >= math.pi - t, 3, lateral))
+
+
+def format_instructions(config: ArenaConfig, codes: list[int], target_colors: list[str]) -> list[str]:
+    """The instruction strings of :func:`instruction_codes`' phrase codes and the target colours (host only)."""
+    if config.instructions == "color":
+        return [f"Move toward the {c} ball." for c in target_colors]
+    pairs = zip(target_colors, codes, strict=True)
+    if config.instructions == "paper":
+        phrase = ("which is straight ahead", "which is to your left", "which is to your right")
+        return [f"The target is {c} ball {phrase[s]}. Move toward the ball." for c, s in pairs]
     return [f"The {c} ball is {_SPATIAL_PHRASES[s]}. Move toward the ball." for c, s in pairs]
 
 

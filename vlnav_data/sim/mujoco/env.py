@@ -13,7 +13,9 @@ this class replaces its three backend hooks:
   pool of worker processes was measured and was not faster on 2 cores: Mesa's llvmpipe already
   rasterises on every core; ``bench/RESULTS.md``).
 
-The simulator runs on the CPU: ``device`` must be ``cpu`` (the task tensors stay there too).
+The simulator runs on the CPU: ``device`` must be ``cpu`` (the task tensors stay there too). Both
+observation backends work: with ``obs_backend="torch"`` the frames MuJoCo rendered into host memory are
+wrapped as CPU tensors (no copy), so a torch consumer on the CPU reads the same bytes.
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ class MujocoArenaVecEnv(ArenaVecEnv):
         device: str | torch.device = "cpu",
         render: bool = True,
         autoreset_mode: str = "same_step",
+        obs_backend: str = "numpy",
     ) -> None:
         if torch.device(device).type != "cpu":
             raise ConfigError(f"the MuJoCo backend simulates on the CPU; use device='cpu', got {str(device)!r}")
-        super().__init__(config, num_envs, "cpu", render=render, autoreset_mode=autoreset_mode)
+        super().__init__(config, num_envs, "cpu", render=render, autoreset_mode=autoreset_mode, obs_backend=obs_backend)
         self.scene = MujocoScene(config, self.num_envs)
 
     def _advance_physics(self, wheel: torch.Tensor, moving: torch.Tensor) -> torch.Tensor:
