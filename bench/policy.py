@@ -113,7 +113,8 @@ def bench_eval_so400m(args: argparse.Namespace, device: str) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from build_throughput import so400m_random_encoder
 
-    from vlnav_data.policy.evaluate import evaluation_seeds, make_student_policy, torch_predictor
+    from vlnav_data.policy.actors import make_student_policy, torch_predictor
+    from vlnav_data.policy.evaluate import evaluation_seeds
     from vlnav_data.policy.model import BCPolicyNet
     from vlnav_data.policy.records import run_policy_episodes
     from vlnav_data.sim import make_arena

@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from vlnav_data.collect import BuildConfig, build_dataset
-from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy, torch_predictor
+from vlnav_data.policy.actors import torch_predictor
+from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
 from vlnav_data.policy.fit import BCRecipe, fit_bc
 from vlnav_data.policy.records import EpisodeRecords
 from vlnav_data.policy.train import TrainConfig, train_policy
