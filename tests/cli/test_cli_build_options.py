@@ -53,6 +53,7 @@ TOML_LINES = {
     "writer_queue_size": "writer_queue_size = 2",
     "cross_episode_batching": "cross_episode_batching = true",
     "allow_mixed_precision": "allow_mixed_precision = true",
+    "compile": "compile = true",
     "executor": 'executor = "local"',
     "break_lock": "break_lock = true",
     "keep_shards": "keep_shards = true",
