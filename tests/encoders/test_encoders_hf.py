@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vlnav_data.encoders import available_encoders, encoder_name, make_encoder
-from vlnav_data.encoders.hf import parse_hf_ref
+from vlnav_data.encoders.hf_ref import parse_hf_ref
 from vlnav_data.encoders.weights import content_hash
 from vlnav_data.errors import ConfigError, EncoderError
 
@@ -242,7 +242,8 @@ def test_every_supported_processor_is_reproduced_on_device(cls, kwargs, make_fra
     """The processors of the other two-tower families: same pixels as transformers' processor (no model needed)."""
     import transformers
 
-    from vlnav_data.encoders.hf import HFRef, resize_mode_for
+    from vlnav_data.encoders.hf import resize_mode_for
+    from vlnav_data.encoders.hf_ref import HFRef
     from vlnav_data.encoders.preprocess import image_model_inputs, preprocess_from_hf
 
     processor = getattr(transformers, cls)(**kwargs)

@@ -19,7 +19,8 @@ flushes per episode, and the metadata of :data:`REOPEN_EVERY` episodes held in m
 
 Modules: the ``.partial`` discipline (names, preflight, publish, committed prefix) is
 :mod:`~vlnav_data.dataset.partial`, array storage :mod:`~vlnav_data.dataset.storage`, the episode record
-:mod:`~vlnav_data.dataset.episode_record`, resuming :mod:`~vlnav_data.dataset.resume`.
+:mod:`~vlnav_data.dataset.episode_record`, a demo's datasets and attributes
+:mod:`~vlnav_data.dataset.demo_contents`, resuming :mod:`~vlnav_data.dataset.resume`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 
 import vlnav_data
 from vlnav_data.dataset import schema
+from vlnav_data.dataset.demo_contents import copy_demo, source_datasets, write_episode_demo
 from vlnav_data.dataset.episode_record import EpisodeRecord, check_episode
 from vlnav_data.dataset.layout import DatasetLayout
 from vlnav_data.dataset.lock import WriteLock
@@ -47,16 +49,7 @@ from vlnav_data.dataset.partial import (
     utc_now,
 )
 from vlnav_data.dataset.resume import reopen_partial
-from vlnav_data.dataset.storage import (
-    LOWDIM_STORAGE,
-    FrameWriter,
-    create_instruction_table,
-    create_text_table,
-    demo_datasets,
-    stored_as_written,
-    write_embeddings,
-    write_vector,
-)
+from vlnav_data.dataset.storage import FrameWriter, create_instruction_table, create_text_table, demo_datasets
 from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.jsonio import compact
 
@@ -112,7 +105,6 @@ class DatasetWriter:
         self.mode = mode
         self.allow_mixed_precision = bool(allow_mixed_precision)
         self._file: h5py.File | None = None
-        self._finalized = False
         self._instructions: list[str] = []
         self._instruction_rows: dict[str, int] = {}
         self._episode_indices: list[int] = []
@@ -242,38 +234,7 @@ class DatasetWriter:
 
         name = schema.demo_name(self.num_episodes)
         g = self._new_demo(f, name)
-        lowdim = LOWDIM_STORAGE
-        write_vector(g, schema.ACTIONS, ep.actions, np.float32, lowdim).attrs["names"] = list(schema.ACTION_NAMES)
-        g[schema.ACTIONS].attrs["units"] = "normalised [-1, 1]"
-        wv = write_vector(g, schema.WHEEL_VEL, ep.wheel_vel_radps, np.float32, lowdim)
-        wv.attrs["units"] = "rad/s"
-        wv.attrs["names"] = list(schema.ACTION_NAMES)
-        wv.attrs["wheel_speed_limit_radps"] = float(self.layout.wheel_speed_limit_radps)
-        write_vector(g, schema.REWARDS, ep.rewards, np.float32, lowdim)
-        write_vector(g, schema.DONES, ep.dones, np.uint8, lowdim)
-        ts = write_vector(g, schema.TIMESTAMPS, np.arange(t, dtype=np.float64) / self.layout.fps, np.float64, lowdim)
-        ts.attrs["units"] = "s"
-        write_vector(g, schema.INSTRUCTION_INDEX, index, np.int32, lowdim)
-        rgb = self._frames.write(g, ep.rgb)
-        rgb.attrs["modality"] = "rgb"
-        if self.layout.camera:
-            rgb.attrs["camera_json"] = compact(dict(self.layout.camera))
-        ps = write_vector(g, schema.PRIVILEGED_STATE, ep.privileged_state, np.float32, lowdim)
-        ps.attrs["modality"] = "low_dim"
-        ps.attrs["names"] = list(self.layout.state_names)
-        ps.attrs["privileged"] = True
-        for enc in self.layout.encoders:
-            write_embeddings(g, enc, ep.image_embeddings[enc.name], ep.joint_embeddings[enc.name])
-        g.attrs["seed"] = np.int64(ep.seed)
-        g.attrs["episode_index"] = np.int64(ep.episode_index)
-        g.attrs["target_index"] = np.int64(ep.target_index)
-        g.attrs["target_color"] = str(ep.target_color)
-        g.attrs["termination"] = str(ep.termination)
-        g.attrs["success"] = bool(ep.success)
-        g.attrs["expert"] = str(ep.expert)
-        g.attrs["split"] = str(ep.split)
-        for key, value in ep.extra_attrs.items():
-            g.attrs[key] = value
+        write_episode_demo(g, ep, self.layout, index, self._frames)
         self._commit(g, name, t, int(ep.episode_index), str(ep.split))
         return name
 
@@ -300,22 +261,7 @@ class DatasetWriter:
         """
         f = self._require_open()
         t = int(src.attrs["num_samples"])
-        expected = self.demo_datasets()
-        present: dict[str, h5py.Dataset] = {}
-        src.visititems(lambda key, obj: present.__setitem__(key, obj) if isinstance(obj, h5py.Dataset) else None)
-        where = f"{src.file.filename}:{src.name}"
-        if set(present) != set(expected):
-            raise SchemaError(
-                f"{where} does not fit the file layout: missing {sorted(set(expected) - set(present))}, "
-                f"unexpected {sorted(set(present) - set(expected))}"
-            )
-        bad = [
-            f"{key}: expected {np.dtype(dtype)} {(t, *row)}, got {ds.dtype} {ds.shape}"
-            for key, (dtype, row) in expected.items()
-            if (ds := present[key]).dtype != np.dtype(dtype) or ds.shape != (t, *row)
-        ]
-        if bad:
-            raise SchemaError(f"{where} does not fit the file layout: " + "; ".join(bad))
+        present = source_datasets(src, self.layout)
         src_rows = present[schema.INSTRUCTION_INDEX][()]
         texts = [str(instructions[int(i)]) for i in src_rows]
         new_texts = [s for s in dict.fromkeys(texts) if s not in self._instruction_rows]
@@ -326,26 +272,7 @@ class DatasetWriter:
 
         name = schema.demo_name(self.num_episodes)
         g = self._new_demo(f, name)
-        lowdim = LOWDIM_STORAGE
-        raw = 0
-        for key, ds in present.items():
-            parent, _, leaf = key.rpartition("/")
-            dest = g.require_group(parent) if parent else g
-            if key == schema.INSTRUCTION_INDEX:
-                out = write_vector(g, key, index, np.int32, lowdim)
-            elif stored_as_written(key, ds):
-                dest.copy(ds, dest, name=leaf)
-                raw += 1
-                continue
-            elif key == schema.RGB:
-                out = self._frames.write(g, ds[()])
-            else:
-                out = write_vector(g, key, ds[()], ds.dtype, lowdim)
-            for k, v in ds.attrs.items():
-                out.attrs[k] = v
-        for k, v in src.attrs.items():
-            if k != "num_samples":
-                g.attrs[k] = v
+        raw = copy_demo(g, src, present, index, self._frames)
         self._commit(g, name, t, int(src.attrs["episode_index"]), str(src.attrs["split"]))
         return name, raw
 
@@ -434,7 +361,6 @@ class DatasetWriter:
         self._file = None
         self._frames.shutdown()
         publish(self.partial, self.path)
-        self._finalized = True
         self._lock.release()
         return self.path
 

@@ -30,12 +30,13 @@ does. Note: for SigLIP checkpoints that includes the attention mask (transformer
 it), whereas the built-in ``siglip`` entry feeds ``input_ids`` only, as SigLIP was trained; the two
 therefore give slightly different text embeddings for the same weights. Texts are LRU-cached by string.
 
-**Identity.** The stored name is the alias, or one derived from the id (``google/siglip2-base`` ->
-``google--siglip2-base``; a directory -> its base name; see :func:`vlnav_data.names.safe_encoder_name`;
-``hf-`` is prepended when that would be a built-in name).
-The revision is the cache snapshot's commit hash or the directory's content hash. Remote code (a
-checkpoint whose ``config.json`` maps ``AutoModel`` to its own Python files) runs only with
-``trust_remote_code=True``, and the spec records that it ran.
+**Identity.** The stored name is the reference's (:attr:`~vlnav_data.encoders.hf_ref.HFRef.name`: the
+alias, or one derived from the id or the directory). The revision is the cache snapshot's commit hash or
+the directory's content hash. Remote code (a checkpoint whose ``config.json`` maps ``AutoModel`` to its
+own Python files) runs only with ``trust_remote_code=True``, and the spec records that it ran.
+
+Siblings: parsing ``hf:`` references and their names is :mod:`vlnav_data.encoders.hf_ref`, listing the
+cached two-tower models :mod:`vlnav_data.encoders.hf_cache`.
 """
 
 from __future__ import annotations
@@ -44,19 +45,17 @@ import contextlib
 import dataclasses
 import inspect
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+from vlnav_data.encoders.hf_ref import HFRef
 from vlnav_data.encoders.preprocess import preprocess_from_hf, record_of
 from vlnav_data.encoders.runtime import dtype_name, resolve_device, resolve_dtype, set_cpu_threads
 from vlnav_data.encoders.spec import EncoderSpec
 from vlnav_data.encoders.two_tower import TwoTowerEncoder, pooled
 from vlnav_data.encoders.weights import ResolvedWeights, load_pretrained, resolve_weights
 from vlnav_data.errors import ConfigError, EncoderError
-from vlnav_data.names import safe_encoder_name, valid_encoder_name
 
-HF_PREFIX = "hf:"
 LOCAL_FLAG = "--encoder hf:/path/to/dir"
 
 SUPPORTED_IMAGE_PROCESSORS: tuple[str, ...] = (
@@ -73,98 +72,7 @@ SUPPORTED_IMAGE_PROCESSORS: tuple[str, ...] = (
 
 TWO_TOWER_EXAMPLES = "CLIP, SigLIP, SigLIP 2, ALIGN, MetaCLIP 2, ..."
 
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 _MAX_SANE_LENGTH = 100_000  # tokenizers without a limit report model_max_length = 1e30
-
-
-@dataclasses.dataclass(frozen=True)
-class HFRef:
-    """A parsed ``[ALIAS=]hf:ORG/NAME[@REVISION]`` or ``[ALIAS=]hf:/path/to/dir``.
-
-    Attributes:
-        model_id: the hub id, or None for a local directory.
-        revision: the hub revision asked for (branch, tag or commit), or None (``main``).
-        path: the local directory (absolute), or None for a hub id.
-        alias: the name given with ``ALIAS=``, or None.
-    """
-
-    model_id: str | None
-    revision: str | None
-    path: str | None
-    alias: str | None
-
-    @property
-    def name(self) -> str:
-        """The name the encoder gets in a file: the alias, else derived from the id or the directory."""
-        if self.alias is not None:
-            return self.alias
-        if self.path is not None:
-            name = safe_encoder_name(Path(self.path).name)
-        else:
-            base = self.model_id.replace("/", "--")  # type: ignore[union-attr]
-            name = safe_encoder_name(base + (f"--{self.revision}" if self.revision else ""))
-        from vlnav_data.encoders.registry import ENCODER_NAMES
-
-        return f"hf-{name}" if name in ENCODER_NAMES else name  # never looks like a built-in
-
-    @property
-    def source(self) -> str:
-        """``hf:ORG/NAME[@REV]`` or ``hf:/abs/dir`` (no alias)."""
-        if self.path is not None:
-            return HF_PREFIX + self.path
-        return HF_PREFIX + self.model_id + (f"@{self.revision}" if self.revision else "")  # type: ignore[operator]
-
-    @property
-    def label(self) -> str:
-        """The model id or the directory: what messages and ``spec.model_id`` call it."""
-        return self.path if self.path is not None else self.model_id  # type: ignore[return-value]
-
-
-def is_hf_ref(text: str) -> bool:
-    """True for ``hf:...`` and ``ALIAS=hf:...``."""
-    if text.startswith(HF_PREFIX):
-        return True
-    _, sep, rest = text.partition("=")
-    return bool(sep) and rest.startswith(HF_PREFIX)
-
-
-def parse_hf_ref(text: str) -> HFRef:
-    """Parse ``[ALIAS=]hf:ORG/NAME[@REVISION]`` or ``[ALIAS=]hf:/path/to/dir``.
-
-    A local directory is a value that starts with ``/``, ``./``, ``../`` or ``~`` (anything else is a hub
-    id, so ``hf:models/mine`` is the hub repository ``models/mine``; write ``hf:./models/mine`` for the
-    directory).
-
-    Raises:
-        ConfigError: not of that form, an invalid alias, or an empty id/revision.
-    """
-    alias: str | None = None
-    body = text
-    if not text.startswith(HF_PREFIX):
-        alias, _, body = text.partition("=")
-        if not valid_encoder_name(alias):
-            raise ConfigError(
-                f"encoder alias '{alias}' in '{text}' must be letters, digits, '_' or '-' (starting with a letter or "
-                "digit); e.g. --encoder mine=hf:/path/to/dir"
-            )
-        from vlnav_data.encoders.registry import ENCODER_NAMES
-
-        if alias in ENCODER_NAMES:
-            raise ConfigError(
-                f"encoder alias '{alias}' in '{text}' is a built-in encoder's name; choose another (e.g. {alias}-hf)"
-            )
-    if not body.startswith(HF_PREFIX):
-        raise ConfigError(f"'{text}' is not a Hugging Face encoder; expected hf:ORG/NAME[@REVISION] or hf:/path/to/dir")
-    value = body[len(HF_PREFIX) :]
-    if value.startswith(("/", "./", "../", "~")) or value in (".", ".."):
-        return HFRef(model_id=None, revision=None, path=str(Path(value).expanduser().resolve()), alias=alias)
-    model_id, at, revision = value.partition("@")
-    if not _HUB_ID.fullmatch(model_id) or (at and not revision):
-        raise ConfigError(
-            f"'{text}' is not a Hugging Face encoder; expected hf:ORG/NAME[@REVISION] (e.g. "
-            "hf:google/siglip2-base-patch16-naflex) or hf:/path/to/dir (a directory starting with /, ./, ../ or ~)"
-        )
-    return HFRef(model_id=model_id, revision=revision or None, path=None, alias=alias)
 
 
 def read_model_config(directory: Path, ref: HFRef) -> dict[str, Any]:
@@ -299,7 +207,7 @@ def make_hf_encoder(
     """Build the encoder of a Hugging Face checkpoint (see the module docstring).
 
     Args:
-        ref: the parsed reference (:func:`parse_hf_ref`).
+        ref: the parsed reference (:func:`~vlnav_data.encoders.hf_ref.parse_hf_ref`).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
         batch_size: frames per forward pass (default 8 on CPU, 256 on CUDA).
@@ -456,74 +364,3 @@ def probe_text_dim(
             f"not a two-tower embedding model ({TWO_TOWER_EXAMPLES})"
         )
     return int(feats.shape[1])
-
-
-@dataclasses.dataclass(frozen=True)
-class CachedModel:
-    """A two-tower model in the Hugging Face cache: what ``vlnav-data encoders`` lists.
-
-    Attributes:
-        ref: the ``--encoder`` value that loads it (``hf:ORG/NAME``, with ``@COMMIT`` when no branch points at it).
-        model_class: transformers' class for its ``model_type`` (``remote code`` when it brings its own).
-        dim: embedding width read from ``config.json`` (``projection_dim``, else the text projection size,
-            else the vision width), or None when the config does not say.
-        revision: the snapshot's commit hash.
-        refs: the branches and tags that point at it.
-    """
-
-    ref: str
-    model_class: str
-    dim: int | None
-    revision: str
-    refs: tuple[str, ...]
-
-
-def config_dim(raw: dict[str, Any]) -> int | None:
-    """The embedding width a two-tower ``config.json`` states (None when it does not)."""
-    text = raw.get("text_config") or {}
-    vision = raw.get("vision_config") or {}
-    for value in (raw.get("projection_dim"), text.get("projection_size"), vision.get("hidden_size")):
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
-def cached_models() -> list[CachedModel]:
-    """Every snapshot in the Hugging Face cache whose model offers image and text features (no network).
-
-    Models whose ``config.json`` brings its own code are listed as ``remote code`` (usable with
-    ``--trust-remote-code``); models of other kinds (language models, detectors without text features)
-    are left out.
-    """
-    from vlnav_data.encoders.weights import hf_hub_cache_dir
-
-    cache = hf_hub_cache_dir()
-    if not cache.is_dir():
-        return []
-    import transformers
-    from huggingface_hub import scan_cache_dir
-
-    out = []
-    for repo in sorted(scan_cache_dir(cache).repos, key=lambda r: r.repo_id):
-        if repo.repo_type != "model":
-            continue
-        for rev in sorted(repo.revisions, key=lambda r: r.commit_hash):
-            try:
-                raw = json.loads((Path(rev.snapshot_path) / "config.json").read_text())
-            except (OSError, ValueError):
-                continue
-            if not isinstance(raw, dict):
-                continue
-            native = native_model_class(raw)
-            if uses_remote_code(raw) and native is None:
-                model_class = "remote code"
-            elif native is not None and has_two_tower_features(getattr(transformers, native, None)):
-                model_class = native
-            else:
-                continue
-            refs = tuple(sorted(rev.refs))
-            ref = HF_PREFIX + repo.repo_id + ("" if "main" in refs else f"@{rev.commit_hash}")
-            out.append(
-                CachedModel(ref=ref, model_class=model_class, dim=config_dim(raw), revision=rev.commit_hash, refs=refs)
-            )
-    return out

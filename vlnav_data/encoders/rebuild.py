@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vlnav_data.encoders import hf, plugins
+from vlnav_data.encoders import plugins
+from vlnav_data.encoders.hf_ref import HF_PREFIX
 from vlnav_data.encoders.spec import Encoder, revision_seed
 from vlnav_data.encoders.weights import CONTENT_HASH_PREFIX, cached_snapshot, content_hash, download_command
 from vlnav_data.errors import EncoderError
@@ -210,7 +211,7 @@ def _rebuild_weights(
 
 
 def _hub_id(label: str) -> str:
-    return label.removeprefix(hf.HF_PREFIX)
+    return label.removeprefix(HF_PREFIX)
 
 
 def mismatch_error(

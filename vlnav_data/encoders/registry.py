@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vlnav_data.encoders import hf, plugins
+from vlnav_data.encoders import hf, hf_cache, hf_ref, plugins
 from vlnav_data.encoders.fused import FusedEncoder
 from vlnav_data.encoders.oracle import ORACLE_DIM, OracleEncoder
 from vlnav_data.encoders.preprocess import preprocess_from_hf, record_of
@@ -123,13 +123,13 @@ def make_encoder(
     """
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1 or None; received {batch_size}.")
-    if hf.is_hf_ref(name):
+    if hf_ref.is_hf_ref(name):
         if model_path is not None:
             raise ConfigError(
                 f"encoder '{name}' names its files itself; drop model_path ({model_path!r}) or use hf:/path/to/dir"
             )
         return hf.make_hf_encoder(
-            hf.parse_hf_ref(name),
+            hf_ref.parse_hf_ref(name),
             device=device,
             dtype=dtype,
             batch_size=batch_size,
@@ -227,7 +227,7 @@ def compile_supported(name: str) -> bool:
     """Whether ``make_encoder(name, compile=True)`` compiles something: the two-tower models (built-in SigLIP
     and CLIP, every ``hf:`` reference). ViLT runs eager (its patch sampling draws random numbers, which a
     compiled graph would draw differently), the oracle has no model, plugins build themselves."""
-    if hf.is_hf_ref(name):
+    if hf_ref.is_hf_ref(name):
         return True
     entry = _REGISTRY.get(name)
     return entry is not None and entry.family in ("siglip", "clip")
@@ -263,13 +263,13 @@ def encoder_name(text: str) -> str:
     """The name an ``--encoder`` value gets in a file, checked without building anything.
 
     Built-in and plugin names are their own names; ``hf:`` references get their alias or a name derived
-    from the id (:attr:`vlnav_data.encoders.hf.HFRef.name`).
+    from the id (:attr:`vlnav_data.encoders.hf_ref.HFRef.name`).
 
     Raises:
         ConfigError: malformed ``hf:`` reference or unknown name.
     """
-    if hf.is_hf_ref(text):
-        return hf.parse_hf_ref(text).name
+    if hf_ref.is_hf_ref(text):
+        return hf_ref.parse_hf_ref(text).name
     if text in _REGISTRY or plugins.find_factory(text) is not None:
         return text
     raise unknown_encoder(text)
@@ -410,7 +410,7 @@ def available_encoders() -> list[AvailableEncoder]:
     for info in plugins.describe_plugins():
         note = f"{info.note} [{info.origin}]" if info.note else info.origin
         rows.append(AvailableEncoder(name=info.name, source="plugin", dim=info.dim, note=note))
-    for model in hf.cached_models():
+    for model in hf_cache.cached_models():
         refs = f" ({', '.join(model.refs)})" if model.refs else ""
         note = f"{model.model_class}, cached commit {model.revision[:12]}{refs}"
         if model.model_class == "remote code":
