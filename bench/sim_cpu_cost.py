@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from vlnav_data.sim import get_preset, make_arena
-from vlnav_data.sim.render import default_scene, render_batch
+from vlnav_data.sim.render import render_batch
+from vlnav_data.sim.render_scene import default_scene
 
 
 def cpu_ms_per_frame(fn, frames: int, reps: int) -> float:

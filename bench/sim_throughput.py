@@ -40,7 +40,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering (read whe
 
 from vlnav_data.sim import get_preset, make_arena
 from vlnav_data.sim.config import ArenaConfig
-from vlnav_data.sim.render import Scene, default_scene, render_batch
+from vlnav_data.sim.render import render_batch
+from vlnav_data.sim.render_scene import Scene, default_scene
 
 
 def naive_render(config: ArenaConfig, poses: torch.Tensor, scene: Scene) -> torch.Tensor:

@@ -33,6 +33,7 @@ from vlnav_data.sim.contract import ArenaReport, ContractViolation, check_arena
 from vlnav_data.sim.dynamics import integrate_pose, wheel_speeds_radps
 from vlnav_data.sim.env import ArenaEnv
 from vlnav_data.sim.env_factory import check_env_factory, load_env_factory
+from vlnav_data.sim.make import make_arena
 from vlnav_data.sim.render import render_views
 from vlnav_data.sim.rollout import Episode, rollout
 from vlnav_data.sim.task import (
@@ -42,7 +43,7 @@ from vlnav_data.sim.task import (
     instruction_texts,
     sample_episode_start,
 )
-from vlnav_data.sim.vector_env import AUTORESET_MODES, ArenaVecEnv, make_arena
+from vlnav_data.sim.vector_env import AUTORESET_MODES, ArenaVecEnv
 
 ENV_ID = "vlnav/Arena-v0"
 
@@ -50,7 +51,7 @@ if ENV_ID not in gymnasium.registry:
     gymnasium.register(
         id=ENV_ID,
         entry_point="vlnav_data.sim.env:ArenaEnv",
-        vector_entry_point="vlnav_data.sim.vector_env:make_arena",
+        vector_entry_point="vlnav_data.sim.make:make_arena",
     )
 
 __all__ = [

@@ -23,7 +23,7 @@ import gymnasium
 import numpy as np
 
 from vlnav_data.errors import ConfigError
-from vlnav_data.sim.vector_env import make_arena
+from vlnav_data.sim.make import make_arena
 
 
 class ArenaEnv(gymnasium.Env):

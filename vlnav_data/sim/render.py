@@ -8,105 +8,26 @@ The camera is level, which makes the scene separable:
   pixel footprint (no aliasing or moiré at a distance).
 * **walls**: every column's ray is intersected with the wall segments once (``N×W`` 2×2 solves); a
   column shows the wall between two rows given by the wall depth, the floor below, black sky above.
-* **spheres**: each sphere is bounded by the projection of its bounding cube; only pixels inside that
-  box are tested with the exact ray-sphere equation, whose terms are sums of a column part and a row
-  part. Hits are shaded (Lambert + a small Blinn-Phong highlight from the point light), depth-tested
-  against the walls and against each other (a z-buffer by ``scatter_reduce``).
+* **spheres**: ray-traced inside the projection of their bounding cubes, drawn last
+  (``sim/render_spheres.py``).
 
 Near/far clipping follows the published camera (0.076 m, 10 m): floor closer than the near plane is
 not drawn, which leaves a black band at the bottom of the frame, as in the published sample frames.
+
+This module holds the floor/wall/sky pixel shaders, each as an eager in-place function and its functional
+twin that ``torch.compile`` fuses (kept side by side so that they change together), ``render_batch`` and
+``render_views``. The scene and camera constants are in ``sim/render_scene.py``.
 """
 
 from __future__ import annotations
-
-import functools
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from vlnav_data.errors import ConfigError
-from vlnav_data.sim import transfer
 from vlnav_data.sim.config import ArenaConfig
-from vlnav_data.sim.task import PALETTE_NAMES, PALETTE_RGB
-
-_SPECULAR_WEIGHT = 0.25
-_SPECULAR_EXPONENT = 24.0
-
-
-@dataclass(frozen=True)
-class Scene:
-    """Per-env scene tensors (all on the render device).
-
-    Attributes:
-        sphere_xy: float32 ``(N, K, 2)`` sphere centres.
-        sphere_rgb: float32 ``(N, K, 3)`` sphere colours in [0, 1].
-        floor_rgb: float32 ``(N, 3)`` floor colours.
-        light_position: float32 ``(N, 3)`` light positions.
-    """
-
-    sphere_xy: torch.Tensor
-    sphere_rgb: torch.Tensor
-    floor_rgb: torch.Tensor
-    light_position: torch.Tensor
-
-
-@dataclass(frozen=True)
-class _Camera:
-    """Per-(config, device) constants of the pinhole camera."""
-
-    left_per_col: torch.Tensor  # (W,) left component of the column ray per unit depth
-    up_per_row: torch.Tensor  # (H,) up component of the row ray per unit depth
-    floor_depth_lower: torch.Tensor  # (H - H0,) floor depth of rows H0.. (inf when not on the floor)
-    first_floor_row: int  # H0: first row whose centre looks below the horizon
-    num_lower_rows: int  # rows H0.. that can show floor or wall (below them the floor is near-clipped)
-    walls: torch.Tensor  # (S, 4) wall segments
-    wall_rgb: torch.Tensor  # (3,) wall colour in [0, 1]
-    sky_255: torch.Tensor  # (3,) sky colour in [0, 255] (constants made once: a host->device copy syncs on CUDA)
-    fx: float
-    fy: float
-
-
-@functools.lru_cache(maxsize=16)
-def _camera(config: ArenaConfig, device: str) -> _Camera:
-    h_px, w_px = config.image_height_px, config.image_width_px
-    fx, fy = config.focal_length_px
-    u = torch.arange(w_px, dtype=torch.float64) + 0.5
-    v = torch.arange(h_px, dtype=torch.float64) + 0.5
-    left = -(u - 0.5 * w_px) / fx
-    up = -(v - 0.5 * h_px) / fy
-    first_floor = int((up >= 0).sum())
-    depth = config.camera_height_m / (-up[first_floor:])
-    num_lower = int((depth >= config.camera_near_m).sum())  # depth decreases with the row index
-    depth = torch.where(
-        (depth >= config.camera_near_m) & (depth <= config.camera_far_m), depth, torch.full_like(depth, torch.inf)
-    )
-    dev = torch.device(device)
-    return _Camera(
-        left_per_col=left.to(dev, torch.float32),
-        up_per_row=up.to(dev, torch.float32),
-        floor_depth_lower=depth.to(dev, torch.float32),
-        first_floor_row=first_floor,
-        num_lower_rows=num_lower,
-        # (S, 4); a dummy segment when there are no walls (never hit: wall depth stays inf).
-        walls=torch.tensor(config.wall_segments_xy_m or ((0.0, 0.0, 1.0, 0.0),), dtype=torch.float32, device=dev),
-        wall_rgb=torch.tensor(config.wall_rgb, dtype=torch.float32, device=dev),
-        sky_255=torch.tensor(config.sky_rgb, dtype=torch.float32, device=dev) * 255.0,
-        fx=fx,
-        fy=fy,
-    )
-
-
-def default_scene(config: ArenaConfig, num_envs: int, device: torch.device | str = "cpu") -> Scene:
-    """The config's fixed layout (sphere positions/colours, floor, light) broadcast to ``num_envs``."""
-    xy = torch.tensor(config.sphere_positions_xy_m, dtype=torch.float32, device=device)
-    rgb = torch.as_tensor(PALETTE_RGB[[PALETTE_NAMES.index(c) for c in config.sphere_colors]], device=device)
-    return Scene(
-        sphere_xy=xy.expand(num_envs, -1, -1),
-        sphere_rgb=rgb.expand(num_envs, -1, -1),
-        floor_rgb=torch.tensor(config.floor_rgb, dtype=torch.float32, device=device).expand(num_envs, -1),
-        light_position=torch.tensor(config.light_position_m, dtype=torch.float32, device=device).expand(num_envs, -1),
-    )
+from vlnav_data.sim.render_scene import Scene, camera, default_scene, scene_from_arrays
+from vlnav_data.sim.render_spheres import draw_spheres
 
 
 def _wall_hits(config: ArenaConfig, cx, cy, dir_x, dir_y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -313,7 +234,7 @@ def render_batch(
         uint8 tensor ``(N, H, W, 3)`` on the poses' device.
     """
     device = poses.device
-    cam = _camera(config, str(device))
+    cam = camera(config, str(device))
     n = poses.shape[0]
     h_px, w_px = config.image_height_px, config.image_width_px
     h0 = cam.first_floor_row
@@ -350,7 +271,7 @@ def render_batch(
     wall_top = torch.where(has_wall, (config.wall_height_m - hc) * inv_t, torch.full_like(wall_t, -torch.inf))
     wall_bottom = torch.where(has_wall, -hc * inv_t, torch.full_like(wall_t, torch.inf))
 
-    # One spare pixel after the frames: sphere candidates that are not drawn are written there (see _draw_spheres).
+    # One spare pixel after the frames: sphere candidates that are not drawn are written there (see draw_spheres).
     storage = torch.empty((n * h_px * w_px + 1, 3), dtype=torch.uint8, device=device)
     image = storage[:-1].view(n, h_px, w_px, 3)
     up = cam.up_per_row
@@ -386,154 +307,8 @@ def render_batch(
     half_width = 0.5 * config.floor_grid_line_width_m / spacing
     for e in _env_chunks(device, n, (h1 - h0) * w_px):
         image[e, h0:h1] = lower(*row_args, *(a[e] for a in env_args), sky, half_width)
-    _draw_spheres(config, cam, storage, image.shape, cx, cy, cos_t, sin_t, wall_t, scene, light)
+    draw_spheres(config, cam, storage, image.shape, cx, cy, cos_t, sin_t, wall_t, scene, light)
     return image
-
-
-def _draw_spheres(
-    config: ArenaConfig,
-    cam: _Camera,
-    storage: torch.Tensor,
-    shape: torch.Size,
-    cx: torch.Tensor,
-    cy: torch.Tensor,
-    cos_t: torch.Tensor,
-    sin_t: torch.Tensor,
-    wall_t: torch.Tensor,
-    scene: Scene,
-    light: torch.Tensor,
-) -> None:
-    """Ray-trace the spheres inside their projected bounding boxes and write hits into the frames.
-
-    ``storage`` holds the ``shape`` = ``(N, H, W, 3)`` frames followed by one spare pixel. The only host read is
-    the number of candidate pixels (the size of the arrays below); hits and depth-test winners are selected
-    with masks, not ``nonzero()`` (each of which would be another read): every candidate is shaded, and the
-    ones not drawn are written to the spare pixel.
-    """
-    device = storage.device
-    n, h_px, w_px, _ = shape
-    r = config.sphere_radius_m
-    hc = config.camera_height_m
-    sxy = scene.sphere_xy.to(device, torch.float32)
-    k = sxy.shape[1]
-    dx = sxy[..., 0] - cx[:, None]
-    dy = sxy[..., 1] - cy[:, None]
-    sf = cos_t[:, None] * dx + sin_t[:, None] * dy  # (N, K) camera-frame forward
-    sl = -sin_t[:, None] * dx + cos_t[:, None] * dy  # left
-    su = torch.full_like(sf, config.sphere_height_m - hc)  # up
-    # Conservative pixel box: project the 8 corners of the camera-frame bounding cube, clipped to the near
-    # plane (only hits at depth >= near are drawn, and the projection of a convex solid in front of the
-    # camera is bounded by the projections of its corners). A sphere beside the camera therefore gets a
-    # box at the image edge, not the whole image.
-    near = config.camera_near_m
-    visible = (sf + r) > near
-    fx, fy = cam.fx, cam.fy
-    fs = torch.stack([(sf - r).clamp_min(near), (sf + r).clamp_min(near)], -1)[..., :, None]  # (N, K, 2, 1)
-    ls = torch.stack([sl - r, sl + r], -1)[..., None, :]  # (N, K, 1, 2)
-    us = torch.stack([su - r, su + r], -1)[..., None, :]
-    ucorner = 0.5 * w_px - fx * ls / fs
-    vcorner = 0.5 * h_px - fy * us / fs
-    u0 = (ucorner.amin((-1, -2)).floor() - 1).clamp(0, w_px)
-    u1 = (ucorner.amax((-1, -2)).ceil() + 1).clamp(0, w_px)
-    v0 = (vcorner.amin((-1, -2)).floor() - 1).clamp(0, h_px)
-    v1 = (vcorner.amax((-1, -2)).ceil() + 1).clamp(0, h_px)
-    bw = (u1 - u0).long()
-    bh = (v1 - v0).long()
-    counts = torch.where(visible, bw * bh, torch.zeros_like(bw)).reshape(-1)  # (N*K,)
-    total = int(transfer.to_host(counts.sum()))
-    if total == 0:
-        return
-    owner = torch.repeat_interleave(torch.arange(n * k, device=device), counts, output_size=total)
-    starts = torch.cumsum(counts, 0) - counts
-    local = torch.arange(total, device=device) - starts[owner]
-    bw_f, u0_f, v0_f = bw.reshape(-1)[owner], u0.long().reshape(-1)[owner], v0.long().reshape(-1)[owner]
-    col = u0_f + local % bw_f
-    row = v0_f + torch.div(local, bw_f, rounding_mode="floor")
-    env = torch.div(owner, k, rounding_mode="floor")
-    # Exact ray-sphere test; the ray per unit depth is (1, left_u, up_v).
-    lu = cam.left_per_col[col]
-    uv = cam.up_per_row[row]
-    s_f, s_l, s_u = sf.reshape(-1)[owner], sl.reshape(-1)[owner], su.reshape(-1)[owner]
-    ds = s_f + lu * s_l + uv * s_u
-    dd = 1.0 + lu * lu + uv * uv
-    ss = s_f * s_f + s_l * s_l + s_u * s_u
-    disc = ds * ds - dd * (ss - r * r)
-    t = (ds - torch.sqrt(disc.clamp_min(0.0))) / dd
-    hit = (disc >= 0) & (t >= config.camera_near_m) & (t <= config.camera_far_m)
-    # Walls occlude when they are closer and the ray at the wall depth is within the wall height.
-    wt = wall_t[env, col]
-    z_at_wall = hc + uv * wt.clamp(max=1e6)
-    occluded = (wt < t) & (z_at_wall >= 0) & (z_at_wall <= config.wall_height_m)
-    hit &= ~occluded
-    pix = (env * h_px + row) * w_px + col
-    zbuf = torch.full((n * h_px * w_px,), torch.inf, device=device)
-    zbuf.scatter_reduce_(0, pix, torch.where(hit, t, torch.full_like(t, torch.inf)), reduce="amin")
-    front = hit & (t <= zbuf[pix])
-    # Shading in the camera frame (forward, left, up).
-    pf, pl, pu = t, t * lu, t * uv
-    nf = (pf - sf.reshape(-1)[owner]) / r
-    nl = (pl - sl.reshape(-1)[owner]) / r
-    nu = (pu - su.reshape(-1)[owner]) / r
-    ldx = light[env, 0] - cx[env]
-    ldy = light[env, 1] - cy[env]
-    lf = cos_t[env] * ldx + sin_t[env] * ldy - pf
-    ll = -sin_t[env] * ldx + cos_t[env] * ldy - pl
-    lz = light[env, 2] - hc - pu
-    lnorm = torch.sqrt(lf * lf + ll * ll + lz * lz)
-    lf, ll, lz = lf / lnorm, ll / lnorm, lz / lnorm
-    lam = (nf * lf + nl * ll + nu * lz).clamp_min(0.0)
-    vnorm = torch.sqrt(pf * pf + pl * pl + pu * pu)
-    hf, hl, hz = lf - pf / vnorm, ll - pl / vnorm, lz - pu / vnorm
-    hnorm = torch.sqrt(hf * hf + hl * hl + hz * hz).clamp_min(1e-9)
-    spec = ((nf * hf + nl * hl + nu * hz) / hnorm).clamp_min(0.0) ** _SPECULAR_EXPONENT
-    amb = config.ambient_light
-    base = scene.sphere_rgb.to(device, torch.float32).reshape(-1, 3)[owner]
-    rgb = base * (amb + (1 - amb) * lam)[:, None] + (_SPECULAR_WEIGHT * spec)[:, None]
-    spare = torch.full_like(pix, n * h_px * w_px)
-    storage[torch.where(front, pix, spare)] = (rgb.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
-
-
-def scene_from_arrays(
-    config: ArenaConfig,
-    num_envs: int,
-    device: torch.device | str,
-    sphere_positions_xy_m: object = None,
-    sphere_color_indices: object = None,
-    floor_rgb: object = None,
-    light_position_m: object = None,
-) -> Scene:
-    """Build a :class:`Scene`, filling what is not given from the config's fixed layout.
-
-    Args:
-        sphere_positions_xy_m: ``(K, 2)`` or ``(N, K, 2)`` centres.
-        sphere_color_indices: ``(K,)`` or ``(N, K)`` indices into the palette order.
-        floor_rgb: ``(3,)`` or ``(N, 3)``.
-        light_position_m: ``(3,)`` or ``(N, 3)``.
-    """
-    base = default_scene(config, num_envs, device)
-
-    def batch(value: object, tail: tuple[int, ...], name: str, dtype=torch.float32) -> torch.Tensor:
-        t = torch.as_tensor(np.asarray(value), device=device, dtype=dtype)
-        if t.ndim == len(tail):
-            t = t.expand(num_envs, *t.shape)
-        bad_tail = any(a != b for a, b in zip(t.shape[1:], tail, strict=False) if b)
-        if t.ndim != len(tail) + 1 or t.shape[0] != num_envs or bad_tail:
-            raise ConfigError(f"{name} must have shape {tail} or ({num_envs}, *{tail}), got {tuple(t.shape)}")
-        return t
-
-    xy = base.sphere_xy if sphere_positions_xy_m is None else batch(sphere_positions_xy_m, (0, 2), "sphere_positions")
-    if sphere_color_indices is None:
-        if xy.shape[1] != base.sphere_rgb.shape[1]:
-            raise ConfigError(f"sphere_color_indices is required for {xy.shape[1]} custom sphere positions")
-        rgb = base.sphere_rgb
-    else:
-        ci = batch(sphere_color_indices, (xy.shape[1],), "sphere_color_indices", torch.long)
-        if bool(((ci < 0) | (ci >= len(PALETTE_NAMES))).any()):
-            raise ConfigError(f"sphere_color_indices must be in [0, {len(PALETTE_NAMES)}), got {ci.tolist()}")
-        rgb = torch.as_tensor(PALETTE_RGB, device=device)[ci]
-    floor = base.floor_rgb if floor_rgb is None else batch(floor_rgb, (3,), "floor_rgb")
-    light = base.light_position if light_position_m is None else batch(light_position_m, (3,), "light_position_m")
-    return Scene(sphere_xy=xy, sphere_rgb=rgb, floor_rgb=floor, light_position=light)
 
 
 def render_views(
