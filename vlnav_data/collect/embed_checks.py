@@ -115,7 +115,7 @@ def inspect_input(src: Path) -> EmbedInput:
             rebuild_command=rebuild.decode() if isinstance(rebuild, bytes) else str(rebuild),
             fingerprint=input_fingerprint(src, f),
             size_bytes=src.stat().st_size,
-            frame_hw=tuple(int(x) for x in data[names[0]][schema.RGB].shape[1:3]) if names else (0, 0),
+            frame_hw=tuple(int(x) for x in f["data"][names[0]][schema.RGB].shape[1:3]) if names else (0, 0),
         )
 
 
