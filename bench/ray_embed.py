@@ -33,7 +33,8 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from vlnav_data.collect.embed import EmbedConfig, embed_dataset  # noqa: E402
+from vlnav_data.collect.embed import embed_dataset  # noqa: E402
+from vlnav_data.collect.embed_config import EmbedConfig  # noqa: E402
 from vlnav_data.collect.executors import ExecutorConfig  # noqa: E402
 from vlnav_data.dataset.synthetic import write_synthetic_dataset  # noqa: E402
 

@@ -155,7 +155,8 @@ def test_ray_flags_are_checked_before_any_work(good, tmp_path):
 SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
-    from vlnav_data.collect.embed import EmbedConfig, embed_dataset
+    from vlnav_data.collect.embed import embed_dataset
+    from vlnav_data.collect.embed_config import EmbedConfig
 
     path, stage, after = sys.argv[1], sys.argv[2], int(sys.argv[3])
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from vlnav_data.collect import BuildConfig, build_dataset
-from vlnav_data.collect.embed import EmbedConfig, embed_dataset
+from vlnav_data.collect.embed import embed_dataset
+from vlnav_data.collect.embed_config import EmbedConfig
 from vlnav_data.collect.embedding import CROSS_EPISODE_TOLERANCE
 from vlnav_data.dataset import DatasetReader, lock_path, partial_path
 from vlnav_data.dataset.sidecar import sidecar_path

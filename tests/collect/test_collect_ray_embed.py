@@ -25,7 +25,8 @@ import pytest
 from typer.testing import CliRunner
 
 from vlnav_data.cli.data import app
-from vlnav_data.collect.embed import EmbedConfig, embed_dataset
+from vlnav_data.collect.embed import embed_dataset
+from vlnav_data.collect.embed_config import EmbedConfig
 from vlnav_data.collect.embed_tasks import RangeTask, _embed_range
 from vlnav_data.collect.executors import ExecutorConfig, TaskContext
 from vlnav_data.dataset import lock_path, partial_path
@@ -150,7 +151,8 @@ def test_a_worker_killed_mid_task_is_retried_and_gives_the_same_arrays(local_ray
 DRIVER = textwrap.dedent(
     """
     import os, signal, sys
-    from vlnav_data.collect.embed import EmbedConfig, embed_dataset
+    from vlnav_data.collect.embed import embed_dataset
+    from vlnav_data.collect.embed_config import EmbedConfig
     from vlnav_data.collect.executors import ExecutorConfig
 
     source, out, address, after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

@@ -58,7 +58,8 @@ def embed(
 ) -> None:
     """Compute obs/<X>_image, obs/<X>_joint and the text embeddings of encoder X from the stored frames and
     instructions, and add them to FILE (or write --out). Crash-safe and resumable; see the README."""
-    from vlnav_data.collect.embed import EmbedConfig, embed_dataset
+    from vlnav_data.collect.embed import embed_dataset
+    from vlnav_data.collect.embed_config import EmbedConfig
 
     ray_values = run_command(
         _ray_values,

@@ -49,19 +49,9 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.collect.build import encoder_entry
-from vlnav_data.collect.embed import (
-    EmbedConfig,
-    EmbedTaskOutcome,
-    EmbedTaskState,
-    ProgressFn,
-    _Committer,
-    _demo_listing,
-    _Input,
-    _make_encoders,
-    _Stage,
-    _stream_episodes,
-    _text_rows,
-)
+from vlnav_data.collect.embed_checks import EmbedInput, demo_listing
+from vlnav_data.collect.embed_config import EmbedConfig, EmbedTaskOutcome, EmbedTaskState, ProgressFn
+from vlnav_data.collect.embed_stage import Committer, EmbedStage, make_encoders, stream_episodes, text_rows
 from vlnav_data.collect.embedding import (
     EpisodeEmbedder,
     EpisodeEmbeddings,
@@ -158,10 +148,10 @@ class RangeEmbeddings:
 def embed_on_executor(
     config: EmbedConfig,
     src: Path,
-    info: _Input,
+    info: EmbedInput,
     open_sidecar: Callable[[Sequence[EncoderEntry]], EmbeddingSidecar],
     progress: ProgressFn | None,
-) -> _Stage:
+) -> EmbedStage:
     """The embedding stage on ``config.executor``: tasks compute, this process commits in order.
 
     Args:
@@ -172,7 +162,7 @@ def embed_on_executor(
         progress: called after every commit and every task event.
 
     Returns:
-        The stage's outcome, for :class:`~vlnav_data.collect.embed.EmbedResult`.
+        The stage's outcome, for :class:`~vlnav_data.collect.embed_config.EmbedResult`.
 
     Raises:
         ConfigError: no cluster, no node that fits a task, a node that does not see the input, encoders
@@ -182,7 +172,7 @@ def embed_on_executor(
     file = str(src.absolute())
     with make_executor(config.executor) as executor:
         executor.check_resources("task")
-        _, unused = _text_rows(info)
+        _, unused = text_rows(info)
         first = EncoderTask(
             config=config,
             file=file,
@@ -194,7 +184,7 @@ def embed_on_executor(
         sidecar = open_sidecar(list(report.entries))
         resumed = sidecar.committed
         try:
-            committer = _Committer(info, sidecar, progress)
+            committer = Committer(info, sidecar, progress)
             if committer.unused_rows:
                 committer.write_text_rows(report.texts)
             tasks = _ranges(config, info, file, committer.start)
@@ -230,7 +220,7 @@ def embed_on_executor(
         )
         for i, (task, (frames, encode_s, node)) in enumerate(zip(tasks, done, strict=True))
     )
-    return _Stage(
+    return EmbedStage(
         entries=added,
         resumed=resumed,
         frames=committer.frames,
@@ -243,7 +233,7 @@ def embed_on_executor(
     )
 
 
-def _ranges(config: EmbedConfig, info: _Input, file: str, start: int) -> list[RangeTask]:
+def _ranges(config: EmbedConfig, info: EmbedInput, file: str, start: int) -> list[RangeTask]:
     """The uncommitted episodes ``start..n-1`` in ranges of ``config.episodes_per_task``."""
     n = len(info.demo_names)
     step = config.episodes_per_task
@@ -297,7 +287,7 @@ def _encoders_here(config: EmbedConfig, cwd: str) -> tuple[list[Any], str, bool,
     relative ``hf:`` directory means the same): (encoders, device, across episodes, batch frames)."""
     device = resolve_device(config.device, "--device")
     with working_directory(cwd):
-        encoders = _make_encoders(config, device, None)
+        encoders = make_encoders(config, device, None)
     across = batches_across_episodes(config.cross_episode_batching, device)
     batch_frames = batch_frames_for(encoders, config.encoder_batch_size) if across else None
     return encoders, device, across, batch_frames
@@ -321,8 +311,8 @@ def _build_encoders(task: EncoderTask, ctx: TaskContext) -> EncoderReport:
 def _embed_range(task: RangeTask, ctx: TaskContext) -> RangeEmbeddings:
     """One range task: read the range's episodes from the shared file, embed them, return the arrays."""
     with _open_input(task.file, task.fingerprint, ctx.node) as f:
-        listing = _demo_listing(f, task.demo_names)
-    info = _Input(
+        listing = demo_listing(f, task.demo_names)
+    info = EmbedInput(
         **listing, entries=(), rebuild_command="", fingerprint=task.fingerprint, size_bytes=0
     )  # the range alone: episode k of the range is episode first_episode + k of the file
     ctx.limit_threads()
@@ -341,7 +331,7 @@ def _embed_range(task: RangeTask, ctx: TaskContext) -> RangeEmbeddings:
             ctx.report(episodes_done=sum(e is not None for e in episodes), frames_done=frames)
 
     embedder = EpisodeEmbedder(encoders, batch_frames=batch_frames)
-    encode_s = _stream_episodes(Path(task.file), info, range(len(task.demo_names)), embedder, read_ahead, on_finished)
+    encode_s = stream_episodes(Path(task.file), info, range(len(task.demo_names)), embedder, read_ahead, on_finished)
     if any(e is None for e in episodes):
         raise RuntimeError(f"task for episodes {task.first_episode}.. embedded {frames} frames but not every episode")
     return RangeEmbeddings(
@@ -358,7 +348,7 @@ def _embed_range(task: RangeTask, ctx: TaskContext) -> RangeEmbeddings:
 class _Tracker:
     """Turns task events into :class:`EmbedTaskState` for the driver's progress reports."""
 
-    def __init__(self, tasks: list[RangeTask], committer: _Committer) -> None:
+    def __init__(self, tasks: list[RangeTask], committer: Committer) -> None:
         self.committer = committer
         self.states = [
             EmbedTaskState(
