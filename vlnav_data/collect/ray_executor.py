@@ -114,22 +114,32 @@ class RayExecutor(Executor):
         pending = list(refs)
         attempts: dict[int, tuple[int, str, int]] = {}
 
-        def drain() -> None:
-            for event in ray.get(board.drain.remote()):
-                if event.kind == "started":
-                    attempts[event.item] = (event.attempt, event.node, event.pid)
-                emit(event)
+        def record(event: TaskEvent) -> None:
+            if event.kind == "started":
+                attempts[event.item] = (event.attempt, event.node, event.pid)
+            emit(event)
 
         try:
             while pending:
-                done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
-                drain()
+                ray.wait(pending, num_returns=1, timeout=POLL_S)
+                events = ray.get(board.drain.remote())
+                # Every result that reached this process before the drain is collected now: a task that starts
+                # on a freed CPU was pushed after its predecessor's result came back, so emitting the finished
+                # tasks before the other tasks' events never shows more tasks running than the CPUs allow.
+                done, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+                finished = {refs[ref] for ref in done}
+                for event in events:
+                    if event.item in finished:
+                        record(event)
                 for ref in done:
                     i = refs.pop(ref)  # dropping the last reference lets Ray free the object
                     result = self._get(ref, i)
                     attempt, node, pid = attempts.get(i, (0, "?", 0))
                     emit(TaskEvent(i, "finished", attempt, node, pid))
                     results[i] = on_result(i, result) if on_result is not None else result
+                for event in events:
+                    if event.item not in finished:
+                        record(event)
         except BaseException:
             for ref in pending:
                 ray.cancel(ref)
