@@ -166,6 +166,17 @@ def test_id_missing_from_the_cache_fails_fast_with_the_download_command(fake_hf_
     )
 
 
+def test_missing_local_directory_says_where_a_copy_comes_from(tmp_path):
+    missing = tmp_path / "siglip2"
+    with pytest.raises(EncoderError) as info:
+        make_encoder(f"hf:{missing}")
+    assert str(info.value) == (
+        f"encoder 'siglip2' could not load {missing}: the local directory {missing} does not exist. Fetch it with "
+        f"`hf download ORG/NAME --local-dir {missing}`, or point --encoder hf:/path/to/dir at a directory that "
+        "holds the model's files (config.json, weights, tokenizer, preprocessor_config.json)."
+    )
+
+
 def test_model_without_features_is_refused_before_loading_weights(tmp_path):
     from transformers import BertConfig
 

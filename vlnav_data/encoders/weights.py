@@ -177,9 +177,11 @@ def missing_weights_error(
             if not path.exists()
             else f"the local directory {path} does not hold a loadable copy ({_first_line(cause)})"
         )
+        # hf:/dir names no hub id: the hint shows where a copy comes from instead of "downloading" the path
+        hub_id = "ORG/NAME" if Path(model_id).expanduser() == path else model_id
         return EncoderError(
             f"encoder '{name}' could not load {model_id}: {where}. Fetch it with "
-            f"`{download_command(model_id, str(path), revision)}`, or point {local_flag} at a directory that holds "
+            f"`{download_command(hub_id, str(path), revision)}`, or point {local_flag} at a directory that holds "
             "the model's files (config.json, weights, tokenizer, preprocessor_config.json)."
         )
     what = f"revision '{revision}' of {model_id}" if revision else model_id
