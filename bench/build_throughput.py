@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine_info import cpu_name
 
 from vlnav_data.collect import BuildConfig, build_dataset
 from vlnav_data.collect.build import arena_overrides, make_expert
@@ -48,13 +49,7 @@ from vlnav_data.devices import resolve_device
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    cpu = cpu_name(platform.processor() or "unknown CPU")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     parts = [
         f"{platform.node()} {platform.system()} {platform.machine()}",

@@ -34,6 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import transformers
+from machine_info import cpu_name
 
 from vlnav_data.encoders.fusion import l2_normalize
 from vlnav_data.encoders.preprocess import ImagePreprocess
@@ -46,13 +47,7 @@ SO400M_PREPROCESS = ImagePreprocess(resize_mode="fixed", height=384, width=384, 
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    cpu = cpu_name(platform.processor() or "unknown CPU")
     parts = [
         f"{platform.node()} {platform.system()} {platform.machine()}",
         f"CPU {cpu}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "

@@ -34,18 +34,11 @@ import time
 import faiss
 import numpy as np
 import torch
+from machine_info import cpu_name
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name(platform.processor() or "")
     return {
         "cpu": cpu,
         "logical_cores": os.cpu_count(),

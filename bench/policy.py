@@ -36,17 +36,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine_info import cpu_name
 
 
 def machine(device: str) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name(platform.processor() or platform.machine())
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else "none"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (

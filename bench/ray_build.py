@@ -31,6 +31,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import torch  # noqa: E402
+from machine_info import cpu_name  # noqa: E402
 
 from vlnav_data.collect import BuildConfig, build_dataset  # noqa: E402
 from vlnav_data.collect.executors import ExecutorConfig  # noqa: E402
@@ -39,13 +40,7 @@ from vlnav_data.dataset.merge import merge_datasets  # noqa: E402
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    cpu = cpu_name(platform.processor() or "unknown CPU")
     import ray
 
     load = os.getloadavg()[0]

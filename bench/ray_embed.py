@@ -32,6 +32,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from machine_info import cpu_name  # noqa: E402
 
 from vlnav_data.collect.embed import embed_dataset  # noqa: E402
 from vlnav_data.collect.embed_config import EmbedConfig  # noqa: E402
@@ -40,13 +41,7 @@ from vlnav_data.dataset.synthetic import write_synthetic_dataset  # noqa: E402
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    cpu = cpu_name(platform.processor() or "unknown CPU")
     import ray
 
     return (

@@ -38,6 +38,8 @@ import torch
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering (read when mujoco is first imported)
 
+from machine_info import cpu_name
+
 from vlnav_data.sim import get_preset, make_arena
 from vlnav_data.sim.config import ArenaConfig
 from vlnav_data.sim.render import render_batch
@@ -195,12 +197,7 @@ def _pool_init_and_render(job: tuple[int, np.ndarray]) -> np.ndarray:
 
 
 def _machine() -> dict:
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    model = cpu_name(platform.processor() or "unknown")
     info = {
         "cpu": model,
         "cores": os.cpu_count(),
