@@ -179,6 +179,9 @@ def umap(
     features: str = FEATURES,
     max_points: int = typer.Option(20_000, "--max-points", help="Cap on train points fit (seeded subsample)."),
     n_neighbors: int = typer.Option(15, "--n-neighbors", help="UMAP neighbourhood size."),
+    rerun: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--rerun", help="Also write the map as a Rerun point cloud (.rrd; the viz extra)."
+    ),
     seed: int = SEED,
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON,
@@ -186,8 +189,13 @@ def umap(
     """2-D UMAP coloured by target colour, instruction, bearing and action; coordinates saved."""
     from vlnav_data.probes.embedding_map import UmapConfig, run_umap
 
+    if rerun is not None:
+        from vlnav_data.viz import check_recording
+
+        run_command(check_recording, rerun)  # before any work: the viz extra, an .rrd name
+
     def go():
-        return run_umap(
+        r = run_umap(
             UmapConfig(
                 path=file,
                 out_dir=out,
@@ -198,8 +206,16 @@ def umap(
                 seed=seed,
             )
         )
+        if rerun is not None:
+            from vlnav_data.viz import record_embedding_map
 
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
+            record_embedding_map(r.coords, rerun)
+        return r
+
+    with (
+        writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]),
+        writing_to(rerun, kind="file", overwrite=overwrite, inputs=[file], option="--rerun", example="map.rrd"),
+    ):
         r = run_command(go)
         emit_result(r, out, as_json=as_json)
     lines = [
