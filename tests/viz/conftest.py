@@ -47,7 +47,11 @@ def knn_eval(demos, tmp_path_factory) -> dict[str, Path]:
     run_knn_probe(KnnProbeConfig(path=demos, out_dir=root / "knn", encoder=enc, k=3, device="cpu"))
     evaluate_policy(
         EvalConfig(
-            model_dir=root / "model", out_dir=root / "eval", num_episodes=3, num_envs=3, policy="knn",
+            model_dir=root / "model",
+            out_dir=root / "eval",
+            num_episodes=3,
+            num_envs=3,
+            policy="knn",
             index_dir=root / "knn",
         )
     )

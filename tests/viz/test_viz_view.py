@@ -20,6 +20,7 @@ def scalars(table: dict) -> list[float]:
     """The ``Scalars`` column of an entity as floats (one value per row)."""
     return [v[0] for v in table["Scalars:scalars"] if v is not None]  # the static style row has none
 
+
 runner = CliRunner()
 COLOURS = ("red", "green", "blue", "yellow", "pink")
 PROMPTS = [f"Move toward the {c} ball." for c in COLOURS]
@@ -116,7 +117,8 @@ def test_prompts_missing_from_the_file_come_from_the_rebuilt_encoder(demos, tmp_
     shutil.copy(demos, copy)
     with h5py.File(copy, "r+") as f:
         table = f["meta/instructions"]
-        table[...] = np.array([s.decode().replace("Move toward", "Go to").encode() for s in table[()]], dtype=table.dtype)
+        renamed = [s.decode().replace("Move toward", "Go to").encode() for s in table[()]]
+        table[...] = np.array(renamed, dtype=table.dtype)
     out = tmp_path / "r.rrd"
     _view([str(copy), "--episode", "2", "--out", str(out)])
     assert '"siglip-tiny-random": "rebuilt"' in (tmp_path / "r.rrd.result.json").read_text()

@@ -194,7 +194,7 @@ def blueprint(encoders: list[str], with_map: bool) -> Any:
         columns.append(rrb.Spatial2DView(origin=arena_map.MAP, name="top-down map"))
     columns.append(rrb.Vertical(*plots))
     return rrb.Blueprint(
-        rrb.Horizontal(*columns, column_shares=[2, 3, 3][: len(columns)] if with_map else [2, 3]),
+        rrb.Horizontal(*columns, column_shares=[2, 3, 3] if with_map else [2, 3]),
         rrb.TimePanel(timeline="frame", expanded=True),
         collapse_panels=False,
     )
@@ -218,13 +218,17 @@ def view_dataset(config: ViewConfig, *, on_serving: Callable[[str], None] | None
     import_rerun()  # before any work: a missing extra is one error line
     t0 = time.perf_counter()
     with DatasetReader(config.path) as reader:
-        if "rgb" not in reader.features or not reader.demo_names or "obs/rgb" not in reader.keys(0):
-            raise SchemaError(
-                f"'{config.path}' holds no frames (obs/rgb): it was built state-only; view needs the first-person "
-                "frames (rebuild it without --no-frames, or look at it with `vlnav-data info`)"
-            )
+        if not reader.demo_names:
+            raise SchemaError(f"'{config.path}' holds no episodes; build one with `vlnav-data build`")
         where = f"'{config.path}'"
         episodes = select_indices(config.episodes, config.episode_range, len(reader), where) or list(range(len(reader)))
+        frameless = [f"demo_{i}" for i in episodes if "obs/rgb" not in reader.file["data"][f"demo_{i}"]]
+        if frameless:
+            raise SchemaError(
+                f"'{config.path}' holds no frames (obs/rgb) in {len(frameless)} of the {len(episodes)} episodes to "
+                f"view (e.g. {frameless[0]}): it is state-only, and view shows the first-person frames; build the "
+                "dataset with frames (`vlnav-data build`)"
+            )
         arena = arena_config_from_json(reader.sim_config) if reader.sim_config else None
         cols = StateColumns(reader.state_names)
         if arena is not None:
