@@ -74,7 +74,7 @@ def log_spheres(
         rr.LineStrips2D(
             [circle(sphere_xy_m[target_index], success_radius_xy_m)],
             colors=[to_uint8_rgb(colour_rgb[target_index])],
-            labels=[f"target: {colour_names[target_index]}"],
+            labels=["target"],
         ),
     )
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.errors import ConfigError
-from vlnav_data.viz.recording import check_rrd_path, import_rerun, open_recording, to_uint8_rgb
+from vlnav_data.viz.recording import check_rrd_path, import_rerun, open_recording, side_panels, to_uint8_rgb
 
 MAP = "embedding_map"
 SPLITS = ("train", "valid")
@@ -83,7 +83,7 @@ def record_embedding_map(coords: Path, out: Path) -> MapRecordingResult:
 
     views = [rrb.Spatial2DView(origin=f"{MAP}/by_{p}", name=f"UMAP coloured by {p}") for p in properties]
     counts = {}
-    with open_recording("vlnav-probe-umap", out, rrb.Blueprint(rrb.Grid(*views))) as (rec, _):
+    with open_recording("vlnav-probe-umap", out, rrb.Blueprint(rrb.Grid(*views), *side_panels(None))) as (rec, _):
         rec.log(MAP, context, static=True)
         for split in SPLITS:
             xy = np.asarray(data[f"{split}_xy"], np.float32) * np.array([1.0, -1.0], np.float32)  # y up

@@ -44,6 +44,7 @@ from vlnav_data.viz.recording import (
     send_scalars,
     series_style,
     set_step,
+    side_panels,
 )
 
 WHEELS = ("left_wheel", "right_wheel")
@@ -243,7 +244,7 @@ def blueprint(k: int | None) -> Any:
             rrb.Vertical(*plots),
             column_shares=[2, 3, 3],
         ),
-        rrb.TimePanel(timeline="frame", expanded=True),
+        *side_panels(),
     )
 
 

@@ -139,6 +139,17 @@ def series_style(rec: Any, entity: str, name: str, rgb: tuple[float, float, floa
     rec.log(entity, rr.SeriesLines(names=[name], colors=colors), static=True)
 
 
+def side_panels(timeline: str | None = FRAME) -> list[Any]:
+    """Blueprint parts: the viewer's blueprint and selection panels folded away, the time panel reduced to its
+    playback bar on ``timeline`` (each unfolds with one click), so the views get the window."""
+    import rerun.blueprint as rrb
+
+    parts = [rrb.BlueprintPanel(state="collapsed"), rrb.SelectionPanel(state="collapsed")]
+    if timeline is not None:
+        parts.append(rrb.TimePanel(timeline=timeline, state="collapsed"))
+    return parts
+
+
 def to_uint8_rgb(rgb: Any) -> list[int]:
     """A colour of floats in [0, 1] as ``[r, g, b]`` bytes."""
     return [int(round(255 * float(c))) for c in rgb]

@@ -39,6 +39,7 @@ from vlnav_data.viz.recording import (
     send_scalars,
     series_style,
     set_step,
+    side_panels,
     wait_until_interrupted,
 )
 
@@ -195,8 +196,7 @@ def blueprint(encoders: list[str], with_map: bool) -> Any:
     columns.append(rrb.Vertical(*plots))
     return rrb.Blueprint(
         rrb.Horizontal(*columns, column_shares=[2, 3, 3] if with_map else [2, 3]),
-        rrb.TimePanel(timeline="frame", expanded=True),
-        collapse_panels=False,
+        *side_panels(),
     )
 
 
