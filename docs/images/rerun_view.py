@@ -22,7 +22,6 @@ import urllib.request
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "rerun_view.png"
-WEB_PORT, GRPC_PORT = 9190, 9976
 SIZE = (1600, 900)
 SETTLE_S = 45.0  # the viewer downloads and compiles its WebAssembly, then streams the recording
 CHROMIUM_FLAGS = [
@@ -37,6 +36,24 @@ CHROMIUM_FLAGS = [
     "--enable-unsafe-swiftshader",
     f"--window-size={SIZE[0]},{SIZE[1]}",
 ]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the servers are local to this run)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    """End a process this script started, with its children (its own process group)."""
+    import signal
+
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def run(*args: str, cwd: Path) -> None:
@@ -68,21 +85,23 @@ def main() -> None:
         build = "build --out demos.h5 --num-episodes 2 --encoder oracle --encoder siglip-tiny-random --image-size-px 64"
         run(str(bin_dir / "vlnav-data"), *build.split(), "--num-envs", "2", "--device", "cpu", cwd=work)
         run(str(bin_dir / "vlnav-data"), "view", "demos.h5", "--episode", "0", "--out", "demos.rrd", cwd=work)
+        web_port, grpc_port = free_port(), free_port()
         server = subprocess.Popen(
-            [str(bin_dir / "rerun"), "demos.rrd", "--serve-web", "--web-viewer-port", str(WEB_PORT), "--port",
-             str(GRPC_PORT), "--hide-welcome-screen"],
-            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [str(bin_dir / "rerun"), "demos.rrd", "--serve-web", "--web-viewer-port", str(web_port), "--port",
+             str(grpc_port), "--hide-welcome-screen"],
+            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         profile = work / "chromium-profile"
         browser = None
         try:
             time.sleep(5)
-            url = (
-                f"http://127.0.0.1:{WEB_PORT}/?url=rerun%2Bhttp%3A%2F%2F127.0.0.1%3A{GRPC_PORT}%2Fproxy&renderer=webgl"
-            )
+            if server.poll() is not None:
+                sys.exit(f"error: `rerun --serve-web` exited with {server.returncode}")
+            proxy = f"rerun%2Bhttp%3A%2F%2F127.0.0.1%3A{grpc_port}%2Fproxy"
+            url = f"http://127.0.0.1:{web_port}/?url={proxy}&renderer=webgl"
             browser = subprocess.Popen(
                 [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", url],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
             port_file = profile / "DevToolsActivePort"
             for _ in range(100):
@@ -92,10 +111,8 @@ def main() -> None:
             port = int(port_file.read_text().split()[0])
             OUT.write_bytes(devtools_screenshot(port, SETTLE_S))
         finally:
-            for proc in (browser, server):
-                if proc is not None:
-                    proc.terminate()
-                    proc.wait(timeout=30)
+            stop(browser)
+            stop(server)
     print(f"wrote {OUT.relative_to(Path.cwd()) if OUT.is_relative_to(Path.cwd()) else OUT}")
 
 
