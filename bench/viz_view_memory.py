@@ -62,7 +62,8 @@ def main() -> None:
             row["raw_frames_mb"] = row["steps"] * args.image_px * args.image_px * 3 / 2**20
             rows.append(row)
     base = rows[0]
-    print(f"{'episodes':>8} {'steps':>6} {'raw frames MB':>13} {'rrd MB':>7} {'peak RSS MB':>11} {'vs baseline':>11} {'s':>6}")
+    heads = ("episodes", "steps", "raw frames MB", "rrd MB", "peak RSS MB", "vs baseline", "s")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(heads, (8, 6, 13, 7, 11, 11, 6), strict=True)))
     for r in rows:
         print(
             f"{r['episodes']:>8} {r['steps']:>6} {r['raw_frames_mb']:>13.1f} {r['rrd_mb']:>7.1f} "

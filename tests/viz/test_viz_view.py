@@ -129,3 +129,21 @@ def test_prompts_missing_from_the_file_come_from_the_rebuilt_encoder(demos, tmp_
         want = _expected_cosines(r.episode(2, [f"obs/{enc}_image"])[f"obs/{enc}_image"], stored)
     for c, colour in enumerate(COLOURS):
         np.testing.assert_allclose(scalars(rrd[f"/cosine/{enc}/{colour}"]), want[:, c], atol=2e-3)
+
+
+def test_a_file_from_elsewhere_gets_the_target_alone_on_the_map(tmp_path, read_rrd):
+    """No arena in sim_config_json (another simulator): frames, actions and the target, no spheres."""
+    from vlnav_data.dataset.synthetic import write_synthetic_dataset
+
+    path = write_synthetic_dataset(tmp_path / "elsewhere.h5", num_episodes=2)
+    out = tmp_path / "e.rrd"
+    _view([str(path), "--no-cosine", "--out", str(out)])
+    assert '"map": "target"' in (tmp_path / "e.rrd.result.json").read_text()
+    rrd = read_rrd(out)
+    with DatasetReader(path) as r:
+        n = [r.num_samples(0), r.num_samples(1)]
+        target = r.episode(0, ["obs/privileged_state"])["obs/privileged_state"][0, 4:6]
+    assert rrd["/camera"]["episode"] == [0] * n[0] + [1] * n[1]
+    assert "/map/spheres" not in rrd
+    ring = np.array(rrd["/map/target"]["LineStrips2D:strips"][0][0])
+    np.testing.assert_allclose(ring[:-1].mean(axis=0)[::-1] * -0.01, target, atol=1e-4)  # centred on the target

@@ -137,6 +137,23 @@ def prompt_embeddings(reader: Any, encoder: str, prompts: list[str], device: str
     return np.asarray(enc.encode_texts(prompts), dtype=np.float32), "rebuilt"
 
 
+def recorded_arena(sim_config: Any) -> Any:
+    """The arena a file was recorded in, or None for a file from elsewhere (another simulator, LeRobot, ...).
+
+    A record whose fields are all :class:`~vlnav_data.sim.ArenaConfig`'s is the arena's (rebuilt by
+    :func:`~vlnav_data.sim.arena_config_from_json`); anything else gets the map without the arena.
+    """
+    import dataclasses
+
+    from vlnav_data.sim import ArenaConfig, arena_config_from_json
+
+    payload = sim_config.get("arena", sim_config) if isinstance(sim_config, dict) else None
+    names = {f.name for f in dataclasses.fields(ArenaConfig)} | {"preset"}
+    if not isinstance(payload, dict) or not payload or not set(payload) <= names:
+        return None
+    return arena_config_from_json(sim_config)
+
+
 def cosines(image_rows: np.ndarray, text_rows: np.ndarray) -> np.ndarray:
     """float64 ``(T, C)`` cosine similarity of every image row with every text row."""
     from vlnav_data.vectors import l2_normalize
@@ -213,7 +230,7 @@ def view_dataset(config: ViewConfig, *, on_serving: Callable[[str], None] | None
         EncoderError: an encoder whose colour prompts must be embedded cannot be rebuilt.
     """
     from vlnav_data.dataset import DatasetReader
-    from vlnav_data.sim import COLOR_PALETTE, arena_config_from_json
+    from vlnav_data.sim import COLOR_PALETTE
 
     import_rerun()  # before any work: a missing extra is one error line
     t0 = time.perf_counter()
@@ -229,7 +246,7 @@ def view_dataset(config: ViewConfig, *, on_serving: Callable[[str], None] | None
                 f"view (e.g. {frameless[0]}): it is state-only, and view shows the first-person frames; build the "
                 "dataset with frames (`vlnav-data build`)"
             )
-        arena = arena_config_from_json(reader.sim_config) if reader.sim_config else None
+        arena = recorded_arena(reader.sim_config)
         cols = StateColumns(reader.state_names)
         if arena is not None:
             colours = list(arena.random_sphere_palette if arena.randomize_spheres else arena.sphere_colors)
