@@ -361,8 +361,9 @@ def compare_arms(a: object, b: object, *, alpha: float = 0.05, rng: object = 0) 
 
     Calibration (``bench/RESULTS.md``, tests/stats): the false-positive rate stays at or below ``alpha``
     at run spreads of 0-15 points with 3, 5 and 10 runs per arm. Power is the price: with 3 runs per arm
-    only differences several times the run spread are detected, and after Holm's correction over many
-    pairs hardly any; ``vlnav-study plan`` says how many runs a target difference needs.
+    a 10-point difference is detected 28% of the time at a 5-point run spread and 8% at 15 points (10
+    runs: 95% and 27%), and after Holm's correction over many pairs less still; ``vlnav-study plan`` says
+    how many runs a target difference needs.
 
     ``rliable`` (Agarwal et al.'s library) is not used: version 1.2.0 pulls in ``arch``, ``pandas``,
     ``seaborn`` and ``absl-py`` for one bootstrap that ``scipy.stats.bootstrap`` already provides.
