@@ -24,7 +24,9 @@ def embed(
     ),
     device: str = DEVICE,
     encoder_dtype: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
-    encoder_batch_size: int | None = typer.Option(None, help="Frames per encoder forward pass."),
+    encoder_batch_size: int | None = typer.Option(
+        None, help="Frames per encoder forward pass.  [default: the encoder's; built-ins: 8 on CPU, 256 on CUDA]"
+    ),
     cross_episode_batching: bool | None = typer.Option(
         None,
         "--cross-episode-batching/--per-episode-batching",

@@ -110,7 +110,7 @@ def this_host() -> str:
     return holder.host
 
 
-def holder_command(pid: int, max_chars: int = 100) -> str:
+def holder_command(pid: int, max_chars: int = 240) -> str:
     """The command line of a process on this host, shortened (``vlnav-data embed demos.h5 ...``); "" when
     it cannot be read (no ``/proc``, or the process is gone)."""
     import shlex
