@@ -113,7 +113,7 @@ def embed_dataset(
     check_input_path(src)
     check_output_path(out)
     device = "" if on_tasks else resolve_device(config.device, "--device")  # tasks resolve their own
-    lock = WriteLock(lock_path(out))
+    lock = WriteLock(lock_path(out), takeover_hint=f"delete '{lock_path(out)}' to take the lock over")
     lock.check_free()  # every refusal comes before the lock file is created: a refused embed leaves no trace
 
     def assembled() -> bool:
