@@ -119,3 +119,43 @@ def test_a_failed_attempt_removes_only_its_own_directory(tiny_color_dataset, tmp
     assert sorted(p.name for p in (out / "cells" / ATTEMPTS_DIR).iterdir()) == [other.name, other.name + ".lock"]
     assert (other / "probe_scores.json").read_text() == "{}"
     assert not (out / "cells" / "probe__tiny_color__oracle__joint").exists()
+
+
+STUDY_HOLDER = """
+import sys
+from vlnav_data.study.run import _study_lock
+lock = _study_lock(sys.argv[2])
+lock.acquire()
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the holder's command line from /proc")
+def test_a_second_study_driver_is_refused_by_the_lock_module(tmp_path):
+    """The study lock is the dataset lock (a lock file, not flock): a second driver is told who holds it."""
+    from vlnav_data.dataset.lock import LockHeldError
+    from vlnav_data.study.run import _study_lock
+
+    out = tmp_path / "study"
+    out.mkdir()
+    script = tmp_path / "vlnav-study"
+    script.write_text(STUDY_HOLDER)
+    holder = subprocess.Popen(
+        [sys.executable, str(script), "run", str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert (out / "study.lock").read_text().splitlines()[0] == str(holder.pid)
+        with pytest.raises(LockHeldError) as info:
+            _study_lock(out).acquire()
+        assert str(info.value) == (
+            f"another process (pid {holder.pid} on {info.value.holder.host}, running `vlnav-study run {out}`) is "
+            f"writing the study in '{out}' (lock file '{out / 'study.lock'}'); wait for it to finish or stop it "
+            "before resuming"
+        )
+    finally:
+        holder.communicate("\n", timeout=30)
+    with _study_lock(out):  # released by its holder: free again
+        pass
+    assert not (out / "study.lock").exists()
