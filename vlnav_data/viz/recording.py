@@ -1,8 +1,9 @@
 """Rerun, imported lazily: the ``viz`` extra, one recording sink (an ``.rrd`` file or the web viewer).
 
 Every recording of this package is written the same way: ``OUT.rrd.partial`` is streamed to while the data
-are logged (episode by episode, flushed after each, so memory stays flat in the number of episodes) and
-renamed to ``OUT.rrd`` once complete; a failed run removes the partial file and leaves ``OUT`` as it was.
+are logged (episode by episode, flushed after each: frames do not pile up in memory; Rerun itself keeps a few
+kB per logged row for the file's footer, bench/RESULTS.md) and renamed to ``OUT.rrd`` once complete; a failed
+run removes the partial file and leaves ``OUT`` as it was.
 """
 
 from __future__ import annotations

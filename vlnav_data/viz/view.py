@@ -45,6 +45,8 @@ from vlnav_data.viz.recording import (
 
 FRAME_BLOCK = 64
 """Frames read from the file at once (one episode's frames are never all in memory)."""
+REOPEN_EVERY = 32
+"""Episodes read through one HDF5 handle before it is reopened (:class:`EpisodeFile`)."""
 WHEELS = ("left_wheel", "right_wheel")
 
 
@@ -188,6 +190,43 @@ class StateColumns:
         return None
 
 
+class EpisodeFile:
+    """The demos of a file, read through an HDF5 handle that is reopened every :data:`REOPEN_EVERY` episodes.
+
+    HDF5 keeps what it has read of every object (headers, attributes, chunk indexes) until the file closes:
+    one handle that reads through thousands of demos grows by about 0.1 MB per demo (measured, 128 px frames),
+    which a recording of every episode would add up. Reopening drops it (bench/viz_view_memory.py).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.file: Any = None
+        self.opened = 0
+
+    def demo(self, index: int) -> tuple[Any, dict[str, Any]]:
+        """``(group, attributes)`` of ``demo_<index>`` (attributes as Python values)."""
+        import h5py
+
+        if self.file is None or self.opened >= REOPEN_EVERY:
+            self.close()
+            self.file, self.opened = h5py.File(self.path, "r"), 0
+        self.opened += 1
+        group = self.file["data"][f"demo_{index}"]
+        return group, {k: _plain(v) for k, v in group.attrs.items()}
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def _plain(value: Any) -> Any:
+    """An HDF5 attribute as a Python value (bytes decoded, numpy scalars unwrapped)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def blueprint(encoders: list[str], with_map: bool) -> Any:
     """Frame, instruction and events on the left; the map in the middle; the plots on the right."""
     import rerun.blueprint as rrb
@@ -239,8 +278,10 @@ def view_dataset(config: ViewConfig, *, on_serving: Callable[[str], None] | None
             raise SchemaError(f"'{config.path}' holds no episodes; build one with `vlnav-data build`")
         where = f"'{config.path}'"
         episodes = select_indices(config.episodes, config.episode_range, len(reader), where) or list(range(len(reader)))
-        frameless = [f"demo_{i}" for i in episodes if "obs/rgb" not in reader.file["data"][f"demo_{i}"]]
+        demos = EpisodeFile(config.path)
+        frameless = [f"demo_{i}" for i in episodes if "obs/rgb" not in demos.demo(i)[0]]
         if frameless:
+            demos.close()
             raise SchemaError(
                 f"'{config.path}' holds no frames (obs/rgb) in {len(frameless)} of the {len(episodes)} episodes to "
                 f"view (e.g. {frameless[0]}): it is state-only, and view shows the first-person frames; build the "
@@ -262,15 +303,20 @@ def view_dataset(config: ViewConfig, *, on_serving: Callable[[str], None] | None
         map_kind = "none" if not with_map else ("arena" if arena is not None else "target")
         bp = blueprint(encoders, with_map)
         frames_logged = steps_total = 0
+        table = reader.instructions
         with open_recording("vlnav-data-view", config.out, bp, serve=config.serve) as (rec, url):
             _log_styles(rec, encoders, colours, cols)
             if arena is not None and with_map:
                 arena_map.log_arena(rec, arena)
             for demo in episodes:
-                n, k = _log_episode(rec, reader, demo, steps_total, config.stride, arena, cols, text, colours)
+                group, attrs = demos.demo(demo)
+                n, k = _log_episode(
+                    rec, group, attrs, table, demo, steps_total, config.stride, arena, cols, text, colours
+                )
                 steps_total += n
                 frames_logged += k
                 rec.flush()
+            demos.close()
             if config.serve:
                 assert url is not None
                 if on_serving is not None:
@@ -310,7 +356,9 @@ def _log_styles(rec: Any, encoders: list[str], colours: list[str], cols: StateCo
 
 def _log_episode(
     rec: Any,
-    reader: Any,
+    group: Any,
+    attrs: dict[str, Any],
+    table: list[str],
     demo: int,
     frame0: int,
     stride: int,
@@ -319,11 +367,8 @@ def _log_episode(
     text: dict[str, tuple[np.ndarray, str]],
     colours: list[str],
 ) -> tuple[int, int]:
-    """Log one demo starting at ``frame0`` on the frame timeline; returns ``(steps, frames logged)``."""
+    """Log one demo (its HDF5 group) from ``frame0`` on the frame timeline; returns ``(steps, frames logged)``."""
     rr = import_rerun()
-    name = f"demo_{demo}"
-    group = reader.file["data"][name]
-    attrs = reader.attrs(demo)
     n = int(attrs["num_samples"])
     steps = np.arange(n)
     frames = frame0 + steps
@@ -353,7 +398,6 @@ def _log_episode(
     with_map = state is not None and cols.pose is not None
     if with_map:
         _log_layout(rec, arena, attrs, state, cols)
-    table = reader.instructions
     instruction_index = group["instruction_index"][()]
     shown = None
     logged = 0
