@@ -92,7 +92,9 @@ def open_recording(
     if serve:
         uri = rec.serve_grpc(grpc_port=GRPC_PORT, default_blueprint=blueprint)
         rr.serve_web_viewer(web_port=WEB_PORT, open_browser=False, connect_to=uri)
-        yield rec, f"http://localhost:{WEB_PORT}/?url={uri}"
+        from urllib.parse import quote
+
+        yield rec, f"http://localhost:{WEB_PORT}/?url={quote(uri, safe='')}"
         return
     assert out is not None
     out = Path(out)
