@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from vlnav_data.collect.executors import (
+from vlnav_data.collect.executors.interface import (
     EventFn,
     Executor,
     ExecutorConfig,
