@@ -13,7 +13,7 @@ import pytest
 
 from vlnav_data.collect import BuildConfig, build_dataset
 from vlnav_data.collect.embed import embed_dataset
-from vlnav_data.collect.embed_config import EmbedConfig
+from vlnav_data.collect.embed.config import EmbedConfig
 from vlnav_data.collect.embedding import CROSS_EPISODE_TOLERANCE
 from vlnav_data.dataset import DatasetReader, lock_path, partial_path
 from vlnav_data.dataset.sidecar import sidecar_path
@@ -222,7 +222,7 @@ def test_a_run_killed_after_the_copy_finishes_on_resume(builds, tmp_path, monkey
     path = tmp_path / "demos.h5"
     shutil.copy(oracle, path)
     cfg = EmbedConfig(file=str(path), encoders=("siglip-tiny-random",), device="cpu")
-    import vlnav_data.collect.embed as embed_module
+    import vlnav_data.collect.embed.run as embed_module
 
     def killed_before_rename(partial, final):
         raise KeyboardInterrupt  # the process died after marking the sidecar assembled
