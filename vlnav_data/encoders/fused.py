@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vlnav_data.encoders.model_base import ModelEncoder, stream_safe, to_device
 from vlnav_data.encoders.preprocess import ImagePreprocess, preprocess_images
-from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_images, check_same_batch, check_texts
-from vlnav_data.encoders.text_cache import TextEmbeddingCache
-from vlnav_data.encoders.two_tower import stream_safe, to_device
+from vlnav_data.encoders.spec import EncoderSpec, check_images, check_same_batch, check_texts
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +32,7 @@ GREY_LEVEL = 128
 """Pixel value of the blank frame ViLT's text-only view is computed with."""
 
 
-class FusedEncoder(Encoder):
+class FusedEncoder(ModelEncoder):
     """A ViLT ``ViltModel`` behind the :class:`Encoder` protocol (see the module docstring).
 
     Args:
@@ -63,18 +62,17 @@ class FusedEncoder(Encoder):
         image_processor: Any = None,
         seed: int = 0,
     ) -> None:
-        self.spec = spec
-        self.model = model.eval().requires_grad_(False)
-        self.tokenizer = tokenizer
-        self.preprocess = preprocess
-        self.image_processor = image_processor
-        self.text_max_length = text_max_length
-        self.batch_size = batch_size
-        self.text_cache = TextEmbeddingCache(text_cache_size)
+        super().__init__(
+            spec=spec,
+            model=model,
+            tokenizer=tokenizer,
+            preprocess=preprocess,
+            text_max_length=text_max_length,
+            batch_size=batch_size,
+            text_cache_size=text_cache_size,
+            image_processor=image_processor,
+        )
         self.seed = seed
-        self._dtype = next(model.parameters()).dtype
-
-    accepts_tensors = True
 
     def _forward(self, frames: torch.Tensor, texts: list[str]) -> torch.Tensor:
         import torch

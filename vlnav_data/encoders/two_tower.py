@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vlnav_data.encoders.model_base import ModelEncoder, stream_safe, to_device
 from vlnav_data.encoders.preprocess import ImagePreprocess, image_model_inputs
-from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_images, check_texts
-from vlnav_data.encoders.text_cache import TextEmbeddingCache
+from vlnav_data.encoders.spec import EncoderSpec, check_images, check_texts
 from vlnav_data.errors import EncoderError
 
 if TYPE_CHECKING:
@@ -27,32 +27,7 @@ def pooled(output: Any) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-def to_device(chunk: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
-    """uint8 frames -> tensor on ``device``.
-
-    A tensor already there is used as it is (frames rendered on the encoder's GPU never visit the host);
-    host frames (numpy or a CPU tensor) going to CUDA are copied through pinned memory, asynchronously.
-    """
-    import torch
-
-    host = torch.from_numpy(chunk) if isinstance(chunk, np.ndarray) else chunk
-    if host.device == torch.device(device):
-        return host
-    if device.startswith("cuda") and host.device.type == "cpu":
-        return host.pin_memory().to(device, non_blocking=True)
-    return host.to(device)
-
-
-def stream_safe(images: torch.Tensor, device: str) -> None:
-    """Frames on a CUDA device that another stream (the simulator's) produced: tell the caching allocator
-    that this thread's stream uses them, so their memory is not reused while its kernels still read it."""
-    import torch
-
-    if images.device.type == "cuda" and images.device == torch.device(device):
-        images.record_stream(torch.cuda.current_stream(images.device))
-
-
-class TwoTowerEncoder(Encoder):
+class TwoTowerEncoder(ModelEncoder):
     """A two-tower model (SigLIP, SigLIP 2, CLIP, any ``hf:`` checkpoint) behind the :class:`Encoder` protocol.
 
     Args:
@@ -75,8 +50,6 @@ class TwoTowerEncoder(Encoder):
             :meth:`warm_up` compiles it once, up front.
     """
 
-    accepts_tensors = True
-
     def __init__(
         self,
         *,
@@ -93,17 +66,18 @@ class TwoTowerEncoder(Encoder):
     ) -> None:
         import torch
 
-        self.spec = spec
-        self.model = model.eval().requires_grad_(False)
-        self.tokenizer = tokenizer
-        self.preprocess = preprocess
-        self.image_processor = image_processor
-        self.text_max_length = text_max_length
+        super().__init__(
+            spec=spec,
+            model=model,
+            tokenizer=tokenizer,
+            preprocess=preprocess,
+            text_max_length=text_max_length,
+            batch_size=batch_size,
+            text_cache_size=text_cache_size,
+            image_processor=image_processor,
+        )
         self.text_inputs = tuple(text_inputs)
-        self.batch_size = batch_size
-        self.text_cache = TextEmbeddingCache(text_cache_size)
         self.compiled = compile
-        self._dtype = next(model.parameters()).dtype
         image_fn: Callable[[torch.Tensor], torch.Tensor] = self._image_features
         self._image_fn = torch.compile(image_fn, dynamic=False) if compile else image_fn
 
