@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vlnav_data.encoders.model_base import ModelEncoder, stream_safe, to_device
-from vlnav_data.encoders.preprocess import ImagePreprocess, preprocess_images
-from vlnav_data.encoders.spec import EncoderSpec, check_images, check_same_batch, check_texts
+from vlnav_data.encoders.preprocess import preprocess_images
+from vlnav_data.encoders.spec import check_images, check_same_batch, check_texts
 
 if TYPE_CHECKING:
     import torch
@@ -36,42 +36,15 @@ class FusedEncoder(ModelEncoder):
     """A ViLT ``ViltModel`` behind the :class:`Encoder` protocol (see the module docstring).
 
     Args:
-        spec: metadata; ``spec.fused`` must be True.
-        model: ``ViltModel`` on ``spec.device`` in its compute dtype.
-        tokenizer: its BERT tokenizer.
-        preprocess: its image geometry (``vilt`` resize mode).
-        text_max_length: texts are padded and truncated to this many tokens (ViLT: 40 positions).
-        batch_size: most pairs per forward pass.
-        image_processor: the Hugging Face image processor the preprocessing was read from (kept as the
-            reference the on-device preprocessing is tested against, and for the benchmark baseline).
-        text_cache_size: LRU capacity of the text-only view cache.
         seed: ViLT samples its patch order with ``torch.multinomial``; every forward pass runs in a
             forked RNG seeded with this, so results are reproducible and the caller's RNG untouched.
+        model_args: :class:`~vlnav_data.encoders.model_base.ModelEncoder`'s (``spec.fused`` True; a
+            ``ViltModel`` with its BERT tokenizer, ``vilt`` resize mode, 40 text positions; the text cache
+            holds the text-only views).
     """
 
-    def __init__(
-        self,
-        *,
-        spec: EncoderSpec,
-        model: Any,
-        tokenizer: Any,
-        preprocess: ImagePreprocess,
-        text_max_length: int,
-        batch_size: int,
-        text_cache_size: int,
-        image_processor: Any = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(
-            spec=spec,
-            model=model,
-            tokenizer=tokenizer,
-            preprocess=preprocess,
-            text_max_length=text_max_length,
-            batch_size=batch_size,
-            text_cache_size=text_cache_size,
-            image_processor=image_processor,
-        )
+    def __init__(self, *, seed: int = 0, **model_args: Any) -> None:
+        super().__init__(**model_args)
         self.seed = seed
 
     def _forward(self, frames: torch.Tensor, texts: list[str]) -> torch.Tensor:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vlnav_data.encoders.model_base import ModelEncoder, stream_safe, to_device
-from vlnav_data.encoders.preprocess import ImagePreprocess, image_model_inputs
-from vlnav_data.encoders.spec import EncoderSpec, check_images, check_texts
+from vlnav_data.encoders.preprocess import image_model_inputs
+from vlnav_data.encoders.spec import check_images, check_texts
 from vlnav_data.errors import EncoderError
 
 if TYPE_CHECKING:
@@ -31,51 +31,22 @@ class TwoTowerEncoder(ModelEncoder):
     """A two-tower model (SigLIP, SigLIP 2, CLIP, any ``hf:`` checkpoint) behind the :class:`Encoder` protocol.
 
     Args:
-        spec: the encoder's metadata (``spec.dim`` is the feature width).
-        model: a ``SiglipModel``/``CLIPModel``/... (anything with ``get_image_features`` and
-            ``get_text_features``), already on ``spec.device`` in its compute dtype.
-        tokenizer: the model's tokenizer.
-        preprocess: the model's image geometry and normalisation.
-        text_max_length: every text is padded (and truncated) to this many tokens, so a text's embedding
-            never depends on the other texts of its batch (SigLIP was trained with 64).
         text_inputs: the tokenizer outputs passed to ``get_text_features`` (built-in CLIP: ``input_ids`` and
             ``attention_mask``; built-in SigLIP: ``input_ids`` only, as it was trained: its text tower pools
             the last position, a pad token; ``hf:`` checkpoints: what their tokenizer returns).
-        batch_size: most frames (or texts) sent through the model at once.
-        image_processor: the Hugging Face image processor the preprocessing was read from (kept as the
-            reference the on-device preprocessing is tested against, and for the benchmark baseline).
-        text_cache_size: LRU capacity of the text cache (0 disables it).
         compile: wrap the image path in ``torch.compile``; every chunk is then padded to ``batch_size`` (by
             repeating its last frame), so one graph serves every call on CPU and CUDA alike and
             :meth:`warm_up` compiles it once, up front.
+        model_args: :class:`~vlnav_data.encoders.model_base.ModelEncoder`'s: a ``SiglipModel``/``CLIPModel``/...
+            (anything with ``get_image_features`` and ``get_text_features``; ``spec.dim`` is the feature
+            width), its tokenizer and image geometry; texts are padded to ``text_max_length`` tokens so that
+            a text's embedding never depends on the other texts of its batch (SigLIP was trained with 64).
     """
 
-    def __init__(
-        self,
-        *,
-        spec: EncoderSpec,
-        model: Any,
-        tokenizer: Any,
-        preprocess: ImagePreprocess,
-        text_max_length: int,
-        text_inputs: Sequence[str],
-        batch_size: int,
-        text_cache_size: int,
-        image_processor: Any = None,
-        compile: bool = False,
-    ) -> None:
+    def __init__(self, *, text_inputs: Sequence[str], compile: bool = False, **model_args: Any) -> None:
         import torch
 
-        super().__init__(
-            spec=spec,
-            model=model,
-            tokenizer=tokenizer,
-            preprocess=preprocess,
-            text_max_length=text_max_length,
-            batch_size=batch_size,
-            text_cache_size=text_cache_size,
-            image_processor=image_processor,
-        )
+        super().__init__(**model_args)
         self.text_inputs = tuple(text_inputs)
         self.compiled = compile
         image_fn: Callable[[torch.Tensor], torch.Tensor] = self._image_features
