@@ -221,6 +221,11 @@ class Executor:
         Raises:
             VlnavError: raised by ``fn`` or ``on_result`` (the remaining items are not run).
         """
+        return self._run(fn, items, on_event or (lambda _e: None), on_result or (lambda _i, result: result))
+
+    def _run(self, fn: TaskFn, items: Sequence[Any], emit: EventFn, deliver: ResultFn) -> list[Any]:
+        """:meth:`run` with its callbacks given: ``emit(event)`` for every event, ``deliver(i, result)`` for
+        every result as it arrives (what it returns goes into the list)."""
         raise NotImplementedError
 
 

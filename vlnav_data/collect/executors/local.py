@@ -23,15 +23,7 @@ class LocalExecutor(Executor):
     def __init__(self, config: ExecutorConfig | None = None) -> None:
         self.config = config or ExecutorConfig()
 
-    def run(
-        self,
-        fn: TaskFn,
-        items: Sequence[Any],
-        *,
-        on_event: EventFn | None = None,
-        on_result: ResultFn | None = None,
-    ) -> list[Any]:
-        emit = on_event or (lambda _e: None)
+    def _run(self, fn: TaskFn, items: Sequence[Any], emit: EventFn, deliver: ResultFn) -> list[Any]:
         node = socket.gethostname()
         results = []
         for i, item in enumerate(items):
@@ -39,5 +31,5 @@ class LocalExecutor(Executor):
             emit(TaskEvent(i, "started", 1, node, ctx.pid))
             result = fn(item, ctx)
             emit(TaskEvent(i, "finished", 1, node, ctx.pid))
-            results.append(on_result(i, result) if on_result is not None else result)
+            results.append(deliver(i, result))
         return results
