@@ -69,6 +69,12 @@ def ray_tmpdir():
         assert not left, f"Ray processes left behind: {left}"
 
 
+@pytest.fixture
+def ray_process_ids(ray_tmpdir):
+    """``ray_process_ids()``: pids of the processes this module's Ray started (they inherited its RAY_TMPDIR)."""
+    return lambda: [pid for pid, _ in processes_with_env("RAY_TMPDIR", ray_tmpdir)]
+
+
 @pytest.fixture(scope="module")
 def local_ray_cluster(ray_tmpdir):
     """One ``ray.cluster_utils.Cluster`` per test module on 127.0.0.1, this process connected to it: a head

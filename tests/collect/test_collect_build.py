@@ -30,26 +30,10 @@ def _cfg(tmp_path, name, **over):
     return BuildConfig(out=str(tmp_path / name), **{**BASE, **over})
 
 
-def _arrays(path):
-    out = {}
-    with DatasetReader(path) as r:
-        for n in r.demo_names:
-            e = r.episode(n)
-            for k in r.keys(n):
-                out[(n, k)] = e[k]
-            out[(n, "instructions")] = e["instructions"]
-            out[(n, "attrs")] = e["attrs"]
-        out["masks"] = (r.split("train"), r.split("valid"))
-    return out
-
-
-def _assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        if isinstance(a[k], np.ndarray):
-            np.testing.assert_array_equal(a[k], b[k], err_msg=str(k))
-        else:
-            assert a[k] == b[k], k
+@pytest.fixture
+def same_builds(dataset_arrays, assert_same_arrays):
+    """``same_builds(a, b)``: two files hold the same arrays, attributes and stored instruction rows."""
+    return lambda a, b: assert_same_arrays(*(dataset_arrays(p, instruction_index=True) for p in (a, b)))
 
 
 @pytest.fixture(scope="module")
@@ -90,23 +74,20 @@ def test_build_writes_a_valid_file_with_the_expected_content(reference):
             np.testing.assert_allclose(e["obs/oracle_joint"], joint, atol=2e-3)
 
 
-def test_same_config_gives_identical_arrays_regardless_of_num_envs(reference, tmp_path):
+def test_same_config_gives_identical_arrays_regardless_of_num_envs(reference, tmp_path, same_builds):
     result, _ = reference
     again = build_dataset(_cfg(tmp_path, "again.h5", num_envs=3))
-    _assert_same(_arrays(result.path), _arrays(again.path))
+    same_builds(result.path, again.path)
 
 
-def test_shards_merge_into_the_unsharded_build(reference, tmp_path):
+def test_shards_merge_into_the_unsharded_build(reference, tmp_path, dataset_arrays, assert_same_arrays):
     result, _ = reference
     shards = [build_dataset(_cfg(tmp_path, f"s{i}.h5", shard_index=i, num_shards=2)).path for i in range(2)]
     with DatasetReader(shards[1]) as r:
         assert [r.attrs(n)["episode_index"] for n in r.demo_names] == [1, 3]
     merged = merge_datasets(shards, tmp_path / "merged.h5")
     assert validate_dataset(merged.path) == []
-    a, b = _arrays(result.path), _arrays(merged.path)
-    a = {k: v for k, v in a.items() if k[1:] != ("instruction_index",)}
-    b = {k: v for k, v in b.items() if k[1:] != ("instruction_index",)}
-    _assert_same(a, b)
+    assert_same_arrays(dataset_arrays(result.path), dataset_arrays(merged.path))  # instruction rows as strings
     with DatasetReader(merged.path) as r:
         assert r.build_config["num_shards"] == 1
 
@@ -205,7 +186,7 @@ def test_a_partial_file_started_with_the_coin_rule_resumes_only_with_it(tmp_path
     assert res.resumed_episodes == 2 and res.new_episodes == 1
 
 
-def test_a_build_through_an_env_factory_equals_the_preset_build(reference, tmp_path):
+def test_a_build_through_an_env_factory_equals_the_preset_build(reference, tmp_path, same_builds):
     """The builtin arena handed over as a factory records exactly the preset build's episodes."""
     from vlnav_data.sim import get_preset, make_arena
 
@@ -221,7 +202,7 @@ def test_a_build_through_an_env_factory_equals_the_preset_build(reference, tmp_p
     other = dataclasses.replace(cfg, out=str(tmp_path / "factory.h5"), preset="text2nav-random")
     via_factory = build_dataset(other, env_factory=factory)
     assert made == [1, 2]  # the contract check on one env, then the build's arenas
-    _assert_same(_arrays(result.path), _arrays(via_factory.path))
+    same_builds(result.path, via_factory.path)
     with DatasetReader(via_factory.path) as r:
         assert r.sim_config["image_height_px"] == 32 and r.sim_config["name"] == "text2nav"
     assert validate_dataset(via_factory.path) == []
