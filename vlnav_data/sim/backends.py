@@ -60,24 +60,24 @@ def render_views(
     config: ArenaConfig,
     poses: object,
     *,
+    device: str | Any = "cpu",
+    compile_shaders: bool = False,
     sphere_positions_xy_m: object = None,
     sphere_color_indices: object = None,
     floor_rgb: object = None,
     light_position_m: object = None,
-    device: str | Any = "cpu",
-    compile_shaders: bool = False,
 ) -> np.ndarray:
     """Render first-person frames for given poses in the simulator ``config.backend`` names.
 
     Args:
         config: Arena config.
         poses: ``(N, 3)`` array-like ``[x_m, y_m, yaw_rad]``.
+        device: Torch device to render on (the built-in renderer; MuJoCo renders with OpenGL).
+        compile_shaders: Use the ``torch.compile``-d pixel shaders (the built-in renderer).
         sphere_positions_xy_m: Optional ``(K, 2)`` / ``(N, K, 2)`` layout (default: the config's).
         sphere_color_indices: Optional ``(K,)`` / ``(N, K)`` palette indices (needed with custom K).
         floor_rgb: Optional ``(3,)`` / ``(N, 3)`` floor colour.
         light_position_m: Optional ``(3,)`` / ``(N, 3)`` light position.
-        device: Torch device to render on (the built-in renderer; MuJoCo renders with OpenGL).
-        compile_shaders: Use the ``torch.compile``-d pixel shaders (the built-in renderer).
 
     Returns:
         uint8 numpy ``(N, H, W, 3)``.
@@ -88,10 +88,10 @@ def render_views(
     return get_backend(config.backend).render_views(
         config,
         poses,
+        device=device,
+        compile_shaders=compile_shaders,
         sphere_positions_xy_m=sphere_positions_xy_m,
         sphere_color_indices=sphere_color_indices,
         floor_rgb=floor_rgb,
         light_position_m=light_position_m,
-        device=device,
-        compile_shaders=compile_shaders,
     )

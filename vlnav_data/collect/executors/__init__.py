@@ -40,27 +40,21 @@ from __future__ import annotations
 
 from vlnav_data.collect.executors.interface import (
     EXECUTOR_KINDS,
-    EventFn,
     Executor,
     ExecutorConfig,
-    ResultFn,
     TaskContext,
     TaskEvent,
-    TaskFn,
     working_directory,
 )
 from vlnav_data.collect.executors.local import LocalExecutor
 
 __all__ = [
     "EXECUTOR_KINDS",
-    "EventFn",
     "Executor",
     "ExecutorConfig",
     "LocalExecutor",
-    "ResultFn",
     "TaskContext",
     "TaskEvent",
-    "TaskFn",
     "make_executor",
     "working_directory",
 ]

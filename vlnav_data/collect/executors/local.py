@@ -6,30 +6,22 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from vlnav_data.collect.executors.interface import (
-    EventFn,
-    Executor,
-    ExecutorConfig,
-    ResultFn,
-    TaskContext,
-    TaskEvent,
-    TaskFn,
-)
+from vlnav_data.collect.executors import interface as base
 
 
-class LocalExecutor(Executor):
+class LocalExecutor(base.Executor):
     """Runs the items one after another in this process."""
 
-    def __init__(self, config: ExecutorConfig | None = None) -> None:
-        self.config = config or ExecutorConfig()
+    def __init__(self, config: base.ExecutorConfig | None = None) -> None:
+        self.config = config or base.ExecutorConfig()
 
-    def _run(self, fn: TaskFn, items: Sequence[Any], emit: EventFn, deliver: ResultFn) -> list[Any]:
+    def _run(self, fn: base.TaskFn, items: Sequence[Any], emit: base.EventFn, deliver: base.ResultFn) -> list[Any]:
         node = socket.gethostname()
         results = []
         for i, item in enumerate(items):
-            ctx = TaskContext(i, 1, node, None, emit, lambda _h: False)
-            emit(TaskEvent(i, "started", 1, node, ctx.pid))
+            ctx = base.TaskContext(i, 1, node, None, emit, lambda _h: False)
+            emit(base.TaskEvent(i, "started", 1, node, ctx.pid))
             result = fn(item, ctx)
-            emit(TaskEvent(i, "finished", 1, node, ctx.pid))
+            emit(base.TaskEvent(i, "finished", 1, node, ctx.pid))
             results.append(deliver(i, result))
         return results

@@ -276,27 +276,15 @@ def render_views_builtin(
     config: ArenaConfig,
     poses: object,
     *,
-    sphere_positions_xy_m: object = None,
-    sphere_color_indices: object = None,
-    floor_rgb: object = None,
-    light_position_m: object = None,
     device: str | torch.device = "cpu",
     compile_shaders: bool = False,
+    **scene_arrays: object,
 ) -> np.ndarray:
     """Render first-person frames of the built-in arena for given poses (pure function of its arguments).
 
     This is the ``builtin`` backend's renderer; :func:`vlnav_data.sim.render_views` dispatches on
-    ``config.backend``.
-
-    Args:
-        config: Arena config.
-        poses: ``(N, 3)`` array-like ``[x_m, y_m, yaw_rad]``.
-        sphere_positions_xy_m: Optional ``(K, 2)`` / ``(N, K, 2)`` layout (default: the config's).
-        sphere_color_indices: Optional ``(K,)`` / ``(N, K)`` palette indices (needed with custom K).
-        floor_rgb: Optional ``(3,)`` / ``(N, 3)`` floor colour.
-        light_position_m: Optional ``(3,)`` / ``(N, 3)`` light position.
-        device: Torch device to render on.
-        compile_shaders: Use the ``torch.compile``-d pixel shaders (see :func:`render_batch`).
+    ``config.backend`` and documents the arguments. ``scene_arrays`` are :func:`scene_from_arrays`'s
+    (``sphere_positions_xy_m``, ``sphere_color_indices``, ``floor_rgb``, ``light_position_m``).
 
     Returns:
         uint8 numpy ``(N, H, W, 3)``.
@@ -309,7 +297,5 @@ def render_views_builtin(
         raise ConfigError(f"poses must have shape (N, 3) = [x_m, y_m, yaw_rad], got {tuple(pose_t.shape)}")
     if not bool(torch.isfinite(pose_t).all()):
         raise ConfigError("poses must be finite numbers, got NaN or inf")
-    scene = scene_from_arrays(
-        config, pose_t.shape[0], device, sphere_positions_xy_m, sphere_color_indices, floor_rgb, light_position_m
-    )
+    scene = scene_from_arrays(config, pose_t.shape[0], device, **scene_arrays)
     return render_batch(config, pose_t, scene, compile_shaders=compile_shaders).cpu().numpy()
