@@ -192,7 +192,7 @@ def test_lock_refuses_second_writer_and_stale_lock_is_taken_over(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         assert holder.stdout.readline() == b"held\n"
-        with pytest.raises(ConfigError, match=f"another build \\(pid {holder.pid} on"):
+        with pytest.raises(ConfigError, match=f"another process \\(pid {holder.pid} on"):
             DatasetWriter(out, _layout())
         assert not partial_path(out).exists() and not out.exists()
     finally:

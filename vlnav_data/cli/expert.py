@@ -43,7 +43,9 @@ def train(
     ),
     eval_episodes: int = typer.Option(200, "--eval-episodes", help="Monitor episodes per evaluation (0 = off)."),
     stop_at_success_rate: float | None = typer.Option(
-        None, "--stop-at-success-rate", help="Stop once the monitor reaches this success rate (and step ratio)."
+        None,
+        "--stop-at-success-rate",
+        help="Stop once the monitor reaches this success rate (and step ratio).  [default: off, train all steps]",
     ),
     device: str = typer.Option(
         "cpu",

@@ -22,7 +22,11 @@ def export(
     out: Path = typer.Option(..., "--out", help="Folder for the LeRobot dataset (new or empty), with result.json."),
     format: str = typer.Option("lerobot", "--format", help="Export format: lerobot (LeRobot v3.0)."),
     images: str = typer.Option("video", "--images", help="Camera as MP4 'video' or 'png' bytes in the parquet."),
-    encoder: list[str] = typer.Option([], "--encoder", help="Encoder(s) to export as observation.<enc>_joint."),
+    encoder: list[str] = typer.Option(
+        [],
+        "--encoder",
+        help="Encoder(s) to export as observation.<enc>_joint; repeat.  [default: every encoder of FILE]",
+    ),
     video_codec: str = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1)."),
     pix_fmt: str = typer.Option(
         "auto",
@@ -70,7 +74,11 @@ def publish(
     overwrite: bool = OVERWRITE,
     license: str = typer.Option("apache-2.0", "--license", help="Hugging Face licence id of the data."),
     images: str = typer.Option("video", "--images", help="LeRobot camera as MP4 'video' or 'png'."),
-    encoder: list[str] = typer.Option([], "--encoder", help="Encoder(s) exported as observation.<enc>_joint."),
+    encoder: list[str] = typer.Option(
+        [],
+        "--encoder",
+        help="Encoder(s) exported as observation.<enc>_joint; repeat.  [default: every encoder of FILE]",
+    ),
     video_codec: str = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1)."),
     pix_fmt: str = typer.Option(
         "auto", "--pix-fmt", help="yuv420p, yuv444p (libx264) or auto (yuv444p below 128 px); see export --help."

@@ -27,13 +27,36 @@ def pooled(output: Any) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
+TEXT_TRAINED_WITHOUT_MASK = ("siglip", "siglip2")
+"""Model types whose text tower was trained on max-length padded ids *without* an attention mask.
+
+big_vision (``big_vision/models/proj/image_text/text_transformer.py``), where SigLIP and SigLIP 2 were
+trained, runs the text encoder on the padded ids with no mask and pools the last position ("sticky"
+EOS/pad padding: ``pool_type="last"``); transformers' SigLIP docs say to tokenize with
+``padding="max_length"`` "as that's how the model was trained", and ``SiglipTextTransformer`` pools
+``last_hidden_state[:, -1]``. Passing the mask changes what that last position attends to, hence every
+text embedding, so both the built-in ``siglip`` and ``hf:`` SigLIP feed ``input_ids`` only (length 64
+for the released checkpoints): one model, one set of numbers, the ones the model was trained to give.
+"""
+
+
+def text_inputs_for(model_type: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The tokenizer outputs a model's text tower receives: ``names`` without the attention mask for the
+    model types of :data:`TEXT_TRAINED_WITHOUT_MASK`."""
+    if model_type in TEXT_TRAINED_WITHOUT_MASK:
+        return tuple(n for n in names if n != "attention_mask")
+    return tuple(names)
+
+
 class TwoTowerEncoder(ModelEncoder):
     """A two-tower model (SigLIP, SigLIP 2, CLIP, any ``hf:`` checkpoint) behind the :class:`Encoder` protocol.
 
     Args:
-        text_inputs: the tokenizer outputs passed to ``get_text_features`` (built-in CLIP: ``input_ids`` and
-            ``attention_mask``; built-in SigLIP: ``input_ids`` only, as it was trained: its text tower pools
-            the last position, a pad token; ``hf:`` checkpoints: what their tokenizer returns).
+        text_inputs: the tokenizer outputs passed to ``get_text_features``. CLIP: ``input_ids`` and
+            ``attention_mask``. SigLIP and SigLIP 2, built-in or ``hf:``: ``input_ids`` only, as they were
+            trained (:data:`TEXT_TRAINED_WITHOUT_MASK`). Other ``hf:`` checkpoints: what their tokenizer
+            returns. Whether the mask is passed is recorded in the spec as ``preprocessing
+            ["text_attention_mask"]``; a file embedded under the other convention is refused on rebuild.
         compile: wrap the image path in ``torch.compile``; every chunk is then padded to ``batch_size`` (by
             repeating its last frame), so one graph serves every call on CPU and CUDA alike and
             :meth:`warm_up` compiles it once, up front.
@@ -44,10 +67,15 @@ class TwoTowerEncoder(ModelEncoder):
     """
 
     def __init__(self, *, text_inputs: Sequence[str], compile: bool = False, **model_args: Any) -> None:
+        import dataclasses
+
         import torch
 
         super().__init__(**model_args)
         self.text_inputs = tuple(text_inputs)
+        # The text convention is part of what the numbers depend on: recorded, and checked on rebuild.
+        convention = {"text_attention_mask": "attention_mask" in self.text_inputs}
+        self.spec = dataclasses.replace(self.spec, preprocessing={**self.spec.preprocessing, **convention})
         self.compiled = compile
         image_fn: Callable[[torch.Tensor], torch.Tensor] = self._image_features
         self._image_fn = torch.compile(image_fn, dynamic=False) if compile else image_fn

@@ -64,16 +64,30 @@ def embed_dataset(
     check_input_path(src)
     check_output_path(out)
     device = "" if on_tasks else resolve_device(config.device, "--device")  # tasks resolve their own
-    lock = WriteLock(lock_path(out))
-    lock.acquire()
-    try:
-        if config.resume and side.exists() and sidecar_state(side)["assembled"]:
-            return _finish_assembled(config, src, out, in_place, t_start)  # killed between copy and cleanup
+    lock = WriteLock(lock_path(out), takeover_hint=f"delete '{lock_path(out)}' to take the lock over")
+    lock.check_free()  # every refusal comes before the lock file is created: a refused embed leaves no trace
+
+    def assembled() -> bool:
+        return config.resume and side.exists() and sidecar_state(side)["assembled"]
+
+    def check_inputs() -> tuple[EmbedInput, set[str]]:
         info = inspect_input(src)
         check_output(config, out, in_place, side, partial)
         present = {e.name for e in info.entries}
         for name in config.encoder_names:
             refuse_present(name, present, src, config.replace)
+        return info, present
+
+    checked = None if assembled() else check_inputs()
+    lock.acquire()
+    try:
+        if assembled():
+            return _finish_assembled(config, src, out, in_place, t_start)  # killed between copy and cleanup
+        if checked is None:
+            checked = check_inputs()
+        else:
+            check_output(config, out, in_place, side, partial)  # again, now that this process holds the lock
+        info, present = checked
         names = config.encoder_names
 
         def open_sidecar(entries: Sequence[EncoderEntry]) -> EmbeddingSidecar:

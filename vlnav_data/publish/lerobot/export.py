@@ -61,8 +61,20 @@ def export_lerobot(config: LeRobotExportConfig) -> LeRobotExportResult:
     for module in ("pyarrow", "datasets") + (("av",) if config.images == "video" else ()):
         require(module)
     with DatasetReader(config.dataset) as reader:
+        check_lerobot(reader, config)  # before the output directory is created: a refusal leaves no trace
         out = prepare_out_dir(config.out_dir, overwrite=config.overwrite, keep=[config.dataset])
         return write_lerobot(reader, out, config)
+
+
+def check_lerobot(reader: DatasetReader, config: LeRobotExportConfig) -> tuple[tuple[str, ...], Any, str | None]:
+    """The export's checks of the file and options (no output touched): encoders, codec, pixel format."""
+    if not reader.demo_names:
+        raise SchemaError(f"'{reader.path}' holds no complete demo; there is nothing to export")
+    encoders = selected_encoders(reader, config.encoders)
+    codec = get_video_codec(config.video_codec) if config.images == "video" else None
+    h, w, _ = reader.image_shape
+    pix_fmt = resolve_pix_fmt(codec, config.pix_fmt, h, w) if codec is not None else None
+    return encoders, codec, pix_fmt
 
 
 def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig) -> LeRobotExportResult:
@@ -70,13 +82,8 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
     started = time.perf_counter()
     pa = require("pyarrow")
     pd = require("pandas")
-    if not reader.demo_names:
-        raise SchemaError(f"'{reader.path}' holds no complete demo; there is nothing to export")
-    encoders = selected_encoders(reader, config.encoders)
-    codec = get_video_codec(config.video_codec) if config.images == "video" else None
+    encoders, codec, pix_fmt = check_lerobot(reader, config)
     fps = lerobot_fps(reader)
-    h, w, _ = reader.image_shape
-    pix_fmt = resolve_pix_fmt(codec, config.pix_fmt, h, w) if codec is not None else None
     features = build_features(reader, encoders, config.images, codec, pix_fmt or "yuv420p")
     schema_ = hf_features(features).arrow_schema
     order, splits = episode_order(reader)
