@@ -8,26 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset, dart_noise, load_build_toml, parse_shard
+from vlnav_data.collect import build_dataset, dart_noise, load_build_toml, parse_shard
 from vlnav_data.dataset import DatasetReader, episode_seed, partial_path
 from vlnav_data.dataset.merge import merge_datasets
 from vlnav_data.dataset.validate import validate_dataset
 from vlnav_data.errors import ConfigError
-
-BASE = dict(
-    num_episodes=4,
-    encoders=("oracle",),
-    expert="pursuit",
-    image_size_px=32,
-    max_episode_steps=25,
-    num_envs=2,
-    device="cpu",
-    seed=7,
-)
-
-
-def _cfg(tmp_path, name, **over):
-    return BuildConfig(out=str(tmp_path / name), **{**BASE, **over})
 
 
 @pytest.fixture
@@ -37,9 +22,9 @@ def same_builds(dataset_arrays, assert_same_arrays):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, small_build):
     d = tmp_path_factory.mktemp("ref")
-    cfg = BuildConfig(out=str(d / "ref.h5"), **BASE)
+    cfg = small_build(d / "ref.h5")
     return build_dataset(cfg), cfg
 
 
@@ -74,15 +59,15 @@ def test_build_writes_a_valid_file_with_the_expected_content(reference):
             np.testing.assert_allclose(e["obs/oracle_joint"], joint, atol=2e-3)
 
 
-def test_same_config_gives_identical_arrays_regardless_of_num_envs(reference, tmp_path, same_builds):
+def test_same_config_gives_identical_arrays_regardless_of_num_envs(reference, tmp_path, same_builds, small_build):
     result, _ = reference
-    again = build_dataset(_cfg(tmp_path, "again.h5", num_envs=3))
+    again = build_dataset(small_build(tmp_path / "again.h5", num_envs=3))
     same_builds(result.path, again.path)
 
 
-def test_shards_merge_into_the_unsharded_build(reference, tmp_path, dataset_arrays, assert_same_arrays):
+def test_shards_merge_into_the_unsharded_build(reference, tmp_path, dataset_arrays, assert_same_arrays, small_build):
     result, _ = reference
-    shards = [build_dataset(_cfg(tmp_path, f"s{i}.h5", shard_index=i, num_shards=2)).path for i in range(2)]
+    shards = [build_dataset(small_build(tmp_path / f"s{i}.h5", shard_index=i, num_shards=2)).path for i in range(2)]
     with DatasetReader(shards[1]) as r:
         assert [r.attrs(n)["episode_index"] for n in r.demo_names] == [1, 3]
     merged = merge_datasets(shards, tmp_path / "merged.h5")
@@ -92,11 +77,11 @@ def test_shards_merge_into_the_unsharded_build(reference, tmp_path, dataset_arra
         assert r.build_config["num_shards"] == 1
 
 
-def test_dart_noise_perturbs_execution_but_not_the_label(tmp_path):
+def test_dart_noise_perturbs_execution_but_not_the_label(tmp_path, small_build):
     from vlnav_data.expert import PursuitController
     from vlnav_data.sim import get_preset
 
-    res = build_dataset(_cfg(tmp_path, "dart.h5", num_episodes=2, noise_std=0.6))
+    res = build_dataset(small_build(tmp_path / "dart.h5", num_episodes=2, noise_std=0.6))
     expert = PursuitController.for_arena(get_preset("text2nav"))
     flipped = 0
     with DatasetReader(res.path) as r:
@@ -112,8 +97,8 @@ def test_dart_noise_perturbs_execution_but_not_the_label(tmp_path):
     assert not np.array_equal(a[0], a[1])
 
 
-def test_resume_with_a_different_config_names_the_fields(tmp_path):
-    cfg = _cfg(tmp_path, "r.h5", num_episodes=2)
+def test_resume_with_a_different_config_names_the_fields(tmp_path, small_build):
+    cfg = small_build(tmp_path / "r.h5", num_episodes=2)
     build_dataset(cfg)
     path = tmp_path / "r.h5"
     path.rename(partial_path(path))  # pretend the build was interrupted before finalize
@@ -126,24 +111,24 @@ def test_resume_with_a_different_config_names_the_fields(tmp_path):
     assert res.resumed_episodes == 2 and res.new_episodes == 1 and res.num_episodes == 3
 
 
-def test_bad_configs_are_config_errors(tmp_path):
+def test_bad_configs_are_config_errors(tmp_path, small_build):
     with pytest.raises(ConfigError, match="unknown encoder 'siglp'.*Did you mean 'siglip'"):
-        _cfg(tmp_path, "x.h5", encoders=("siglp",))
+        small_build(tmp_path / "x.h5", encoders=("siglp",))
     with pytest.raises(ConfigError, match="unknown preset"):
-        _cfg(tmp_path, "x.h5", preset="nope")
+        small_build(tmp_path / "x.h5", preset="nope")
     with pytest.raises(ConfigError, match="unknown expert"):
-        _cfg(tmp_path, "x.h5", expert="human")
+        small_build(tmp_path / "x.h5", expert="human")
     with pytest.raises(ConfigError, match="exclude each other"):
-        _cfg(tmp_path, "x.h5", resume=True, overwrite=True)
+        small_build(tmp_path / "x.h5", resume=True, overwrite=True)
     with pytest.raises(ConfigError, match="shard"):
-        _cfg(tmp_path, "x.h5", shard_index=2, num_shards=2)
+        small_build(tmp_path / "x.h5", shard_index=2, num_shards=2)
     with pytest.raises(ConfigError):
         parse_shard("1-2")
     assert parse_shard("1/4") == (1, 4)
     existing = tmp_path / "exists.h5"
     existing.write_bytes(b"keep")
     with pytest.raises(ConfigError, match="already exists"):
-        build_dataset(_cfg(tmp_path, "exists.h5"))
+        build_dataset(small_build(tmp_path / "exists.h5"))
     assert existing.read_bytes() == b"keep"
 
 
@@ -157,10 +142,10 @@ def test_toml_config_is_read_and_checked(tmp_path):
         load_build_toml(p)
 
 
-def test_default_ppo_expert_labels_its_own_actions(tmp_path):
+def test_default_ppo_expert_labels_its_own_actions(tmp_path, small_build):
     from vlnav_data.expert import load_expert
 
-    res = build_dataset(_cfg(tmp_path, "ppo.h5", num_episodes=2, expert="ppo"))
+    res = build_dataset(small_build(tmp_path / "ppo.h5", num_episodes=2, expert="ppo"))
     expert = load_expert()
     with DatasetReader(res.path) as r:
         for n in r.demo_names:
@@ -169,10 +154,10 @@ def test_default_ppo_expert_labels_its_own_actions(tmp_path):
             np.testing.assert_allclose(e["actions"], expert.actions(e["obs/privileged_state"]), atol=1e-5)
 
 
-def test_a_partial_file_started_with_the_coin_rule_resumes_only_with_it(tmp_path):
+def test_a_partial_file_started_with_the_coin_rule_resumes_only_with_it(tmp_path, small_build):
     import h5py
 
-    cfg = _cfg(tmp_path, "legacy.h5", num_episodes=2, split_rule="coin")
+    cfg = small_build(tmp_path / "legacy.h5", num_episodes=2, split_rule="coin")
     build_dataset(cfg)
     path = tmp_path / "legacy.h5"
     path.rename(partial_path(path))
@@ -208,12 +193,12 @@ def test_a_build_through_an_env_factory_equals_the_preset_build(reference, tmp_p
     assert validate_dataset(via_factory.path) == []
 
 
-def test_an_env_factory_that_breaks_the_contract_is_refused_before_any_model_loads(tmp_path):
+def test_an_env_factory_that_breaks_the_contract_is_refused_before_any_model_loads(tmp_path, small_build):
     from vlnav_data.sim import make_arena
 
     def no_frames(num_envs):
         return make_arena("text2nav", num_envs=num_envs, render=False)
 
     with pytest.raises(ConfigError, match=r"^env_factory must return an env that renders frames"):
-        build_dataset(_cfg(tmp_path, "x.h5"), env_factory=no_frames)
+        build_dataset(small_build(tmp_path / "x.h5"), env_factory=no_frames)
     assert not (tmp_path / "x.h5").exists() and not partial_path(tmp_path / "x.h5").exists()
