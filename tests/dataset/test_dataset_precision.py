@@ -135,7 +135,7 @@ def test_files_from_before_precision_was_recorded_open_merge_and_take_new_encode
     merged = merge_datasets([s0, s1], tmp_path / "m.h5")
     assert validate_dataset(merged.path) == []
     from vlnav_data.collect.embed import embed_dataset
-    from vlnav_data.collect.embed_config import EmbedConfig
+    from vlnav_data.collect.embed.config import EmbedConfig
 
     embed_dataset(EmbedConfig(file=str(merged.path), encoders=("oracle",), device="cpu"))
     with DatasetReader(merged.path) as r:

@@ -11,7 +11,7 @@ embed_dataset(EmbedConfig(file="demos.h5", encoders=("clip",)))  # add an encode
 from vlnav_data.collect.build import BuildResult, build_dataset
 from vlnav_data.collect.config import BuildConfig, load_build_toml, parse_model_paths, parse_shard
 from vlnav_data.collect.embed import embed_dataset
-from vlnav_data.collect.embed_config import EmbedConfig, EmbedProgress, EmbedResult
+from vlnav_data.collect.embed.config import EmbedConfig, EmbedProgress, EmbedResult
 from vlnav_data.collect.pipeline import BuildProgress, dart_noise
 
 __all__ = [
