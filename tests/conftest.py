@@ -126,7 +126,7 @@ def tiny_checkpoint_dir(tmp_path_factory):
     """``tiny_checkpoint_dir(family) -> Path``: a tiny random checkpoint (siglip, siglip2, clip, vilt) saved with
     ``save_pretrained`` (tokenizer built locally), written once per session. Copy it before modifying it."""
     from vlnav_data.encoders.random_models import TINY_WRITERS
-    from vlnav_data.encoders.registry import quiet_transformers
+    from vlnav_data.encoders.runtime import quiet_transformers
 
     root = tmp_path_factory.mktemp("tiny-checkpoints")
     made: dict[str, Path] = {}

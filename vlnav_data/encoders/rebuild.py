@@ -87,7 +87,8 @@ def rebuild_encoder(
             or preprocessing, remote code not allowed; and whatever building the encoder raises.
         ConfigError: a bad device or dtype.
     """
-    from vlnav_data.encoders.registry import ENCODER_NAMES, compile_supported, make_encoder
+    from vlnav_data.encoders.builtin import ENCODER_NAMES
+    from vlnav_data.encoders.registry import compile_supported, make_encoder
 
     name = str(record.get("name", ""))
     source = str(record.get("source", "builtin") or "builtin")
