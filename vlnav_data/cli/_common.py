@@ -242,3 +242,21 @@ def emit_result(
     if as_json:
         sys.stdout.write(dumps(result))
     return path
+
+
+def run_writing(
+    go: Callable[[], T],
+    out: Path,
+    *,
+    kind: Literal["file", "dir"],
+    overwrite: bool,
+    as_json: bool = False,
+    inputs: Iterable[Path | None] = (),
+) -> T:
+    """The shape of a command that writes one output: ``out`` checked before any work (:func:`writing_to`), the
+    library call ``go()`` (:func:`run_command`: a user error is one ``error:`` line, exit 2), its result written
+    beside the output and printed with ``--json`` (:func:`emit_result`). Returns the result."""
+    with writing_to(out, kind=kind, overwrite=overwrite, inputs=inputs):
+        result = run_command(go)
+        emit_result(result, out, as_json, kind=kind)
+    return result

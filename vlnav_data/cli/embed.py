@@ -61,7 +61,7 @@ def embed(
     """Compute obs/<X>_image, obs/<X>_joint and the text embeddings of encoder X from the stored frames and
     instructions, and add them to FILE (or write --out). Crash-safe and resumable; see the README."""
     from vlnav_data.collect.embed import embed_dataset
-    from vlnav_data.collect.embed_config import EmbedConfig
+    from vlnav_data.collect.embed.config import EmbedConfig
 
     ray_values = run_command(
         _ray_values,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vlnav_data.cli._common import JSON_OUT, OVERWRITE, emit_result, run_command, to_jsonable, writing_to
+from vlnav_data.cli._common import JSON_OUT, OVERWRITE, emit_result, run_command, run_writing, to_jsonable
 from vlnav_data.errors import ConfigError
 
 EXPORT_FORMATS = ("lerobot",)
@@ -55,9 +55,7 @@ def export(
         )
         return export_lerobot(config)
 
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
-        result = run_command(go)
-        emit_result(result, out, as_json)
+    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
     if not as_json:
         video = f"video {result.video_codec}, {len(result.video_files)} file(s)" if result.video_codec else "png"
         typer.echo(
@@ -112,9 +110,7 @@ def publish(
         )
         return publish_dataset(config)
 
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
-        result = run_command(go)
-        emit_result(result, out, as_json)
+    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
     if not as_json:
         typer.echo(
             f"assembled {result.out_dir}: {result.files} files, {result.total_bytes / 1e6:.1f} MB, "

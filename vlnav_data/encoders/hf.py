@@ -54,7 +54,14 @@ from typing import Any
 
 from vlnav_data.encoders.hf_ref import HFRef
 from vlnav_data.encoders.preprocess import preprocess_from_hf, record_of
-from vlnav_data.encoders.runtime import dtype_name, resolve_device, resolve_dtype, set_cpu_threads
+from vlnav_data.encoders.runtime import (
+    dtype_name,
+    library_versions,
+    quiet_transformers,
+    resolve_device,
+    resolve_dtype,
+    set_cpu_threads,
+)
 from vlnav_data.encoders.spec import EncoderSpec
 from vlnav_data.encoders.two_tower import TwoTowerEncoder, pooled, text_inputs_for
 from vlnav_data.encoders.weights import ResolvedWeights, load_pretrained, resolve_weights
@@ -269,8 +276,6 @@ def make_hf_encoder(
         cls = getattr(transformers, native, None)  # type: ignore[arg-type]
         if cls is None or not has_two_tower_features(cls):
             raise no_features_error(ref, str(native), model_type)
-    from vlnav_data.encoders.registry import quiet_transformers
-
     with quiet_transformers() if quiet else contextlib.nullcontext():
         parts = _load(ref, weights, trust_remote_code=runs_remote)
     model = parts["model"]
@@ -290,8 +295,6 @@ def make_hf_encoder(
         image_processor=type(image_processor).__name__.removesuffix("Pil").removesuffix("Fast"),
         model_class=type(model).__name__,
     )
-    from vlnav_data.encoders.registry import library_versions
-
     spec = EncoderSpec(
         name=ref.name,
         model_id=ref.label,

@@ -32,6 +32,7 @@ from vlnav_data.encoders.hf_ref import HF_PREFIX
 from vlnav_data.encoders.spec import Encoder, revision_seed
 from vlnav_data.encoders.weights import CONTENT_HASH_PREFIX, cached_snapshot, content_hash, download_command
 from vlnav_data.errors import EncoderError
+from vlnav_data.names import recorded_text_mask
 
 RECORDED_DTYPES = {"float32": "fp32", "bfloat16": "bf16"}
 """Recorded compute dtype -> the ``dtype`` argument that reproduces it."""
@@ -86,7 +87,8 @@ def rebuild_encoder(
             or preprocessing, remote code not allowed; and whatever building the encoder raises.
         ConfigError: a bad device or dtype.
     """
-    from vlnav_data.encoders.registry import ENCODER_NAMES, compile_supported, make_encoder
+    from vlnav_data.encoders.builtin import ENCODER_NAMES
+    from vlnav_data.encoders.registry import compile_supported, make_encoder
 
     name = str(record.get("name", ""))
     source = str(record.get("source", "builtin") or "builtin")
@@ -248,17 +250,6 @@ def _check_same_output(record: Mapping[str, Any], encoder: Encoder, where: str) 
                 f"encoder uses {live.preprocessing[key]!r}; its embeddings would differ from the stored ones. "
                 "Use the library versions recorded in the file, or rebuild the dataset and retrain."
             )
-
-
-def recorded_text_mask(preprocessing: Mapping[str, Any]) -> bool | None:
-    """Whether a record's text tower got the attention mask: ``text_attention_mask``, else read from
-    ``text_inputs`` (``hf:`` records before the key existed), else None (not recorded: built-in entries
-    before the key existed, whose convention never changed)."""
-    if "text_attention_mask" in preprocessing:
-        return bool(preprocessing["text_attention_mask"])
-    if "text_inputs" in preprocessing:
-        return "attention_mask" in list(preprocessing["text_inputs"])
-    return None
 
 
 def _check_text_convention(recorded: Mapping[str, Any], live: Mapping[str, Any], name: str, where: str) -> None:

@@ -19,6 +19,23 @@ ROBOT_ARROW_M = 0.15
 TRAIL_RGB = (0.1, 0.1, 0.1)
 
 
+def recorded_arena(sim_config: Any) -> Any:
+    """The arena a file was recorded in, or None for a file from elsewhere (another simulator, LeRobot, ...).
+
+    A record whose fields are all :class:`~vlnav_data.sim.ArenaConfig`'s is the arena's (rebuilt by
+    :func:`~vlnav_data.sim.arena_config_from_json`); anything else gets the map without the arena.
+    """
+    import dataclasses
+
+    from vlnav_data.sim import ArenaConfig, arena_config_from_json
+
+    payload = sim_config.get("arena", sim_config) if isinstance(sim_config, dict) else None
+    names = {f.name for f in dataclasses.fields(ArenaConfig)} | {"preset"}
+    if not isinstance(payload, dict) or not payload or not set(payload) <= names:
+        return None
+    return arena_config_from_json(sim_config)
+
+
 def to_map(xy_m: np.ndarray) -> np.ndarray:
     """Arena ``(..., 2)`` ``[x_m, y_m]`` -> map ``(..., 2)`` ``[u, v]`` (centimetres, +x up, +y left)."""
     xy = np.asarray(xy_m, dtype=np.float64)

@@ -139,23 +139,6 @@ def prompt_embeddings(reader: Any, encoder: str, prompts: list[str], device: str
     return np.asarray(enc.encode_texts(prompts), dtype=np.float32), "rebuilt"
 
 
-def recorded_arena(sim_config: Any) -> Any:
-    """The arena a file was recorded in, or None for a file from elsewhere (another simulator, LeRobot, ...).
-
-    A record whose fields are all :class:`~vlnav_data.sim.ArenaConfig`'s is the arena's (rebuilt by
-    :func:`~vlnav_data.sim.arena_config_from_json`); anything else gets the map without the arena.
-    """
-    import dataclasses
-
-    from vlnav_data.sim import ArenaConfig, arena_config_from_json
-
-    payload = sim_config.get("arena", sim_config) if isinstance(sim_config, dict) else None
-    names = {f.name for f in dataclasses.fields(ArenaConfig)} | {"preset"}
-    if not isinstance(payload, dict) or not payload or not set(payload) <= names:
-        return None
-    return arena_config_from_json(sim_config)
-
-
 def cosines(image_rows: np.ndarray, text_rows: np.ndarray) -> np.ndarray:
     """float64 ``(T, C)`` cosine similarity of every image row with every text row."""
     from vlnav_data.vectors import l2_normalize
@@ -287,7 +270,7 @@ def view_dataset(config: ViewConfig, *, on_serving: Callable[[str], None] | None
                 f"view (e.g. {frameless[0]}): it is state-only, and view shows the first-person frames; build the "
                 "dataset with frames (`vlnav-data build`)"
             )
-        arena = recorded_arena(reader.sim_config)
+        arena = arena_map.recorded_arena(reader.sim_config)
         cols = StateColumns(reader.state_names)
         if arena is not None:
             colours = list(arena.random_sphere_palette if arena.randomize_spheres else arena.sphere_colors)

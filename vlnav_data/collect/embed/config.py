@@ -3,8 +3,8 @@
 per Ray task).
 
 The run itself is :func:`vlnav_data.collect.embed.embed_dataset` (its module docstring describes the crash
-safety these records refer to); :mod:`~vlnav_data.collect.embed_checks` holds the checks on its input
-and output, :mod:`~vlnav_data.collect.embed_stage` and :mod:`~vlnav_data.collect.embed_tasks` the
+safety these records refer to); :mod:`~vlnav_data.collect.embed.checks` holds the checks on its input
+and output, :mod:`~vlnav_data.collect.embed.stage` and :mod:`~vlnav_data.collect.embed.tasks` the
 embedding stage in this process and on Ray.
 """
 
@@ -48,9 +48,9 @@ class EmbedConfig:
             between encoder calls; None = 4 on CUDA (the CPU is free while the GPU encodes) and 0 on CPU
             (torch's threads already use every core; a reader thread would only compete with them).
         executor: where the embeddings are computed: ``local`` (this process) or ``ray`` (tasks over
-            ranges of episodes on a Ray cluster; :mod:`vlnav_data.collect.embed_tasks`). Not part of
+            ranges of episodes on a Ray cluster; :mod:`vlnav_data.collect.embed.tasks`). Not part of
             :meth:`command`: on the CPU the arrays are the same whichever executor computed them (with
-            as many torch threads; see :mod:`vlnav_data.collect.embed_tasks`).
+            as many torch threads; see :mod:`vlnav_data.collect.embed.tasks`).
         episodes_per_task: Ray only: consecutive episodes per task. Each task loads the encoders once
             (seconds for a real model) and a lost worker costs at most one task's work; 64 episodes
             (about 6,800 frames in the arena) keep the load a small share on a GPU and the loss small.

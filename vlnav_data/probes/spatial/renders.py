@@ -9,9 +9,8 @@ mirrored views are measured (the protocol: :mod:`vlnav_data.probes.spatial`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -19,45 +18,10 @@ from vlnav_data.devices import resolve_device
 from vlnav_data.errors import ConfigError
 from vlnav_data.probes.cosine import cosine_distance
 from vlnav_data.probes.fitting import fit_logistic
+from vlnav_data.probes.spatial.config import ControlledResult, SpatialProbeConfig
 from vlnav_data.stats import wilson_interval
 
-if TYPE_CHECKING:
-    from vlnav_data.probes.spatial import SpatialProbeConfig
-
 ANALYSIS_PROMPT = "Go to the {colour} ball"
-#: Largest cosine distance between stored and re-computed image embeddings accepted as "same encoder".
-ENCODER_CHECK_TOLERANCE = 0.01
-
-
-@dataclass(frozen=True, kw_only=True)
-class ControlledResult:
-    """The controlled-render part.
-
-    Attributes:
-        bearing_deg: the sweep's bearings (deg, + = left); bearing_cosine_distance: mean over colours and
-            positions of the distance to the bearing-0 view, same order.
-        distance_m: the distance sweep; distance_cosine_distance: mean distance to the reference view.
-        left_right_accuracy: held-out accuracy of the left/right classifier; left_right_ci95: Wilson interval;
-            left_right_n: held-out views; chance 0.5.
-        num_renders: views rendered and embedded.
-        encoder_check_max_cosine_distance: the rebuilt encoder re-embeds the first frames of the file's first
-            valid episode; the largest cosine distance to the stored ``obs/<enc>_image`` rows (near 0 = same
-            encoder and weights as the file; above :data:`ENCODER_CHECK_TOLERANCE`, or ``None`` when the
-            widths differ, the report flags it: the curves then describe the rebuilt encoder, not the file).
-    """
-
-    preset: str
-    bearing_deg: list[float]
-    bearing_cosine_distance: list[float]
-    distance_m: list[float]
-    distance_cosine_distance: list[float]
-    left_right_accuracy: float
-    left_right_ci95: tuple[float, float]
-    left_right_n: int
-    num_renders: int
-    render_s: float
-    encode_s: float
-    encoder_check_max_cosine_distance: float | None
 
 
 def arena_config_from_record(sim_config: dict[str, Any], preset: str | None) -> Any:

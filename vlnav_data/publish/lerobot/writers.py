@@ -1,7 +1,7 @@
 """The LeRobot export's writers: parquet and MP4 files that roll over at a size, batched episode rows.
 
 ``RollingParquet`` and ``RollingVideo`` start ``chunk-XXX/file-YYY`` files as LeRobot v3.0 lays them out
-(:mod:`vlnav_data.publish.lerobot_format`); ``frame_table`` and ``lowdim_values`` turn one stored episode into
+(:mod:`vlnav_data.publish.lerobot.layout`); ``frame_table`` and ``lowdim_values`` turn one stored episode into
 the frame rows and the values the statistics are computed from.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from vlnav_data.dataset import schema
 from vlnav_data.publish.extras import require
-from vlnav_data.publish.lerobot_format import CAMERA_KEY, STATE_KEY, VIDEO_PATH
+from vlnav_data.publish.lerobot.layout import CAMERA_KEY, STATE_KEY, VIDEO_PATH
 from vlnav_data.publish.video import (
     VideoCodec,
     VideoFileWriter,

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from vlnav_data.collect.executors import (
+from vlnav_data.collect.executors.interface import (
     EventFn,
     Executor,
     ExecutorConfig,
@@ -85,18 +85,10 @@ class RayExecutor(Executor):
                 f"(nodes: {have or 'none'}); lower --cpus-per-{unit} / --gpus-per-{unit} or add nodes"
             )
 
-    def run(
-        self,
-        fn: TaskFn,
-        items: Sequence[Any],
-        *,
-        on_event: EventFn | None = None,
-        on_result: ResultFn | None = None,
-    ) -> list[Any]:
+    def _run(self, fn: TaskFn, items: Sequence[Any], emit: EventFn, deliver: ResultFn) -> list[Any]:
         ray = self._ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        emit = on_event or (lambda _e: None)
         here = ray.get_runtime_context().get_node_id()
         board = (
             ray.remote(num_cpus=0)(_Board)
@@ -136,7 +128,7 @@ class RayExecutor(Executor):
                     result = self._get(ref, i)
                     attempt, node, pid = attempts.get(i, (0, "?", 0))
                     emit(TaskEvent(i, "finished", attempt, node, pid))
-                    results[i] = on_result(i, result) if on_result is not None else result
+                    results[i] = deliver(i, result)
                 for event in events:
                     if event.item not in finished:
                         record(event)

@@ -1,43 +1,11 @@
-"""Where independent pieces of work run: in this process, or as Ray tasks on a cluster (DESIGN §10).
-
-An executor runs ``fn(item, ctx)`` for every item and returns the results in item order::
-
-    with make_executor(ExecutorConfig(kind="ray", address="auto", cpus_per_task=2)) as ex:
-        ex.check_resources()
-        results = ex.run(fn, items, on_event=print)
-
-Three commands use it: ``build --ray`` (one task per shard, :mod:`vlnav_data.collect.sharded`),
-``embed --ray`` (one task per range of episodes, :mod:`vlnav_data.collect.embed_tasks`) and
-``vlnav-study run --ray`` (one task per cell, :mod:`vlnav_data.study.executors`). ``on_result`` hands
-each result to the caller as it arrives, so a caller that writes results (``embed``) need not hold
-them all.
-
-``fn`` must be a module-level function (Ray ships it by reference, so every node needs the same
-``vlnav_data`` installed) and ``items`` picklable. ``ctx`` (:class:`TaskContext`) says where the task
-runs and which attempt it is, and carries progress back to the caller: ``ctx.report(**fields)``
-arrives on the driver as a :class:`TaskEvent` passed to ``on_event``.
-
-Choices (the library functions keep their signatures; a config field chooses the executor):
-
-- ``local`` runs the items one after another in this process; events are delivered immediately.
-- ``ray`` runs one Ray task per item with ``cpus_per_task`` / ``gpus_per_task`` reserved. Ray retries a
-  task whose worker process or node died (``max_retries`` times); an exception raised by ``fn`` itself
-  is not retried: the other tasks are cancelled and the exception is raised on the driver (a
-  :class:`~vlnav_data.errors.VlnavError` as itself). Work therefore has to be restartable: a retry runs
-  ``fn`` again from the start, and it is ``fn``'s job to resume from what the lost attempt wrote.
-  :class:`~vlnav_data.collect.ray_executor.RayExecutor` runs them (its own module, the only one here
-  that imports Ray).
-- ``address``: ``local`` starts a private Ray instance on this machine, bound to 127.0.0.1, and stops
-  it afterwards; ``auto`` joins the cluster this machine belongs to (``ray start``); ``HOST:PORT`` joins
-  that cluster's head. A process that is already connected to Ray (a notebook, a test) keeps its
-  connection, and the executor leaves it open.
-"""
+"""The executor interface every executor implements and every caller uses: :class:`ExecutorConfig`,
+:class:`Executor`, the :class:`TaskContext` a task gets and the :class:`TaskEvent` it reports (the promises:
+:mod:`vlnav_data.collect.executors`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,33 +221,12 @@ class Executor:
         Raises:
             VlnavError: raised by ``fn`` or ``on_result`` (the remaining items are not run).
         """
+        return self._run(fn, items, on_event or (lambda _e: None), on_result or (lambda _i, result: result))
+
+    def _run(self, fn: TaskFn, items: Sequence[Any], emit: EventFn, deliver: ResultFn) -> list[Any]:
+        """:meth:`run` with its callbacks given: ``emit(event)`` for every event, ``deliver(i, result)`` for
+        every result as it arrives (what it returns goes into the list)."""
         raise NotImplementedError
-
-
-class LocalExecutor(Executor):
-    """Runs the items one after another in this process."""
-
-    def __init__(self, config: ExecutorConfig | None = None) -> None:
-        self.config = config or ExecutorConfig()
-
-    def run(
-        self,
-        fn: TaskFn,
-        items: Sequence[Any],
-        *,
-        on_event: EventFn | None = None,
-        on_result: ResultFn | None = None,
-    ) -> list[Any]:
-        emit = on_event or (lambda _e: None)
-        node = socket.gethostname()
-        results = []
-        for i, item in enumerate(items):
-            ctx = TaskContext(i, 1, node, None, emit, lambda _h: False)
-            emit(TaskEvent(i, "started", 1, node, ctx.pid))
-            result = fn(item, ctx)
-            emit(TaskEvent(i, "finished", 1, node, ctx.pid))
-            results.append(on_result(i, result) if on_result is not None else result)
-        return results
 
 
 @contextlib.contextmanager
@@ -296,12 +243,3 @@ def working_directory(path: str) -> Iterator[bool]:
         yield True
     finally:
         os.chdir(here)
-
-
-def make_executor(config: ExecutorConfig) -> Executor:
-    """The executor ``config.kind`` names (use it as a context manager)."""
-    if config.kind == "ray":
-        from vlnav_data.collect.ray_executor import RayExecutor
-
-        return RayExecutor(config)
-    return LocalExecutor(config)

@@ -49,9 +49,9 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.collect.build import encoder_entry
-from vlnav_data.collect.embed_checks import EmbedInput, demo_listing
-from vlnav_data.collect.embed_config import EmbedConfig, EmbedTaskOutcome, EmbedTaskState, ProgressFn
-from vlnav_data.collect.embed_stage import Committer, EmbedStage, make_encoders, stream_episodes, text_rows
+from vlnav_data.collect.embed.checks import EmbedInput, demo_listing
+from vlnav_data.collect.embed.config import EmbedConfig, EmbedTaskOutcome, EmbedTaskState, ProgressFn
+from vlnav_data.collect.embed.stage import Committer, EmbedStage, make_encoders, stream_episodes, text_rows
 from vlnav_data.collect.embedding import (
     EpisodeEmbedder,
     EpisodeEmbeddings,
@@ -162,7 +162,7 @@ def embed_on_executor(
         progress: called after every commit and every task event.
 
     Returns:
-        The stage's outcome, for :class:`~vlnav_data.collect.embed_config.EmbedResult`.
+        The stage's outcome, for :class:`~vlnav_data.collect.embed.config.EmbedResult`.
 
     Raises:
         ConfigError: no cluster, no node that fits a task, a node that does not see the input, encoders

@@ -1,26 +1,5 @@
-"""Export a ``vlnav-demos`` file as a LeRobot v3.0 dataset, with pyarrow and PyAV only (no lerobot).
-
-Layout (reference ``dataset-ecosystem.md`` §3.2; lerobot ``datasets/utils.py`` paths)::
-
-    meta/info.json                                   codebase_version "v3.0", features, totals, splits
-    meta/stats.json                                  per feature: min max mean std count q01 q10 q50 q90 q99
-    meta/tasks.parquet                               index "task" (the instruction) -> column task_index
-    meta/episodes/chunk-000/file-000.parquet         one row per episode
-    data/chunk-{c:03d}/file-{f:03d}.parquet          frames of many episodes per file
-    videos/observation.images.front/chunk-{c:03d}/file-{f:03d}.mp4   (``images="video"``)
-
-Frame columns: ``observation.state`` (the simulator's **privileged** state — robot pose, target position;
-an expert's input that a student policy must never see), ``observation.<enc>_joint`` (float32 copies of
-the stored float16 joint embeddings), ``action``, ``next.reward``, ``next.done``, ``timestamp``,
-``frame_index``, ``episode_index``, ``index``, ``task_index`` and, with ``images="png"``, the camera
-``observation.images.front`` as PNG bytes (HF ``datasets.Image`` struct ``{bytes, path}``).
-
-Episodes are ordered train first, then demos in no split, then valid, so that ``splits`` are ranges
-(``"train": "0:n"``, ``"valid": "m:N"``). The export streams one episode at a time.
-
-Modules: the format (paths, features, config, result) is :mod:`vlnav_data.publish.lerobot_format`, the
-rolling file writers :mod:`vlnav_data.publish.lerobot_writers`; this one holds the export itself.
-"""
+"""The LeRobot v3.0 export itself: one stored episode at a time into parquet, MP4 and metadata files
+(the format: :mod:`vlnav_data.publish.lerobot`)."""
 
 from __future__ import annotations
 
@@ -36,7 +15,8 @@ from vlnav_data.dataset.reader import DatasetReader
 from vlnav_data.errors import SchemaError
 from vlnav_data.publish.extras import require
 from vlnav_data.publish.folders import prepare_out_dir
-from vlnav_data.publish.lerobot_format import (
+from vlnav_data.publish.lerobot.config import LeRobotExportConfig, LeRobotExportResult
+from vlnav_data.publish.lerobot.layout import (
     CAMERA_KEY,
     CODEBASE_VERSION,
     DATA_PATH,
@@ -45,15 +25,13 @@ from vlnav_data.publish.lerobot_format import (
     STATS_PATH,
     TASKS_PATH,
     VIDEO_PATH,
-    LeRobotExportConfig,
-    LeRobotExportResult,
     build_features,
     episode_order,
     hf_features,
     lerobot_fps,
     selected_encoders,
 )
-from vlnav_data.publish.lerobot_writers import (
+from vlnav_data.publish.lerobot.writers import (
     EpisodeRows,
     RollingParquet,
     RollingVideo,

@@ -9,14 +9,14 @@ The camera is level, which makes the scene separable:
 * **walls**: every column's ray is intersected with the wall segments once (``N×W`` 2×2 solves); a
   column shows the wall between two rows given by the wall depth, the floor below, black sky above.
 * **spheres**: ray-traced inside the projection of their bounding cubes, drawn last
-  (``sim/render_spheres.py``).
+  (``sim/render/spheres.py``).
 
 Near/far clipping follows the published camera (0.076 m, 10 m): floor closer than the near plane is
 not drawn, which leaves a black band at the bottom of the frame, as in the published sample frames.
 
-This module holds the floor/wall/sky pixel shaders, each as an eager in-place function and its functional
-twin that ``torch.compile`` fuses (kept side by side so that they change together), ``render_batch`` and
-``render_views``. The scene and camera constants are in ``sim/render_scene.py``.
+This module holds the floor/wall/sky pixel shaders (each written once; the caller runs it as written or
+through ``torch.compile``), ``render_batch`` and ``render_views_builtin``. The scene and camera constants are
+in ``sim/render/scene.py``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import torch
 
 from vlnav_data.errors import ConfigError
 from vlnav_data.sim.config import ArenaConfig
-from vlnav_data.sim.render_scene import Scene, camera, default_scene, scene_from_arrays
-from vlnav_data.sim.render_spheres import draw_spheres
+from vlnav_data.sim.render.scene import Scene, camera, default_scene, scene_from_arrays
+from vlnav_data.sim.render.spheres import draw_spheres
 
 
 def _wall_hits(config: ArenaConfig, cx, cy, dir_x, dir_y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,7 +79,10 @@ def _lower_shader(
     sky: torch.Tensor,
     half_width: float,
 ) -> torch.Tensor:
-    """Colour of the rows below the horizon: floor with grid, wall or sky (fusible by torch.compile).
+    """Colour of the rows below the horizon: floor with grid, wall or sky.
+
+    Written with fused and in-place ops (about 1.7x fewer memory passes than the plain functional form when
+    run eagerly); ``torch.compile`` fuses the same function when the caller asks for compiled shaders.
 
     Shapes (R rows, W columns, N envs; grid quantities in cells of ``floor_grid_spacing_m``):
         depth, up, fp_row, fp_depth: ``(1, R, 1)`` floor depth (inf: no floor), ray up-slope, lateral and
@@ -88,44 +91,6 @@ def _lower_shader(
 
     Returns:
         uint8 ``(N, R, W, 3)``.
-    """
-    finite = torch.where(torch.isfinite(depth), depth, torch.zeros_like(depth))
-    qx = qx0 + finite * ax
-    qy = qy0 + finite * ay
-    fpx = (fp_row * sx + fp_depth * ax.abs()).clamp(min=1e-6)
-    fpy = (fp_row * sy + fp_depth * ay.abs()).clamp(min=1e-6)
-    cov_x = _line_coverage((qx - qx.round()).abs(), fpx, half_width)
-    cov_y = _line_coverage((qy - qy.round()).abs(), fpy, half_width)
-    alpha = cov_x + cov_y - cov_x * cov_y
-    floor = depth < wall_t
-    wall = (~floor) & (up >= wall_bottom)
-    floor_rgb = floor_base + alpha[..., None] * (255.0 - floor_base)
-    rgb = torch.where(floor[..., None], floor_rgb, torch.where(wall[..., None], wall_rgb, sky))
-    return rgb.round().to(torch.uint8)
-
-
-def _lower_shader_inplace(
-    depth: torch.Tensor,
-    up: torch.Tensor,
-    fp_row: torch.Tensor,
-    fp_depth: torch.Tensor,
-    qx0: torch.Tensor,
-    qy0: torch.Tensor,
-    ax: torch.Tensor,
-    ay: torch.Tensor,
-    sx: torch.Tensor,
-    sy: torch.Tensor,
-    wall_t: torch.Tensor,
-    wall_bottom: torch.Tensor,
-    wall_rgb: torch.Tensor,
-    floor_base: torch.Tensor,
-    sky: torch.Tensor,
-    half_width: float,
-) -> torch.Tensor:
-    """Eager twin of :func:`_lower_shader` with fused/in-place ops (about 1.7x fewer memory passes).
-
-    Same arguments and result (up to one intensity level of rounding); ``torch.compile`` uses the
-    functional version, which it fuses into a single loop.
     """
     finite = torch.where(torch.isfinite(depth), depth, torch.zeros_like(depth))
 
@@ -155,15 +120,8 @@ def _upper_shader(up: torch.Tensor, wall_top: torch.Tensor, wall_rgb: torch.Tens
     """Rows at or above the horizon: wall where ``up <= wall_top`` (up-slope of the top edge), else sky.
 
     Shapes: up ``(1, R, 1)``, wall_top ``(N, 1, W)``, wall_rgb ``(N, 1, W, 3)``; returns uint8 ``(N, R, W, 3)``.
+    The per-column colours are rounded once and selected per channel.
     """
-    wall = up <= wall_top
-    return torch.where(wall[..., None], wall_rgb, sky).round().to(torch.uint8)
-
-
-def _upper_shader_inplace(
-    up: torch.Tensor, wall_top: torch.Tensor, wall_rgb: torch.Tensor, sky: torch.Tensor
-) -> torch.Tensor:
-    """Eager twin of :func:`_upper_shader` (rounds the per-column colours once, selects per channel)."""
     wall = up <= wall_top
     wall_u8 = wall_rgb.round().to(torch.uint8)
     sky_u8 = sky.round().to(torch.uint8)
@@ -190,12 +148,15 @@ def _env_chunks(device: torch.device, num_envs: int, pixels_per_env: int) -> lis
     return [slice(s, min(s + step, num_envs)) for s in range(0, num_envs, step)]
 
 
+_SHADERS = {"lower": _lower_shader, "upper": _upper_shader}
+
+
 def _shader(name: str, compile_shaders: bool):
+    """The shader ``name`` as written, or the same function through ``torch.compile`` (compiled once)."""
     if not compile_shaders:
-        return {"lower": _lower_shader_inplace, "upper": _upper_shader_inplace}[name]
-    fn = {"lower": _lower_shader, "upper": _upper_shader}[name]
+        return _SHADERS[name]
     if name not in _COMPILED:
-        _COMPILED[name] = torch.compile(fn, dynamic=True)
+        _COMPILED[name] = torch.compile(_SHADERS[name], dynamic=True)
     return _COMPILED[name]
 
 
@@ -311,28 +272,19 @@ def render_batch(
     return image
 
 
-def render_views(
+def render_views_builtin(
     config: ArenaConfig,
     poses: object,
     *,
-    sphere_positions_xy_m: object = None,
-    sphere_color_indices: object = None,
-    floor_rgb: object = None,
-    light_position_m: object = None,
     device: str | torch.device = "cpu",
     compile_shaders: bool = False,
+    **scene_arrays: object,
 ) -> np.ndarray:
-    """Render first-person frames for given poses (pure function of its arguments).
+    """Render first-person frames of the built-in arena for given poses (pure function of its arguments).
 
-    Args:
-        config: Arena config.
-        poses: ``(N, 3)`` array-like ``[x_m, y_m, yaw_rad]``.
-        sphere_positions_xy_m: Optional ``(K, 2)`` / ``(N, K, 2)`` layout (default: the config's).
-        sphere_color_indices: Optional ``(K,)`` / ``(N, K)`` palette indices (needed with custom K).
-        floor_rgb: Optional ``(3,)`` / ``(N, 3)`` floor colour.
-        light_position_m: Optional ``(3,)`` / ``(N, 3)`` light position.
-        device: Torch device to render on.
-        compile_shaders: Use the ``torch.compile``-d pixel shaders (see :func:`render_batch`).
+    This is the ``builtin`` backend's renderer; :func:`vlnav_data.sim.render_views` dispatches on
+    ``config.backend`` and documents the arguments. ``scene_arrays`` are :func:`scene_from_arrays`'s
+    (``sphere_positions_xy_m``, ``sphere_color_indices``, ``floor_rgb``, ``light_position_m``).
 
     Returns:
         uint8 numpy ``(N, H, W, 3)``.
@@ -340,23 +292,10 @@ def render_views(
     Raises:
         ConfigError: poses not ``(N, 3)`` or not finite; malformed scene arrays.
     """
-    if config.backend == "mujoco":  # the same views from the MuJoCo arena (robot at rest at each pose)
-        from vlnav_data.sim.mujoco import render_views_mujoco
-
-        return render_views_mujoco(
-            config,
-            poses,
-            sphere_positions_xy_m=sphere_positions_xy_m,
-            sphere_color_indices=sphere_color_indices,
-            floor_rgb=floor_rgb,
-            light_position_m=light_position_m,
-        )
     pose_t = torch.as_tensor(np.asarray(poses, dtype=np.float64), device=device)
     if pose_t.ndim != 2 or pose_t.shape[1] != 3:
         raise ConfigError(f"poses must have shape (N, 3) = [x_m, y_m, yaw_rad], got {tuple(pose_t.shape)}")
     if not bool(torch.isfinite(pose_t).all()):
         raise ConfigError("poses must be finite numbers, got NaN or inf")
-    scene = scene_from_arrays(
-        config, pose_t.shape[0], device, sphere_positions_xy_m, sphere_color_indices, floor_rgb, light_position_m
-    )
+    scene = scene_from_arrays(config, pose_t.shape[0], device, **scene_arrays)
     return render_batch(config, pose_t, scene, compile_shaders=compile_shaders).cpu().numpy()

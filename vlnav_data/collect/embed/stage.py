@@ -4,7 +4,7 @@ read (a reader thread decodes ahead when ``read_ahead`` > 0), embedded with
 :class:`Committer`, which also reports progress.
 
 :func:`vlnav_data.collect.embed.embed_dataset` runs :func:`embed_here` and then assembles the output; on
-Ray, :mod:`~vlnav_data.collect.embed_tasks` reuses :class:`Committer`, :func:`stream_episodes`,
+Ray, :mod:`~vlnav_data.collect.embed.tasks` reuses :class:`Committer`, :func:`stream_episodes`,
 :func:`make_encoders` and :func:`text_rows` and returns the same :class:`EmbedStage`.
 """
 
@@ -22,8 +22,8 @@ import numpy as np
 
 from vlnav_data.collect import queues
 from vlnav_data.collect.build import encoder_entry
-from vlnav_data.collect.embed_checks import EmbedInput
-from vlnav_data.collect.embed_config import EmbedConfig, EmbedProgress, EmbedTaskOutcome, EmbedTaskState, ProgressFn
+from vlnav_data.collect.embed.checks import EmbedInput
+from vlnav_data.collect.embed.config import EmbedConfig, EmbedProgress, EmbedTaskOutcome, EmbedTaskState, ProgressFn
 from vlnav_data.collect.embedding import (
     EpisodeEmbedder,
     EpisodeEmbeddings,

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vlnav_data.figures import subplots
 from vlnav_data.probes.report import fmt, markdown_table, save_figure, write_report
-from vlnav_data.probes.spatial_renders import ENCODER_CHECK_TOLERANCE, ControlledResult
-
-if TYPE_CHECKING:
-    from vlnav_data.probes.spatial import SpatialProbeResult
+from vlnav_data.probes.spatial.config import ENCODER_CHECK_TOLERANCE, ControlledResult, SpatialProbeResult
 
 
 def plot_pairs(dists: dict[str, np.ndarray], path: Path) -> Path:

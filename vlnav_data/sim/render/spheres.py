@@ -3,8 +3,8 @@
 Each sphere is bounded by the projection of its bounding cube; only pixels inside that box are tested with
 the exact ray-sphere equation, whose terms are sums of a column part and a row part. Hits are shaded
 (Lambert + a small Blinn-Phong highlight from the point light), depth-tested against the walls and against
-each other (a z-buffer by ``scatter_reduce``). ``sim/render.py`` draws the floor, walls and sky first and
-calls :func:`draw_spheres` last; ``sim/render_scene.py`` holds the scene and camera it reads.
+each other (a z-buffer by ``scatter_reduce``). ``sim/render/batch.py`` draws the floor, walls and sky first
+and calls :func:`draw_spheres` last; ``sim/render/scene.py`` holds the scene and camera it reads.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 
 from vlnav_data.sim import transfer
 from vlnav_data.sim.config import ArenaConfig
-from vlnav_data.sim.render_scene import Camera, Scene
+from vlnav_data.sim.render.scene import Camera, Scene
 
 _SPECULAR_WEIGHT = 0.25
 _SPECULAR_EXPONENT = 24.0

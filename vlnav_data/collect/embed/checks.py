@@ -2,8 +2,8 @@
 the input, the output and the encoders asked for, before any model loads.
 
 Used by :func:`vlnav_data.collect.embed.embed_dataset` (which lists what is refused) and, for
-:func:`demo_listing`, by the Ray tasks of :mod:`~vlnav_data.collect.embed_tasks`; the config is in
-:mod:`~vlnav_data.collect.embed_config`.
+:func:`demo_listing`, by the Ray tasks of :mod:`~vlnav_data.collect.embed.tasks`; the config is in
+:mod:`~vlnav_data.collect.embed.config`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vlnav_data.collect.embed_config import EmbedConfig
+from vlnav_data.collect.embed.config import EmbedConfig
 from vlnav_data.dataset import EncoderEntry, schema
 from vlnav_data.dataset.reader import check_format, open_h5
 from vlnav_data.dataset.sidecar import input_fingerprint

@@ -3,8 +3,8 @@
 A :class:`Scene` holds the per-env sphere layout, floor colour and light (from the config's fixed layout,
 :func:`default_scene`, or from arrays a caller gives, :func:`scene_from_arrays`); :func:`camera` the
 per-(config, device) constants of the level camera: column and row ray slopes, the floor depth of each row
-below the horizon, the wall segments and colours. Siblings: ``sim/render.py`` (floor, walls and sky: the
-pixel shaders and ``render_batch``) and ``sim/render_spheres.py`` (ray-traced spheres).
+below the horizon, the wall segments and colours. Siblings: ``sim/render/batch.py`` (floor, walls and sky:
+the pixel shaders and ``render_batch``) and ``sim/render/spheres.py`` (ray-traced spheres).
 """
 
 from __future__ import annotations
