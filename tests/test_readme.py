@@ -39,6 +39,7 @@ GUIDES = tuple(
         "scaling.md",
         "results.md",
         "commands.md",
+        "viz.md",
     )
 )
 DOCUMENTS = (README, *GUIDES)

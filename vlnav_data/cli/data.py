@@ -7,7 +7,7 @@ functions; this module makes the app and registers them, so imports point one wa
 
 from __future__ import annotations
 
-from vlnav_data.cli import datasets, embed, encoders, preview, publish, simulators
+from vlnav_data.cli import datasets, embed, encoders, preview, publish, simulators, view
 from vlnav_data.cli._app import make_app
 
 app = make_app("vlnav-data", "Build, validate, inspect and publish demonstration datasets.")
@@ -24,6 +24,7 @@ app.command("publish")(publish.publish)
 app.command("verify")(publish.verify)
 app.command("encoders")(encoders.encoders)
 app.command("check-arena")(simulators.check_arena_command)
+app.command("view")(view.view)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from vlnav_data.cli._common import (
     JSON_OUT,
     OVERWRITE,
     emit_result,
+    fail,
     resolve_device,
     run_command,
     seed_option,
@@ -367,13 +368,39 @@ def diagnose(
     compare: Path | None = typer.Option(
         None, "--compare", help="Another eval directory of the same starts (e.g. the other simulator): what changed."
     ),
+    rerun: Path | None = typer.Option(
+        None, "--rerun", help="Also write a Rerun recording (.rrd) of the failed episodes (the viz extra)."
+    ),
+    episodes: str | None = typer.Option(
+        None, "--episodes", help="With --rerun: episodes to record, e.g. 0:10 or 2,5.  [default: the failures]"
+    ),
+    index: Path | None = typer.Option(
+        None, "--index", help="With --rerun on a kNN evaluation: the `vlnav-probe knn` directory it ran with."
+    ),
+    device: str = DEVICE,
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON_OUT,
 ) -> None:
     """Classify failures and behaviours; top-down plots, first-person GIFs and a Markdown report."""
     out = out if out is not None else eval_dir / "diagnosis"
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[eval_dir, compare]):
+    if rerun is None and (episodes is not None or index is not None):
+        fail("--episodes and --index choose what --rerun records; add --rerun REC.rrd")
+    with (
+        writing_to(out, kind="dir", overwrite=overwrite, inputs=[eval_dir, compare]),
+        writing_to(rerun, kind="file", overwrite=overwrite, inputs=[eval_dir], option="--rerun", example="f.rrd"),
+    ):
+        if rerun is not None:  # first: a refused recording leaves the diagnosis unwritten too
+            run_command(_record_eval, eval_dir, rerun, episodes, index, resolve_device(device))
         run_command(_diagnose, eval_dir, out, num_gifs, as_json, compare)
+
+
+def _record_eval(eval_dir: Path, rerun: Path, episodes: str | None, index: Path | None, device: str) -> None:
+    from vlnav_data.viz import EvalRecordingConfig, record_eval
+
+    config = EvalRecordingConfig(eval_dir=eval_dir, out=rerun, episodes=episodes, index_dir=index, device=device)
+    result = record_eval(config)
+    emit_result(result, rerun, kind="file")
+    typer.echo(f"wrote {rerun} (episodes {result.episodes}: {', '.join(result.labels)})", err=True)
 
 
 def _num(value: float | None, spec: str) -> str:

@@ -13,8 +13,10 @@ from vlnav_data.cli._common import (
     JSON_OUT,
     OVERWRITE,
     progress_printer,
+    run_command,
     run_writing,
     seed_option,
+    writing_to,
 )
 
 app = make_app("vlnav-probe", "Probe what frozen embeddings contain: linear, spatial, umap, knn.")
@@ -173,6 +175,9 @@ def umap(
     features: str = FEATURES,
     max_points: int = typer.Option(20_000, "--max-points", help="Cap on train points fit (seeded subsample)."),
     n_neighbors: int = typer.Option(15, "--n-neighbors", help="UMAP neighbourhood size."),
+    rerun: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--rerun", help="Also write the map as a Rerun point cloud (.rrd; the viz extra)."
+    ),
     seed: int = SEED,
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON,
@@ -180,8 +185,13 @@ def umap(
     """2-D UMAP coloured by target colour, instruction, bearing and action; coordinates saved."""
     from vlnav_data.probes.embedding_map import UmapConfig, run_umap
 
+    if rerun is not None:
+        from vlnav_data.viz import check_recording
+
+        run_command(check_recording, rerun)  # before any work: the viz extra, an .rrd name
+
     def go():
-        return run_umap(
+        r = run_umap(
             UmapConfig(
                 path=file,
                 out_dir=out,
@@ -192,8 +202,14 @@ def umap(
                 seed=seed,
             )
         )
+        if rerun is not None:
+            from vlnav_data.viz import record_embedding_map
 
-    r = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
+            record_embedding_map(r.coords, rerun)
+        return r
+
+    with writing_to(rerun, kind="file", overwrite=overwrite, inputs=[file], option="--rerun", example="map.rrd"):
+        r = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
     lines = [
         f"{r.encoder} {r.features}: UMAP of {r.num_fit} train points, {r.num_placed} valid placed ({r.umap_s:.1f} s)"
     ]
