@@ -1,6 +1,6 @@
 """vlnav-data: can frozen vision-language embeddings alone guide a robot?
 
-The package imports nothing heavy at import time; see the README for the layout.
+The package imports nothing heavy at import time; see ARCHITECTURE.md for the layout.
 """
 
 __version__ = "0.1.0"

@@ -77,7 +77,7 @@ def test_error_lines_name_the_model_and_what_to_do(tmp_path, fake_hf_cache, monk
         f"error: encoder 'text' (hf:{bert}): BertModel (model_type 'bert') has no "
         "get_image_features/get_text_features; vlnav-data embeds frames and instructions with two-tower "
         "vision-language models (CLIP, SigLIP, SigLIP 2, ALIGN, MetaCLIP 2, ...). Choose such a checkpoint, or wrap "
-        "this model as a plugin encoder (README: Bring your own encoder)."
+        "this model as a plugin encoder (docs/encoders.md: Bring your own encoder)."
     )
     remote = tmp_path / "remote"
     remote.mkdir()

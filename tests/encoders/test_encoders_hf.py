@@ -191,7 +191,7 @@ def test_model_without_features_is_refused_before_loading_weights(tmp_path):
         f"encoder 'bert' (hf:{tmp_path / 'bert'}): BertModel (model_type 'bert') has no "
         "get_image_features/get_text_features; vlnav-data embeds frames and instructions with two-tower "
         "vision-language models (CLIP, SigLIP, SigLIP 2, ALIGN, MetaCLIP 2, ...). Choose such a checkpoint, or wrap "
-        "this model as a plugin encoder (README: Bring your own encoder)."
+        "this model as a plugin encoder (docs/encoders.md: Bring your own encoder)."
     )
 
 

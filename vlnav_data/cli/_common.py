@@ -1,6 +1,6 @@
 """What every command shares: error handling, the output policy, result.json, common options.
 
-Contract (README, "Command contract"):
+Contract (docs/commands.md):
 
 * **Errors.** A :class:`~vlnav_data.errors.VlnavError` becomes one line ``error: <message>`` on stderr
   and exit code 2 (:func:`run_command`); parser errors take the same shape (``_app.VlnavGroup``); any

@@ -59,7 +59,7 @@ def embed(
     no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
 ) -> None:
     """Compute obs/<X>_image, obs/<X>_joint and the text embeddings of encoder X from the stored frames and
-    instructions, and add them to FILE (or write --out). Crash-safe and resumable; see the README."""
+    instructions, and add them to FILE (or write --out). Crash-safe and resumable; see docs/encoders.md."""
     from vlnav_data.collect.embed import embed_dataset
     from vlnav_data.collect.embed.config import EmbedConfig
 

@@ -136,7 +136,7 @@ def no_features_error(ref: HFRef, class_name: str, model_type: str) -> EncoderEr
         f"encoder '{ref.name}' ({ref.source}): {class_name} (model_type '{model_type}') has no "
         "get_image_features/get_text_features; vlnav-data embeds frames and instructions with two-tower "
         f"vision-language models ({TWO_TOWER_EXAMPLES}). Choose such a checkpoint, or wrap this model as a plugin "
-        "encoder (README: Bring your own encoder)."
+        "encoder (docs/encoders.md: Bring your own encoder)."
     )
 
 
@@ -152,7 +152,7 @@ def resize_mode_for(image_processor: Any, ref: HFRef) -> str:
         raise EncoderError(
             f"encoder '{ref.name}' ({ref.source}): its image processor {cls} is not reproduced by the on-device "
             f"preprocessing (supported: {', '.join(SUPPORTED_IMAGE_PROCESSORS)}); wrap the model as a plugin "
-            "encoder (README: Bring your own encoder)."
+            "encoder (docs/encoders.md: Bring your own encoder)."
         )
     if getattr(image_processor, "do_pad", False):
         raise EncoderError(
