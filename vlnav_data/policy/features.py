@@ -30,7 +30,6 @@ from vlnav_data.errors import ConfigError
 
 __all__ = [
     "FEATURE_SETS",
-    "POLICY_FEATURES",
     "FeatureSpec",
     "check_student_inputs",
     "load_split",
@@ -39,8 +38,6 @@ __all__ = [
     "student_input_keys",
 ]
 
-#: What ``--features`` accepts besides :data:`FEATURE_SETS` (K: steps of history, >= 1).
-POLICY_FEATURES = (*FEATURE_SETS, "pixels", "history:K", "history:K:image|text")
 MAX_HISTORY_STEPS = 64
 
 
