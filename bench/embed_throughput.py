@@ -38,7 +38,7 @@ from build_throughput import machine, so400m_random_encoder  # noqa: E402
 
 from vlnav_data.collect import BuildConfig, build_dataset  # noqa: E402
 from vlnav_data.collect.embed import embed_dataset  # noqa: E402
-from vlnav_data.collect.embed_config import EmbedConfig  # noqa: E402
+from vlnav_data.collect.embed.config import EmbedConfig  # noqa: E402
 from vlnav_data.collect.embedding import EpisodeFrames, embed_episode, encode_texts_one_by_one  # noqa: E402
 from vlnav_data.dataset import DatasetReader  # noqa: E402
 from vlnav_data.devices import resolve_device  # noqa: E402

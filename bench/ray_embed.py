@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from machine_info import cpu_name  # noqa: E402
 
 from vlnav_data.collect.embed import embed_dataset  # noqa: E402
-from vlnav_data.collect.embed_config import EmbedConfig  # noqa: E402
+from vlnav_data.collect.embed.config import EmbedConfig  # noqa: E402
 from vlnav_data.collect.executors import ExecutorConfig  # noqa: E402
 from vlnav_data.dataset.synthetic import write_synthetic_dataset  # noqa: E402
 
@@ -94,7 +94,7 @@ def main() -> None:
         ray_wall, on_ray = run(src, "ray.h5", ray_ex)
         tiny_local, _ = run(tiny, "tiny-local.h5")
         tiny_ray, _ = run(tiny, "tiny-ray.h5", ray_ex)
-        print("embed on Ray (vlnav_data.collect.embed_tasks), one torch thread per process")
+        print("embed on Ray (vlnav_data.collect.embed.tasks), one torch thread per process")
         print(f"machine: {machine()}")
         print(f"input: {args.num_episodes} episodes, {local.num_steps} frames at {args.image_size_px} px; "
               f"encoder {args.encoder}; {len(on_ray.tasks)} tasks of {args.episodes_per_task} episodes")  # fmt: skip

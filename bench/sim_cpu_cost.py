@@ -24,7 +24,7 @@ import torch
 
 from vlnav_data.sim import get_preset, make_arena
 from vlnav_data.sim.render import render_batch
-from vlnav_data.sim.render_scene import default_scene
+from vlnav_data.sim.render.scene import default_scene
 
 
 def cpu_ms_per_frame(fn, frames: int, reps: int) -> float:

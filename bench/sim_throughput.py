@@ -43,7 +43,7 @@ from machine_info import cpu_name
 from vlnav_data.sim import get_preset, make_arena
 from vlnav_data.sim.config import ArenaConfig
 from vlnav_data.sim.render import render_batch
-from vlnav_data.sim.render_scene import Scene, default_scene
+from vlnav_data.sim.render.scene import Scene, default_scene
 
 
 def naive_render(config: ArenaConfig, poses: torch.Tensor, scene: Scene) -> torch.Tensor:

@@ -69,6 +69,38 @@ def ray_tmpdir():
         assert not left, f"Ray processes left behind: {left}"
 
 
+#: The cheap build most tests start from: the oracle encoder, the pursuit expert, 32 px frames, 25-step
+#: episodes, two arenas on the CPU.
+SMALL_BUILD = dict(
+    num_episodes=4,
+    encoders=("oracle",),
+    expert="pursuit",
+    image_size_px=32,
+    max_episode_steps=25,
+    num_envs=2,
+    device="cpu",
+    seed=7,
+)
+
+
+@pytest.fixture(scope="session")
+def small_build():
+    """``small_build(out, **fields) -> BuildConfig``: :data:`SMALL_BUILD` writing to ``out``; ``fields``
+    replace any of it."""
+    from vlnav_data.collect import BuildConfig
+
+    def make(out, **fields):
+        return BuildConfig(out=str(out), **{**SMALL_BUILD, **fields})
+
+    return make
+
+
+@pytest.fixture
+def ray_process_ids(ray_tmpdir):
+    """``ray_process_ids()``: pids of the processes this module's Ray started (they inherited its RAY_TMPDIR)."""
+    return lambda: [pid for pid, _ in processes_with_env("RAY_TMPDIR", ray_tmpdir)]
+
+
 @pytest.fixture(scope="module")
 def local_ray_cluster(ray_tmpdir):
     """One ``ray.cluster_utils.Cluster`` per test module on 127.0.0.1, this process connected to it: a head
@@ -94,7 +126,7 @@ def tiny_checkpoint_dir(tmp_path_factory):
     """``tiny_checkpoint_dir(family) -> Path``: a tiny random checkpoint (siglip, siglip2, clip, vilt) saved with
     ``save_pretrained`` (tokenizer built locally), written once per session. Copy it before modifying it."""
     from vlnav_data.encoders.random_models import TINY_WRITERS
-    from vlnav_data.encoders.registry import quiet_transformers
+    from vlnav_data.encoders.runtime import quiet_transformers
 
     root = tmp_path_factory.mktemp("tiny-checkpoints")
     made: dict[str, Path] = {}

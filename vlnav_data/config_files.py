@@ -35,6 +35,17 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 
+def check_positive_int(name: str, value: Any) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an int >= 1 (a bool is not an int here).
+
+    Args:
+        name: how the value is named in the message (a field or an option, e.g. ``--num-episodes``).
+        value: the value to check.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
 def read_toml_table(path: str | Path, table: str) -> dict[str, Any]:
     """The ``[table]`` of a TOML file, or its top-level keys when it has no such table.
 

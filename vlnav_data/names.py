@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
+from typing import Any
 
 ENCODER_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 """An encoder's name in a file: letters, digits, ``_`` and ``-``, starting with a letter or digit. It keys
@@ -33,3 +35,14 @@ def safe_encoder_name(text: str) -> str:
     if not name or not name[0].isalnum():
         name = "hf-" + name
     return name
+
+
+def recorded_text_mask(preprocessing: Mapping[str, Any]) -> bool | None:
+    """Whether a record's text tower got the attention mask: ``text_attention_mask``, else read from
+    ``text_inputs`` (``hf:`` records before the key existed), else None (not recorded: built-in entries
+    before the key existed, whose convention never changed)."""
+    if "text_attention_mask" in preprocessing:
+        return bool(preprocessing["text_attention_mask"])
+    if "text_inputs" in preprocessing:
+        return "attention_mask" in list(preprocessing["text_inputs"])
+    return None

@@ -198,7 +198,7 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path):
         if not lock_checked:  # a second build into the same path while this one runs
             lock_checked = True
             r = runner.invoke(app, ["build", "--out", str(out), "--num-episodes", "400", "--resume", *CHEAP])
-            assert f"another build (pid {proc.pid}" in _error_line(r)
+            assert f"another process (pid {proc.pid}" in _error_line(r)
         time.sleep(rng.uniform(0.0, 2.5))
         assert proc.poll() is None, "the build finished before the kill; give it more episodes"
         os.kill(proc.pid, signal.SIGKILL)

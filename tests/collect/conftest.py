@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 
 
-def _dataset_arrays(path) -> dict:
+def _dataset_arrays(path, *, instruction_index: bool = False) -> dict:
     """Every array and attribute of every demo, plus the masks; instruction rows compared as strings
-    (the instruction table's order depends on which episode was written first)."""
+    (the instruction table's order depends on which episode was written first), and also as stored rows with
+    ``instruction_index`` (two builds that write episodes in the same order)."""
     from vlnav_data.dataset import DatasetReader
 
     out = {}
@@ -19,7 +20,7 @@ def _dataset_arrays(path) -> dict:
         for n in r.demo_names:
             e = r.episode(n)
             for k in r.keys(n):
-                if k != "instruction_index":
+                if instruction_index or k != "instruction_index":
                     out[(n, k)] = e[k]
             out[(n, "instructions")] = e["instructions"]
             out[(n, "attrs")] = e["attrs"]
@@ -40,7 +41,7 @@ def _assert_same_arrays(a: dict, b: dict) -> None:
 
 @pytest.fixture(scope="session")
 def dataset_arrays():
-    """``dataset_arrays(path)``: what two builds must agree on, as a dict."""
+    """``dataset_arrays(path, instruction_index=False)``: what two builds must agree on, as a dict."""
     return _dataset_arrays
 
 

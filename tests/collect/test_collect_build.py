@@ -8,54 +8,23 @@ import json
 import numpy as np
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset, dart_noise, load_build_toml, parse_shard
+from vlnav_data.collect import build_dataset, dart_noise, load_build_toml, parse_shard
 from vlnav_data.dataset import DatasetReader, episode_seed, partial_path
 from vlnav_data.dataset.merge import merge_datasets
 from vlnav_data.dataset.validate import validate_dataset
 from vlnav_data.errors import ConfigError
 
-BASE = dict(
-    num_episodes=4,
-    encoders=("oracle",),
-    expert="pursuit",
-    image_size_px=32,
-    max_episode_steps=25,
-    num_envs=2,
-    device="cpu",
-    seed=7,
-)
 
-
-def _cfg(tmp_path, name, **over):
-    return BuildConfig(out=str(tmp_path / name), **{**BASE, **over})
-
-
-def _arrays(path):
-    out = {}
-    with DatasetReader(path) as r:
-        for n in r.demo_names:
-            e = r.episode(n)
-            for k in r.keys(n):
-                out[(n, k)] = e[k]
-            out[(n, "instructions")] = e["instructions"]
-            out[(n, "attrs")] = e["attrs"]
-        out["masks"] = (r.split("train"), r.split("valid"))
-    return out
-
-
-def _assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        if isinstance(a[k], np.ndarray):
-            np.testing.assert_array_equal(a[k], b[k], err_msg=str(k))
-        else:
-            assert a[k] == b[k], k
+@pytest.fixture
+def same_builds(dataset_arrays, assert_same_arrays):
+    """``same_builds(a, b)``: two files hold the same arrays, attributes and stored instruction rows."""
+    return lambda a, b: assert_same_arrays(*(dataset_arrays(p, instruction_index=True) for p in (a, b)))
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, small_build):
     d = tmp_path_factory.mktemp("ref")
-    cfg = BuildConfig(out=str(d / "ref.h5"), **BASE)
+    cfg = small_build(d / "ref.h5")
     return build_dataset(cfg), cfg
 
 
@@ -90,32 +59,29 @@ def test_build_writes_a_valid_file_with_the_expected_content(reference):
             np.testing.assert_allclose(e["obs/oracle_joint"], joint, atol=2e-3)
 
 
-def test_same_config_gives_identical_arrays_regardless_of_num_envs(reference, tmp_path):
+def test_same_config_gives_identical_arrays_regardless_of_num_envs(reference, tmp_path, same_builds, small_build):
     result, _ = reference
-    again = build_dataset(_cfg(tmp_path, "again.h5", num_envs=3))
-    _assert_same(_arrays(result.path), _arrays(again.path))
+    again = build_dataset(small_build(tmp_path / "again.h5", num_envs=3))
+    same_builds(result.path, again.path)
 
 
-def test_shards_merge_into_the_unsharded_build(reference, tmp_path):
+def test_shards_merge_into_the_unsharded_build(reference, tmp_path, dataset_arrays, assert_same_arrays, small_build):
     result, _ = reference
-    shards = [build_dataset(_cfg(tmp_path, f"s{i}.h5", shard_index=i, num_shards=2)).path for i in range(2)]
+    shards = [build_dataset(small_build(tmp_path / f"s{i}.h5", shard_index=i, num_shards=2)).path for i in range(2)]
     with DatasetReader(shards[1]) as r:
         assert [r.attrs(n)["episode_index"] for n in r.demo_names] == [1, 3]
     merged = merge_datasets(shards, tmp_path / "merged.h5")
     assert validate_dataset(merged.path) == []
-    a, b = _arrays(result.path), _arrays(merged.path)
-    a = {k: v for k, v in a.items() if k[1:] != ("instruction_index",)}
-    b = {k: v for k, v in b.items() if k[1:] != ("instruction_index",)}
-    _assert_same(a, b)
+    assert_same_arrays(dataset_arrays(result.path), dataset_arrays(merged.path))  # instruction rows as strings
     with DatasetReader(merged.path) as r:
         assert r.build_config["num_shards"] == 1
 
 
-def test_dart_noise_perturbs_execution_but_not_the_label(tmp_path):
+def test_dart_noise_perturbs_execution_but_not_the_label(tmp_path, small_build):
     from vlnav_data.expert import PursuitController
     from vlnav_data.sim import get_preset
 
-    res = build_dataset(_cfg(tmp_path, "dart.h5", num_episodes=2, noise_std=0.6))
+    res = build_dataset(small_build(tmp_path / "dart.h5", num_episodes=2, noise_std=0.6))
     expert = PursuitController.for_arena(get_preset("text2nav"))
     flipped = 0
     with DatasetReader(res.path) as r:
@@ -131,8 +97,8 @@ def test_dart_noise_perturbs_execution_but_not_the_label(tmp_path):
     assert not np.array_equal(a[0], a[1])
 
 
-def test_resume_with_a_different_config_names_the_fields(tmp_path):
-    cfg = _cfg(tmp_path, "r.h5", num_episodes=2)
+def test_resume_with_a_different_config_names_the_fields(tmp_path, small_build):
+    cfg = small_build(tmp_path / "r.h5", num_episodes=2)
     build_dataset(cfg)
     path = tmp_path / "r.h5"
     path.rename(partial_path(path))  # pretend the build was interrupted before finalize
@@ -145,24 +111,24 @@ def test_resume_with_a_different_config_names_the_fields(tmp_path):
     assert res.resumed_episodes == 2 and res.new_episodes == 1 and res.num_episodes == 3
 
 
-def test_bad_configs_are_config_errors(tmp_path):
+def test_bad_configs_are_config_errors(tmp_path, small_build):
     with pytest.raises(ConfigError, match="unknown encoder 'siglp'.*Did you mean 'siglip'"):
-        _cfg(tmp_path, "x.h5", encoders=("siglp",))
+        small_build(tmp_path / "x.h5", encoders=("siglp",))
     with pytest.raises(ConfigError, match="unknown preset"):
-        _cfg(tmp_path, "x.h5", preset="nope")
+        small_build(tmp_path / "x.h5", preset="nope")
     with pytest.raises(ConfigError, match="unknown expert"):
-        _cfg(tmp_path, "x.h5", expert="human")
+        small_build(tmp_path / "x.h5", expert="human")
     with pytest.raises(ConfigError, match="exclude each other"):
-        _cfg(tmp_path, "x.h5", resume=True, overwrite=True)
+        small_build(tmp_path / "x.h5", resume=True, overwrite=True)
     with pytest.raises(ConfigError, match="shard"):
-        _cfg(tmp_path, "x.h5", shard_index=2, num_shards=2)
+        small_build(tmp_path / "x.h5", shard_index=2, num_shards=2)
     with pytest.raises(ConfigError):
         parse_shard("1-2")
     assert parse_shard("1/4") == (1, 4)
     existing = tmp_path / "exists.h5"
     existing.write_bytes(b"keep")
     with pytest.raises(ConfigError, match="already exists"):
-        build_dataset(_cfg(tmp_path, "exists.h5"))
+        build_dataset(small_build(tmp_path / "exists.h5"))
     assert existing.read_bytes() == b"keep"
 
 
@@ -176,10 +142,10 @@ def test_toml_config_is_read_and_checked(tmp_path):
         load_build_toml(p)
 
 
-def test_default_ppo_expert_labels_its_own_actions(tmp_path):
+def test_default_ppo_expert_labels_its_own_actions(tmp_path, small_build):
     from vlnav_data.expert import load_expert
 
-    res = build_dataset(_cfg(tmp_path, "ppo.h5", num_episodes=2, expert="ppo"))
+    res = build_dataset(small_build(tmp_path / "ppo.h5", num_episodes=2, expert="ppo"))
     expert = load_expert()
     with DatasetReader(res.path) as r:
         for n in r.demo_names:
@@ -188,10 +154,10 @@ def test_default_ppo_expert_labels_its_own_actions(tmp_path):
             np.testing.assert_allclose(e["actions"], expert.actions(e["obs/privileged_state"]), atol=1e-5)
 
 
-def test_a_partial_file_started_with_the_coin_rule_resumes_only_with_it(tmp_path):
+def test_a_partial_file_started_with_the_coin_rule_resumes_only_with_it(tmp_path, small_build):
     import h5py
 
-    cfg = _cfg(tmp_path, "legacy.h5", num_episodes=2, split_rule="coin")
+    cfg = small_build(tmp_path / "legacy.h5", num_episodes=2, split_rule="coin")
     build_dataset(cfg)
     path = tmp_path / "legacy.h5"
     path.rename(partial_path(path))
@@ -205,7 +171,7 @@ def test_a_partial_file_started_with_the_coin_rule_resumes_only_with_it(tmp_path
     assert res.resumed_episodes == 2 and res.new_episodes == 1
 
 
-def test_a_build_through_an_env_factory_equals_the_preset_build(reference, tmp_path):
+def test_a_build_through_an_env_factory_equals_the_preset_build(reference, tmp_path, same_builds):
     """The builtin arena handed over as a factory records exactly the preset build's episodes."""
     from vlnav_data.sim import get_preset, make_arena
 
@@ -221,18 +187,18 @@ def test_a_build_through_an_env_factory_equals_the_preset_build(reference, tmp_p
     other = dataclasses.replace(cfg, out=str(tmp_path / "factory.h5"), preset="text2nav-random")
     via_factory = build_dataset(other, env_factory=factory)
     assert made == [1, 2]  # the contract check on one env, then the build's arenas
-    _assert_same(_arrays(result.path), _arrays(via_factory.path))
+    same_builds(result.path, via_factory.path)
     with DatasetReader(via_factory.path) as r:
         assert r.sim_config["image_height_px"] == 32 and r.sim_config["name"] == "text2nav"
     assert validate_dataset(via_factory.path) == []
 
 
-def test_an_env_factory_that_breaks_the_contract_is_refused_before_any_model_loads(tmp_path):
+def test_an_env_factory_that_breaks_the_contract_is_refused_before_any_model_loads(tmp_path, small_build):
     from vlnav_data.sim import make_arena
 
     def no_frames(num_envs):
         return make_arena("text2nav", num_envs=num_envs, render=False)
 
     with pytest.raises(ConfigError, match=r"^env_factory must return an env that renders frames"):
-        build_dataset(_cfg(tmp_path, "x.h5"), env_factory=no_frames)
+        build_dataset(small_build(tmp_path / "x.h5"), env_factory=no_frames)
     assert not (tmp_path / "x.h5").exists() and not partial_path(tmp_path / "x.h5").exists()

@@ -11,24 +11,18 @@ import h5py
 import numpy as np
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.collect.embed import embed_dataset
-from vlnav_data.collect.embed_config import EmbedConfig
+from vlnav_data.collect.embed.config import EmbedConfig
 from vlnav_data.collect.embedding import CROSS_EPISODE_TOLERANCE
 from vlnav_data.dataset import DatasetReader, lock_path, partial_path
 from vlnav_data.dataset.sidecar import sidecar_path
 from vlnav_data.dataset.validate import validate_dataset
 from vlnav_data.errors import ConfigError
 
-BASE = dict(
-    num_episodes=4,
-    expert="pursuit",
-    image_size_px=32,
-    max_episode_steps=25,
-    num_envs=3,  # episodes finish out of index order: build embeds them in completion order
-    device="cpu",
-    seed=7,
-)
+# Over the shared small build (small_build, tests/conftest.py): episodes finish out of index order with 3
+# arenas, so build embeds them in completion order.
+BASE = dict(num_envs=3)
 TINY = ("siglip-tiny-random", "vilt-tiny-random")  # a two-tower and a fused (ViLT) encoder
 
 
@@ -64,10 +58,10 @@ def sha256(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory):
+def builds(tmp_path_factory, small_build):
     d = tmp_path_factory.mktemp("embed")
-    oracle = build_dataset(BuildConfig(out=str(d / "oracle.h5"), encoders=("oracle",), **BASE)).path
-    full = build_dataset(BuildConfig(out=str(d / "full.h5"), encoders=("oracle", *TINY), **BASE)).path
+    oracle = build_dataset(small_build(d / "oracle.h5", encoders=("oracle",), **BASE)).path
+    full = build_dataset(small_build(d / "full.h5", encoders=("oracle", *TINY), **BASE)).path
     return oracle, full
 
 
@@ -222,7 +216,7 @@ def test_a_run_killed_after_the_copy_finishes_on_resume(builds, tmp_path, monkey
     path = tmp_path / "demos.h5"
     shutil.copy(oracle, path)
     cfg = EmbedConfig(file=str(path), encoders=("siglip-tiny-random",), device="cpu")
-    import vlnav_data.collect.embed as embed_module
+    import vlnav_data.collect.embed.run as embed_module
 
     def killed_before_rename(partial, final):
         raise KeyboardInterrupt  # the process died after marking the sidecar assembled
@@ -294,10 +288,10 @@ def test_the_embedded_file_reads_in_robomimic(builds, tmp_path):
     ds.close_and_delete_hdf5_handle()
 
 
-def test_an_hf_encoder_from_a_local_directory_embeds_like_it_builds(builds, tiny_checkpoint_dir, tmp_path):
+def test_an_hf_encoder_from_a_local_directory_embeds_like_it_builds(builds, tiny_checkpoint_dir, tmp_path, small_build):
     oracle, _ = builds
     value = f"mine=hf:{tiny_checkpoint_dir('clip')}"
-    built = build_dataset(BuildConfig(out=str(tmp_path / "built.h5"), encoders=("oracle", value), **BASE)).path
+    built = build_dataset(small_build(tmp_path / "built.h5", encoders=("oracle", value), **BASE)).path
     out = tmp_path / "embedded.h5"
     result = embed_dataset(EmbedConfig(file=str(oracle), encoders=(value,), out=str(out), device="cpu"))
     assert result.encoders == ("mine",)

@@ -6,16 +6,16 @@ import dataclasses
 
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.dataset import DatasetReader, partial_path
 from vlnav_data.dataset.validate import validate_dataset
 from vlnav_data.errors import ConfigError
 
 
-def test_build_resume_refuses_another_precision_and_records_an_allowed_mix(tmp_path):
-    cfg = BuildConfig(
-        out=str(tmp_path / "d.h5"), num_episodes=2, encoders=("oracle", "siglip-tiny-random"), expert="pursuit",
-        image_size_px=32, max_episode_steps=10, num_envs=2, device="cpu", encoder_dtype="bf16",
+def test_build_resume_refuses_another_precision_and_records_an_allowed_mix(tmp_path, small_build):
+    cfg = small_build(
+        tmp_path / "d.h5", num_episodes=2, encoders=("oracle", "siglip-tiny-random"), max_episode_steps=10,
+        encoder_dtype="bf16", seed=0,
     )  # fmt: skip
     path = build_dataset(cfg).path
     path.rename(partial_path(path))  # as if the build had been killed before it finished

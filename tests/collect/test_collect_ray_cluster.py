@@ -9,6 +9,7 @@ arena at a time) that the fault is injected while the shard still has most of it
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import signal
@@ -80,10 +81,40 @@ def _fault_after(episodes: int, fault):
     return progress, seen
 
 
-def test_traffic_stays_on_the_loopback(cluster):
-    assert cluster.address.startswith("127.0.0.1:")
+def _listening_tcp(pids: list[int]) -> set[tuple[str, int]]:
+    """``(ip, port)`` of every TCP socket in LISTEN state that one of ``pids`` holds (from /proc)."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+        except OSError:  # the process ended, or is another user's
+            continue
+    found = set()
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            local, state, inode = cols[1], cols[3], cols[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                ip_hex, port_hex = local.split(":")
+                raw = bytes.fromhex(ip_hex)
+                words = [raw[i : i + 4][::-1] for i in range(0, width, 4)]  # little-endian 32-bit words
+                ip = ipaddress.ip_address(b"".join(words))
+                found.add((str(getattr(ip, "ipv4_mapped", None) or ip), int(port_hex, 16)))  # ::ffff:a.b.c.d
+    return found
+
+
+def test_traffic_stays_on_the_loopback(cluster, ray_process_ids):
+    """Every TCP port the cluster's processes (GCS, raylets, workers) listen on is bound to the loopback."""
     nodes = [n for n in ray.nodes() if n["Alive"]]
     assert len(nodes) >= 3 and {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}
+    pids = ray_process_ids()
+    listening = _listening_tcp(pids)
+    assert pids and listening, (pids, listening)  # the check saw Ray's processes and their sockets
+    exposed = {(ip, port) for ip, port in listening if not ipaddress.ip_address(ip).is_loopback}
+    assert not exposed, f"Ray listens beyond the loopback: {sorted(exposed)}"
 
 
 def test_a_node_lost_mid_shard_is_retried_and_resumes(

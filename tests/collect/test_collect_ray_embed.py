@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 
 from vlnav_data.cli.data import app
 from vlnav_data.collect.embed import embed_dataset
-from vlnav_data.collect.embed_config import EmbedConfig
-from vlnav_data.collect.embed_tasks import RangeTask, _embed_range
+from vlnav_data.collect.embed.config import EmbedConfig
+from vlnav_data.collect.embed.tasks import RangeTask, _embed_range
 from vlnav_data.collect.executors import ExecutorConfig, TaskContext
 from vlnav_data.dataset import lock_path, partial_path
 from vlnav_data.dataset.sidecar import sidecar_path
@@ -152,7 +152,7 @@ DRIVER = textwrap.dedent(
     """
     import os, signal, sys
     from vlnav_data.collect.embed import embed_dataset
-    from vlnav_data.collect.embed_config import EmbedConfig
+    from vlnav_data.collect.embed.config import EmbedConfig
     from vlnav_data.collect.executors import ExecutorConfig
 
     source, out, address, after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

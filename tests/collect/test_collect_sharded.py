@@ -10,33 +10,26 @@ import dataclasses
 
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset, load_build_toml
+from vlnav_data.collect import build_dataset, load_build_toml
 from vlnav_data.collect.executors import ExecutorConfig, LocalExecutor, TaskContext
 from vlnav_data.collect.sharded import BUILD_ID_NAME, ShardTask, _build_shard, build_sharded, shard_path, shards_dir
 from vlnav_data.dataset import DatasetReader, partial_path
 from vlnav_data.errors import ConfigError
 
-BASE = dict(
-    num_episodes=6,
-    encoders=("oracle",),
-    expert="pursuit",
-    image_size_px=32,
-    max_episode_steps=25,
-    num_envs=2,
-    device="cpu",
-    seed=11,
-)
+BASE = dict(num_episodes=6, seed=11)  # over the shared small build (small_build, tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, small_build):
     path = tmp_path_factory.mktemp("ref") / "ref.h5"
-    return build_dataset(BuildConfig(out=str(path), **BASE)).path
+    return build_dataset(small_build(path, **BASE)).path
 
 
-def test_sharded_build_equals_the_single_process_build(reference, tmp_path, dataset_arrays, assert_same_arrays):
+def test_sharded_build_equals_the_single_process_build(
+    reference, tmp_path, small_build, dataset_arrays, assert_same_arrays
+):
     events = []
-    cfg = BuildConfig(out=str(tmp_path / "d.h5"), num_shards=3, **BASE)
+    cfg = small_build(tmp_path / "d.h5", num_shards=3, **BASE)
     res = build_sharded(cfg, progress=events.append)
     assert_same_arrays(dataset_arrays(reference), dataset_arrays(res.path))
     assert not shards_dir(res.path).exists()  # removed after a valid merge
@@ -51,8 +44,10 @@ def test_sharded_build_equals_the_single_process_build(reference, tmp_path, data
     assert sum(last.frames_per_node.values()) == res.num_steps
 
 
-def test_resume_skips_complete_shards_and_resumes_partial_ones(reference, tmp_path, dataset_arrays, assert_same_arrays):
-    cfg = BuildConfig(out=str(tmp_path / "d.h5"), num_shards=2, keep_shards=True, **BASE)
+def test_resume_skips_complete_shards_and_resumes_partial_ones(
+    reference, tmp_path, small_build, dataset_arrays, assert_same_arrays
+):
+    cfg = small_build(tmp_path / "d.h5", num_shards=2, keep_shards=True, **BASE)
     d = shards_dir(cfg.out)
     d.mkdir()
     # Shard 0 complete; shard 1 holds episodes 1 and 3 of its 1, 3, 5 (a 4-episode build's shard 1/2).
@@ -78,8 +73,8 @@ def test_resume_skips_complete_shards_and_resumes_partial_ones(reference, tmp_pa
     assert sorted(p.name for p in d.iterdir()) == [BUILD_ID_NAME, s0.path.name, s1.name]  # --keep-shards
 
 
-def test_a_node_that_does_not_share_the_shard_directory_is_refused(tmp_path):
-    cfg = BuildConfig(out=str(tmp_path / "d.h5.shards" / "shard-00000-of-00002.h5"), num_shards=2, **BASE)
+def test_a_node_that_does_not_share_the_shard_directory_is_refused(tmp_path, small_build):
+    cfg = small_build(tmp_path / "d.h5.shards" / "shard-00000-of-00002.h5", num_shards=2, **BASE)
     (tmp_path / "d.h5.shards").mkdir()
     (tmp_path / "d.h5.shards" / BUILD_ID_NAME).write_text("another-build")
     ctx = TaskContext(0, 1, "node-b", 1.0, lambda _e: None, lambda _h: False)
@@ -89,16 +84,16 @@ def test_a_node_that_does_not_share_the_shard_directory_is_refused(tmp_path):
     assert not partial_path(cfg.out).exists()
 
 
-def test_ray_config_rules_are_checked_before_anything_runs(tmp_path):
+def test_ray_config_rules_are_checked_before_anything_runs(tmp_path, small_build):
     ray = ExecutorConfig(kind="ray", address="local")
     with pytest.raises(ConfigError, match=r"--device cuda:1 names one GPU, but Ray assigns"):
-        BuildConfig(out=str(tmp_path / "x.h5"), **{**BASE, "device": "cuda:1"}, num_shards=2, executor=ray)
+        small_build(tmp_path / "x.h5", **BASE, device="cuda:1", num_shards=2, executor=ray)
     with pytest.raises(ConfigError, match=r"--device cuda with --ray needs --gpus-per-shard"):
-        BuildConfig(out=str(tmp_path / "x.h5"), **{**BASE, "device": "cuda"}, num_shards=2, executor=ray)
+        small_build(tmp_path / "x.h5", **BASE, device="cuda", num_shards=2, executor=ray)
     with pytest.raises(ConfigError, match=r"--shard i/n builds one shard by hand"):
-        BuildConfig(out=str(tmp_path / "x.h5"), **BASE, shard_index=1, num_shards=2, executor=ray)
+        small_build(tmp_path / "x.h5", **BASE, shard_index=1, num_shards=2, executor=ray)
     with pytest.raises(ConfigError, match=r"--num-shards 7 exceeds --num-episodes 6: every shard needs"):
-        BuildConfig(out=str(tmp_path / "x.h5"), **BASE, num_shards=7, executor=ray)
+        small_build(tmp_path / "x.h5", **BASE, num_shards=7, executor=ray)
     with pytest.raises(ConfigError, match="executor must be one of local, ray"):
         ExecutorConfig(kind="dask")
     with pytest.raises(ConfigError, match="cpus_per_task must be > 0"):

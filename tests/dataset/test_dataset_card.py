@@ -12,21 +12,12 @@ from vlnav_data.dataset.card import STRIP_MIN_HEIGHT_PX, frame_strip, render_car
 
 
 @pytest.fixture(scope="module")
-def two_encoder_build(tmp_path_factory):
+def two_encoder_build(tmp_path_factory, small_build):
     """A real 2-episode build with a privileged encoder (oracle) listed before a deployable one."""
-    from vlnav_data.collect import BuildConfig, build_dataset
+    from vlnav_data.collect import build_dataset
 
     out = tmp_path_factory.mktemp("card") / "demos.h5"
-    config = BuildConfig(
-        out=str(out),
-        num_episodes=2,
-        encoders=("oracle", "siglip-tiny-random"),
-        expert="pursuit",
-        image_size_px=32,
-        max_episode_steps=30,
-        num_envs=2,
-        device="cpu",
-    )
+    config = small_build(out, num_episodes=2, encoders=("oracle", "siglip-tiny-random"), max_episode_steps=30, seed=0)
     return build_dataset(config).path
 
 

@@ -69,7 +69,7 @@ def test_two_processes_never_both_win(tmp_path):
     for r in range(len(free)):
         assert sorted([a[r] == "won", b[r] == "won"]) == [False, True], (r, a[r], b[r])
         loser = a[r] if b[r] == "won" else b[r]
-        assert loser.startswith("LockHeldError: another build (pid ")
+        assert loser.startswith("LockHeldError: another process (pid ")
     # Both try to take over the same dead foreign holder's lock: still exactly one wins each time.
     a, b = _race([str(p) for p in stale], break_lock=True)
     for r in range(len(stale)):
@@ -83,7 +83,7 @@ def test_foreign_holder_message_says_how_to_take_over(tmp_path):
     _foreign_marker(lock_path(out))
     expected = (
         f"'{out}' is locked by pid 4242 on node-lost-7 (lock file '{lock_path(out)}'), which this host cannot "
-        "check; if that build is gone (its process killed or its node lost), pass --break-lock to take the lock "
+        "check; if that process is gone (killed or its node lost), pass --break-lock to take the lock "
         "over, otherwise wait for it or choose another --out"
     )
     with pytest.raises(LockHeldError) as info:
@@ -114,7 +114,7 @@ def test_break_lock_never_breaks_a_live_holder_on_this_host(tmp_path):
     try:
         assert holder.stdout.readline() == b"held\n"
         for lock in (WriteLock(lock_path(out)), WriteLock(lock_path(out), break_lock=True)):
-            with pytest.raises(LockHeldError, match=rf"^another build \(pid {holder.pid} on .*wait for it to finish"):
+            with pytest.raises(LockHeldError, match=rf"^another process \(pid {holder.pid} on .*wait for it to finish"):
                 lock.acquire()
     finally:
         holder.kill()

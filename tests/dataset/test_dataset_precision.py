@@ -42,6 +42,25 @@ def test_same_precision_combines_silently_and_a_mix_is_refused_with_the_exact_me
     assert "mixed_precision" not in a.to_json()
 
 
+def test_text_attention_mask_conventions_never_mix_whatever_the_flag_says():
+    """SigLIP text embeddings with and without the attention mask differ; one file holds one text table."""
+    without = EncoderEntry(name="s", dim=4, preprocessing={"text_attention_mask": False}, **FP32_CPU)
+    legacy_hf = EncoderEntry(
+        name="s", dim=4, preprocessing={"text_inputs": ["input_ids", "attention_mask"]}, **FP32_CPU
+    )
+    unrecorded = EncoderEntry(name="s", dim=4, **FP32_CPU)  # built-in entries before the key: never changed
+    for allow in (False, True):
+        with pytest.raises(ConfigError) as info:
+            combine_precision(legacy_hf, without, held_by="'a.h5' holds", new_by="this run computes", allow_mixed=allow)
+        assert str(info.value) == (
+            "encoder 's' would mix text conventions: 'a.h5' holds text embeddings computed with the attention "
+            "mask, this run computes them without it (as SigLIP was trained); recompute the older ones with this "
+            "version (vlnav-data embed FILE --encoder ... --replace --out NEW) before combining"
+        )
+    assert combine_precision(without, without, held_by="", new_by="", allow_mixed=False) is without
+    assert combine_precision(unrecorded, without, held_by="", new_by="", allow_mixed=False) is unrecorded
+
+
 def test_unrecorded_precision_is_a_precision_of_its_own():
     legacy = EncoderEntry(name="clip", dim=4)  # written before dtype/device were recorded
     assert combine_precision(legacy, legacy, held_by="", new_by="", allow_mixed=False) is legacy
@@ -116,7 +135,7 @@ def test_files_from_before_precision_was_recorded_open_merge_and_take_new_encode
     merged = merge_datasets([s0, s1], tmp_path / "m.h5")
     assert validate_dataset(merged.path) == []
     from vlnav_data.collect.embed import embed_dataset
-    from vlnav_data.collect.embed_config import EmbedConfig
+    from vlnav_data.collect.embed.config import EmbedConfig
 
     embed_dataset(EmbedConfig(file=str(merged.path), encoders=("oracle",), device="cpu"))
     with DatasetReader(merged.path) as r:

@@ -24,7 +24,8 @@ from vlnav_data.dataset import (
     partial_path,
     shard_indices,
 )
-from vlnav_data.dataset.merge import _record, layout_from_reader
+from vlnav_data.dataset.episode_record import stored_episode_record
+from vlnav_data.dataset.merge import layout_from_reader
 from vlnav_data.dataset.synthetic import write_synthetic_dataset
 from vlnav_data.dataset.validate import validate_dataset
 from vlnav_data.errors import ConfigError, MissingEpisodesError, SchemaError
@@ -191,7 +192,7 @@ def test_lock_refuses_second_writer_and_stale_lock_is_taken_over(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         assert holder.stdout.readline() == b"held\n"
-        with pytest.raises(ConfigError, match=f"another build \\(pid {holder.pid} on"):
+        with pytest.raises(ConfigError, match=f"another process \\(pid {holder.pid} on"):
             DatasetWriter(out, _layout())
         assert not partial_path(out).exists() and not out.exists()
     finally:
@@ -268,8 +269,8 @@ def test_kill_between_the_demo_flush_and_its_link_resumes_without_that_demo(tmp_
     ref = write_synthetic_dataset(tmp_path / "ref.h5", 6, {"e": 4}, image_size=(8, 8))
     with DatasetReader(ref) as r:
         layout = layout_from_reader(r)
-        tables = r.instructions, {enc: r.text_embeddings(enc) for enc in r.encoders}
-        records = [_record(r, n, *tables) for n in r.demo_names]
+        tables = {enc: r.text_embeddings(enc) for enc in r.encoders}
+        records = [stored_episode_record(r, n, tables) for n in r.demo_names]
     with DatasetWriter(out, layout, mode="resume") as w:
         assert w.num_episodes == 3
         assert w.instructions == tuple(dict.fromkeys(s for e in records[:3] for s in e.instructions))

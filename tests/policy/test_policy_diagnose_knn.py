@@ -123,17 +123,22 @@ class _IndexWithHoles:
 
 
 @pytest.mark.parametrize("weighting", ["uniform", "similarity"])
-def test_knn_policy_action_is_the_probe_prediction(tmp_path, weighting):
-    from vlnav_data.knn_index import KnnIndex, load_knn_index, predict_actions, search
+def test_knn_policy_averages_the_actions_of_the_nearest_indexed_rows(tmp_path, weighting):
+    from vlnav_data.knn_index import KnnIndex
 
     vecs, actions = write_index(tmp_path / "idx", dim=8)
     meta_path = tmp_path / "idx" / "knn_meta.json"
     meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "weighting": weighting}))
     policy = load_knn_policy(tmp_path / "idx")
     queries = np.random.default_rng(1).normal(size=(6, 8)).astype(np.float32)
-    index = load_knn_index(tmp_path / "idx")
-    sims, ids = search(index.index, queries, 3)
-    np.testing.assert_array_equal(policy(queries), predict_actions(index.actions, ids, sims, weighting))
+    # The answer computed here by brute force, not by the index: cosine similarity to every indexed row,
+    # the 3 most similar, their actions averaged (uniformly, or weighted by the similarity).
+    sims = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float64) @ vecs.T.astype(np.float64)
+    top = np.argsort(-sims, axis=1)[:, :3]
+    weights = np.take_along_axis(sims, top, axis=1) if weighting == "similarity" else np.ones(top.shape)
+    assert (weights > 0).all()  # (clipping at 0 is not exercised by these queries)
+    expected = np.einsum("qk,qka->qa", weights, actions[top].astype(np.float64)) / weights.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(policy(queries), expected, rtol=0, atol=1e-5)
     # Missing neighbours (-1) are ignored by both, never read as actions[-1].
     holes = KnnIndex(
         index=_IndexWithHoles([[0, -1, -1]], [[0.9, -3.4e38, -3.4e38]], 8), actions=np.eye(5, 2), meta={"k": 3}

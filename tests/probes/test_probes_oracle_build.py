@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vlnav_data.collect.build import build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.collect.config import BuildConfig
 from vlnav_data.probes import LinearProbeConfig, run_linear_probe
 

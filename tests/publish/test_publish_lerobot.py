@@ -140,7 +140,7 @@ def test_parquet_loads_with_hf_datasets_offline(png_export, tmp_path: Path) -> N
     assert np.asarray(row["observation.images.front"]).shape == (64, 64, 3)
     assert len(row["action"]) == 2
     # LeRobot's own call: Dataset.from_parquet with features derived from meta/info.json
-    from vlnav_data.publish.lerobot_format import hf_features
+    from vlnav_data.publish.lerobot.layout import hf_features
 
     info = json.loads((png_export.out_dir / "meta/info.json").read_text())
     features = hf_features(info["features"])
@@ -340,7 +340,7 @@ def test_bad_options_and_inputs(demos_h5: Path, tmp_path: Path) -> None:
 
 
 def test_episode_rows_written_in_batches(demos_two_encoders_h5: Path, tmp_path: Path, monkeypatch) -> None:
-    from vlnav_data.publish import lerobot_writers
+    from vlnav_data.publish.lerobot import writers as lerobot_writers
 
     monkeypatch.setattr(lerobot_writers, "EPISODE_ROWS_BATCH", 3)
     export_lerobot(LeRobotExportConfig(dataset=demos_two_encoders_h5, out_dir=tmp_path / "ds", images="png"))
@@ -437,7 +437,7 @@ def test_demos_in_no_split_sit_between_train_and_valid(demos_two_encoders_h5: Pa
 
     import h5py
 
-    from vlnav_data.publish.lerobot_format import episode_order
+    from vlnav_data.publish.lerobot.layout import episode_order
 
     path = tmp_path / "masks.h5"
     shutil.copy(demos_two_encoders_h5, path)

@@ -25,9 +25,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
-
-# typer >= 0.2x vendors click as typer._click; these are the classes its parser raises.
-from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 HELP_OPTION = "--help"
@@ -46,7 +43,11 @@ def version_string(prog_name: str) -> str:
     return f"{prog_name} {number}"
 
 
-def usage_error_line(exc: ClickException) -> str:
+#: The exit code of the parser's usage errors (unknown option, missing argument, bad value), as click's.
+USAGE_EXIT_CODE = 2
+
+
+def usage_error_line(exc: typer.TyperException) -> str:
     """The one line for a parser error: the parser's message, lower-cased, plus where to look.
 
     Args:
@@ -124,18 +125,16 @@ class VlnavGroup(TyperGroup):
         """
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except UsageError as exc:
+        except typer.TyperException as exc:  # what the parser raises: usage errors (exit 2) and others
             if type(exc).__name__ == "NoArgsIsHelpError":  # bare entry point: its help, not an error
                 typer.echo(exc.format_message())
                 return _finish(0, standalone_mode)
             if not standalone_mode:
                 raise
-            typer.echo(usage_error_line(exc), err=True)
-            sys.exit(2)
-        except ClickException as exc:  # e.g. a file option that cannot be opened
-            if not standalone_mode:
-                raise
-            typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+            if exc.exit_code == USAGE_EXIT_CODE:
+                typer.echo(usage_error_line(exc), err=True)
+            else:  # e.g. a file option that cannot be opened
+                typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
             sys.exit(exc.exit_code)
         except typer.Abort:
             if not standalone_mode:

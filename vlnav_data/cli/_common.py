@@ -9,7 +9,9 @@ Contract (README, "Command contract"):
   :func:`writing_to` before any work: an existing output (a file, or a non-empty directory) is refused
   without ``--overwrite``; a file where a directory belongs (or the reverse) and an output that would
   swallow an input are refused always. With ``--overwrite`` an existing directory is moved aside to
-  ``<out>.previous`` and deleted only once the command succeeds (restored if it fails); file outputs
+  ``<out>.previous`` and deleted only once the command succeeds (restored if it fails); a
+  ``<out>.previous`` left by a killed run is refused, with or without ``--overwrite``, until the user
+  restores or deletes it (the message says how); file outputs
   are replaced atomically by their writers (``.partial`` + rename), so the old file stays until the new
   one is complete. Nothing is written into the working directory unless ``--out`` points there.
 * **result.json.** A directory output holds ``<out>/result.json``; a file output gets
@@ -185,16 +187,17 @@ def writing_to(
     if out is None:
         yield None
         return
+    previous = Path(out).with_name(Path(out).name + PREVIOUS_SUFFIX)
+    if kind == "dir" and previous.exists():  # before any other check: the user has a decision to make first
+        fail(
+            f"'{previous}' holds the old contents of '{out}', moved aside by an --overwrite run that was killed "
+            f"before it finished, so '{out}' is missing or incomplete; to keep the old output delete '{out}' "
+            f"(if present) and rename '{previous}' to '{out}', otherwise delete '{previous}'; then run again"
+        )
     run_command(check_output, out, kind=kind, overwrite=overwrite, inputs=inputs, option=option, example=example)
     out = Path(out)
-    previous = out.with_name(out.name + PREVIOUS_SUFFIX)
     moved = False
     if kind == "dir" and out.is_dir() and any(out.iterdir()):
-        if previous.exists():
-            fail(
-                f"'{previous}' exists (left by an interrupted --overwrite run of '{out}'); move it back to '{out}' "
-                "or delete it, then run again"
-            )
         os.replace(out, previous)
         moved = True
     try:
@@ -239,3 +242,21 @@ def emit_result(
     if as_json:
         sys.stdout.write(dumps(result))
     return path
+
+
+def run_writing(
+    go: Callable[[], T],
+    out: Path,
+    *,
+    kind: Literal["file", "dir"],
+    overwrite: bool,
+    as_json: bool = False,
+    inputs: Iterable[Path | None] = (),
+) -> T:
+    """The shape of a command that writes one output: ``out`` checked before any work (:func:`writing_to`), the
+    library call ``go()`` (:func:`run_command`: a user error is one ``error:`` line, exit 2), its result written
+    beside the output and printed with ``--json`` (:func:`emit_result`). Returns the result."""
+    with writing_to(out, kind=kind, overwrite=overwrite, inputs=inputs):
+        result = run_command(go)
+        emit_result(result, out, as_json, kind=kind)
+    return result

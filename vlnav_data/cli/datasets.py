@@ -304,17 +304,31 @@ def info(
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON to stdout."),
     allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help="Also read an unfinished .partial."),
 ) -> None:
-    """Summarise FILE: episodes, steps, success rate, termination causes, encoders, sizes."""
+    """Summarise FILE: episodes, steps, success rate, termination causes, encoders, sizes.
+
+    A damaged file (episodes deleted or added after its build) is summarised as DAMAGED, exit code 1.
+    """
     from vlnav_data.dataset.summary import summarize_dataset
 
-    s = run_command(summarize_dataset, file, allow_incomplete=allow_incomplete)
+    s = run_command(summarize_dataset, file, allow_incomplete=allow_incomplete, allow_damaged=True)
     if json_out:
         typer.echo(json.dumps(to_jsonable(s.to_json()), indent=2, sort_keys=True))
-        return
+    else:
+        _print_info(file, s)
+    if s.problems:
+        typer.echo(
+            f"{file} is damaged: {'; '.join(s.problems)}; run `vlnav-data validate {file}` for every violation",
+            err=True,
+        )
+        raise typer.Exit(code=1)
+
+
+def _print_info(file: Path, s: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{file} ({'complete' if s.complete else 'INCOMPLETE'}, format {s.format_version})")
+    state = "DAMAGED" if s.problems else "complete" if s.complete else "INCOMPLETE"
+    table = Table(title=f"{file} ({state}, format {s.format_version})")
     table.add_column("field")
     table.add_column("value")
     splits = ", ".join(f"{k}: {v}" for k, v in s.splits.items()) or "none"

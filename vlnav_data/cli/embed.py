@@ -24,7 +24,9 @@ def embed(
     ),
     device: str = DEVICE,
     encoder_dtype: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
-    encoder_batch_size: int | None = typer.Option(None, help="Frames per encoder forward pass."),
+    encoder_batch_size: int | None = typer.Option(
+        None, help="Frames per encoder forward pass.  [default: the encoder's; built-ins: 8 on CPU, 256 on CUDA]"
+    ),
     cross_episode_batching: bool | None = typer.Option(
         None,
         "--cross-episode-batching/--per-episode-batching",
@@ -59,7 +61,7 @@ def embed(
     """Compute obs/<X>_image, obs/<X>_joint and the text embeddings of encoder X from the stored frames and
     instructions, and add them to FILE (or write --out). Crash-safe and resumable; see the README."""
     from vlnav_data.collect.embed import embed_dataset
-    from vlnav_data.collect.embed_config import EmbedConfig
+    from vlnav_data.collect.embed.config import EmbedConfig
 
     ray_values = run_command(
         _ray_values,
@@ -133,10 +135,14 @@ def _embed_with_progress(cfg: Any, embed_dataset: Any) -> Any:
         TextColumn("ETA {task.fields[eta]}"),
         TextColumn("{task.fields[tasks]}"),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        tasks: dict[str, Any] = {}
+    # The bar starts with the first progress report, so a refusal (checked before any work) prints one line.
+    bar = Progress(*columns, console=Console(stderr=True), transient=False)
+    tasks: dict[str, Any] = {}
+    try:
 
         def on_progress(p: Any) -> None:
+            if not tasks:
+                bar.start()
             if p.stage not in tasks:
                 label = "embed" if p.stage == "embed" else "copy "
                 tasks[p.stage] = bar.add_task(
@@ -159,3 +165,6 @@ def _embed_with_progress(cfg: Any, embed_dataset: Any) -> Any:
             )
 
         return run_command(embed_dataset, cfg, progress=on_progress)
+    finally:
+        if tasks:
+            bar.stop()

@@ -12,10 +12,8 @@ from vlnav_data.cli._common import (
     DEVICE_HELP,
     JSON_OUT,
     OVERWRITE,
-    emit_result,
-    run_command,
+    run_writing,
     seed_option,
-    writing_to,
 )
 
 app = make_app("vlnav-expert", "Train and evaluate the privileged expert.")
@@ -45,7 +43,9 @@ def train(
     ),
     eval_episodes: int = typer.Option(200, "--eval-episodes", help="Monitor episodes per evaluation (0 = off)."),
     stop_at_success_rate: float | None = typer.Option(
-        None, "--stop-at-success-rate", help="Stop once the monitor reaches this success rate (and step ratio)."
+        None,
+        "--stop-at-success-rate",
+        help="Stop once the monitor reaches this success rate (and step ratio).  [default: off, train all steps]",
     ),
     device: str = typer.Option(
         "cpu",
@@ -75,9 +75,7 @@ def train(
         )
         return train_expert(cfg)
 
-    with writing_to(out, kind="dir", overwrite=overwrite):
-        result = run_command(_run)
-        emit_result(result, out, as_json)
+    result = run_writing(_run, out, kind="dir", overwrite=overwrite, as_json=as_json)
     if not as_json:
         typer.echo(
             f"trained {result.env_steps} env steps in {result.wall_time_s:.1f} s "
@@ -128,9 +126,7 @@ def eval_(
         )
         return evaluate_expert(cfg)
 
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[checkpoint]):
-        result = run_command(_run)
-        emit_result(result, out, as_json)
+    result = run_writing(_run, out, kind="dir", overwrite=overwrite, inputs=[checkpoint], as_json=as_json)
     if not as_json:
         for name in ("expert", "pursuit"):
             summary = getattr(result, name)

@@ -12,11 +12,9 @@ from vlnav_data.cli._common import (
     DEVICE,
     JSON_OUT,
     OVERWRITE,
-    emit_result,
     progress_printer,
-    run_command,
+    run_writing,
     seed_option,
-    writing_to,
 )
 
 app = make_app("vlnav-probe", "Probe what frozen embeddings contain: linear, spatial, umap, knn.")
@@ -81,9 +79,7 @@ def linear(
             ),
         )
 
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
-        r = run_command(go)
-        emit_result(r, out, as_json=as_json)
+    r = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
     lines = [f"{r.encoder} {r.features} (dim {r.dim}): {r.num_train} train rows, {r.num_valid} valid rows"]
     lines.append(f"{'target':<13} {'metric':<9} {'linear':>8} {'MLP':>8} {'shuffled':>9} {'baseline':>9}")
     for s in r.scores:
@@ -150,9 +146,7 @@ def spatial(
             )
         )
 
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
-        r = run_command(go)
-        emit_result(r, out, as_json=as_json)
+    r = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
     p = r.pairs
     pub = r.published_siglip
     lines = [
@@ -199,9 +193,7 @@ def umap(
             )
         )
 
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
-        r = run_command(go)
-        emit_result(r, out, as_json=as_json)
+    r = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
     lines = [
         f"{r.encoder} {r.features}: UMAP of {r.num_fit} train points, {r.num_placed} valid placed ({r.umap_s:.1f} s)"
     ]
@@ -247,9 +239,7 @@ def knn(
             )
         )
 
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
-        r = run_command(go)
-        emit_result(r, out, as_json=as_json)
+    r = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
     lines = [
         f"{r.encoder} {r.features}: {r.index_type} index of {r.num_vectors} train vectors "
         f"(dim {r.dim}, {r.search_device})",

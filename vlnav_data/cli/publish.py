@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vlnav_data.cli._common import JSON_OUT, OVERWRITE, emit_result, run_command, to_jsonable, writing_to
+from vlnav_data.cli._common import JSON_OUT, OVERWRITE, emit_result, run_command, run_writing, to_jsonable
 from vlnav_data.errors import ConfigError
 
 EXPORT_FORMATS = ("lerobot",)
@@ -22,7 +22,11 @@ def export(
     out: Path = typer.Option(..., "--out", help="Folder for the LeRobot dataset (new or empty), with result.json."),
     format: str = typer.Option("lerobot", "--format", help="Export format: lerobot (LeRobot v3.0)."),
     images: str = typer.Option("video", "--images", help="Camera as MP4 'video' or 'png' bytes in the parquet."),
-    encoder: list[str] = typer.Option([], "--encoder", help="Encoder(s) to export as observation.<enc>_joint."),
+    encoder: list[str] = typer.Option(
+        [],
+        "--encoder",
+        help="Encoder(s) to export as observation.<enc>_joint; repeat.  [default: every encoder of FILE]",
+    ),
     video_codec: str = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1)."),
     pix_fmt: str = typer.Option(
         "auto",
@@ -51,9 +55,7 @@ def export(
         )
         return export_lerobot(config)
 
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
-        result = run_command(go)
-        emit_result(result, out, as_json)
+    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
     if not as_json:
         video = f"video {result.video_codec}, {len(result.video_files)} file(s)" if result.video_codec else "png"
         typer.echo(
@@ -72,7 +74,11 @@ def publish(
     overwrite: bool = OVERWRITE,
     license: str = typer.Option("apache-2.0", "--license", help="Hugging Face licence id of the data."),
     images: str = typer.Option("video", "--images", help="LeRobot camera as MP4 'video' or 'png'."),
-    encoder: list[str] = typer.Option([], "--encoder", help="Encoder(s) exported as observation.<enc>_joint."),
+    encoder: list[str] = typer.Option(
+        [],
+        "--encoder",
+        help="Encoder(s) exported as observation.<enc>_joint; repeat.  [default: every encoder of FILE]",
+    ),
     video_codec: str = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1)."),
     pix_fmt: str = typer.Option(
         "auto", "--pix-fmt", help="yuv420p, yuv444p (libx264) or auto (yuv444p below 128 px); see export --help."
@@ -104,9 +110,7 @@ def publish(
         )
         return publish_dataset(config)
 
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[file]):
-        result = run_command(go)
-        emit_result(result, out, as_json)
+    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
     if not as_json:
         typer.echo(
             f"assembled {result.out_dir}: {result.files} files, {result.total_bytes / 1e6:.1f} MB, "

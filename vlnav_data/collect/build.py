@@ -136,14 +136,17 @@ def make_expert(config: BuildConfig, arena_config: Any, *, check_preset: bool = 
     return load_expert(config.expert_checkpoint, preset=preset, action_mapping=arena_config.action_mapping)
 
 
-def build_dataset(
+def build_local(
     config: BuildConfig,
     progress: ProgressFn | None = None,
     *,
     encoders: Sequence[Any] | None = None,
     env_factory: Callable[[int], Any] | None = None,
 ) -> BuildResult:
-    """Build (or resume, or build one shard of) a ``vlnav-demos`` dataset.
+    """Build (or resume, or build one shard of) a ``vlnav-demos`` dataset in this process.
+
+    :func:`vlnav_data.collect.build_dataset` is the public entry point: it comes here for
+    ``config.executor.kind == "local"``, and every shard task of a sharded build runs this too.
 
     Args:
         config: the build configuration; ``config.executor.kind == "ray"`` runs ``num_shards`` shards as
@@ -168,12 +171,10 @@ def build_dataset(
         EncoderError: an encoder's weights cannot be loaded (the message says how to fetch them).
         CheckpointError: the PPO checkpoint cannot be loaded.
     """
-    if config.executor.kind != "local":  # shards on Ray, then one merge (collect/sharded.py)
-        if encoders is not None:
-            raise ConfigError("injected encoders cannot be sent to executor tasks; build them by name instead")
-        from vlnav_data.collect.sharded import build_sharded
-
-        return build_sharded(config, progress)
+    if config.executor.kind != "local":
+        raise ConfigError(
+            f"build_local runs in this process; executor '{config.executor.kind}' goes through build_dataset"
+        )
     from vlnav_data.encoders import compile_supported, make_encoder, warm_up_compiled
     from vlnav_data.sim import PRIVILEGED_STATE_NAMES, get_preset, make_arena
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.collect.executors import ExecutorConfig
-from vlnav_data.config_files import load_config_toml
+from vlnav_data.config_files import check_positive_int, load_config_toml
 from vlnav_data.dataset.splits import SPLIT_RULES
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
@@ -146,7 +146,7 @@ class BuildConfig:
             raise ConfigError("--out is required: the .h5 file to write")
         if self.preset not in PRESET_NAMES:
             raise unknown_name("preset", self.preset, PRESET_NAMES)
-        _positive_int("num_episodes", self.num_episodes)
+        check_positive_int("num_episodes", self.num_episodes)
         if not self.encoders:
             raise ConfigError("at least one --encoder is required (e.g. --encoder siglip)")
         if len(set(self.encoders)) != len(self.encoders):
@@ -169,23 +169,23 @@ class BuildConfig:
         if self.action_mapping is not None and self.action_mapping not in ACTION_MAPPINGS:
             raise unknown_name("action mapping", self.action_mapping, ACTION_MAPPINGS)
         if self.image_size_px is not None:
-            _positive_int("image_size_px", self.image_size_px)
+            check_positive_int("image_size_px", self.image_size_px)
             if not 16 <= self.image_size_px <= 1024:
                 raise ConfigError(f"image_size_px must be in [16, 1024], got {self.image_size_px}")
         if self.max_episode_steps is not None:
-            _positive_int("max_episode_steps", self.max_episode_steps)
+            check_positive_int("max_episode_steps", self.max_episode_steps)
         if not (isinstance(self.noise_std, (int, float)) and math.isfinite(self.noise_std) and self.noise_std >= 0):
             raise ConfigError(f"noise_std must be a number >= 0, got {self.noise_std!r}")
         if not (isinstance(self.valid_fraction, (int, float)) and 0.0 <= self.valid_fraction < 1.0):
             raise ConfigError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
         if self.split_rule not in SPLIT_RULES:
             raise unknown_name("split rule", self.split_rule, SPLIT_RULES)
-        _positive_int("num_envs", self.num_envs)
+        check_positive_int("num_envs", self.num_envs)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
         check_device_name(self.device)
         if self.encoder_batch_size is not None:
-            _positive_int("encoder_batch_size", self.encoder_batch_size)
+            check_positive_int("encoder_batch_size", self.encoder_batch_size)
         if self.encoder_dtype not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"encoder_dtype must be auto, fp32 or bf16, got '{self.encoder_dtype}'")
         for name, _ in self.model_paths:
@@ -198,12 +198,12 @@ class BuildConfig:
                 raise ConfigError(
                     f"model path given for encoder '{name}', which is not built; encoders: {', '.join(self.encoders)}"
                 )
-        _positive_int("num_shards", self.num_shards)
+        check_positive_int("num_shards", self.num_shards)
         if isinstance(self.shard_index, bool) or not 0 <= self.shard_index < self.num_shards:
             raise ConfigError(f"shard must be i/n with 0 <= i < n, got {self.shard_index}/{self.num_shards}")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other; pass one")
-        _positive_int("writer_queue_size", self.writer_queue_size)
+        check_positive_int("writer_queue_size", self.writer_queue_size)
         if not isinstance(self.trust_remote_code, bool):
             raise ConfigError(f"trust_remote_code must be true or false, got {self.trust_remote_code!r}")
         if not isinstance(self.compile, bool):
@@ -284,11 +284,6 @@ FLAG_SPELLINGS = {
 def build_flag(field: str) -> str:
     """The ``vlnav-data build`` option that sets a :class:`BuildConfig` field (``num_envs`` -> ``--num-envs``)."""
     return FLAG_SPELLINGS.get(field, "--" + field.replace("_", "-"))
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
 def parse_shard(text: str) -> tuple[int, int]:

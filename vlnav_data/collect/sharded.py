@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vlnav_data.collect.build import BuildResult, build_dataset
+from vlnav_data.collect.build import BuildResult, build_local
 from vlnav_data.collect.config import BuildConfig
 from vlnav_data.collect.executors import ExecutorConfig, TaskContext, make_executor
 from vlnav_data.collect.pipeline import BuildProgress, ProgressFn
@@ -310,7 +310,7 @@ def _build_shard(task: ShardTask, ctx: TaskContext) -> ShardOutcome:
     def report(p: BuildProgress) -> None:
         ctx.report(episodes_done=p.episodes_done, episodes_total=p.episodes_total, frames_done=p.frames_done)
 
-    result = build_dataset(dataclasses.replace(cfg, break_lock=take_over), progress=report)
+    result = build_local(dataclasses.replace(cfg, break_lock=take_over), progress=report)
     return ShardOutcome(
         shard_index=cfg.shard_index,
         path=result.path,

@@ -1,5 +1,12 @@
 """Progress of a sharded build: where each shard stands and how many frames each node wrote, from the
-executor's task events (:mod:`vlnav_data.collect.sharded` runs the build)."""
+executor's task events (:mod:`vlnav_data.collect.sharded` runs the build).
+
+Events arrive asynchronously (on Ray a task's ``report`` can reach the driver after its ``finished``, and
+a lost attempt's last report after its retry started), so the tracker only ever moves forward: a shard
+that is ``done`` stays done with all its episodes, a shard's committed-episode count never decreases (a
+retry resumes from the episodes the lost attempt committed, so a smaller count is a stale report), and a
+node's frame count for an attempt never decreases.
+"""
 
 from __future__ import annotations
 
@@ -85,12 +92,17 @@ class ShardTracker:
         shard = self.todo[event.item]
         st = self.states[shard]
         if event.kind == "started":
-            st = dataclasses.replace(st, state="running", attempt=event.attempt, node=event.node, pid=event.pid)
+            if st.state != "done" and event.attempt >= st.attempt:
+                st = dataclasses.replace(st, state="running", attempt=event.attempt, node=event.node, pid=event.pid)
         elif event.kind == "finished":
             st = dataclasses.replace(st, state="done", episodes_done=st.episodes_total)
         elif event.kind == "report":
-            st = dataclasses.replace(st, episodes_done=int(event.fields["episodes_done"]))
-            self.frames[(shard, event.attempt)] = (event.node, int(event.fields["frames_done"]))
+            reported = min(int(event.fields["episodes_done"]), st.episodes_total)
+            st = dataclasses.replace(st, episodes_done=max(st.episodes_done, reported))
+            key = (shard, event.attempt)
+            frames = int(event.fields["frames_done"])
+            if key not in self.frames or frames > self.frames[key][1]:
+                self.frames[key] = (event.node, frames)
         self.states[shard] = st
         if self.progress is None:
             return

@@ -1,16 +1,24 @@
-"""One finished episode as the writer takes it (:class:`EpisodeRecord`), and its check against a layout."""
+"""One finished episode as the writer takes it (:class:`EpisodeRecord`), its check against a layout, and a
+stored demo read back as the record that writes it again unchanged (:func:`stored_episode_record`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vlnav_data.dataset import schema
 from vlnav_data.dataset.layout import DatasetLayout
 from vlnav_data.errors import SchemaError
+
+if TYPE_CHECKING:
+    from vlnav_data.dataset.reader import DatasetReader
+
+#: The demo attributes an :class:`EpisodeRecord` has fields for (with ``num_samples``, which the writer
+#: sets); every other attribute of a stored demo travels in ``extra_attrs``.
+RECORD_ATTRS = tuple(a for a in (*schema.DEMO_ATTRS, *schema.EXTRA_DEMO_ATTRS) if a != "num_samples")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -105,3 +113,47 @@ def check_episode(ep: EpisodeRecord, lay: DatasetLayout) -> int:
     if ep.split not in schema.SPLITS:
         raise SchemaError(f"split must be one of {schema.SPLITS}, got '{ep.split}'")
     return t
+
+
+def stored_episode_record(reader: DatasetReader, demo: str, text_tables: Mapping[str, np.ndarray]) -> EpisodeRecord:
+    """Read one stored demo back as the :class:`EpisodeRecord` that writes it again unchanged.
+
+    ``merge`` and the Hub shards both write demos of one file into another with it.
+
+    Args:
+        reader: the open source file.
+        demo: the demo name.
+        text_tables: encoder name -> the source's ``/meta/text_embeddings/<enc>`` (``(K, E)``, rows in the
+            order of ``reader.instructions``).
+
+    Raises:
+        SchemaError: the demo lacks one of :data:`RECORD_ATTRS`.
+    """
+    ep = reader.episode(demo)
+    attrs = ep["attrs"]
+    missing = [k for k in RECORD_ATTRS if k not in attrs]
+    if missing:
+        raise SchemaError(f"'{reader.path}' {demo} lacks the attribute(s) {missing}; run `vlnav-data validate`")
+    used = sorted({int(i) for i in ep[schema.INSTRUCTION_INDEX]})
+    table = reader.instructions
+    return EpisodeRecord(
+        actions=ep[schema.ACTIONS],
+        wheel_vel_radps=ep[schema.WHEEL_VEL],
+        rewards=ep[schema.REWARDS],
+        dones=ep[schema.DONES],
+        rgb=ep[schema.RGB],
+        privileged_state=ep[schema.PRIVILEGED_STATE],
+        instructions=ep["instructions"],
+        image_embeddings={e: ep[schema.encoder_path(e, "image")] for e in reader.encoders},
+        joint_embeddings={e: ep[schema.encoder_path(e, "joint")] for e in reader.encoders},
+        text_embeddings={e: {table[i]: text_tables[e][i] for i in used} for e in reader.encoders},
+        seed=int(attrs["seed"]),
+        episode_index=int(attrs["episode_index"]),
+        target_index=int(attrs["target_index"]),
+        target_color=str(attrs["target_color"]),
+        termination=str(attrs["termination"]),
+        success=bool(attrs["success"]),
+        expert=str(attrs["expert"]),
+        split=str(attrs["split"]),
+        extra_attrs={k: v for k, v in attrs.items() if k not in (*RECORD_ATTRS, "num_samples")},
+    )

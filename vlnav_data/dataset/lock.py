@@ -1,4 +1,7 @@
-"""A lock file that keeps a second writer away from an output path (one writer per file, DESIGN §10).
+"""The one lock of the package: a lock file that keeps a second writer away from an output (DESIGN §10).
+
+Every exclusive output takes it: dataset files (``build``, ``embed``, ``merge``, shard directories), a
+study directory (``vlnav-study run``) and each attempt of a study cell (:mod:`vlnav_data.study.cells`).
 
 Built on ``filelock.SoftFileLock``: ``<final path>.lock`` is created exclusively and records the
 holder's PID, host and process start time. Choices:
@@ -9,9 +12,13 @@ holder's PID, host and process start time. Choices:
   cannot say who holds it.
 - A holder on this host that is gone (SIGKILL, out of memory) is proven dead by its PID and start time
   and filelock takes its lock over by itself: a killed build resumes without any flag.
-- A holder on another host cannot be probed from here. The error names it and says how to take the lock
-  over (``--break-lock``) once the user knows that build is gone; ``break_lock=True`` does exactly that
-  and nothing more: a live holder on this host is never broken.
+- **The break-stale rule** (stated here only): a lock whose holder is on this host (same PID namespace)
+  and whose process is gone is stale and is taken over without a word; a lock whose holder runs on this
+  host is never broken; a lock whose holder is on another host (or left no readable record) cannot be
+  judged from here, so it is broken only on the user's word (``break_lock=True``, the ``--break-lock``
+  flag, or deleting the lock file, as the error says) once they know that process is gone. Nothing
+  is ever broken by age: a long run on a slow node holds its lock for as long as it runs.
+- The error names the holder (PID, host and, on this host, its command line: ``vlnav-data embed ...``).
 - Two processes never both win. Plain acquisition is filelock's exclusive create. Takeovers are
   serialised by a second lock (``<lock>.break``), and the marker is moved aside and compared with the
   one judged before it is removed, so a holder that arrived meanwhile is put back, not deleted.
@@ -103,6 +110,26 @@ def this_host() -> str:
     return holder.host
 
 
+def holder_command(pid: int, max_chars: int = 240) -> str:
+    """The command line of a process on this host, shortened (``vlnav-data embed demos.h5 ...``); "" when
+    it cannot be read (no ``/proc``, or the process is gone)."""
+    import shlex
+
+    try:
+        raw = Path(f"/proc/{int(pid)}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+    if args and os.path.basename(args[0]).startswith("python"):
+        flag = args[1:2]
+        args = ["python", "-c", "..."] if flag == ["-c"] else ["python", *args[1:]] if flag == ["-m"] else args[1:]
+    if not args:
+        return ""
+    args[0] = os.path.basename(args[0])
+    text = shlex.join(args)
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -121,12 +148,27 @@ class WriteLock:
         break_lock: take over a lock whose holder cannot be probed from this host (another host, or an
             unreadable record). A live holder on this host is never taken over.
         timeout_s: how long :meth:`acquire` waits for a held lock to be released (0: fail at once).
+        what: what the lock protects, as messages name it (default: ``'<lock path without .lock>'``).
+        takeover_hint: how the user takes over a lock this host cannot judge (messages).
+        elsewhere_hint: how the user avoids a held lock (messages).
     """
 
-    def __init__(self, lock_path: str | os.PathLike, *, break_lock: bool = False, timeout_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        lock_path: str | os.PathLike,
+        *,
+        break_lock: bool = False,
+        timeout_s: float = 0.0,
+        what: str | None = None,
+        takeover_hint: str = "pass --break-lock to take the lock over",
+        elsewhere_hint: str = "choose another --out",
+    ) -> None:
         from filelock import SoftFileLock
 
         self.path = Path(lock_path)
+        self.what = what
+        self.takeover_hint = takeover_hint
+        self.elsewhere_hint = elsewhere_hint
         self.break_lock = bool(break_lock)
         self.timeout_s = float(timeout_s)
         self._lock = SoftFileLock(str(self.path), thread_local=False)
@@ -239,20 +281,23 @@ class WriteLock:
             time.sleep(0.02)
 
     def _held_error(self, holder: LockHolder | None) -> LockHeldError:
-        target, lock = self.target, self.path
+        target = self.what or f"'{self.target}'"
+        lock = self.path
         if holder is not None and holder.on_this_host and holder.pid == os.getpid():
-            msg = f"this process already writes to '{target}'; close that writer first"
+            msg = f"this process already writes to {target}; close that writer first"
         elif holder is not None and holder.alive_here:
+            command = holder_command(holder.pid)
+            running = f", running `{command}`" if command else ""
             msg = (
-                f"another build ({holder}) is writing '{target}' (lock file '{lock}'); wait for it to finish "
-                "or choose another --out"
+                f"another process ({holder}{running}) is writing {target} (lock file '{lock}'); wait for it to "
+                f"finish or {self.elsewhere_hint}"
             )
         else:
             who = str(holder) if holder is not None else "an owner that left no readable record"
             msg = (
-                f"'{target}' is locked by {who} (lock file '{lock}'), which this host cannot check; if that "
-                "build is gone (its process killed or its node lost), pass --break-lock to take the lock over, "
-                "otherwise wait for it or choose another --out"
+                f"{target} is locked by {who} (lock file '{lock}'), which this host cannot check; if that "
+                f"process is gone (killed or its node lost), {self.takeover_hint}, otherwise wait for it or "
+                f"{self.elsewhere_hint}"
             )
         return LockHeldError(msg, lock_path=lock, holder=holder)
 

@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vlnav_data.dataset import schema
+from vlnav_data.dataset.episode_record import stored_episode_record
 from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry
 from vlnav_data.dataset.partial import config_differences
 from vlnav_data.dataset.precision import combine_precision
 from vlnav_data.dataset.reader import DatasetReader
-from vlnav_data.dataset.writer import DatasetWriter, EpisodeRecord
+from vlnav_data.dataset.writer import DatasetWriter
 from vlnav_data.errors import ConfigError, MissingEpisodesError
 from vlnav_data.jsonio import compact
 
@@ -202,7 +201,7 @@ def merge_datasets(
                 if raw_copy:
                     raw += w.append_episode_copy(r.file["data"][name], texts, embs)[1]
                 else:
-                    w.append_episode(_record(r, name, texts, embs))
+                    w.append_episode(stored_episode_record(r, name, embs))
                 total += r.num_samples(name)
             w.finalize()
             n_datasets = len(w.demo_datasets()) * len(owners)
@@ -239,32 +238,4 @@ def _missing_message(missing: tuple[int, ...], expected: int, build: Mapping[str
     return (
         f"{len(missing)} of {expected} episodes of the build are in no input: {shown}{where}; pass every shard "
         "file of the build, or --allow-missing to merge the others"
-    )
-
-
-def _record(r: DatasetReader, name: str, texts: list[str], embs: dict[str, np.ndarray]) -> EpisodeRecord:
-    e = r.episode(name)
-    a = e["attrs"]
-    used = sorted(set(int(i) for i in e[schema.INSTRUCTION_INDEX]))
-    known = set(schema.DEMO_ATTRS) | set(schema.EXTRA_DEMO_ATTRS)
-    return EpisodeRecord(
-        actions=e[schema.ACTIONS],
-        wheel_vel_radps=e[schema.WHEEL_VEL],
-        rewards=e[schema.REWARDS],
-        dones=e[schema.DONES],
-        rgb=e[schema.RGB],
-        privileged_state=e[schema.PRIVILEGED_STATE],
-        instructions=e["instructions"],
-        image_embeddings={enc: e[schema.encoder_path(enc, "image")] for enc in r.encoders},
-        joint_embeddings={enc: e[schema.encoder_path(enc, "joint")] for enc in r.encoders},
-        text_embeddings={enc: {texts[i]: embs[enc][i] for i in used} for enc in r.encoders},
-        seed=int(a["seed"]),
-        episode_index=int(a["episode_index"]),
-        target_index=int(a["target_index"]),
-        target_color=str(a["target_color"]),
-        termination=str(a["termination"]),
-        success=bool(a["success"]),
-        expert=str(a["expert"]),
-        split=str(a["split"]),
-        extra_attrs={k: v for k, v in a.items() if k not in known},
     )

@@ -7,6 +7,11 @@ agree; otherwise :func:`combine_precision` refuses with one message, unless the 
 ``--allow-mixed-precision``, in which case the combined entry lists every contributor in
 ``mixed_precision`` so the mix stays visible to every later reader.
 
+The text tower's attention-mask convention (``preprocessing["text_attention_mask"]``, see
+:func:`vlnav_data.names.recorded_text_mask`) is refused outright when two origins disagree on it: the two
+conventions give different text embeddings for the same instruction, and a file holds one text table
+per encoder, so no flag can make such a mix consistent.
+
 Files written before precision was recorded have ``dtype == device_type == ""``. They open and read as
 before. "Unrecorded" counts as a precision of its own: two unrecorded origins combine silently (nothing
 new is claimed), but an unrecorded origin and a recorded one are a mix (nobody can tell whether they
@@ -19,6 +24,7 @@ import dataclasses
 
 from vlnav_data.dataset.layout import EncoderEntry
 from vlnav_data.errors import ConfigError
+from vlnav_data.names import recorded_text_mask
 
 Precision = tuple[str, str]
 """``(dtype, device_type)``; ``("", "")`` when the file did not record it."""
@@ -60,8 +66,17 @@ def combine_precision(
 
     Raises:
         ConfigError: the precisions differ and ``allow_mixed`` is False (the message names the encoder,
-            both origins and both precisions, and the two ways out).
+            both origins and both precisions, and the two ways out); or both origins record the text
+            tower's attention-mask convention and they differ (whatever ``allow_mixed`` says).
     """
+    held_mask, new_mask = recorded_text_mask(held.preprocessing), recorded_text_mask(new.preprocessing)
+    if held_mask is not None and new_mask is not None and held_mask != new_mask:
+        with_mask = {True: "with the attention mask", False: "without it (as SigLIP was trained)"}
+        raise ConfigError(
+            f"encoder '{held.name}' would mix text conventions: {held_by} text embeddings computed "
+            f"{with_mask[held_mask]}, {new_by} them {with_mask[new_mask]}; recompute the older ones with this "
+            "version (vlnav-data embed FILE --encoder ... --replace --out NEW) before combining"
+        )
     combined = tuple(dict.fromkeys(precisions(held) + precisions(new)))
     if len(combined) == 1:
         return held

@@ -61,10 +61,12 @@ class DatasetReader:
     Args:
         path: the ``.h5`` file.
         allow_incomplete: also open files whose ``complete`` attribute is not True (``.partial`` builds).
+        allow_damaged: also open a complete file that fails :meth:`integrity_problems` (``info`` reports it).
 
     Raises:
-        SchemaError: missing file, not HDF5, another format, a newer format version, or an incomplete
-            file when ``allow_incomplete`` is False.
+        SchemaError: missing file, not HDF5, another format, a newer format version, an incomplete file
+            when ``allow_incomplete`` is False, or a damaged one (episodes deleted or added after the build,
+            see :meth:`integrity_problems`) unless ``allow_damaged``.
 
     Example::
 
@@ -73,7 +75,7 @@ class DatasetReader:
             rows["obs/siglip_joint"].shape  # (sum T, 1152) float16
     """
 
-    def __init__(self, path: str | os.PathLike, *, allow_incomplete: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, *, allow_incomplete: bool = False, allow_damaged: bool = False) -> None:
         self.path = Path(path)
         self.file = open_h5(self.path)
         try:
@@ -91,9 +93,42 @@ class DatasetReader:
                 names = [n for n in names if "num_samples" in self.file["data"][n].attrs]
             self._demo_names = tuple(names)
             self._encoder_specs = {e["name"]: e for e in self._json_attr("encoders_json", [])}
+            if not allow_incomplete and not allow_damaged:
+                problems = self.integrity_problems()
+                if problems:
+                    raise SchemaError(
+                        f"'{self.path}' is damaged ({problems[0]}"
+                        + (f"; {len(problems) - 1} more problem(s)" if len(problems) > 1 else "")
+                        + f"): run `vlnav-data validate {self.path}` for every violation, and rebuild or restore it"
+                    )
         except BaseException:
             self.file.close()
             raise
+
+    def integrity_problems(self) -> list[str]:
+        """What contradicts the file's own counts (cheap: attributes and masks, no frames read).
+
+        A complete file records how many demos and samples it holds (``/data`` attributes ``num_demos``
+        and ``total``) and which demos each split holds; an episode group deleted or added afterwards
+        breaks these. :func:`vlnav_data.dataset.validate.validate_dataset` checks every rule.
+        """
+        data = self.file["data"]
+        problems = []
+        demos = [n for n in data.keys() if schema.demo_index(n) is not None]
+        if "num_demos" in data.attrs and int(data.attrs["num_demos"]) != len(demos):
+            problems.append(f"/data records {int(data.attrs['num_demos'])} demos but holds {len(demos)}")
+        if "total" in data.attrs:
+            held = sum(int(data[n].attrs.get("num_samples", 0)) for n in demos)
+            if int(data.attrs["total"]) != held:
+                problems.append(f"/data records {int(data.attrs['total'])} samples but its demos hold {held}")
+        mask = self.file.get("mask")
+        present = set(demos)
+        for split in sorted(mask.keys()) if isinstance(mask, h5py.Group) else []:
+            names = {n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in mask[split][()]}
+            gone = sorted(names - present, key=lambda n: schema.demo_index(n) or 0)
+            if gone:
+                problems.append(f"/mask/{split} names demos that do not exist: {', '.join(gone[:5])}")
+        return problems
 
     # ------------------------------------------------------------------ metadata
     def _json_attr(self, name: str, default: Any) -> Any:

@@ -38,6 +38,8 @@ class DatasetSummary:
         stored_bytes: dataset key (``obs/rgb``, ...) -> compressed bytes over all demos.
         bytes_per_frame: ``file_bytes / num_steps``.
         created_utc / writer: provenance.
+        problems: what contradicts the file's own counts (:meth:`DatasetReader.integrity_problems`); a
+            file with any is damaged (an episode group deleted or added after the build).
     """
 
     path: str
@@ -62,19 +64,26 @@ class DatasetSummary:
     bytes_per_frame: float
     created_utc: str
     writer: str
+    problems: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
-def summarize_dataset(path: str | os.PathLike, *, allow_incomplete: bool = False) -> DatasetSummary:
+def summarize_dataset(
+    path: str | os.PathLike, *, allow_incomplete: bool = False, allow_damaged: bool = False
+) -> DatasetSummary:
     """Compute a :class:`DatasetSummary` (reads attributes and storage sizes, not the frames).
 
+    Args:
+        allow_incomplete: also summarise an unfinished file.
+        allow_damaged: also summarise a damaged file (its ``problems`` say what is wrong).
+
     Raises:
-        SchemaError: the file cannot be read as a ``vlnav-demos`` file.
+        SchemaError: the file cannot be read as a ``vlnav-demos`` file (or is damaged, without ``allow_damaged``).
     """
     p = Path(path)
-    with DatasetReader(p, allow_incomplete=allow_incomplete) as r:
+    with DatasetReader(p, allow_incomplete=allow_incomplete, allow_damaged=allow_damaged) as r:
         lengths, term, targets, experts = [], collections.Counter(), collections.Counter(), collections.Counter()
         successes = 0
         stored: dict[str, int] = collections.defaultdict(int)
@@ -122,6 +131,7 @@ def summarize_dataset(path: str | os.PathLike, *, allow_incomplete: bool = False
             bytes_per_frame=file_bytes / total if total else 0.0,
             created_utc=str(_s(r.file.attrs.get("created_utc", ""))),
             writer=str(_s(r.file.attrs.get("writer", ""))),
+            problems=tuple(r.integrity_problems()) if r.complete else (),
         )
 
 

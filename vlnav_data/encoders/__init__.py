@@ -18,12 +18,11 @@ the encoder, refusing other weights; ``available_encoders()`` lists what can be 
 torch and transformers are imported only when an encoder is built.
 """
 
+from vlnav_data.encoders.builtin import DEFAULT_ENCODER, ENCODER_NAMES
 from vlnav_data.encoders.fusion import FUSION_MODES, fuse, fused_dim, joint_embedding, l2_normalize
 from vlnav_data.encoders.plugins import ENTRY_POINT_GROUP, register_encoder, unregister_encoder
 from vlnav_data.encoders.rebuild import rebuild_encoder, recorded_dtype, recorded_seed
 from vlnav_data.encoders.registry import (
-    DEFAULT_ENCODER,
-    ENCODER_NAMES,
     available_encoders,
     compile_supported,
     describe_encoders,

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vlnav_data.encoders.preprocess import ImagePreprocess, preprocess_images
-from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_images, check_same_batch, check_texts
-from vlnav_data.encoders.text_cache import TextEmbeddingCache
-from vlnav_data.encoders.two_tower import stream_safe, to_device
+from vlnav_data.encoders.model_base import ModelEncoder, stream_safe, to_device
+from vlnav_data.encoders.preprocess import preprocess_images
+from vlnav_data.encoders.spec import check_images, check_same_batch, check_texts
 
 if TYPE_CHECKING:
     import torch
@@ -33,48 +32,20 @@ GREY_LEVEL = 128
 """Pixel value of the blank frame ViLT's text-only view is computed with."""
 
 
-class FusedEncoder(Encoder):
+class FusedEncoder(ModelEncoder):
     """A ViLT ``ViltModel`` behind the :class:`Encoder` protocol (see the module docstring).
 
     Args:
-        spec: metadata; ``spec.fused`` must be True.
-        model: ``ViltModel`` on ``spec.device`` in its compute dtype.
-        tokenizer: its BERT tokenizer.
-        preprocess: its image geometry (``vilt`` resize mode).
-        text_max_length: texts are padded and truncated to this many tokens (ViLT: 40 positions).
-        batch_size: most pairs per forward pass.
-        image_processor: the Hugging Face image processor the preprocessing was read from (kept as the
-            reference the on-device preprocessing is tested against, and for the benchmark baseline).
-        text_cache_size: LRU capacity of the text-only view cache.
         seed: ViLT samples its patch order with ``torch.multinomial``; every forward pass runs in a
             forked RNG seeded with this, so results are reproducible and the caller's RNG untouched.
+        model_args: :class:`~vlnav_data.encoders.model_base.ModelEncoder`'s (``spec.fused`` True; a
+            ``ViltModel`` with its BERT tokenizer, ``vilt`` resize mode, 40 text positions; the text cache
+            holds the text-only views).
     """
 
-    def __init__(
-        self,
-        *,
-        spec: EncoderSpec,
-        model: Any,
-        tokenizer: Any,
-        preprocess: ImagePreprocess,
-        text_max_length: int,
-        batch_size: int,
-        text_cache_size: int,
-        image_processor: Any = None,
-        seed: int = 0,
-    ) -> None:
-        self.spec = spec
-        self.model = model.eval().requires_grad_(False)
-        self.tokenizer = tokenizer
-        self.preprocess = preprocess
-        self.image_processor = image_processor
-        self.text_max_length = text_max_length
-        self.batch_size = batch_size
-        self.text_cache = TextEmbeddingCache(text_cache_size)
+    def __init__(self, *, seed: int = 0, **model_args: Any) -> None:
+        super().__init__(**model_args)
         self.seed = seed
-        self._dtype = next(model.parameters()).dtype
-
-    accepts_tensors = True
 
     def _forward(self, frames: torch.Tensor, texts: list[str]) -> torch.Tensor:
         import torch

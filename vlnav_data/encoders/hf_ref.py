@@ -15,6 +15,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+from vlnav_data.encoders.builtin import ENCODER_NAMES
 from vlnav_data.errors import ConfigError
 from vlnav_data.names import safe_encoder_name, valid_encoder_name
 
@@ -49,8 +50,6 @@ class HFRef:
         else:
             base = self.model_id.replace("/", "--")  # type: ignore[union-attr]
             name = safe_encoder_name(base + (f"--{self.revision}" if self.revision else ""))
-        from vlnav_data.encoders.registry import ENCODER_NAMES
-
         return f"hf-{name}" if name in ENCODER_NAMES else name  # never looks like a built-in
 
     @property
@@ -93,8 +92,6 @@ def parse_hf_ref(text: str) -> HFRef:
                 f"encoder alias '{alias}' in '{text}' must be letters, digits, '_' or '-' (starting with a letter or "
                 "digit); e.g. --encoder mine=hf:/path/to/dir"
             )
-        from vlnav_data.encoders.registry import ENCODER_NAMES
-
         if alias in ENCODER_NAMES:
             raise ConfigError(
                 f"encoder alias '{alias}' in '{text}' is a built-in encoder's name; choose another (e.g. {alias}-hf)"

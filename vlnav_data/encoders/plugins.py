@@ -27,6 +27,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from vlnav_data.encoders.builtin import ENCODER_NAMES
 from vlnav_data.encoders.spec import Encoder, EncoderSpec
 from vlnav_data.errors import ConfigError, EncoderError
 from vlnav_data.names import valid_encoder_name
@@ -60,8 +61,6 @@ def register_encoder(name: str, factory: EncoderFactory, *, replace: bool = Fals
         ConfigError: an invalid name, a built-in name, a non-callable factory, or ``name`` registered
             already (without ``replace``).
     """
-    from vlnav_data.encoders.registry import ENCODER_NAMES
-
     if not isinstance(name, str) or not valid_encoder_name(name):
         raise ConfigError(
             f"plugin encoder name must be letters, digits, '_' or '-' (starting with a letter or digit); "

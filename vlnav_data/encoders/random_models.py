@@ -75,7 +75,6 @@ def train_siglip_sentencepiece() -> bytes:
 
 def write_tiny_siglip(directory: Path, seed: int) -> None:
     """Write a tiny random SigLIP checkpoint (embedding width 64, 32x32 input) into ``directory``."""
-    import torch
     from transformers import SiglipConfig, SiglipModel, SiglipTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -86,10 +85,7 @@ def write_tiny_siglip(directory: Path, seed: int) -> None:
     config = SiglipConfig(
         text_config={
             "vocab_size": tokenizer.vocab_size,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            **_TINY_TOWER,
             "max_position_embeddings": 64,
             "pad_token_id": 1,
             "eos_token_id": 1,
@@ -98,16 +94,10 @@ def write_tiny_siglip(directory: Path, seed: int) -> None:
         vision_config={
             "image_size": 32,
             "patch_size": 8,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            **_TINY_TOWER,
         },
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = SiglipModel(config)
-    model.save_pretrained(directory)
+    _save_seeded(SiglipModel, config, seed, directory)
     image_processor_for("siglip", size={"height": 32, "width": 32}).save_pretrained(directory)
 
 
@@ -137,7 +127,6 @@ def siglip2_bpe_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
 
 def write_tiny_siglip2(directory: Path, seed: int, *, max_num_patches: int = 16) -> None:
     """Write a tiny random SigLIP 2 (NaFlex) checkpoint (width 64, 8-pixel patches) into ``directory``."""
-    import torch
     from transformers import Siglip2Config, Siglip2Model, Siglip2Tokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -147,10 +136,7 @@ def write_tiny_siglip2(directory: Path, seed: int, *, max_num_patches: int = 16)
     config = Siglip2Config(
         text_config={
             "vocab_size": len(vocab),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            **_TINY_TOWER,
             "max_position_embeddings": 64,
             "pad_token_id": 0,
             "eos_token_id": 1,
@@ -159,16 +145,10 @@ def write_tiny_siglip2(directory: Path, seed: int, *, max_num_patches: int = 16)
         vision_config={
             "num_patches": max_num_patches,
             "patch_size": 8,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            **_TINY_TOWER,
         },
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Siglip2Model(config)
-    model.save_pretrained(directory)
+    _save_seeded(Siglip2Model, config, seed, directory)
     image_processor_for("siglip2", patch_size=8, max_num_patches=max_num_patches).save_pretrained(directory)
 
 
@@ -226,7 +206,6 @@ def clip_bpe_vocab(num_merges: int = 64) -> tuple[dict[str, int], list[str]]:
 
 def write_tiny_clip(directory: Path, seed: int) -> None:
     """Write a tiny random CLIP checkpoint (projection width 48, 32x32 crop) into ``directory``."""
-    import torch
     from transformers import AutoTokenizer, CLIPConfig, CLIPModel
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -236,10 +215,7 @@ def write_tiny_clip(directory: Path, seed: int) -> None:
     config = CLIPConfig(
         text_config={
             "vocab_size": len(vocab),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            **_TINY_TOWER,
             "max_position_embeddings": 77,
             "bos_token_id": vocab["<|startoftext|>"],
             "eos_token_id": vocab["<|endoftext|>"],
@@ -248,17 +224,11 @@ def write_tiny_clip(directory: Path, seed: int) -> None:
         vision_config={
             "image_size": 32,
             "patch_size": 8,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            **_TINY_TOWER,
         },
         projection_dim=48,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = CLIPModel(config)
-    model.save_pretrained(directory)  # config.json first: AutoTokenizer reads model_type from it
+    _save_seeded(CLIPModel, config, seed, directory)  # config.json first: AutoTokenizer reads model_type from it
     tokenizer = AutoTokenizer.from_pretrained(directory, model_max_length=77)
     tokenizer.save_pretrained(directory)
     image_processor_for(
@@ -290,7 +260,6 @@ def bert_vocab() -> list[str]:
 
 def write_tiny_vilt(directory: Path, seed: int) -> None:
     """Write a tiny random ViLT checkpoint (``ViltModel``, width 64, short side 32) into ``directory``."""
-    import torch
     from transformers import BertTokenizer, ViltConfig, ViltModel
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -301,23 +270,30 @@ def write_tiny_vilt(directory: Path, seed: int) -> None:
     tokenizer.save_pretrained(directory)
     config = ViltConfig(
         vocab_size=len(vocab),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
+        **_TINY_TOWER,
         max_position_embeddings=40,
         image_size=32,
         patch_size=8,
         max_image_length=-1,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = ViltModel(config)
-    model.save_pretrained(directory)
+    _save_seeded(ViltModel, config, seed, directory)
     image_processor_for("vilt", size={"shortest_edge": 32}, size_divisor=8).save_pretrained(directory)
 
 
 # --- shared ---------------------------------------------------------------------------------------
+
+_TINY_TOWER = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+"""Width and depth of every tiny tower (text and vision towers, ViLT's single stream)."""
+
+
+def _save_seeded(model_class: Any, config: Any, seed: int, directory: Path) -> None:
+    """Initialise ``model_class(config)`` from ``seed`` (the caller's RNG untouched) and save it in ``directory``."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_class(config)
+    model.save_pretrained(directory)
 
 
 def image_processor_for(family: str, **kwargs: Any) -> Any:

@@ -13,65 +13,26 @@ import contextlib
 import dataclasses
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from vlnav_data.encoders import hf, hf_cache, hf_ref, plugins
+from vlnav_data.encoders.builtin import BUILTIN, ENCODER_NAMES, TINY_NOTE
 from vlnav_data.encoders.fused import FusedEncoder
-from vlnav_data.encoders.oracle import ORACLE_DIM, OracleEncoder
+from vlnav_data.encoders.oracle import OracleEncoder
 from vlnav_data.encoders.preprocess import preprocess_from_hf, record_of
-from vlnav_data.encoders.runtime import dtype_name, resolve_device, resolve_dtype, set_cpu_threads
+from vlnav_data.encoders.runtime import (
+    dtype_name,
+    library_versions,
+    quiet_transformers,
+    resolve_device,
+    resolve_dtype,
+    set_cpu_threads,
+)
 from vlnav_data.encoders.spec import Encoder, EncoderSpec, seeded_revision
 from vlnav_data.encoders.two_tower import TwoTowerEncoder
 from vlnav_data.encoders.weights import ResolvedWeights, load_pretrained, resolve_weights
 from vlnav_data.errors import ConfigError, EncoderError, did_you_mean
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _Entry:
-    family: str  # siglip | clip | vilt | oracle
-    model_id: str
-    note: str
-    dim: int  # the published model's embedding width (tiny models: their config's)
-    tiny: bool = False
-
-
-TINY_NOTE = (
-    "TESTS AND OFFLINE SMOKE RUNS ONLY: {arch} architecture, tiny, random weights from seed {seed} and a "
-    "tokenizer built locally; its embeddings carry no visual or language meaning."
-)
-
-_REGISTRY: dict[str, _Entry] = {
-    "siglip": _Entry(
-        family="siglip",
-        model_id="google/siglip-so400m-patch14-384",
-        note="SigLIP so400m/14 at 384 px: the paper's encoder (text2nav spec §4).",
-        dim=1152,
-    ),
-    "clip": _Entry(
-        family="clip",
-        model_id="openai/clip-vit-base-patch32",
-        note="CLIP ViT-B/32: the paper's comparison encoder.",
-        dim=512,
-    ),
-    "vilt": _Entry(
-        family="vilt",
-        model_id="dandelin/vilt-b32-finetuned-vqa",
-        note="ViLT B/32 (ViltModel, not the VQA head): a fused model; its joint vector is l2(pooler_output) "
-        "of the image+text pair (encode_pairs).",
-        dim=768,
-    ),
-    "siglip-tiny-random": _Entry(family="siglip", model_id="vlnav-data/siglip-tiny-random", note="", dim=64, tiny=True),
-    "clip-tiny-random": _Entry(family="clip", model_id="vlnav-data/clip-tiny-random", note="", dim=48, tiny=True),
-    "vilt-tiny-random": _Entry(family="vilt", model_id="vlnav-data/vilt-tiny-random", note="", dim=64, tiny=True),
-    "oracle": _Entry(family="oracle", model_id="vlnav-data/oracle-state-projection", note="", dim=ORACLE_DIM),
-}
-
-ENCODER_NAMES: tuple[str, ...] = tuple(_REGISTRY)
-"""The built-in names (``make_encoder`` also takes ``hf:`` references and plugin names)."""
-
-DEFAULT_ENCODER = "siglip"
 
 _ARCH = {"siglip": "SigLIP", "clip": "CLIP", "vilt": "ViLT"}
 _TINY_DIRS: dict[tuple[str, int], Path] = {}
@@ -139,7 +100,7 @@ def make_encoder(
             trust_remote_code=trust_remote_code,
             revision=revision,
         )
-    if name not in _REGISTRY:
+    if name not in BUILTIN:
         if plugins.find_factory(name) is None:
             raise unknown_encoder(name)
         if model_path is not None:
@@ -148,7 +109,7 @@ def make_encoder(
         resolve_dtype(dtype, resolved)  # validates the spelling
         set_cpu_threads(num_threads)
         return plugins.make_plugin_encoder(name, device=resolved, dtype=dtype, batch_size=batch_size, seed=seed)
-    entry = _REGISTRY[name]
+    entry = BUILTIN[name]
     if entry.family == "oracle":
         if model_path is not None:
             raise ConfigError(f"encoder 'oracle' has no weights; model_path must be None, received {model_path!r}.")
@@ -229,7 +190,7 @@ def compile_supported(name: str) -> bool:
     compiled graph would draw differently), the oracle has no model, plugins build themselves."""
     if hf_ref.is_hf_ref(name):
         return True
-    entry = _REGISTRY.get(name)
+    entry = BUILTIN.get(name)
     return entry is not None and entry.family in ("siglip", "clip")
 
 
@@ -270,7 +231,7 @@ def encoder_name(text: str) -> str:
     """
     if hf_ref.is_hf_ref(text):
         return hf_ref.parse_hf_ref(text).name
-    if text in _REGISTRY or plugins.find_factory(text) is not None:
+    if text in BUILTIN or plugins.find_factory(text) is not None:
         return text
     raise unknown_encoder(text)
 
@@ -287,14 +248,6 @@ def preprocessing_record(preprocess: Any, max_length: int) -> dict[str, Any]:
     record = record_of(preprocess)
     record["text_max_length"] = int(max_length)
     return record
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that compute embeddings."""
-    import torch
-    import transformers
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def feature_dim(family: str, config: Any) -> int:
@@ -342,24 +295,6 @@ def load_parts(family: str, *, name: str, model_id: str, weights: ResolvedWeight
     }
 
 
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' progress bars and warnings (used for the tiny checkpoints, whose
-    defaults-derived config warnings and per-call loading bars are noise), restoring them after."""
-    from transformers.utils import logging as hf_logging
-
-    bar_was_enabled = hf_logging.is_progress_bar_enabled()
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bar_was_enabled:
-            hf_logging.enable_progress_bar()
-
-
 def tiny_checkpoint(family: str, seed: int) -> Path:
     """Directory of the tiny random ``family`` checkpoint for ``seed``, written once per process."""
     from vlnav_data.encoders.random_models import TINY_WRITERS
@@ -377,7 +312,7 @@ def tiny_checkpoint(family: str, seed: int) -> Path:
 def describe_encoders() -> dict[str, str]:
     """``name -> one-line description`` for CLI help and docs."""
     out = {}
-    for name, entry in _REGISTRY.items():
+    for name, entry in BUILTIN.items():
         if entry.family == "oracle":
             out[name] = "privileged state through a fixed random projection (diagnostic upper bound)"
         elif entry.tiny:
@@ -405,7 +340,7 @@ def available_encoders() -> list[AvailableEncoder]:
     """
     rows = [
         AvailableEncoder(name=name, source="builtin", dim=entry.dim, note=describe_encoders()[name])
-        for name, entry in _REGISTRY.items()
+        for name, entry in BUILTIN.items()
     ]
     for info in plugins.describe_plugins():
         note = f"{info.note} [{info.origin}]" if info.note else info.origin

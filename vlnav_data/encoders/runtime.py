@@ -1,7 +1,10 @@
-"""Where and in which precision an encoder runs: device, dtype and CPU threads."""
+"""Where and in which precision an encoder runs: device, dtype, CPU threads, the library versions it
+records and transformers' logging while it loads."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vlnav_data.devices import resolve_device  # noqa: F401  the one rule, re-exported for the encoders
@@ -61,3 +64,29 @@ def set_cpu_threads(num_threads: int | None) -> None:
     import torch
 
     torch.set_num_threads(num_threads)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that compute embeddings."""
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' progress bars and warnings (used for the tiny checkpoints, whose
+    defaults-derived config warnings and per-call loading bars are noise), restoring them after."""
+    from transformers.utils import logging as hf_logging
+
+    bar_was_enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar_was_enabled:
+            hf_logging.enable_progress_bar()

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vlnav_data.encoders.preprocess import ImagePreprocess, image_model_inputs
-from vlnav_data.encoders.spec import Encoder, EncoderSpec, check_images, check_texts
-from vlnav_data.encoders.text_cache import TextEmbeddingCache
+from vlnav_data.encoders.model_base import ModelEncoder, stream_safe, to_device
+from vlnav_data.encoders.preprocess import image_model_inputs
+from vlnav_data.encoders.spec import check_images, check_texts
 from vlnav_data.errors import EncoderError
 
 if TYPE_CHECKING:
@@ -27,83 +27,56 @@ def pooled(output: Any) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-def to_device(chunk: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
-    """uint8 frames -> tensor on ``device``.
+TEXT_TRAINED_WITHOUT_MASK = ("siglip", "siglip2")
+"""Model types whose text tower was trained on max-length padded ids *without* an attention mask.
 
-    A tensor already there is used as it is (frames rendered on the encoder's GPU never visit the host);
-    host frames (numpy or a CPU tensor) going to CUDA are copied through pinned memory, asynchronously.
-    """
-    import torch
-
-    host = torch.from_numpy(chunk) if isinstance(chunk, np.ndarray) else chunk
-    if host.device == torch.device(device):
-        return host
-    if device.startswith("cuda") and host.device.type == "cpu":
-        return host.pin_memory().to(device, non_blocking=True)
-    return host.to(device)
+big_vision (``big_vision/models/proj/image_text/text_transformer.py``), where SigLIP and SigLIP 2 were
+trained, runs the text encoder on the padded ids with no mask and pools the last position ("sticky"
+EOS/pad padding: ``pool_type="last"``); transformers' SigLIP docs say to tokenize with
+``padding="max_length"`` "as that's how the model was trained", and ``SiglipTextTransformer`` pools
+``last_hidden_state[:, -1]``. Passing the mask changes what that last position attends to, hence every
+text embedding, so both the built-in ``siglip`` and ``hf:`` SigLIP feed ``input_ids`` only (length 64
+for the released checkpoints): one model, one set of numbers, the ones the model was trained to give.
+"""
 
 
-def stream_safe(images: torch.Tensor, device: str) -> None:
-    """Frames on a CUDA device that another stream (the simulator's) produced: tell the caching allocator
-    that this thread's stream uses them, so their memory is not reused while its kernels still read it."""
-    import torch
+def text_inputs_for(model_type: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The tokenizer outputs a model's text tower receives: ``names`` without the attention mask for the
+    model types of :data:`TEXT_TRAINED_WITHOUT_MASK`."""
+    if model_type in TEXT_TRAINED_WITHOUT_MASK:
+        return tuple(n for n in names if n != "attention_mask")
+    return tuple(names)
 
-    if images.device.type == "cuda" and images.device == torch.device(device):
-        images.record_stream(torch.cuda.current_stream(images.device))
 
-
-class TwoTowerEncoder(Encoder):
+class TwoTowerEncoder(ModelEncoder):
     """A two-tower model (SigLIP, SigLIP 2, CLIP, any ``hf:`` checkpoint) behind the :class:`Encoder` protocol.
 
     Args:
-        spec: the encoder's metadata (``spec.dim`` is the feature width).
-        model: a ``SiglipModel``/``CLIPModel``/... (anything with ``get_image_features`` and
-            ``get_text_features``), already on ``spec.device`` in its compute dtype.
-        tokenizer: the model's tokenizer.
-        preprocess: the model's image geometry and normalisation.
-        text_max_length: every text is padded (and truncated) to this many tokens, so a text's embedding
-            never depends on the other texts of its batch (SigLIP was trained with 64).
-        text_inputs: the tokenizer outputs passed to ``get_text_features`` (built-in CLIP: ``input_ids`` and
-            ``attention_mask``; built-in SigLIP: ``input_ids`` only, as it was trained: its text tower pools
-            the last position, a pad token; ``hf:`` checkpoints: what their tokenizer returns).
-        batch_size: most frames (or texts) sent through the model at once.
-        image_processor: the Hugging Face image processor the preprocessing was read from (kept as the
-            reference the on-device preprocessing is tested against, and for the benchmark baseline).
-        text_cache_size: LRU capacity of the text cache (0 disables it).
+        text_inputs: the tokenizer outputs passed to ``get_text_features``. CLIP: ``input_ids`` and
+            ``attention_mask``. SigLIP and SigLIP 2, built-in or ``hf:``: ``input_ids`` only, as they were
+            trained (:data:`TEXT_TRAINED_WITHOUT_MASK`). Other ``hf:`` checkpoints: what their tokenizer
+            returns. Whether the mask is passed is recorded in the spec as ``preprocessing
+            ["text_attention_mask"]``; a file embedded under the other convention is refused on rebuild.
         compile: wrap the image path in ``torch.compile``; every chunk is then padded to ``batch_size`` (by
             repeating its last frame), so one graph serves every call on CPU and CUDA alike and
             :meth:`warm_up` compiles it once, up front.
+        model_args: :class:`~vlnav_data.encoders.model_base.ModelEncoder`'s: a ``SiglipModel``/``CLIPModel``/...
+            (anything with ``get_image_features`` and ``get_text_features``; ``spec.dim`` is the feature
+            width), its tokenizer and image geometry; texts are padded to ``text_max_length`` tokens so that
+            a text's embedding never depends on the other texts of its batch (SigLIP was trained with 64).
     """
 
-    accepts_tensors = True
+    def __init__(self, *, text_inputs: Sequence[str], compile: bool = False, **model_args: Any) -> None:
+        import dataclasses
 
-    def __init__(
-        self,
-        *,
-        spec: EncoderSpec,
-        model: Any,
-        tokenizer: Any,
-        preprocess: ImagePreprocess,
-        text_max_length: int,
-        text_inputs: Sequence[str],
-        batch_size: int,
-        text_cache_size: int,
-        image_processor: Any = None,
-        compile: bool = False,
-    ) -> None:
         import torch
 
-        self.spec = spec
-        self.model = model.eval().requires_grad_(False)
-        self.tokenizer = tokenizer
-        self.preprocess = preprocess
-        self.image_processor = image_processor
-        self.text_max_length = text_max_length
+        super().__init__(**model_args)
         self.text_inputs = tuple(text_inputs)
-        self.batch_size = batch_size
-        self.text_cache = TextEmbeddingCache(text_cache_size)
+        # The text convention is part of what the numbers depend on: recorded, and checked on rebuild.
+        convention = {"text_attention_mask": "attention_mask" in self.text_inputs}
+        self.spec = dataclasses.replace(self.spec, preprocessing={**self.spec.preprocessing, **convention})
         self.compiled = compile
-        self._dtype = next(model.parameters()).dtype
         image_fn: Callable[[torch.Tensor], torch.Tensor] = self._image_features
         self._image_fn = torch.compile(image_fn, dynamic=False) if compile else image_fn
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.devices import check_device_name
-from vlnav_data.errors import ConfigError
+from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.figures import subplots
 from vlnav_data.knn_index import (
     DEFAULT_IVF_THRESHOLD,
@@ -32,7 +32,7 @@ from vlnav_data.knn_index import (
 )
 from vlnav_data.probes.linear import check_common
 from vlnav_data.probes.report import markdown_table, save_figure, write_report
-from vlnav_data.probes.ridge import r2_score
+from vlnav_data.probes.ridge import r2_score, r2_undefined
 from vlnav_data.probes.rows import load_probe_data
 
 
@@ -125,6 +125,12 @@ def run_knn_probe(config: KnnProbeConfig) -> KnnProbeResult:
     train, valid = data.train, data.valid
     if config.k > len(train):
         raise ConfigError(f"--k {config.k} exceeds the {len(train)} train rows of '{config.path}'; use a smaller k")
+    why = r2_undefined(valid.actions)
+    if why:
+        raise SchemaError(
+            f"the kNN probe scores the valid split's actions, and {why} in '{config.path}'; build a dataset with "
+            "more valid episodes (--valid-fraction)"
+        )
     device = config.device
     if device == "auto":  # GPU FAISS when this build has it; a GPU torch alone does not make FAISS search there
         device = "cuda" if gpu_faiss_available() else "cpu"

@@ -46,7 +46,8 @@ def state_column_indices(state_names: Sequence[str], needed: Sequence[str] = REQ
         raise SchemaError(
             f"obs/privileged_state lacks the column(s) {', '.join(missing)} needed for the bearing/distance "
             f"labels; the file has: {', '.join(names) if names else '(no column names)'}. Rebuild the "
-            "dataset with a current `vlnav-data build`, or probe only action/colour targets with --targets."
+            "dataset with a current `vlnav-data build`, or probe only the action and colour targets (--target action "
+            "--target colour)."
         )
     return [names.index(n) for n in needed]
 

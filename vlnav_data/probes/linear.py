@@ -27,11 +27,13 @@ from vlnav_data.figures import subplots
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.fitting import ProbeScore, check_classes, classification_probe, regression_probe
 from vlnav_data.probes.report import markdown_table, save_figure, write_report
-from vlnav_data.probes.ridge import RidgeFolds
+from vlnav_data.probes.ridge import RidgeFolds, r2_undefined
 from vlnav_data.probes.rows import ProbeData, ProbeRows, load_probe_data
 
 LINEAR_TARGETS = ("action", "bearing", "distance", "colour", "spatial_word")
 REGRESSION_TARGETS = ("action", "bearing", "distance")
+MLP_MIN_TRAIN_ROWS = 20
+"""sklearn's early stopping needs 2 held-out rows (10%, rounded up) of the MLP control's train rows."""
 STATE_TARGETS = ("bearing", "distance")
 
 
@@ -86,7 +88,8 @@ class LinearProbeConfig:
             unknown = [t for t in self.targets if t not in LINEAR_TARGETS]
             if unknown or not self.targets:
                 raise ConfigError(
-                    f"--targets must name one or more of {', '.join(LINEAR_TARGETS)}, got {', '.join(self.targets)}"
+                    f"--target must be one of {', '.join(LINEAR_TARGETS)} (repeat it for several), got "
+                    f"{', '.join(self.targets) or 'none'}"
                 )
         if self.n_folds < 2:
             raise ConfigError(f"n_folds must be >= 2, got {self.n_folds}")
@@ -168,6 +171,22 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
     data = load_probe_data(config.path, encoder=config.encoder, features=config.features, need_state=need_state)
     train = data.train.subsample(config.max_train_rows, config.seed)
     valid = data.valid
+    num_train_episodes = len(np.unique(train.episode_index))
+    if num_train_episodes < 2:  # checked here, before any work: cross-validation holds one episode out
+        raise SchemaError(
+            f"the linear probe needs at least 2 train episodes (its cross-validation holds one out), but "
+            f"'{config.path}' has {num_train_episodes} in its train split; build a dataset with more episodes"
+        )
+    if len(valid) < 2:
+        raise SchemaError(
+            f"the linear probe scores the valid split, which needs at least 2 rows; '{config.path}' has "
+            f"{len(valid)}; build a dataset with more valid episodes (--valid-fraction)"
+        )
+    if config.mlp and len(train) < MLP_MIN_TRAIN_ROWS:
+        raise SchemaError(
+            f"the MLP control holds 10% of the train rows out for early stopping, which needs at least "
+            f"{MLP_MIN_TRAIN_ROWS} train rows; '{config.path}' has {len(train)}: pass --no-mlp, or build more episodes"
+        )
     lab_train, lab_valid = _labels(data, train), _labels(data, valid)
     wanted = config.targets or LINEAR_TARGETS
     scores: list[ProbeScore] = []
@@ -180,6 +199,8 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
         ytr, reason = lab_train[target]
         yva, reason_va = lab_valid[target]
         why = reason or reason_va if ytr is None or yva is None else ""
+        if not why and target in REGRESSION_TARGETS:
+            why = r2_undefined(yva)
         if not why and target not in REGRESSION_TARGETS:
             if not np.any(yva != ""):
                 why = "no valid row has this label"

@@ -59,6 +59,16 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(_r2(y_true, y_pred, multioutput="variance_weighted"))
 
 
+def r2_undefined(y_true: np.ndarray) -> str:
+    """Why R² cannot be computed on these labels ("" when it can): it needs 2 rows that differ."""
+    y = as_2d(y_true)
+    if len(y) < 2:
+        return f"R² needs at least 2 valid rows, got {len(y)}"
+    if not np.any(np.ptp(y, axis=0) > 0):
+        return f"R² needs labels that vary, but all {len(y)} valid rows have the same value"
+    return ""
+
+
 def as_2d(y: np.ndarray) -> np.ndarray:
     """Labels as float64 ``(N, K)`` (a vector becomes one column)."""
     y = np.asarray(y, dtype=np.float64)

@@ -15,13 +15,13 @@ report = verify_folder(VerifyConfig(folder="vlnav-text2nav-hub"))  # report.prob
 
 from vlnav_data.publish.checksums import SUMS_NAME, read_sha256sums, sha256_file, write_sha256sums
 from vlnav_data.publish.hub import PublishConfig, PublishResult, missing_token_message, publish_dataset, require_token
-from vlnav_data.publish.lerobot import export_lerobot
-from vlnav_data.publish.lerobot_format import (
+from vlnav_data.publish.lerobot import (
     CAMERA_KEY,
     CODEBASE_VERSION,
     INFO_KEYS,
     LeRobotExportConfig,
     LeRobotExportResult,
+    export_lerobot,
 )
 from vlnav_data.publish.shards import HUB_FILE_LIMIT_BYTES, Shard, write_shards
 from vlnav_data.publish.verify import VerifyConfig, VerifyReport, verify_folder

@@ -33,12 +33,12 @@ from vlnav_data.publish.checksums import LOCAL_ONLY, SUMS_NAME, folder_files, wr
 from vlnav_data.publish.extras import require
 from vlnav_data.publish.folders import prepare_out_dir
 from vlnav_data.publish.hub_card import hub_card
-from vlnav_data.publish.lerobot import write_lerobot
-from vlnav_data.publish.lerobot_format import (
+from vlnav_data.publish.lerobot import (
     CODEBASE_VERSION,
     LeRobotExportConfig,
     LeRobotExportResult,
     check_image_options,
+    write_lerobot,
 )
 from vlnav_data.publish.shards import HUB_FILE_LIMIT_BYTES, Shard, write_shards
 from vlnav_data.publish.video import DEFAULT_CRF, DEFAULT_VIDEO_CODEC, VIDEO_CODECS

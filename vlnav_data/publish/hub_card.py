@@ -21,7 +21,8 @@ from vlnav_data.dataset.reader import DatasetReader
 from vlnav_data.errors import SchemaError
 from vlnav_data.publish.checksums import SUMS_NAME
 from vlnav_data.publish.extras import require
-from vlnav_data.publish.lerobot_format import CAMERA_KEY, INFO_PATH, STATE_KEY, STATS_PATH, LeRobotExportResult
+from vlnav_data.publish.lerobot.config import LeRobotExportResult
+from vlnav_data.publish.lerobot.layout import CAMERA_KEY, INFO_PATH, STATE_KEY, STATS_PATH
 from vlnav_data.publish.shards import Shard
 
 HUB_TAGS = ("LeRobot", "lerobot-v3.0")

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vlnav_data.dataset import DatasetLayout, DatasetReader, DatasetWriter, EpisodeRecord, schema
+from vlnav_data.dataset import DatasetLayout, DatasetReader, DatasetWriter
+from vlnav_data.dataset.episode_record import stored_episode_record
 from vlnav_data.dataset.merge import layout_from_reader
-from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.errors import ConfigError
 
 HUB_FILE_LIMIT_BYTES = 20 * 10**9
 """Hugging Face's recommended largest file (20 GB)."""
-
-_RECORD_ATTRS = ("seed", "episode_index", "target_index", "target_color", "termination", "success", "expert", "split")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,45 +75,6 @@ def plan_shards(sizes: list[int], budget_bytes: int) -> list[range]:
     if sizes:
         groups.append(range(start, len(sizes)))
     return groups
-
-
-def episode_record(reader: DatasetReader, demo: str, text_tables: dict[str, np.ndarray]) -> EpisodeRecord:
-    """Read one demo back as the :class:`EpisodeRecord` that writes it again unchanged.
-
-    Args:
-        reader: the open source file.
-        demo: the demo name.
-        text_tables: encoder name -> the source's ``/meta/text_embeddings/<enc>`` (float32 ``(K, E)``).
-    """
-    ep = reader.episode(demo)
-    attrs = ep["attrs"]
-    missing = [k for k in _RECORD_ATTRS if k not in attrs]
-    if missing:
-        raise SchemaError(f"'{reader.path}' {demo} lacks the attribute(s) {missing}; run `vlnav-data validate`")
-    table = reader.instructions
-    rows = {s: i for i, s in enumerate(table)}
-    used = list(dict.fromkeys(ep["instructions"]))
-    return EpisodeRecord(
-        actions=ep[schema.ACTIONS],
-        wheel_vel_radps=ep[schema.WHEEL_VEL],
-        rewards=ep[schema.REWARDS],
-        dones=ep[schema.DONES],
-        rgb=ep[schema.RGB],
-        privileged_state=ep[schema.PRIVILEGED_STATE],
-        instructions=ep["instructions"],
-        image_embeddings={e: ep[schema.encoder_path(e, "image")] for e in reader.encoders},
-        joint_embeddings={e: ep[schema.encoder_path(e, "joint")] for e in reader.encoders},
-        text_embeddings={e: {s: text_tables[e][rows[s]] for s in used} for e in reader.encoders},
-        seed=int(attrs["seed"]),
-        episode_index=int(attrs["episode_index"]),
-        target_index=int(attrs["target_index"]),
-        target_color=str(attrs["target_color"]),
-        termination=str(attrs["termination"]),
-        success=bool(attrs["success"]),
-        expert=str(attrs["expert"]),
-        split=str(attrs["split"]),
-        extra_attrs={k: v for k, v in attrs.items() if k not in (*_RECORD_ATTRS, "num_samples")},
-    )
 
 
 def shard_name(path: Path, index: int, count: int) -> str:
@@ -183,7 +143,7 @@ def _write_shard(
     demos = tuple(reader.demo_names[i] for i in group)
     with DatasetWriter(path, layout, mode="create") as writer:
         for demo in demos:
-            writer.append_episode(episode_record(reader, demo, text_tables))
+            writer.append_episode(stored_episode_record(reader, demo, text_tables))
         steps = writer.total_steps
         writer.finalize()
     return Shard(name=path.name, demos=demos, num_steps=steps, size_bytes=path.stat().st_size)

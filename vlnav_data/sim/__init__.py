@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import gymnasium
 
+from vlnav_data.sim import mujoco  # noqa: F401  registers the MuJoCo backend (MuJoCo itself is imported when used)
+from vlnav_data.sim.backends import render_views
 from vlnav_data.sim.config import (
     ACTION_MAPPINGS,
     BACKENDS,
@@ -34,7 +36,6 @@ from vlnav_data.sim.dynamics import integrate_pose, wheel_speeds_radps
 from vlnav_data.sim.env import ArenaEnv
 from vlnav_data.sim.env_factory import check_env_factory, load_env_factory
 from vlnav_data.sim.make import make_arena
-from vlnav_data.sim.render import render_views
 from vlnav_data.sim.rollout import Episode, rollout
 from vlnav_data.sim.task import (
     PRIVILEGED_STATE_NAMES,

@@ -1,9 +1,10 @@
 """``make_arena``: the one way to build a batched arena from a preset name or config.
 
 It applies keyword overrides of :class:`~vlnav_data.sim.config.ArenaConfig` fields, resolves the device
-(``vlnav_data.devices``, the one device rule) and builds the simulator the config names:
-:class:`~vlnav_data.sim.vector_env.ArenaVecEnv` (``builtin``) or ``vlnav_data.sim.mujoco.MujocoArenaVecEnv``
-(``mujoco``). It is also the Gymnasium vector entry point of ``vlnav/Arena-v0`` (``sim/__init__.py``).
+(``vlnav_data.devices``, the one device rule) and builds the simulator the config names through the backend
+registered under ``config.backend`` (``sim/backends.py``): :class:`~vlnav_data.sim.vector_env.ArenaVecEnv`
+(``builtin``) or ``vlnav_data.sim.mujoco.MujocoArenaVecEnv`` (``mujoco``). It is also the Gymnasium vector
+entry point of ``vlnav/Arena-v0`` (``sim/__init__.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from vlnav_data.devices import DEVICE_HELP, resolve_device
 from vlnav_data.errors import ConfigError, unknown_name
+from vlnav_data.sim.backends import get_backend
 from vlnav_data.sim.config import ArenaConfig, get_preset
 from vlnav_data.sim.vector_env import ArenaVecEnv
 
@@ -66,13 +68,7 @@ def make_arena(
         raise ConfigError(f"device must be one of {DEVICE_HELP}, got {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was requested but CUDA is not available here; use device='cpu'")
-    if config.backend == "mujoco":
-        from vlnav_data.sim.mujoco import MujocoArenaVecEnv
-
-        return MujocoArenaVecEnv(
-            config, num_envs, dev, render=render, autoreset_mode=autoreset_mode, obs_backend=obs_backend
-        )
-    return ArenaVecEnv(
+    return get_backend(config.backend).make_env(
         config,
         num_envs,
         dev,

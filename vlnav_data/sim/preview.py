@@ -17,9 +17,9 @@ import numpy as np
 
 from vlnav_data.errors import ConfigError
 from vlnav_data.figures import figure
+from vlnav_data.sim.backends import render_views
 from vlnav_data.sim.config import PRESET_NAMES, get_preset
 from vlnav_data.sim.make import make_arena
-from vlnav_data.sim.render import render_views
 from vlnav_data.sim.rollout import Episode, rollout
 from vlnav_data.sim.task import PALETTE_RGB, PRIVILEGED_STATE_NAMES, check_seed
 

@@ -1,9 +1,14 @@
 """Run one cell of a study: ``run_cell(config, cell) -> its directory``, callable by any executor.
 
-A cell writes only inside ``OUT/cells/<cell_id>/``. Its completion marker ``cell.json`` (the cell, the
-key that decided its numbers, a summary, timing) is written last and atomically (``.partial``, fsync,
-rename). A directory without the marker is an interrupted cell: its files are not trusted and it is
-recomputed from scratch; a directory with the marker is never recomputed.
+A cell is computed in its own attempt directory, ``OUT/cells/.attempts/<cell_id>.<host>.<pid>.<token>/``,
+whose lock (``<attempt>.lock``, :mod:`vlnav_data.dataset.lock`) the attempt holds while it runs. Its
+completion marker ``cell.json`` (the cell, the key that decided its numbers, a summary, timing) is
+written last, atomically, and the attempt directory is then renamed to ``OUT/cells/<cell_id>/``: a cell
+directory is always complete and is never recomputed. Attempts of one cell may run at once (a Ray retry
+of a task whose node only looked lost, two drivers): the first to finish is renamed into place, a later
+one finds the finished cell and removes only its own directory. An attempt deletes another attempt's
+directory only when it can take that attempt's lock, i.e. under the lock module's break-stale rule (its
+process is proven gone), so a retry never deletes the files of an attempt still running, on any host.
 
 - ``bc`` cell: ``policy.train_policy`` into ``model/``, then ``policy.evaluate_policy`` into ``eval/``
   (``episodes.npz`` and ``expert_episodes.npz``: student and expert on the study's shared starts).
@@ -15,8 +20,11 @@ recomputed from scratch; a directory with the marker is never recomputed.
 from __future__ import annotations
 
 import datetime
+import glob
 import json
+import os
 import platform
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -30,6 +38,7 @@ from vlnav_data.study.config import Cell, StudyConfig
 from vlnav_data.study.plan import CELLS_DIR, MARKER, cell_key, dataset_fingerprint, key_mismatch, read_marker
 
 PROBE_SCORES = "probe_scores.json"
+ATTEMPTS_DIR = ".attempts"
 
 
 def cell_dir(config: StudyConfig, cell: Cell) -> Path:
@@ -68,10 +77,29 @@ def run_cell(config: StudyConfig, cell: Cell) -> Path:
                 f"finished cell '{cell.cell_id}' was computed with other settings ({'; '.join(diff[:4])}); "
                 "resume with the settings it was run with, or choose a new --out"
             )
+        attempts = directory.parent / ATTEMPTS_DIR
+        if attempts.is_dir():
+            _remove_abandoned_attempts(attempts, cell)
         return directory
-    if directory.exists():
-        shutil.rmtree(directory)  # an interrupted cell: nothing in it is trusted
-    directory.mkdir(parents=True)
+    attempts = directory.parent / ATTEMPTS_DIR
+    attempts.mkdir(parents=True, exist_ok=True)
+    if directory.exists():  # unfinished, from a version that computed cells in place: an abandoned attempt
+        os.rename(directory, attempts / f"{cell.cell_id}.in-place.{secrets.token_hex(4)}")
+    _remove_abandoned_attempts(attempts, cell)
+    work = attempts / f"{cell.cell_id}.{platform.node() or 'host'}.{os.getpid()}.{secrets.token_hex(4)}"
+    with _attempt_lock(work):
+        try:
+            work.mkdir()
+            _compute(config, cell, work, key)
+            _publish_attempt(work, directory)
+        finally:
+            if work.exists():  # another attempt finished first, or this one failed: only its own files go
+                shutil.rmtree(work)
+    return directory
+
+
+def _compute(config: StudyConfig, cell: Cell, directory: Path, key: dict[str, Any]) -> None:
+    """Run the cell's work inside ``directory``; its marker is written last."""
     device = resolve_device(config.device)
     start = time.perf_counter()
     if cell.kind == "bc":
@@ -98,7 +126,39 @@ def run_cell(config: StudyConfig, cell: Cell) -> Path:
             "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         },
     )
-    return directory
+
+
+def _attempt_lock(work: Path):  # noqa: ANN202 - a WriteLock (imported lazily with the lock module)
+    from vlnav_data.dataset.lock import WriteLock
+
+    return WriteLock(work.with_name(work.name + ".lock"), what=f"the cell attempt '{work}'")
+
+
+def _publish_attempt(work: Path, directory: Path) -> None:
+    """Rename a finished attempt to the cell directory, unless another attempt got there first."""
+    try:
+        os.rename(work, directory)  # atomic; refused while the cell directory exists and is not empty
+    except OSError:
+        if read_marker(directory) is None:
+            raise
+
+
+def _remove_abandoned_attempts(attempts: Path, cell: Cell) -> None:
+    """Delete the attempt directories of ``cell`` whose process is proven gone (their lock can be taken)."""
+    from vlnav_data.dataset.lock import LockHeldError
+
+    for other in sorted(attempts.glob(glob.escape(cell.cell_id) + ".*")):
+        if not other.is_dir():
+            continue
+        lock = _attempt_lock(other)
+        try:
+            lock.acquire()
+        except LockHeldError:
+            continue  # running, here or on a host this one cannot judge: not ours to touch
+        try:
+            shutil.rmtree(other, ignore_errors=True)
+        finally:
+            lock.release()
 
 
 def _run_bc(config: StudyConfig, cell: Cell, directory: Path, device: str) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 The study directory::
 
     OUT/study.json                 the config, the datasets (fingerprint, arena), the evaluation seeds
-    OUT/cells/<cell_id>/           one directory per cell; cell.json (completion marker) written last
+    OUT/study.lock                 held while a driver runs the study (vlnav_data.dataset.lock)
+    OUT/cells/<cell_id>/           one directory per finished cell (cell.json: its completion marker)
+    OUT/cells/.attempts/           cells being computed, one directory per attempt (vlnav_data.study.cells)
     OUT/result.json                every cell and every statistic (strict JSON, NaN -> null)
     OUT/report.md, OUT/figures/    the report and its figures
 
@@ -27,7 +29,7 @@ from vlnav_data.study.plan import CELLS_DIR, STUDY_FILE, StudyPlan, plan_study, 
 
 RESULT_FILE = "result.json"
 REPORT_FILE = "report.md"
-LOCK_FILE = ".study.lock"
+LOCK_FILE = "study.lock"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,32 +122,18 @@ def study_command(config: StudyConfig) -> str:
     return shlex.join(args)
 
 
-class _StudyLock:
-    """An exclusive lock on the study directory, so two processes never run the same cells."""
+def _study_lock(out_dir: Path):
+    """The study directory's lock (:mod:`vlnav_data.dataset.lock`, correct on shared file systems), so two
+    drivers never run the same study; cells run by other processes or hosts do not take it."""
+    from vlnav_data.dataset.lock import WriteLock
 
-    def __init__(self, out_dir: Path) -> None:
-        self.path = Path(out_dir) / LOCK_FILE
-        self.handle: Any = None
-
-    def __enter__(self) -> _StudyLock:
-        import fcntl
-
-        self.handle = open(self.path, "a+")  # noqa: SIM115 - held for the study's lifetime
-        try:
-            fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            self.handle.close()
-            raise ConfigError(
-                f"another process is running the study in '{self.path.parent}'; wait for it to finish "
-                "(or stop it) before resuming"
-            ) from exc
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import fcntl
-
-        fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
-        self.handle.close()
+    out = Path(out_dir)
+    return WriteLock(
+        out / LOCK_FILE,
+        what=f"the study in '{out}'",
+        takeover_hint=f"delete '{out / LOCK_FILE}' to take the lock over",
+        elsewhere_hint="stop it before resuming",
+    )
 
 
 def run_study(config: StudyConfig, progress: Callable[[CellEvent], None] | None = None) -> StudyResult:
@@ -167,7 +155,7 @@ def run_study(config: StudyConfig, progress: Callable[[CellEvent], None] | None 
     plan = plan_study(config)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with _StudyLock(out):
+    with _study_lock(out):
         _write_study_file(config, plan)
         total = len(plan.cells)
         finished = [c for c in plan.cells if read_marker(out / CELLS_DIR / c.cell_id) is not None]

@@ -31,7 +31,7 @@ def render_views_mujoco(
         ConfigError: poses not ``(N, 3)`` / not finite; malformed scene arrays; a floor colour other than
             the config's (the MuJoCo floor texture is fixed).
     """
-    from vlnav_data.sim.render_scene import scene_from_arrays
+    from vlnav_data.sim.render.scene import scene_from_arrays
 
     p = np.asarray(poses, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != 3:

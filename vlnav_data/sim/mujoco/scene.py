@@ -13,8 +13,10 @@ MuJoCo is imported here only, through :func:`import_mujoco`, which picks a headl
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
+import sys
 import threading
 from typing import Any
 
@@ -41,6 +43,8 @@ def import_mujoco() -> Any:
     Raises:
         ConfigError: the ``mujoco`` package is not installed (the message says how to install it).
     """
+    chosen_here = "MUJOCO_GL" not in os.environ
+    imported_before = "mujoco" in sys.modules
     os.environ.setdefault("MUJOCO_GL", DEFAULT_GL)
     if os.environ["MUJOCO_GL"] in ("egl", "osmesa"):
         os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
@@ -50,7 +54,46 @@ def import_mujoco() -> Any:
         raise ConfigError(
             f"the MuJoCo backend needs the 'mujoco' package, which is not installed; {INSTALL_HINT}"
         ) from exc
+    if imported_before and chosen_here:
+        _headless_after_early_import(os.environ["MUJOCO_GL"])
     return mujoco
+
+
+def _headless_after_early_import(platform: str) -> None:
+    """Give MuJoCo the headless GL platform after the caller imported it with ``MUJOCO_GL`` unset.
+
+    MuJoCo binds its OpenGL context class when it is imported: GLFW when ``MUJOCO_GL`` is unset, which
+    needs a display. Without one, the ``GLContext`` MuJoCo's renderer creates is replaced by the headless
+    one (``mujoco.egl`` / ``mujoco.osmesa``) before any context exists, as importing with ``MUJOCO_GL``
+    set would have chosen. Where that is not possible (PyOpenGL already loaded for another platform,
+    a MuJoCo without that module layout), a :class:`ConfigError` says how to start the process instead.
+
+    Raises:
+        ConfigError: the platform cannot be switched.
+    """
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return  # GLFW can open a (hidden) window on this display
+    holders = [sys.modules.get(m) for m in ("mujoco.rendering.classic.gl_context", "mujoco.gl_context")]
+    holders = [h for h in holders if h is not None and hasattr(h, "GLContext")]
+    bound = {getattr(h.GLContext, "__module__", "") for h in holders}
+    if bound == {f"mujoco.{platform}"}:
+        return
+    how = (
+        f"this process imported mujoco before vlnav_data set MUJOCO_GL, so MuJoCo chose GLFW, which needs a "
+        f"display, and there is none; start the process with MUJOCO_GL={platform} set (e.g. `MUJOCO_GL={platform} "
+        f"python ...`, or os.environ['MUJOCO_GL'] = '{platform}' before the first `import mujoco`)"
+    )
+    loaded = sys.modules.get("OpenGL")
+    pyopengl_platform = getattr(getattr(loaded, "platform", None), "PLATFORM", None) if loaded else None
+    if not holders or (loaded is not None and platform not in type(pyopengl_platform).__module__.lower()):
+        raise ConfigError(how)
+    try:
+        module = importlib.import_module(f"mujoco.{platform}")
+        context = module.GLContext
+    except Exception as exc:
+        raise ConfigError(f"{how} ({type(exc).__name__}: {exc})") from exc
+    for holder in holders:
+        holder.GLContext = context
 
 
 def yaw_quaternion(yaw: float) -> np.ndarray:
