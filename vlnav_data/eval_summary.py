@@ -200,3 +200,12 @@ def unpaired_step_ratio(policy: OutcomeSummary, reference: OutcomeSummary) -> fl
     """
     a, b = policy.mean_env_steps_successes, reference.mean_env_steps_successes
     return None if a is None or b is None else a / b
+
+
+def format_paired_ratio(ratio: PairedStepRatio) -> str:
+    """One phrase for a paired step ratio: ``paired ratio 1.12x over 37 pairs``, or, without a start both
+    solved, ``no paired ratio: no start solved by both student and expert`` (never ``n/ax``)."""
+    if ratio.num_pairs == 0 or ratio.ratio_of_means is None:
+        return f"no paired ratio: no start solved by both {ratio.policy} and {ratio.reference}"
+    pairs = "pair" if ratio.num_pairs == 1 else "pairs"
+    return f"paired ratio {ratio.ratio_of_means:.2f}x over {ratio.num_pairs} {pairs}"

@@ -65,9 +65,14 @@ def test_train_needs_an_encoder_when_the_file_has_several(synthetic, tmp_path):
 
 def test_train_bad_features_and_recipe(synthetic, tmp_path):
     res = runner.invoke(app, ["train", str(synthetic), "--out", str(tmp_path / "m"), "--features", "state"])
-    assert error_line(res) == "error: --features must be one of joint, image, text, got 'state'"
+    assert error_line(res) == (
+        "error: --features must be one of joint, image, text, pixels, history:K or history:K:BASE (1 <= K <= 64, "
+        "BASE one of joint, image, text), got 'state'"
+    )
     res = runner.invoke(app, ["train", str(synthetic), "--out", str(tmp_path / "m"), "--recipe", "papr"])
-    assert error_line(res) == "error: unknown recipe 'papr'; expected one of: paper. Did you mean 'paper'?"
+    assert error_line(res) == (
+        "error: unknown recipe 'papr'; expected one of: paper, paper-std, pixels. Did you mean 'paper'?"
+    )
 
 
 def test_eval_missing_model_directory(tmp_path):

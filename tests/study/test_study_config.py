@@ -28,7 +28,7 @@ def test_defaults_and_training_seeds():
     ("kwargs", "message"),
     [
         ({"datasets": ()}, "a study needs at least one dataset FILE"),
-        ({"features": ("joint", "pixels")}, "--features must be one of joint, image, text, got 'pixels'"),
+        ({"features": ("joint", "pixel")}, "--features must be one of joint, image, text, pixels, history:K or"),
         ({"recipes": ("fast",)}, "unknown recipe 'fast'"),
         ({"encoders": ("clip", "clip")}, "each --encoder may be given once"),
         ({"seeds": 0}, "--seeds must be a positive integer, got 0"),

@@ -18,6 +18,7 @@ from vlnav_data.cli._common import (
     seed_option,
     writing_to,
 )
+from vlnav_data.eval_summary import format_paired_ratio
 
 app = make_app("vlnav-policy", "Behaviour cloning on frozen embeddings: train, eval, dagger, diagnose.")
 
@@ -32,8 +33,23 @@ ENCODER_IN_FILE = typer.Option(
     None, "--encoder", help="Encoder whose embeddings to use.  [default: the file's only encoder]"
 )
 FEATURES = typer.Option("joint", "--features", help="Embedding fed to the policy: joint, image or text.")
+TRAIN_FEATURES = typer.Option(
+    "joint",
+    "--features",
+    help="What the policy reads: joint, image or text (one frozen vector per step), history:K (the last K joint "
+    "vectors; history:K:image|text for another), or pixels (the stored frames, a conv net trained end to end, "
+    "conditioned on --encoder's text embedding).",
+)
 RECIPE = typer.Option(
     "paper", "--recipe", help="Named hyper-parameters; paper: MLP 256-256, Adam 1e-3, batch 100, 1,000,000 steps."
+)
+TRAIN_RECIPE = typer.Option(
+    None,
+    "--recipe",
+    help="Named hyper-parameters: paper (MLP 256-256, Adam 1e-3, batch 100, 1,000,000 steps, raw inputs), "
+    "paper-std (the same, inputs standardised), pixels (conv policy: Adam 3e-4, batch 128, 6,000 steps, BCE on "
+    "the wheel signs, checkpoint chosen by success on 10 validation starts).  [default: pixels for --features "
+    "pixels, else paper]",
 )
 EXPERT = typer.Option(
     "dataset",
@@ -69,6 +85,9 @@ def _train(
     seed: int,
     device: str,
     as_json: bool,
+    threads: int = 1,
+    frame_cache_mib: int = 1024,
+    standardize: bool | None = None,
 ) -> None:
     from vlnav_data.policy.train import TrainConfig, train_policy
 
@@ -82,23 +101,33 @@ def _train(
         eval_every_steps=eval_every,
         seed=seed,
         device=resolve_device(device),
+        num_threads=threads,
+        frame_cache_mib=frame_cache_mib,
+        standardize_inputs=standardize,
     )
 
     def progress(point) -> None:  # noqa: ANN001 - CurvePoint
         if not as_json:
+            rollouts = "" if point.valid_successes is None else f"  valid starts solved {point.valid_successes}"
             typer.echo(
-                f"step {point.step:>8d}  train MSE {point.train_loss:.5f}  valid MSE {point.valid_loss:.5f}  "
-                f"{point.elapsed_s:7.1f} s",
+                f"step {point.step:>8d}  train loss {point.train_loss:.5f}  valid loss {point.valid_loss:.5f}"
+                f"{rollouts}  {point.elapsed_s:7.1f} s",
                 err=True,
             )
 
     result = train_policy(config, progress=progress)
     emit_result(result, out, as_json)
     if not as_json:
+        chosen = (
+            f"{result.best_valid_successes} validation starts solved"
+            if result.selected_by == "closed_loop"
+            else f"best valid loss {result.best_valid_loss:.5f}"
+        )
         typer.echo(
-            f"trained {result.encoder}/{result.features} BC ({result.input_dim}-D) for {result.num_steps} steps "
-            f"in {result.train_time_s:.1f} s; best valid MSE {result.best_valid_loss:.5f} at step "
-            f"{result.best_step}; wrote {out}"
+            f"trained {result.encoder}/{result.features} BC ({result.input_dim}-D input"
+            f"{', standardised' if result.standardized_inputs else ''}) for {result.num_steps} steps in "
+            f"{result.train_time_s:.1f} s ({result.samples_per_s:.0f} samples/s); kept step {result.best_step} "
+            f"({chosen}); wrote {out}"
         )
 
 
@@ -107,8 +136,8 @@ def train(
     dataset: Path = DATASET,
     out: Path = typer.Option(..., "--out", help="Model directory to write (model.pt, config.json, curves)."),
     encoder: str | None = ENCODER_IN_FILE,
-    features: str = FEATURES,
-    recipe: str = RECIPE,
+    features: str = TRAIN_FEATURES,
+    recipe: str | None = TRAIN_RECIPE,
     steps: int | None = typer.Option(
         None,
         "--steps",
@@ -119,13 +148,26 @@ def train(
         None, "--eval-every", help="Validation period in steps.  [default: the recipe's, at most --steps/10]"
     ),
     seed: int = seed_option("Seeds the initial weights and the batch order."),
+    threads: int = typer.Option(1, "--threads", help="Torch CPU threads for the optimisation."),
+    frame_cache_mib: int = typer.Option(
+        1024, "--frame-cache-mib", help="--features pixels: MiB of frames per split held in memory at once."
+    ),
+    standardize: bool | None = typer.Option(
+        None,
+        "--standardize/--no-standardize",
+        help="Standardise the input per dimension with the training split's mean and std (stored with the "
+        "policy, applied at evaluation).  [default: the recipe's: off for paper, on for paper-std and pixels]",
+    ),
     device: str = DEVICE,
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON_OUT,
 ) -> None:
-    """Behaviour cloning on a dataset's frozen embeddings (train/valid from the file's masks)."""
+    """Behaviour cloning on a dataset's frozen embeddings, their history, or its frames (train/valid masks)."""
     with writing_to(out, kind="dir", overwrite=overwrite, inputs=[dataset]):
-        run_command(_train, dataset, out, encoder, features, recipe, steps, eval_every, seed, device, as_json)
+        run_command(
+            _train, dataset, out, encoder, features, recipe, steps, eval_every, seed, device, as_json, threads,
+            frame_cache_mib, standardize,
+        )  # fmt: skip
 
 
 def _eval(
@@ -147,6 +189,7 @@ def _eval(
     as_json: bool,
     preset: str | None = None,
     compile_: bool = False,
+    resize_frames: bool = False,
 ) -> None:
     from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
 
@@ -168,6 +211,7 @@ def _eval(
         device=resolve_device(device),
         preset=preset,
         compile=compile_,
+        resize_frames=resize_frames,
     )
     result = evaluate_policy(config)
     emit_result(result, out, as_json)
@@ -182,11 +226,10 @@ def _eval(
         typer.echo(line)
         if result.expert is not None and result.paired_step_ratio is not None:
             e = result.expert.success
-            p = result.paired_step_ratio
             typer.echo(
                 f"expert ({result.expert_name}) on the same starts: {e['successes']}/{e['trials']}, "
-                f"{_num(result.expert.mean_env_steps_successes, '.1f')} env steps; paired ratio "
-                f"{_num(p.ratio_of_means, '.2f')}x over {p.num_pairs} pairs"
+                f"{_num(result.expert.mean_env_steps_successes, '.1f')} env steps; "
+                f"{format_paired_ratio(result.paired_step_ratio)}"
             )
         if result.encoder_dtype_override is not None:
             typer.echo(
@@ -231,6 +274,12 @@ def eval_(
         help="torch.compile the renderer and a SigLIP/CLIP/hf: encoder first (compile time reported apart as "
         "compile_s).",
     ),
+    resize_frames: bool = typer.Option(
+        False,
+        "--resize-frames",
+        help="A pixels policy in an arena whose camera size differs from its training frames: resize the live "
+        "frames (refused without this flag).",
+    ),
     device: str = DEVICE,
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON_OUT,
@@ -257,6 +306,7 @@ def eval_(
             as_json,
             preset,
             compile_,
+            resize_frames,
         )
 
 

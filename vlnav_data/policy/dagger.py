@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.dataset import DatasetReader
-from vlnav_data.dataset.schema import check_feature_set
+from vlnav_data.dataset.schema import FEATURE_SETS
 from vlnav_data.errors import CheckpointError, ConfigError
 from vlnav_data.figures import save_png, subplots
 from vlnav_data.jsonio import to_jsonable, write_json_atomic
 from vlnav_data.policy.actors import load_student, make_expert_policy, make_student_policy, torch_predictor
 from vlnav_data.policy.evaluate import EXPERTS, EvalConfig, check_encoder_dtype, evaluate_policy
-from vlnav_data.policy.features import load_split
+from vlnav_data.policy.features import load_split, parse_features
 from vlnav_data.policy.fit import fit_bc, get_recipe
 from vlnav_data.policy.model_dir import load_model_dir, read_policy_spec, save_model_dir
 from vlnav_data.policy.train import TrainConfig, train_policy
@@ -88,7 +88,12 @@ class DaggerConfig:
         check_encoder_dtype(self.encoder_dtype)
         if self.iterations < 1:
             raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
-        check_feature_set(self.features)
+        if parse_features(self.features).kind != "frozen":
+            raise ConfigError(
+                f"dagger aggregates single-step frozen vectors (--features {', '.join(FEATURE_SETS)}); got "
+                f"'{self.features}'. Train it with `vlnav-policy train --features {self.features}` and evaluate it "
+                "with `vlnav-policy eval` instead"
+            )
         get_recipe(self.recipe)
         for name in ("num_steps", "steps_per_iteration"):
             value = getattr(self, name)

@@ -36,9 +36,8 @@ from vlnav_data.eval_summary import (
     unpaired_step_ratio,
 )
 from vlnav_data.jsonio import to_jsonable, write_json_atomic
-from vlnav_data.policy.actors import load_student, make_expert_policy, make_student_policy
+from vlnav_data.policy.actors import check_student, load_student, make_expert_policy
 from vlnav_data.policy.metrics import path_length_m, shortest_path_m, spl
-from vlnav_data.policy.model_dir import read_policy_spec
 from vlnav_data.policy.records import (
     EVAL_META,
     EXPERT_RECORDS,
@@ -81,6 +80,8 @@ class EvalConfig:
             action mapping and time limit are kept (``vlnav_data.sim.arena_in_preset``). None: the model's arena.
         compile: ``torch.compile`` the live encoder's image path (two-tower models) and the renderer before the
             student runs; the time is reported apart (``EvalResult.compile_s``), not in the env-steps/s.
+        resize_frames: let a ``pixels`` policy run in an arena whose camera size differs from its training
+            frames (the live frames are resized, bilinear with antialiasing); without it such a run is refused.
     """
 
     model_dir: Path
@@ -100,6 +101,7 @@ class EvalConfig:
     device: str = "cpu"
     preset: str | None = None
     compile: bool = False
+    resize_frames: bool = False
 
     def __post_init__(self) -> None:
         check_encoder_dtype(self.encoder_dtype)
@@ -124,6 +126,23 @@ class EvalConfig:
         if self.device == "auto":
             raise ConfigError("device must be resolved (cpu, cuda or cuda:N) before the config is built; got 'auto'")
         check_device_name(self.device)
+
+
+def check_camera_size(spec: Any, arena: Any, resize: bool) -> None:
+    """A ``pixels`` policy runs only on frames of its training size, unless ``resize`` (``--resize-frames``).
+
+    Raises:
+        ConfigError: the arena's camera differs from the training frames and resizing was not asked for.
+    """
+    if spec.image_hw is None or resize:
+        return
+    live = (int(arena.image_height_px), int(arena.image_width_px))
+    if live != tuple(spec.image_hw):
+        raise ConfigError(
+            f"the pixels policy was trained on {spec.image_hw[0]}x{spec.image_hw[1]} frames, arena '{arena.name}' "
+            f"renders {live[0]}x{live[1]}; evaluate where it was trained, or pass --resize-frames to resize the "
+            "live frames"
+        )
 
 
 def evaluation_seeds(seed: int, num_episodes: int) -> np.ndarray:
@@ -268,9 +287,12 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
     """
     from vlnav_data.sim import arena_config_from_json, arena_in_preset, check_env_factory, make_arena
 
-    spec = read_policy_spec(config.model_dir)
-    # Frames are rendered only when the encoder reads them (the oracle and text features do not).
-    needs_frames = spec.features != "text" and not bool(spec.encoder_spec.get("privileged", False))
+    spec = check_student(config)  # model dir, --encoder, kNN index: before anything loads or prints
+    # Frames are rendered only when the policy reads them (the oracle and text features do not).
+    feature = spec.feature_spec
+    needs_frames = feature.kind == "pixels" or (
+        feature.base != "text" and not bool(spec.encoder_spec.get("privileged", False))
+    )
     if env_factory is not None:
         if config.preset is not None:
             raise ConfigError(f"give an env factory or a preset ('{config.preset}'), not both")
@@ -280,7 +302,7 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
         def make_env(n: int, render: bool) -> Any:
             return factory(n)
 
-    spec, encoder, predict = load_student(config)
+    spec, encoder, student_fn = load_student(config)
     trained_name = str(spec.sim_config.get("name", "?")) if isinstance(spec.sim_config, dict) else "?"
     if env_factory is None:
         trained = arena_config_from_json(spec.sim_config)
@@ -298,6 +320,7 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
                 compile_renderer=config.compile and render,
             )
 
+    check_camera_size(spec, arena, config.resize_frames)
     expert_fn, expert_name = None, "none"
     if config.expert != "none":  # built before the student runs: a bad checkpoint fails before any work
         expert_fn, expert_name = make_expert_policy(config.expert, spec, config.expert_checkpoint, arena)
@@ -308,7 +331,6 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
 
     num_envs = min(config.num_envs, config.num_episodes)
     env = make_env(num_envs, needs_frames)
-    student_fn = make_student_policy(predict, encoder, spec.features)
     compile_s, compiled = 0.0, ()
     if config.compile:  # compile before the clock: env-steps/s measure the rollouts alone
         from vlnav_data.encoders import warm_up_compiled

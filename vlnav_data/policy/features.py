@@ -9,11 +9,17 @@ frame and the live instruction, and per-step embeddings are rounded to the datas
 The student never sees a ``privileged_*`` input: :func:`check_student_inputs` is called on every key
 the training reads, and the online path passes the privileged state only to an encoder whose spec is
 marked privileged (the ``oracle``, a declared diagnostic upper bound).
+
+Beyond one frozen vector per step (:func:`parse_features`): ``pixels`` (the stored frames, trained end to end
+with the instruction's text embedding, :mod:`vlnav_data.policy.pixels`) and ``history:K`` (the last K steps
+of the frozen ``joint`` features, ``history:K:image`` / ``history:K:text`` for another base,
+:mod:`vlnav_data.policy.history`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +28,58 @@ from vlnav_data.dataset import DatasetReader, schema
 from vlnav_data.dataset.schema import FEATURE_SETS, check_feature_set
 from vlnav_data.errors import ConfigError
 
-__all__ = ["FEATURE_SETS", "check_student_inputs", "load_split", "online_features", "student_input_keys"]
+__all__ = [
+    "FEATURE_SETS",
+    "FeatureSpec",
+    "check_student_inputs",
+    "load_split",
+    "online_features",
+    "parse_features",
+    "student_input_keys",
+]
+
+MAX_HISTORY_STEPS = 64
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A parsed ``--features`` value.
+
+    Attributes:
+        name: as given (``joint``, ``pixels``, ``history:4``...).
+        kind: ``frozen`` (one stored vector per step), ``pixels`` or ``history``.
+        base: the frozen feature set read per step (``joint``/``image``/``text``; ``text`` for ``pixels``:
+            the instruction's text embedding conditions the network).
+        history_steps: K (1 unless ``history``).
+    """
+
+    name: str
+    kind: str
+    base: str
+    history_steps: int = 1
+
+
+def parse_features(name: str) -> FeatureSpec:
+    """Parse ``joint``/``image``/``text``, ``pixels``, ``history:K`` or ``history:K:BASE``.
+
+    Raises:
+        ConfigError: anything else, with the accepted forms.
+    """
+    text = str(name)
+    if text in FEATURE_SETS:
+        return FeatureSpec(text, "frozen", text)
+    if text == "pixels":
+        return FeatureSpec(text, "pixels", "text")
+    parts = text.split(":")
+    if parts[0] == "history" and len(parts) in (2, 3) and parts[1].isdigit():
+        steps = int(parts[1])
+        base = parts[2] if len(parts) == 3 else "joint"
+        if 1 <= steps <= MAX_HISTORY_STEPS and base in FEATURE_SETS:
+            return FeatureSpec(text, "history", base, steps)
+    raise ConfigError(
+        f"--features must be one of {', '.join(FEATURE_SETS)}, pixels, history:K or history:K:BASE "
+        f"(1 <= K <= {MAX_HISTORY_STEPS}, BASE one of {', '.join(FEATURE_SETS)}), got '{text}'"
+    )
 
 
 def student_input_keys(encoder: str, features: str) -> list[str]:
@@ -31,11 +88,13 @@ def student_input_keys(encoder: str, features: str) -> list[str]:
     Raises:
         ConfigError: unknown feature set.
     """
-    check_feature_set(features)
-    if features == "text":
+    spec = parse_features(features)
+    if spec.kind == "pixels":
+        keys = [schema.RGB, schema.INSTRUCTION_INDEX]
+    elif spec.base == "text":
         keys = [schema.INSTRUCTION_INDEX]
     else:
-        keys = [schema.encoder_path(encoder, features)]
+        keys = [schema.encoder_path(encoder, spec.base)]
     check_student_inputs(keys)
     return keys
 
@@ -50,7 +109,7 @@ def check_student_inputs(keys: Sequence[str]) -> None:
     if bad:
         raise ConfigError(
             f"the student policy must never see privileged inputs; received {bad}. "
-            "Train on an encoder's embedding (--encoder NAME --features joint|image|text)."
+            "Train on an encoder's embedding (--encoder NAME --features joint|image|text|pixels|history:K)."
         )
 
 

@@ -5,7 +5,7 @@ Layout::
     DIR/model.pt      best weights (a plain state dict, loaded with weights_only=True)
     DIR/config.json   what the policy needs at evaluation: encoder spec, feature set, input keys,
                       network sizes, the arena config of the dataset, the train config and recipe
-    DIR/curve.csv     step, train_loss, valid_loss, elapsed_s
+    DIR/curve.csv     step, train_loss, valid_loss, elapsed_s, valid_successes (closed-loop selection only)
     DIR/curve.png     the same, plotted
     DIR/result.json   the training summary
 """
@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlnav_data.errors import CheckpointError
+from vlnav_data.errors import CheckpointError, ConfigError
 from vlnav_data.figures import save_png, subplots
 from vlnav_data.jsonio import write_json_atomic
-from vlnav_data.policy.features import FEATURE_SETS, check_student_inputs
+from vlnav_data.policy.features import FeatureSpec, check_student_inputs, parse_features
 from vlnav_data.policy.fit import CurvePoint
-from vlnav_data.policy.model import BCPolicyNet
+from vlnav_data.policy.model import OUTPUTS, BCPolicyNet, fill_standardizer_keys
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.json"
@@ -39,16 +39,20 @@ class PolicySpec:
     Attributes:
         encoder: encoder name (as in the dataset).
         encoder_spec: the dataset's record of that encoder (``encoders_json`` entry).
-        features: ``joint``, ``image`` or ``text``.
+        features: ``joint``, ``image``, ``text``, ``pixels`` or ``history:K[:BASE]``.
         input_keys: dataset keys the input was read from (never ``privileged_*``).
-        input_dim: embedding width E.
-        hidden_sizes: MLP hidden widths.
+        input_dim: width of the vector input: E, ``K * E`` for ``history:K``, the text embedding's E for
+            ``pixels``.
+        hidden_sizes: MLP hidden widths (``pixels``: units after the conv trunk, then after the concat).
         sim_config: the arena config the dataset was recorded in (``sim_config_json``).
         dataset: path of the training dataset.
         dataset_expert: the ``expert`` attribute of the dataset's demos (``ppo``, ``pursuit``...).
         expert_checkpoint: the expert checkpoint named in the dataset's build config, if any.
         train_episode_seeds: seeds of the training episodes (evaluation reports overlap with them).
         train_config: the resolved training config and recipe.
+        image_hw: (H, W) of the training frames (``pixels`` only; None otherwise).
+        output: the network's output map (``tanh`` or ``sign_logit``, from the recipe's loss).
+        standardized_inputs: the network standardises its vector input with stored training statistics.
     """
 
     encoder: str
@@ -63,6 +67,19 @@ class PolicySpec:
     expert_checkpoint: str | None
     train_episode_seeds: tuple[int, ...] = ()
     train_config: dict[str, Any] = field(default_factory=dict)
+    image_hw: tuple[int, int] | None = None
+    output: str = "tanh"
+    standardized_inputs: bool = False
+
+    @property
+    def feature_spec(self) -> FeatureSpec:
+        """The parsed feature set."""
+        return parse_features(self.features)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Width of one embedding the live encoder must produce (``input_dim`` over the history length)."""
+        return self.input_dim // self.feature_spec.history_steps
 
     def to_json(self) -> dict[str, Any]:
         """JSON payload of ``config.json``."""
@@ -81,10 +98,13 @@ class PolicySpec:
             "expert_checkpoint": self.expert_checkpoint,
             "train_episode_seeds": list(self.train_episode_seeds),
             "train_config": self.train_config,
+            "image_hw": list(self.image_hw) if self.image_hw is not None else None,
+            "output": self.output,
+            "standardized_inputs": self.standardized_inputs,
         }
 
 
-def save_model_dir(out_dir: Path, model: BCPolicyNet, spec: PolicySpec, curve: list[CurvePoint]) -> None:
+def save_model_dir(out_dir: Path, model: Any, spec: PolicySpec, curve: list[CurvePoint]) -> None:
     """Write weights, ``config.json``, the curve CSV and PNG into ``out_dir`` (created)."""
     import torch
 
@@ -96,8 +116,12 @@ def save_model_dir(out_dir: Path, model: BCPolicyNet, spec: PolicySpec, curve: l
 
 def write_curve(out_dir: Path, curve: list[CurvePoint]) -> None:
     """``curve.csv`` and ``curve.png`` (training and validation MSE against gradient steps)."""
-    lines = ["step,train_loss,valid_loss,elapsed_s"]
-    lines += [f"{p.step},{p.train_loss:.6g},{p.valid_loss:.6g},{p.elapsed_s:.3f}" for p in curve]
+    lines = ["step,train_loss,valid_loss,elapsed_s,valid_successes"]
+    lines += [
+        f"{p.step},{p.train_loss:.6g},{p.valid_loss:.6g},{p.elapsed_s:.3f},"
+        f"{'' if p.valid_successes is None else p.valid_successes}"
+        for p in curve
+    ]
     (out_dir / CURVE_CSV).write_text("\n".join(lines) + "\n")
     fig, ax = subplots(figsize=(6, 4))
     steps = [p.step for p in curve]
@@ -152,16 +176,35 @@ def read_policy_spec(model_dir: Path) -> PolicySpec:
             expert_checkpoint=raw.get("expert_checkpoint"),
             train_episode_seeds=tuple(int(s) for s in raw.get("train_episode_seeds", ())),
             train_config=dict(raw.get("train_config", {})),
+            image_hw=tuple(int(v) for v in raw["image_hw"]) if raw.get("image_hw") else None,  # type: ignore[arg-type]
+            output=str(raw.get("output", "tanh")),
+            standardized_inputs=bool(raw.get("standardized_inputs", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"'{model_dir / CONFIG_FILE}' lacks or mangles field {exc}; re-run training") from exc
-    if spec.features not in FEATURE_SETS:
-        raise CheckpointError(f"'{model_dir / CONFIG_FILE}': unknown feature set '{spec.features}'")
+    try:
+        kind = spec.feature_spec.kind
+    except ConfigError as exc:
+        raise CheckpointError(f"'{model_dir / CONFIG_FILE}': unknown feature set '{spec.features}'") from exc
+    if spec.output not in OUTPUTS or (kind == "pixels") != (spec.image_hw is not None):
+        raise CheckpointError(
+            f"'{model_dir / CONFIG_FILE}': output '{spec.output}', image_hw {spec.image_hw} do not fit features "
+            f"'{spec.features}'; re-run training"
+        )
     check_student_inputs(spec.input_keys)
     return spec
 
 
-def load_model_dir(model_dir: Path, device: str = "cpu") -> tuple[BCPolicyNet, PolicySpec]:
+def build_network(spec: PolicySpec) -> Any:
+    """An untrained network of the shape ``spec`` records (MLP, or the conv policy for ``pixels``)."""
+    if spec.image_hw is not None:
+        from vlnav_data.policy.pixels import PixelPolicyNet
+
+        return PixelPolicyNet(spec.image_hw, spec.input_dim, spec.hidden_sizes, spec.output)
+    return BCPolicyNet(spec.input_dim, spec.hidden_sizes, output=spec.output)
+
+
+def load_model_dir(model_dir: Path, device: str = "cpu") -> tuple[Any, PolicySpec]:
     """Rebuild the trained network and its spec.
 
     Raises:
@@ -172,12 +215,13 @@ def load_model_dir(model_dir: Path, device: str = "cpu") -> tuple[BCPolicyNet, P
     spec = read_policy_spec(model_dir)
     try:
         state = torch.load(Path(model_dir) / MODEL_FILE, map_location=device, weights_only=True)
-        model = BCPolicyNet(spec.input_dim, spec.hidden_sizes)
-        model.load_state_dict(state)
+        model = build_network(spec)
+        model.load_state_dict(fill_standardizer_keys(state, model))
     except (RuntimeError, OSError, KeyError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"'{Path(model_dir) / MODEL_FILE}' does not hold weights of a {spec.input_dim}->"
-            f"{'->'.join(map(str, spec.hidden_sizes))}->2 MLP ({first}); re-run training"
+            f"{'->'.join(map(str, spec.hidden_sizes))}->2 {'conv policy' if spec.image_hw else 'MLP'} ({first}); "
+            "re-run training"
         ) from exc
     return model.to(device).eval(), spec

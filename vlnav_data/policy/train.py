@@ -1,4 +1,12 @@
-"""``vlnav-policy train``: behaviour cloning on a dataset's frozen embeddings."""
+"""``vlnav-policy train``: behaviour cloning on a dataset's frozen embeddings, their history, or its frames.
+
+Feature sets (:func:`vlnav_data.policy.features.parse_features`): one frozen vector per step (``joint``,
+``image``, ``text``; the MLP), ``history:K`` (the last K vectors stacked, :mod:`vlnav_data.policy.history`)
+and ``pixels`` (the stored frames end to end, :mod:`vlnav_data.policy.pixels`). With a recipe that selects
+by closed-loop success (``pixels``), each validation point also runs the policy from the starts of the
+first ``selection_episodes`` validation episodes in the dataset's arena and keeps the weights that
+succeed most (the validation loss alone misled in issue 28: best loss at 60 s, best rollouts at 240 s).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.dataset import DatasetReader
-from vlnav_data.dataset.schema import check_feature_set
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError
 from vlnav_data.jsonio import to_jsonable
-from vlnav_data.policy.features import load_split, student_input_keys
-from vlnav_data.policy.fit import CurvePoint, fit_bc, get_recipe
+from vlnav_data.policy.features import FeatureSpec, load_split, parse_features, student_input_keys
+from vlnav_data.policy.fit import DEFAULT_RECIPES, BCRecipe, CurvePoint, FitResult, fit_bc, get_recipe
 from vlnav_data.policy.model_dir import PolicySpec, save_model_dir
 
 
@@ -27,28 +34,40 @@ class TrainConfig:
         dataset: the ``vlnav-demos`` HDF5 file.
         out_dir: model directory to write.
         encoder: encoder whose embeddings to train on (None: the file's only encoder).
-        features: ``joint`` (published), ``image`` or ``text``.
-        recipe: named hyper-parameters (``paper``: MLP 256-256, Adam 1e-3, batch 100, 1M steps).
+        features: ``joint`` (published), ``image``, ``text``, ``pixels`` or ``history:K[:BASE]``.
+        recipe: named hyper-parameters (``paper``: MLP 256-256, Adam 1e-3, batch 100, 1M steps, raw inputs);
+            None: :data:`~vlnav_data.policy.fit.DEFAULT_RECIPES` of the feature kind (``pixels`` for pixels,
+            ``paper`` otherwise).
         num_steps: gradient steps, overriding the recipe's (None: the recipe's).
         eval_every_steps: validation period, overriding the recipe's (None: the recipe's, capped at
             ``num_steps / 10`` so that a short run still has a curve).
         seed: seeds initialisation and batch sampling.
         device: ``cpu`` or ``cuda`` (already resolved from ``auto``).
+        num_threads: torch CPU threads for the optimisation.
+        frame_cache_mib: ``pixels``: frames of one split held in memory at once (blocks of whole episodes).
+        standardize_inputs: override the recipe's input standardisation (None: the recipe's setting).
     """
 
     dataset: Path
     out_dir: Path
     encoder: str | None = None
     features: str = "joint"
-    recipe: str = "paper"
+    recipe: str | None = None
     num_steps: int | None = None
     eval_every_steps: int | None = None
     seed: int = 0
     device: str = "cpu"
+    num_threads: int = 1
+    frame_cache_mib: int = 1024
+    standardize_inputs: bool | None = None
 
     def __post_init__(self) -> None:
-        check_feature_set(self.features)
-        get_recipe(self.recipe)
+        parse_features(self.features)
+        get_recipe(self.recipe_name)
+        if self.num_threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {self.num_threads}")
+        if self.frame_cache_mib < 1:
+            raise ConfigError(f"--frame-cache-mib must be >= 1, got {self.frame_cache_mib}")
         if self.num_steps is not None and self.num_steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {self.num_steps}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -58,6 +77,11 @@ class TrainConfig:
         if self.device == "auto":
             raise ConfigError("device must be resolved (cpu, cuda or cuda:N) before the config is built; got 'auto'")
         check_device_name(self.device)
+
+    @property
+    def recipe_name(self) -> str:
+        """The recipe that runs: the named one, else the feature kind's default."""
+        return self.recipe or DEFAULT_RECIPES[parse_features(self.features).kind]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,9 +96,15 @@ class TrainResult:
         num_steps: gradient steps run; recipe: the hyper-parameters.
         best_step / best_valid_loss: the kept checkpoint.
         final_train_loss / final_valid_loss: last curve point.
-        train_time_s: wall time of the optimisation loop; steps_per_s: its rate.
-        device: where it ran.
+        train_time_s: wall time of the optimisation loop (validation and closed-loop checks included);
+            steps_per_s: its rate.
+        samples_per_s: training rows per second of optimisation alone (checks excluded).
+        device: where it ran; num_threads: torch CPU threads.
         privileged_encoder: the encoder embeds privileged state (the oracle upper bound).
+        standardized_inputs: the input was standardised with the training split's statistics.
+        selected_by: ``valid_loss`` or ``closed_loop``; best_valid_successes: the kept checkpoint's
+            successes on the validation starts (closed loop only).
+        frame_bytes_read: ``pixels``: frame bytes read from the file (the split's size when it fits the cache).
     """
 
     model_dir: str
@@ -95,6 +125,12 @@ class TrainResult:
     steps_per_s: float
     device: str
     privileged_encoder: bool
+    samples_per_s: float = math.nan
+    num_threads: int = 1
+    standardized_inputs: bool = False
+    selected_by: str = "valid_loss"
+    best_valid_successes: int | None = None
+    frame_bytes_read: int = 0
 
 
 def dataset_expert(reader: DatasetReader) -> tuple[str, str | None]:
@@ -109,44 +145,54 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
     """Train a BC policy on the file's train split, validate on its valid split, write the model directory.
 
     Raises:
-        ConfigError: the file lacks the encoder or a split is empty.
+        ConfigError: the file lacks the encoder or a split is empty; a BCE-on-sign recipe on a dataset whose
+            wheels are not bang-bang.
         SchemaError: the file is not a valid dataset.
     """
-    recipe = get_recipe(config.recipe)
+    recipe = get_recipe(config.recipe_name)
     num_steps = config.num_steps if config.num_steps is not None else recipe.num_steps
     eval_every = config.eval_every_steps or min(recipe.eval_every_steps, max(1, num_steps // 10))
     recipe = dataclasses.replace(recipe, num_steps=num_steps, eval_every_steps=eval_every)
+    if config.standardize_inputs is not None:
+        recipe = dataclasses.replace(recipe, standardize_inputs=config.standardize_inputs)
+    feature = parse_features(config.features)
     with DatasetReader(config.dataset) as reader:
         encoder = reader.choose_encoder(config.encoder)
-        train = load_split(reader, encoder, config.features, "train")
-        valid = load_split(reader, encoder, config.features, "valid")
-        if len(train["features"]) == 0 or len(valid["features"]) == 0:
+        student_input_keys(encoder, config.features)  # refuses a privileged input
+        mapping = str(reader.sim_config.get("action_mapping", ""))
+        if recipe.loss == "bce_sign" and mapping != "bang_bang":
             raise ConfigError(
-                f"'{config.dataset}' has {len(train['features'])} train and {len(valid['features'])} valid rows; "
-                "training needs both splits non-empty (build more episodes)"
+                f"recipe '{recipe.name}' learns the sign of each wheel (bang-bang), but '{config.dataset}' was "
+                f"recorded with action mapping '{mapping}'; use --recipe paper or paper-std"
             )
         train_names = reader.split("train")
         valid_names = reader.split("valid")
+        if not train_names or not valid_names:
+            raise ConfigError(
+                f"'{config.dataset}' has {len(train_names)} train and {len(valid_names)} valid episodes; "
+                "training needs both splits non-empty (build more episodes)"
+            )
         train_seeds = tuple(int(reader.attrs(n).get("seed", -1)) for n in train_names)
+        valid_seeds = tuple(int(reader.attrs(n).get("seed", -1)) for n in valid_names)
         expert, checkpoint = dataset_expert(reader)
         encoder_spec = reader.encoder_specs[encoder]
         sim_config = reader.sim_config
-    fit = fit_bc(
-        train["features"],
-        train["actions"],
-        recipe=recipe,
-        seed=config.seed,
-        device=config.device,
-        valid_features=valid["features"],
-        valid_actions=valid["actions"],
-        progress=progress,
-    )
+        closed_loop = None
+        if recipe.select_by == "closed_loop":
+            closed_loop = closed_loop_check(
+                sim_config, encoder, encoder_spec, feature, valid_seeds[: recipe.selection_episodes], config.device
+            )
+        if feature.kind == "pixels":
+            fit, input_dim, image_hw, rows, nbytes = _fit_pixels(reader, encoder, recipe, config, progress, closed_loop)
+        else:
+            fit, input_dim, rows = _fit_vectors(reader, encoder, feature, recipe, config, progress, closed_loop)
+            image_hw, nbytes = None, 0
     spec = PolicySpec(
         encoder=encoder,
         encoder_spec=encoder_spec,
         features=config.features,
         input_keys=tuple(student_input_keys(encoder, config.features)),
-        input_dim=int(train["features"].shape[1]),
+        input_dim=input_dim,
         hidden_sizes=recipe.hidden_sizes,
         sim_config=sim_config,
         dataset=str(Path(config.dataset).resolve()),
@@ -154,16 +200,20 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
         expert_checkpoint=checkpoint,
         train_episode_seeds=train_seeds,
         train_config={**to_jsonable(config), "recipe": to_jsonable(recipe)},
+        image_hw=image_hw,
+        output=recipe.output,
+        standardized_inputs=recipe.standardize_inputs,
     )
     save_model_dir(Path(config.out_dir), fit.model, spec, fit.curve)
     last = fit.curve[-1]
+    best = next((p for p in fit.curve if p.step == fit.best_step), None)
     return TrainResult(
         model_dir=str(config.out_dir),
         encoder=encoder,
         features=config.features,
         input_dim=spec.input_dim,
-        num_train_rows=len(train["features"]),
-        num_valid_rows=len(valid["features"]),
+        num_train_rows=rows[0],
+        num_valid_rows=rows[1],
         num_train_episodes=len(train_names),
         num_valid_episodes=len(valid_names),
         num_steps=fit.num_steps,
@@ -176,4 +226,120 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
         steps_per_s=fit.num_steps / fit.train_time_s if fit.train_time_s > 0 else math.inf,
         device=config.device,
         privileged_encoder=bool(encoder_spec.get("privileged", False)),
+        samples_per_s=fit.samples_per_s,
+        num_threads=config.num_threads,
+        standardized_inputs=recipe.standardize_inputs,
+        selected_by=recipe.select_by,
+        best_valid_successes=best.valid_successes if best is not None else None,
+        frame_bytes_read=nbytes,
     )
+
+
+def _fit_vectors(
+    reader: DatasetReader,
+    encoder: str,
+    feature: FeatureSpec,
+    recipe: BCRecipe,
+    config: TrainConfig,
+    progress: Callable[[CurvePoint], None] | None,
+    closed_loop: Callable[[Any], int] | None,
+) -> tuple[FitResult, int, tuple[int, int]]:
+    """Frozen vectors (one step or ``history:K``) through the MLP; returns the fit, input width, row counts."""
+    from vlnav_data.policy.history import history_index
+
+    train = load_split(reader, encoder, feature.base, "train")
+    valid = load_split(reader, encoder, feature.base, "valid")
+    history = None
+    if feature.kind == "history":
+        steps = feature.history_steps
+        history = (history_index(train["episode_index"], steps), history_index(valid["episode_index"], steps))
+    fit = fit_bc(
+        train["features"],
+        train["actions"],
+        recipe=recipe,
+        seed=config.seed,
+        device=config.device,
+        valid_features=valid["features"],
+        valid_actions=valid["actions"],
+        progress=progress,
+        num_threads=config.num_threads,
+        history=history,
+        closed_loop=closed_loop,
+    )
+    width = int(train["features"].shape[1]) * feature.history_steps
+    return fit, width, (len(train["features"]), len(valid["features"]))
+
+
+def _fit_pixels(
+    reader: DatasetReader,
+    encoder: str,
+    recipe: BCRecipe,
+    config: TrainConfig,
+    progress: Callable[[CurvePoint], None] | None,
+    closed_loop: Callable[[Any], int] | None,
+) -> tuple[FitResult, int, tuple[int, int], tuple[int, int], int]:
+    """The conv policy on the stored frames; returns the fit, text width, frame size, row counts, bytes read."""
+    from vlnav_data.policy.pixels import FrameBlocks, fit_pixels, text_index_rows
+
+    cache = config.frame_cache_mib * 2**20
+    train_names, valid_names = reader.split("train"), reader.split("valid")
+    train = FrameBlocks(reader, train_names, cache)
+    valid = FrameBlocks(reader, valid_names, cache)
+    table = reader.text_embeddings(encoder)
+    fit = fit_pixels(
+        train,
+        valid,
+        table,
+        text_index_rows(reader, train_names),
+        recipe=recipe,
+        seed=config.seed,
+        device=config.device,
+        progress=progress,
+        num_threads=config.num_threads,
+        closed_loop=closed_loop,
+    )
+    return fit, int(table.shape[1]), train.image_hw, (train.num_rows, valid.num_rows), train.bytes_read
+
+
+def closed_loop_check(
+    sim_config: dict[str, Any],
+    encoder_name: str,
+    encoder_spec: dict[str, Any],
+    feature: FeatureSpec,
+    seeds: tuple[int, ...],
+    device: str,
+) -> Callable[[Any], int]:
+    """``model -> successes`` from the starts of the given validation episodes, in the dataset's arena.
+
+    The live encoder is rebuilt from the file's record (as evaluation does) and the policy runs exactly as
+    ``vlnav-policy eval`` runs it (:func:`vlnav_data.policy.actors.student_policy_fn`).
+    """
+    from vlnav_data.encoders import rebuild_encoder
+    from vlnav_data.policy.actors import student_policy_fn
+    from vlnav_data.policy.records import run_policy_episodes
+    from vlnav_data.sim import arena_config_from_json, make_arena
+
+    arena = arena_config_from_json(sim_config)
+    live = rebuild_encoder(
+        {"name": encoder_name, **encoder_spec}, device=device, num_threads=1, where="the training file"
+    )
+    needs_frames = feature.kind == "pixels" or (feature.base != "text" and not bool(encoder_spec.get("privileged")))
+    env = make_arena(arena, num_envs=min(10, len(seeds)), device=device, render=needs_frames, obs_backend="torch")
+    shell = PolicySpec(
+        encoder=encoder_name,
+        encoder_spec=encoder_spec,
+        features=feature.name,
+        input_keys=(),
+        input_dim=0,
+        hidden_sizes=(),
+        sim_config=sim_config,
+        dataset="",
+        dataset_expert="",
+        expert_checkpoint=None,
+    )
+
+    def successes(model: Any) -> int:
+        records = run_policy_episodes(env, student_policy_fn(model, shell, live, device), list(seeds))
+        return int(records.success.sum())
+
+    return successes

@@ -30,6 +30,7 @@ from typing import Any
 
 from vlnav_data.collect.executors import ExecutorConfig
 from vlnav_data.config_files import load_config_toml, value_matches
+from vlnav_data.dataset.schema import FEATURE_SETS
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, unknown_name
 
@@ -63,7 +64,8 @@ class StudyConfig:
         datasets: one or more ``vlnav-demos`` files (named by their stem in the report).
         out_dir: the study directory (cells, report.md, result.json, figures).
         encoders: encoders to compare, by the name stored in the files; empty = every encoder of each file.
-        features: feature sets (``joint``, ``image``, ``text``); one arm per encoder and feature set.
+        features: feature sets (``joint``, ``image``, ``text``, ``pixels``, ``history:K``); one arm per encoder
+            and feature set. Probes run on the frozen ones only (``pixels``/``history:K`` have no probe cell).
         recipes: named BC recipes (``paper``).
         num_steps: gradient steps, overriding each recipe's (None: the recipe's; ``paper`` is 1M).
         eval_every_steps: validation period (None: the recipe's, capped at ``num_steps / 10``).
@@ -118,8 +120,8 @@ class StudyConfig:
     resume: bool = False
 
     def __post_init__(self) -> None:
-        from vlnav_data.dataset.schema import check_feature_set
         from vlnav_data.policy import get_recipe
+        from vlnav_data.policy.features import parse_features
 
         object.__setattr__(self, "datasets", tuple(Path(p) for p in self.datasets))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
@@ -137,7 +139,7 @@ class StudyConfig:
         if not self.features or not self.recipes:
             raise ConfigError("a study needs at least one --features and one --recipe")
         for name in self.features:
-            check_feature_set(name)
+            parse_features(name)
         for name in self.recipes:
             get_recipe(name)
         _positive_int("--seeds", self.seeds)
@@ -252,7 +254,7 @@ class Cell:
         kind: ``bc`` (train + evaluate) or ``probe`` (linear + kNN probes).
         dataset: dataset label (file stem).
         encoder: encoder name as stored in the file.
-        features: ``joint``, ``image`` or ``text``.
+        features: ``joint``, ``image``, ``text``, ``pixels`` or ``history:K`` (probe cells: the first three).
         recipe: BC recipe (``bc`` cells; None for probes).
         train_seed: training seed (``bc`` cells; None for probes).
     """
@@ -321,7 +323,8 @@ def study_cells(config: StudyConfig, encoders_by_dataset: dict[str, tuple[str, .
         for label, encoders in encoders_by_dataset.items():
             for encoder in encoders:
                 for features in config.features:
-                    cells.append(Cell(kind="probe", dataset=label, encoder=encoder, features=features))
+                    if features in FEATURE_SETS:  # probes read one frozen vector per step
+                        cells.append(Cell(kind="probe", dataset=label, encoder=encoder, features=features))
     return cells
 
 

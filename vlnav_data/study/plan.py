@@ -19,6 +19,7 @@ import numpy as np
 
 from vlnav_data.dataset import DatasetReader, schema
 from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.policy.features import student_input_keys
 from vlnav_data.study.config import Cell, StudyConfig, study_cells
 
 STUDY_FILE = "study.json"
@@ -103,16 +104,18 @@ def _check_dataset(config: StudyConfig, label: str, path: Path) -> DatasetInfo:
         keys = set(reader.keys(train[0]))
         for encoder in encoders:
             for features in config.features:
-                if features == "text":
+                needed = student_input_keys(encoder, features)  # pixels: obs/rgb and the text table
+                if schema.INSTRUCTION_INDEX in needed:
                     try:
                         reader.text_embeddings(encoder)
                     except (SchemaError, KeyError) as exc:
                         raise ConfigError(f"'{path}' has no text embeddings of '{encoder}': {exc}") from exc
-                elif schema.encoder_path(encoder, features) not in keys:
-                    raise ConfigError(
-                        f"'{path}' has no '{schema.encoder_path(encoder, features)}' in its demos; "
-                        f"choose --features among those the file holds for '{encoder}'"
-                    )
+                for key in needed:
+                    if key != schema.INSTRUCTION_INDEX and key not in keys:
+                        raise ConfigError(
+                            f"'{path}' has no '{key}' in its demos; "
+                            f"choose --features among those the file holds for '{encoder}'"
+                        )
         sim_config = reader.sim_config
         arena = arena_config_from_json(sim_config)  # raises ConfigError for a non-arena file
         expert, _ = dataset_expert(reader)
