@@ -25,8 +25,8 @@ def build(
         None,
         "--encoder",
         help="Encoder to embed every frame with; repeat for several. siglip (the paper's so400m), clip and vilt "
-        "need their real weights (see docs/encoders.md, 'The real-model path'); siglip-tiny-random, clip-tiny-random and "
-        "vilt-tiny-random have random weights and run offline (smoke runs); oracle embeds the privileged state "
+        "need their real weights (see docs/encoders.md, 'The real-model path'); siglip-tiny-random, "
+        "clip-tiny-random and vilt-tiny-random have random weights and run offline (smoke runs); oracle embeds the privileged state "
         "(diagnostic upper bound); also hf:ORG/NAME[@REV], hf:/path/to/dir, ALIAS=hf:... or a plugin name "
         "(list them: vlnav-data encoders).  [default: siglip]",
     ),
