@@ -72,7 +72,7 @@ def replay_live_frames(lengths: list[int], num_envs: int, window: int) -> int:
 
     start_free()
     while any(e is not None for e in slots):
-        for i, e in enumerate(slots):
+        for e in slots:
             if e is not None:
                 rows[e] += 1
         live = sum(rows[e] for e in slots if e is not None)
@@ -183,8 +183,9 @@ def main() -> None:
         print(
             f"  N={args.num_envs} {args.image_size_px} px oracle noise {noise}: {r['episodes']} episodes, "
             f"{r['frames']} frames (mean {r['mean_steps']:.0f}, max {r['max_steps']} steps), {r['wall_s']:.0f} s; "
-            f"peak RSS {r['peak_rss_bytes'] / GIB:.2f} GiB; live-episode frames {r['live_episode_frame_bytes'] / GIB:.2f} "
-            f"GiB + queues {r['queue_frame_bytes'] / GIB:.2f} GiB -> bound {bound / GIB:.2f} GiB: "
+            f"peak RSS {r['peak_rss_bytes'] / GIB:.2f} GiB; "
+            f"live-episode frames {r['live_episode_frame_bytes'] / GIB:.2f} GiB "
+            f"+ queues {r['queue_frame_bytes'] / GIB:.2f} GiB -> bound {bound / GIB:.2f} GiB: "
             f"{'within' if r['within'] else 'OVER'} (load {os.getloadavg()[0]:.1f})"
         )
     if args.json is not None:
