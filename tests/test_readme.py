@@ -1,8 +1,9 @@
-"""The README runs as written: its ```bash blocks, in order, in one fresh directory, offline, on a CPU.
+"""The README and its guides run as written: their ```bash blocks, in order, in one fresh directory, offline, on a CPU.
 
-Rules (also stated in the README, "How the README is tested"):
+Rules (also stated in the README's quickstart):
 
-- Every ```bash block runs, in order, with ``bash -euo pipefail`` in one temporary directory (nothing of
+- Every ```bash block of README.md, then of each guide in :data:`GUIDES` (in that order: the guides continue
+  the quickstart and use its files) runs, in order, with ``bash -euo pipefail`` in one temporary directory (nothing of
   the repository is there: a command that needs a repository file is a README bug), with
   ``HF_HUB_OFFLINE=1``. ```sh blocks (network, real weights, a GPU, a cluster, the test suite itself)
   are shown, not run.
@@ -25,7 +26,22 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: The guides the README links to, in the order their blocks run after the README's.
+GUIDES = tuple(
+    ROOT / "docs" / name
+    for name in (
+        "encoders.md",
+        "study.md",
+        "simulators.md",
+        "publishing.md",
+        "scaling.md",
+        "results.md",
+        "commands.md",
+    )
+)
+DOCUMENTS = (README, *GUIDES)
 FULL = os.environ.get("VLNAV_README_FULL") == "1"
 SCALE = {"--num-episodes": 10, "--steps": 300}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
@@ -74,16 +90,39 @@ def test_scaling_rewrites_only_the_sizes() -> None:
     assert missing_lines("success 98/100", "success 97/100") == ["success 98/100"]
 
 
-def test_readme_has_no_links_outside_the_repository() -> None:
+def all_blocks() -> list[tuple[str, str, str | None]]:
+    """The blocks of the README, then of every guide, in running order."""
+    return [block for doc in DOCUMENTS for block in readme_blocks(doc.read_text())]
+
+
+def test_readme_links_every_guide_and_the_guides_exist() -> None:
     text = README.read_text()
+    for guide in GUIDES:
+        assert f"](docs/{guide.name})" in text, f"the README's 'Where to go next' does not link {guide.name}"
+    assert len(text.splitlines()) <= 250, "the README is a front door: guides go under docs/"
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=lambda d: d.name)
+def test_readme_has_no_links_outside_the_repository(doc: Path) -> None:
+    text = doc.read_text()
     assert "../shared" not in text
     for target in re.findall(r"\]\(([^)#]+)\)", text):
         if "://" not in target:
-            assert (README.parent / target).exists(), f"README links to '{target}', which is not in the repository"
+            assert (doc.parent / target).exists(), f"{doc.name} links to '{target}', which is not in the repository"
+
+
+def test_readme_install_line_installs_what_ci_installs() -> None:
+    """The README's set-up command names the extras the README's and guides' bash blocks need: CI installs
+    the same extras (plus ray for the Ray tests) and runs those blocks, so a missing extra fails CI."""
+    install = re.search(r"pip install -e '\.\[([a-z,]+)\]'", README.read_text())
+    assert install is not None, "the README has no `pip install -e '.[...]'` set-up line"
+    ci = re.search(r"pip install -q -e '\.\[([a-z,]+)\]'", (ROOT / ".ci" / "run").read_text())
+    assert ci is not None
+    assert set(ci.group(1).split(",")) - {"ray"} == set(install.group(1).split(","))
 
 
 def test_readme_bash_blocks_run_in_order(tmp_path: Path) -> None:
-    blocks = [b for b in readme_blocks(README.read_text()) if b[0] == "bash"]
+    blocks = [b for b in all_blocks() if b[0] == "bash"]
     assert blocks, "the README has no ```bash block"
     env = dict(os.environ)
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"})
@@ -102,7 +141,8 @@ def test_readme_bash_blocks_run_in_order(tmp_path: Path) -> None:
         )
         output = run.stdout + run.stderr
         report.append(f"block {k}: {time.perf_counter() - started:.1f} s")
-        assert run.returncode == 0, f"README ```bash block {k} failed (exit {run.returncode}):\n{script}\n\n{output}"
+        where = f"```bash block {k} (README, then the guides)"
+        assert run.returncode == 0, f"{where} failed (exit {run.returncode}):\n{script}\n\n{output}"
         if FULL and expected is not None:
             missing = missing_lines(expected, output)
             assert not missing, f"block {k} did not print {missing}; it printed:\n{output}"
@@ -114,11 +154,17 @@ def test_readme_blocks_name_real_commands(lang: str) -> None:
     """Every `vlnav-*` command the README shows exists (its --help exits 0), run or not."""
     from typer.testing import CliRunner
 
-    from vlnav_data.cli import data, expert, policy, probe
+    from vlnav_data.cli import data, expert, policy, probe, study
 
-    apps = {"vlnav-data": data.app, "vlnav-expert": expert.app, "vlnav-policy": policy.app, "vlnav-probe": probe.app}
+    apps = {
+        "vlnav-data": data.app,
+        "vlnav-expert": expert.app,
+        "vlnav-policy": policy.app,
+        "vlnav-probe": probe.app,
+        "vlnav-study": study.app,
+    }
     runner = CliRunner()
-    for _, body, _ in (b for b in readme_blocks(README.read_text()) if b[0] == lang):
+    for _, body, _ in (b for b in all_blocks() if b[0] == lang):
         for line in body.splitlines():
             words = line.split("#", 1)[0].split()
             if words and words[0] in apps and len(words) > 1 and not words[1].startswith("-"):

@@ -79,6 +79,8 @@ def _reference_embeddings(directory, frames, texts, max_length):
     with torch.no_grad():
         image = model.get_image_features(**processor(images=list(frames), return_tensors="pt")).pooler_output
         tokens = tokenizer(texts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+        if model.config.model_type in ("siglip", "siglip2"):  # trained on padded ids without a mask (big_vision)
+            tokens.pop("attention_mask", None)
         text = model.get_text_features(**tokens).pooler_output
     norm = torch.nn.functional.normalize
     return norm(image, dim=-1).numpy(), norm(text, dim=-1).numpy()

@@ -225,5 +225,87 @@ def report(
     typer.echo(f"wrote {result.report} and {result.result_json}")
 
 
+@app.command()
+def plan(
+    study_dir: Path | None = typer.Argument(
+        None, help="A pilot study directory (its result.json gives success, run spread, runs, starts, pairs)."
+    ),
+    difference_pts: float = typer.Option(
+        ..., "--difference-pts", help="Smallest true difference in success worth detecting, in points."
+    ),
+    success_pct: float | None = typer.Option(
+        None, "--success-pct", help="Mean success of the arms, in %.  [default: the pilot's]"
+    ),
+    run_spread_pts: float | None = typer.Option(
+        None, "--run-spread-pts", help="Sd of a run's success across training runs, in points.  [default: the pilot's]"
+    ),
+    runs: int | None = typer.Option(
+        None, "--runs", help="Runs per arm of the design to assess.  [default: the pilot's]"
+    ),
+    starts: int | None = typer.Option(
+        None, "--starts", help="Evaluation starts of that design.  [default: the pilot's, 200]"
+    ),
+    comparisons: int | None = typer.Option(
+        None, "--comparisons", help="Pairs in the Holm family.  [default: the pilot's pairs, else 1]"
+    ),
+    plan_starts: list[int] | None = typer.Option(
+        None, "--plan-starts", help="Starts counts to plan for; repeat.  [default: half, once and twice --starts]"
+    ),
+    alpha: float = typer.Option(0.05, "--alpha", help="Family-wise level."),
+    power: float = typer.Option(0.8, "--power", help="Target power."),
+    max_runs: int = typer.Option(50, "--max-runs", help="Most runs per arm searched."),
+    studies: int = typer.Option(400, "--studies", help="Simulated studies per design."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the simulation."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Runs x starts a target difference needs for the target power (simulated), and the pilot's own power."""
+    from vlnav_data.study.power_plan import PowerPlanConfig, plan_power
+
+    cfg = PowerPlanConfig(
+        pilot_dir=study_dir,
+        difference_pts=difference_pts,
+        success_pct=success_pct,
+        run_spread_pts=run_spread_pts,
+        runs=runs,
+        num_starts=starts,
+        comparisons=comparisons,
+        alpha=alpha,
+        target_power=power,
+        starts_options=tuple(plan_starts or ()),
+        max_runs=max_runs,
+        num_studies=studies,
+        seed=seed,
+    )
+    result = run_command(plan_power, cfg)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=1))
+        return
+    src = result.sources
+    typer.echo(
+        f"arms at {result.success_pct - result.difference_pts / 2:.1f}% and "
+        f"{result.success_pct + result.difference_pts / 2:.1f}% success (difference {result.difference_pts:g} "
+        f"points; mean from {src['success_pct']}), run spread {result.run_spread_pts:.1f} points "
+        f"(from {src['run_spread_pts']})"
+    )
+    typer.echo(
+        f"test: compare_arms (training runs as the unit) at alpha {result.alpha:g} / {result.comparisons} "
+        f"comparison{'s' if result.comparisons != 1 else ''} = {result.alpha_per_test:.2g} per pair; "
+        f"{result.num_studies} simulated studies per design"
+    )
+    if result.design_runs is not None:
+        typer.echo(
+            f"power of the {'pilot' if src['runs'] == 'pilot' else 'given'} design ({result.design_runs} runs per arm "
+            f"x {result.design_starts} starts): {result.design_power:.2f} ± {result.design_mc_se:.2f}"
+        )
+    typer.echo(f"runs per arm for {100 * result.target_power:g}% power:")
+    for row in result.rows:
+        need = (
+            f"{row.runs_needed} runs (power {row.power:.2f} ± {row.mc_se:.2f})"
+            if row.runs_needed is not None
+            else f"more than {result.max_runs} runs (power {row.power:.2f} at {result.max_runs})"
+        )
+        typer.echo(f"  {row.num_starts} starts: {need}")
+
+
 if __name__ == "__main__":
     main()

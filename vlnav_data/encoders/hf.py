@@ -26,9 +26,13 @@ SigLIP 2's NaFlex processor is reproduced patch by patch. Anything else is refus
 the other texts of its batch: the text tower's position-embedding count, capped by the tokenizer's
 ``model_max_length``. The text tower receives exactly what the checkpoint's tokenizer returns
 (``model_input_names``) among the arguments ``get_text_features`` names, as transformers' pipeline
-does. Note: for SigLIP checkpoints that includes the attention mask (transformers 5 tokenizers return
-it), whereas the built-in ``siglip`` entry feeds ``input_ids`` only, as SigLIP was trained; the two
-therefore give slightly different text embeddings for the same weights. Texts are LRU-cached by string.
+does, except SigLIP and SigLIP 2: their text tower was trained on max-length padded ids without an
+attention mask and pools the last position (big_vision; transformers' docs: ``padding="max_length"``,
+"as that's how the model was trained"), so they get ``input_ids`` only, exactly as the built-in
+``siglip`` entry (:data:`~vlnav_data.encoders.two_tower.TEXT_TRAINED_WITHOUT_MASK`): built-in and
+``hf:`` SigLIP of the same weights give the same text embeddings. The spec records the convention
+(``preprocessing["text_attention_mask"]``); files embedded with the mask by earlier versions are refused
+when rebuilt. Texts are LRU-cached by string.
 
 **Identity.** The stored name is the reference's (:attr:`~vlnav_data.encoders.hf_ref.HFRef.name`: the
 alias, or one derived from the id or the directory). The revision is the cache snapshot's commit hash or
@@ -52,7 +56,7 @@ from vlnav_data.encoders.hf_ref import HFRef
 from vlnav_data.encoders.preprocess import preprocess_from_hf, record_of
 from vlnav_data.encoders.runtime import dtype_name, resolve_device, resolve_dtype, set_cpu_threads
 from vlnav_data.encoders.spec import EncoderSpec
-from vlnav_data.encoders.two_tower import TwoTowerEncoder, pooled
+from vlnav_data.encoders.two_tower import TwoTowerEncoder, pooled, text_inputs_for
 from vlnav_data.encoders.weights import ResolvedWeights, load_pretrained, resolve_weights
 from vlnav_data.errors import ConfigError, EncoderError
 
@@ -275,7 +279,7 @@ def make_hf_encoder(
     tokenizer, image_processor = parts["tokenizer"], parts["image_processor"]
     preprocess = preprocess_from_hf(image_processor, resize_mode_for(image_processor, ref))
     max_length = text_length(model.config, tokenizer, ref)
-    inputs = text_input_names(model, tokenizer)
+    inputs = text_inputs_for(model_type, text_input_names(model, tokenizer))
     model = model.to(device=resolved, dtype=torch_dtype)
     dim = probe_text_dim(model, tokenizer, inputs, max_length, resolved, ref)
     record = record_of(preprocess)

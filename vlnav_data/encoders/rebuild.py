@@ -11,7 +11,10 @@ call it, so every one of them checks the same things:
   the cache is refused, naming both), or a local directory whose content hash equals the recorded one
   (no exception for local directories; a revision that identifies nothing -- ``local``, ``unknown`` or
   empty, written before content hashes were recorded -- is refused too), or the plugin's revision;
-- the embedding width and the recorded preprocessing (keys both sides have) are equal;
+- the embedding width and the recorded preprocessing (keys both sides have) are equal, the text
+  tower's attention-mask convention included (``text_attention_mask``; for files that predate the key,
+  read from ``text_inputs``): ``hf:`` SigLIP files embedded with the mask by earlier versions are
+  refused, since the text embeddings now follow SigLIP's training (no mask) and would not match;
 - remote code runs again only when the caller allows it (``--trust-remote-code``).
 
 By default the encoder computes in the recorded dtype (``float32`` / ``bfloat16``); ``dtype`` overrides.
@@ -237,6 +240,7 @@ def _check_same_output(record: Mapping[str, Any], encoder: Encoder, where: str) 
             "ones; it is a different model. Pass the original weights, or rebuild the dataset and retrain."
         )
     recorded = record.get("preprocessing") or {}
+    _check_text_convention(recorded, live.preprocessing, name, where)
     for key in sorted(set(recorded) & set(live.preprocessing)):
         if recorded[key] != live.preprocessing[key]:
             raise EncoderError(
@@ -244,3 +248,27 @@ def _check_same_output(record: Mapping[str, Any], encoder: Encoder, where: str) 
                 f"encoder uses {live.preprocessing[key]!r}; its embeddings would differ from the stored ones. "
                 "Use the library versions recorded in the file, or rebuild the dataset and retrain."
             )
+
+
+def recorded_text_mask(preprocessing: Mapping[str, Any]) -> bool | None:
+    """Whether a record's text tower got the attention mask: ``text_attention_mask``, else read from
+    ``text_inputs`` (``hf:`` records before the key existed), else None (not recorded: built-in entries
+    before the key existed, whose convention never changed)."""
+    if "text_attention_mask" in preprocessing:
+        return bool(preprocessing["text_attention_mask"])
+    if "text_inputs" in preprocessing:
+        return "attention_mask" in list(preprocessing["text_inputs"])
+    return None
+
+
+def _check_text_convention(recorded: Mapping[str, Any], live: Mapping[str, Any], name: str, where: str) -> None:
+    held, now = recorded_text_mask(recorded), recorded_text_mask(live)
+    if held is None or now is None or held == now:
+        return
+    with_mask = {True: "with the attention mask", False: "without the attention mask"}
+    raise EncoderError(
+        f"{where} holds text embeddings of encoder '{name}' computed {with_mask[held]}, but this version computes "
+        f"them {with_mask[now]} (SigLIP's text tower is run as it was trained: max-length padding, no mask); "
+        "the stored and the new text embeddings would not match. Recompute them with this version (vlnav-data "
+        "embed FILE --encoder ... --replace --out NEW) and retrain, or use the vlnav-data version that wrote it."
+    )

@@ -52,6 +52,27 @@ def stream_safe(images: torch.Tensor, device: str) -> None:
         images.record_stream(torch.cuda.current_stream(images.device))
 
 
+TEXT_TRAINED_WITHOUT_MASK = ("siglip", "siglip2")
+"""Model types whose text tower was trained on max-length padded ids *without* an attention mask.
+
+big_vision (``big_vision/models/proj/image_text/text_transformer.py``), where SigLIP and SigLIP 2 were
+trained, runs the text encoder on the padded ids with no mask and pools the last position ("sticky"
+EOS/pad padding: ``pool_type="last"``); transformers' SigLIP docs say to tokenize with
+``padding="max_length"`` "as that's how the model was trained", and ``SiglipTextTransformer`` pools
+``last_hidden_state[:, -1]``. Passing the mask changes what that last position attends to, hence every
+text embedding, so both the built-in ``siglip`` and ``hf:`` SigLIP feed ``input_ids`` only (length 64
+for the released checkpoints): one model, one set of numbers, the ones the model was trained to give.
+"""
+
+
+def text_inputs_for(model_type: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The tokenizer outputs a model's text tower receives: ``names`` without the attention mask for the
+    model types of :data:`TEXT_TRAINED_WITHOUT_MASK`."""
+    if model_type in TEXT_TRAINED_WITHOUT_MASK:
+        return tuple(n for n in names if n != "attention_mask")
+    return tuple(names)
+
+
 class TwoTowerEncoder(Encoder):
     """A two-tower model (SigLIP, SigLIP 2, CLIP, any ``hf:`` checkpoint) behind the :class:`Encoder` protocol.
 
@@ -63,9 +84,11 @@ class TwoTowerEncoder(Encoder):
         preprocess: the model's image geometry and normalisation.
         text_max_length: every text is padded (and truncated) to this many tokens, so a text's embedding
             never depends on the other texts of its batch (SigLIP was trained with 64).
-        text_inputs: the tokenizer outputs passed to ``get_text_features`` (built-in CLIP: ``input_ids`` and
-            ``attention_mask``; built-in SigLIP: ``input_ids`` only, as it was trained: its text tower pools
-            the last position, a pad token; ``hf:`` checkpoints: what their tokenizer returns).
+        text_inputs: the tokenizer outputs passed to ``get_text_features``. CLIP: ``input_ids`` and
+            ``attention_mask``. SigLIP and SigLIP 2, built-in or ``hf:``: ``input_ids`` only, as they were
+            trained (:data:`TEXT_TRAINED_WITHOUT_MASK`). Other ``hf:`` checkpoints: what their tokenizer
+            returns. Whether the mask is passed is recorded in the spec as ``preprocessing
+            ["text_attention_mask"]``; a file embedded under the other convention is refused on rebuild.
         batch_size: most frames (or texts) sent through the model at once.
         image_processor: the Hugging Face image processor the preprocessing was read from (kept as the
             reference the on-device preprocessing is tested against, and for the benchmark baseline).
@@ -91,15 +114,19 @@ class TwoTowerEncoder(Encoder):
         image_processor: Any = None,
         compile: bool = False,
     ) -> None:
+        import dataclasses
+
         import torch
 
-        self.spec = spec
+        self.text_inputs = tuple(text_inputs)
+        # The text convention is part of what the numbers depend on: recorded, and checked on rebuild.
+        convention = {"text_attention_mask": "attention_mask" in self.text_inputs}
+        self.spec = dataclasses.replace(spec, preprocessing={**spec.preprocessing, **convention})
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.preprocess = preprocess
         self.image_processor = image_processor
         self.text_max_length = text_max_length
-        self.text_inputs = tuple(text_inputs)
         self.batch_size = batch_size
         self.text_cache = TextEmbeddingCache(text_cache_size)
         self.compiled = compile

@@ -8,15 +8,19 @@ Per arm (dataset, encoder, features, recipe), pooled over its training seeds: su
 successes (one 30 Hz control step counted once, never the published counter's ticks); SPL; the
 paired step ratio to the expert on the same starts; termination causes.
 
-Between arms, paired on the same starts (choices where the issue is silent):
+Between arms (:func:`vlnav_data.stats.compare_arms`): the unit is the training run. Each run's
+success rate over the shared starts is one observation; the p-value is Welch's t-test on the two arms'
+run rates (the exact permutation test over run labels when neither arm's runs differ at all), the
+difference comes with Welch's t interval, and the probability of improvement P(run of A > run of B)
+with a stratified bootstrap interval. Holm's correction runs over every pair of arms; a pair is
+*significant* when its Holm-adjusted p-value is at most ``alpha``, and *too few runs* when even the
+smallest p-value the test can produce with these run counts, times the number of pairs, exceeds
+``alpha`` (no outcome of these runs could have been significant: not evidence of no difference).
 
-- a pair is (training seed k, start j): arm A's k-th seed and arm B's k-th seed on the same start, for
-  the seeds both arms finished. McNemar's exact test uses the discordant pairs of that pooled table.
-  It conditions on the trained policies: it asks whether *these* runs differ by more than start-to-start
-  chance. How much a new training run would move is the across-seed spread, reported beside it.
-- Holm's correction over all pairs of arms; a difference is called significant when its Holm-adjusted
-  p-value is at most ``alpha``.
-- The difference in success comes with Newcombe's paired interval (``vlnav_data.stats``).
+Kept beside it, labelled and never feeding the verdict: the pooled McNemar table, a pair being
+(training seed k of A, training seed k of B, start j). It conditions on these trained policies and these
+starts (how often *these* runs disagree), which is why it must not be read as a verdict about encoders:
+with run-to-run spread it rejects true nulls most of the time (``bench/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,14 @@ import numpy as np
 from vlnav_data.errors import ConfigError
 from vlnav_data.eval_summary import paired_step_ratio, summarize_outcomes, unpaired_step_ratio
 from vlnav_data.jsonio import to_jsonable
-from vlnav_data.stats import holm_adjust, mcnemar_exact, mean_spread, paired_difference_interval, paired_table
+from vlnav_data.stats import (
+    compare_arms,
+    holm_adjust,
+    mcnemar_exact,
+    mean_spread,
+    paired_difference_interval,
+    paired_table,
+)
 
 ArmKey = tuple[str, str, str, str]
 
@@ -232,37 +243,73 @@ def _experts(by_arm: dict[ArmKey, list[CellRecords]], datasets: dict[str, dict[s
     return out
 
 
+def _conditional_table(seeds_a: dict[int, CellRecords], seeds_b: dict[int, CellRecords]) -> dict[str, Any] | None:
+    """The pooled McNemar table over the training seeds both arms ran: about these policies, not encoders."""
+    common = sorted(set(seeds_a) & set(seeds_b))
+    if not common:
+        return None
+    sa = np.concatenate([seeds_a[s].student.success.astype(bool) for s in common])
+    sb = np.concatenate([seeds_b[s].student.success.astype(bool) for s in common])
+    both, a_only, b_only, neither = paired_table(sa.tolist(), sb.tolist())
+    diff, low, high = paired_difference_interval(both, a_only, b_only, neither)
+    return {
+        "scope": "conditional on these trained policies and these starts; not a verdict about encoders",
+        "train_seeds": common,
+        "num_pairs": int(sa.size),
+        "table": {"both": both, "a_only": a_only, "b_only": b_only, "neither": neither},
+        "difference": diff,
+        "difference_low": low,
+        "difference_high": high,
+        "p_mcnemar": mcnemar_exact(a_only, b_only),
+    }
+
+
 def _comparisons(arms: list[dict[str, Any]], by_arm: dict[ArmKey, list[CellRecords]], alpha: float) -> list[dict]:
+    """Every pair of arms by :func:`compare_arms`, Holm over its p-values, and a verdict per pair."""
     rows = []
     for a, b in itertools.combinations(arms, 2):
         ka = (a["dataset"], a["encoder"], a["features"], a["recipe"])
         kb = (b["dataset"], b["encoder"], b["features"], b["recipe"])
-        seeds_a = {c.train_seed: c for c in by_arm[ka]}
-        seeds_b = {c.train_seed: c for c in by_arm[kb]}
-        common = sorted(set(seeds_a) & set(seeds_b))
-        if not common:
-            continue
-        sa = np.concatenate([seeds_a[s].student.success.astype(bool) for s in common])
-        sb = np.concatenate([seeds_b[s].student.success.astype(bool) for s in common])
-        both, a_only, b_only, neither = paired_table(sa.tolist(), sb.tolist())
-        diff, low, high = paired_difference_interval(both, a_only, b_only, neither)
+        res = compare_arms(
+            np.stack([c.student.success.astype(np.int8) for c in by_arm[ka]]),
+            np.stack([c.student.success.astype(np.int8) for c in by_arm[kb]]),
+            alpha=alpha,
+            rng=0,
+        )
         rows.append(
             {
                 "a": a["label"],
                 "b": b["label"],
-                "train_seeds": common,
-                "num_pairs": int(sa.size),
-                "table": {"both": both, "a_only": a_only, "b_only": b_only, "neither": neither},
-                "success_a": float(sa.mean()),
-                "success_b": float(sb.mean()),
-                "difference": diff,
-                "difference_low": low,
-                "difference_high": high,
-                "p_mcnemar": mcnemar_exact(a_only, b_only),
+                "train_seeds_a": a["train_seeds"],
+                "train_seeds_b": b["train_seeds"],
+                "num_runs_a": res.num_runs_a,
+                "num_runs_b": res.num_runs_b,
+                "num_starts": res.num_starts,
+                "run_success_a": list(res.run_success_a),
+                "run_success_b": list(res.run_success_b),
+                "success_a": float(np.mean(res.run_success_a)),
+                "success_b": float(np.mean(res.run_success_b)),
+                "difference": res.difference,
+                "difference_low": res.low,
+                "difference_high": res.high,
+                "confidence": 1.0 - alpha,
+                "probability_of_improvement": res.probability_of_improvement,
+                "probability_of_improvement_low": res.probability_of_improvement_low,
+                "probability_of_improvement_high": res.probability_of_improvement_high,
+                "method": res.method,
+                "p_value": res.p_value,
+                "smallest_p_value": res.smallest_p_value,
+                "conditional": _conditional_table(
+                    {c.train_seed: c for c in by_arm[ka]}, {c.train_seed: c for c in by_arm[kb]}
+                ),
             }
         )
-    adjusted = holm_adjust([r["p_mcnemar"] for r in rows])
+    adjusted = holm_adjust([r["p_value"] for r in rows])
+    lowest_floor = min((r["smallest_p_value"] for r in rows), default=0.0)
     for row, p in zip(rows, adjusted, strict=True):
+        # The smallest Holm-adjusted p-value this pair could reach whatever the runs had shown.
+        row["smallest_p_holm"] = min(1.0, max(len(rows) * lowest_floor, row["smallest_p_value"]))
         row["p_holm"] = p
         row["significant"] = bool(p <= alpha)
+        row["verdict"] = "yes" if row["significant"] else ("too few runs" if row["smallest_p_holm"] > alpha else "no")
     return rows

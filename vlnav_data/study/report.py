@@ -1,4 +1,4 @@
-"""``report.md`` and figures of a study (matplotlib's object API: ``Figure``, no global state).
+"""``report.md`` of a study (its figures: :mod:`vlnav_data.study.report_figures`).
 
 The main table has the paper's shape (policy, success, interval, steps over successes, min/max,
 "efficiency") with this project's corrections: lengths in env steps (the published counter ticked
@@ -12,22 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-FIGURES_DIR = "figures"
-CAUSE_COLOURS = {
-    "success": "#2ca02c",
-    "time_limit": "#7f7f7f",
-    "out_of_bounds_front": "#d62728",
-    "out_of_bounds_back": "#ff7f0e",
-    "out_of_bounds_left": "#9467bd",
-    "out_of_bounds_right": "#8c564b",
-}
-PROBE_COLUMNS = (
-    ("action", "action R²"),
-    ("bearing", "bearing R²"),
-    ("colour", "colour acc."),
-    ("spatial_word", "spatial word acc."),
-    ("distance", "distance R²"),
-)
+from vlnav_data.study.report_figures import FIGURES_DIR, PROBE_COLUMNS, write_figures
+
+__all__ = ["render_report", "write_figures"]
 
 
 def pct(x: float | None, digits: int = 1) -> str:
@@ -93,7 +80,7 @@ def main_table(analysis: dict[str, Any]) -> str:
     headers = [
         "policy",
         "success (pooled)",
-        "95% CI (Wilson)",
+        "95% CI of these runs (Wilson)",
         "per-seed mean ± sd (seeds)",
         "env steps (successes)",
         "min / max env steps",
@@ -113,45 +100,105 @@ def main_table(analysis: dict[str, Any]) -> str:
     return _table(headers, rows)
 
 
+def _runs_text(rates: list[float]) -> str:
+    return ", ".join(f"{100 * r:.1f}" for r in rates)
+
+
 def comparison_table(analysis: dict[str, Any]) -> str:
-    """One row per pair of arms: paired difference, discordant pairs, McNemar and Holm p-values."""
-    headers = ["A", "B", "A − B success (95% CI)", "only A / only B succeeded", "McNemar p", "Holm p", "significant"]
+    """One row per pair of arms: per-run success, difference, probability of improvement, p-values, verdict."""
+    level = f"{100 * (1 - analysis['alpha']):g}%"
+    headers = [
+        "A",
+        "B",
+        "per-run success of A, % (runs)",
+        "per-run success of B, %",
+        f"A − B ({level} CI over runs)",
+        f"P(run of A > run of B) ({level} CI)",
+        "p (test)",
+        "Holm p",
+        "significant",
+    ]
     rows = []
     for c in analysis["comparisons"]:
-        t = c["table"]
+        verdict = {"yes": "**yes**", "no": "no", "too few runs": "*too few runs*"}[c["verdict"]]
+        test = "Welch" if c["method"].startswith("welch") else c["method"].split(" (")[0]
         rows.append(
             [
                 f"`{c['a']}`",
                 f"`{c['b']}`",
+                f"{_runs_text(c['run_success_a'])} ({c['num_runs_a']})",
+                f"{_runs_text(c['run_success_b'])} ({c['num_runs_b']})",
                 f"{100 * c['difference']:+.1f} pts "
                 f"({100 * c['difference_low']:+.1f} to {100 * c['difference_high']:+.1f})",
-                f"{t['a_only']} / {t['b_only']} of {c['num_pairs']}",
-                p_value(c["p_mcnemar"]),
+                f"{c['probability_of_improvement']:.2f} "
+                f"({c['probability_of_improvement_low']:.2f}–{c['probability_of_improvement_high']:.2f})",
+                f"{p_value(c['p_value'])} ({test})",
                 p_value(c["p_holm"]),
-                "**yes**" if c["significant"] else "no",
+                verdict,
+            ]
+        )
+    return _table(headers, rows)
+
+
+def conditional_table(analysis: dict[str, Any]) -> str:
+    """The pooled McNemar table of each pair: about these trained policies on these starts, not encoders."""
+    headers = ["A", "B", "seeds paired", "only A / only B succeeded", "A − B (Newcombe 95% CI)", "McNemar p"]
+    rows = []
+    for c in analysis["comparisons"]:
+        t = c["conditional"]
+        if t is None:
+            continue
+        rows.append(
+            [
+                f"`{c['a']}`",
+                f"`{c['b']}`",
+                ", ".join(str(s) for s in t["train_seeds"]),
+                f"{t['table']['a_only']} / {t['table']['b_only']} of {t['num_pairs']}",
+                f"{100 * t['difference']:+.1f} pts "
+                f"({100 * t['difference_low']:+.1f} to {100 * t['difference_high']:+.1f})",
+                p_value(t["p_mcnemar"]),
             ]
         )
     return _table(headers, rows)
 
 
 def significance_sentences(analysis: dict[str, Any]) -> str:
-    """Plain-language list of which differences are significant after Holm and which are not."""
+    """Plain language: which differences are significant after Holm, which are not, which cannot be judged."""
     alpha = analysis["alpha"]
-    sig = [c for c in analysis["comparisons"] if c["significant"]]
-    not_sig = [c for c in analysis["comparisons"] if not c["significant"]]
+    comparisons = analysis["comparisons"]
+    m = len(comparisons)
+    sig = [c for c in comparisons if c["verdict"] == "yes"]
+    few = [c for c in comparisons if c["verdict"] == "too few runs"]
+    not_sig = [c for c in comparisons if c["verdict"] == "no"]
+    family = f"Holm's correction over {m} pair{'s' if m != 1 else ''}"
     lines = []
     if sig:
         lines.append(
-            f"Significant at {alpha:g} after Holm's correction over {len(analysis['comparisons'])} "
-            f"pair{'s' if len(analysis['comparisons']) != 1 else ''}: "
-            + "; ".join(f"`{c['a']}` > `{c['b']}` ({100 * c['difference']:+.1f} pts)" for c in sig)
+            f"Significant at {alpha:g} after {family} (training runs as the unit): "
+            + "; ".join(
+                f"`{c['a']}` {'>' if c['difference'] > 0 else '<'} `{c['b']}` ({100 * c['difference']:+.1f} pts)"
+                for c in sig
+            )
             + "."
         )
-    else:
-        lines.append(f"No difference is significant at {alpha:g} after Holm's correction.")
+    elif not few:
+        lines.append(f"No difference is significant at {alpha:g} after {family}.")
+    if few:
+        runs = sorted({(c["num_runs_a"], c["num_runs_b"]) for c in few})
+        floors = sorted({c["smallest_p_value"] for c in few})
+        lines.append(
+            f"**Too few runs for any conclusion** on {len(few)} of {m} pairs: with "
+            + " / ".join(f"{a} vs {b}" for a, b in runs)
+            + " runs the smallest p-value the test can produce is "
+            + " / ".join(p_value(f) for f in floors)
+            + f", and after {family} no outcome of these runs could reach {alpha:g}. This is not evidence that "
+            "the arms are alike; `vlnav-study plan` says how many runs a difference needs: "
+            + "; ".join(f"`{c['a']}` vs `{c['b']}` ({100 * c['difference']:+.1f} pts)" for c in few)
+            + "."
+        )
     if not_sig:
         lines.append(
-            "Not significant (the data cannot tell these apart): "
+            "Not significant (these runs cannot tell them apart; more runs might): "
             + "; ".join(f"`{c['a']}` vs `{c['b']}` ({100 * c['difference']:+.1f} pts)" for c in not_sig)
             + "."
         )
@@ -167,112 +214,6 @@ def probe_table(analysis: dict[str, Any]) -> str:
         cells = [num(lin[t]["probe"], 3) if t in lin else "—" for t, _ in PROBE_COLUMNS]
         rows.append([p["dataset"], f"`{p['encoder']}`", p["features"], *cells, num(p["knn"]["r2"], 3)])
     return _table(headers, rows)
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def plot_success(analysis: dict[str, Any], path: Path) -> Path:
-    """Success per arm: each training seed with its Wilson interval, and the pooled rate with its own."""
-    from vlnav_data.eval_summary import success_summary
-
-    arms = analysis["arms"]
-    fig = _figure(max(5.0, 1.1 * len(arms) + 2.0), 4.2)
-    ax = fig.add_subplot()
-    for i, a in enumerate(arms):
-        n = a["success"]["trials"] // max(1, len(a["train_seeds"]))
-        k = len(a["per_seed_success_rate"])
-        for j, (seed, rate) in enumerate(zip(a["train_seeds"], a["per_seed_success_rate"], strict=True)):
-            ci = success_summary(round(rate * n), n)
-            x = i - 0.25 + 0.3 * (j + 0.5) / k
-            ax.errorbar(x, rate, yerr=[[rate - ci["low"]], [ci["high"] - rate]], fmt="o", color="C0", ms=4,
-                        capsize=2, label="per seed (Wilson 95%)" if i == 0 and j == 0 else None)  # fmt: skip
-            ax.annotate(str(seed), (x, ci["high"]), fontsize=6, ha="center", va="bottom", color="C0")
-        s = a["success"]
-        ax.errorbar(i + 0.2, s["rate"], yerr=[[s["rate"] - s["low"]], [s["high"] - s["rate"]]], fmt="D",
-                    color="k", ms=5, capsize=3, label="pooled (Wilson 95%)" if i == 0 else None)  # fmt: skip
-    for e in analysis["experts"].values():
-        ax.axhline(e["success"]["rate"], color="C2", ls="--", lw=0.8)
-    ax.set_xticks(range(len(arms)), [a["label"] for a in arms], rotation=20, ha="right", fontsize=8)
-    ax.set_ylim(-0.02, 1.08)
-    ax.set_ylabel("success rate")
-    ax.set_title("Closed-loop success per encoder and training seed (dashed: expert, same starts)", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.savefig(path, dpi=110)
-    return path
-
-
-def plot_causes(analysis: dict[str, Any], path: Path) -> Path:
-    """Stacked termination causes (share of episodes), experts and arms."""
-    rows = [(f"expert ({k})", e["termination_causes"], e["num_episodes"]) for k, e in analysis["experts"].items()]
-    rows += [(a["label"], a["termination_causes"], a["num_episodes"]) for a in analysis["arms"]]
-    causes = list(CAUSE_COLOURS) + sorted({c for _, tc, _ in rows for c in tc} - set(CAUSE_COLOURS))
-    fig = _figure(8.0, 0.9 + 0.4 * len(rows))
-    ax = fig.add_subplot()
-    left = [0.0] * len(rows)
-    for cause in causes:
-        widths = [tc.get(cause, 0) / max(1, n) for _, tc, n in rows]
-        if not any(widths):
-            continue
-        ax.barh(range(len(rows)), widths, left=left, color=CAUSE_COLOURS.get(cause), label=cause.replace("_", " "))
-        left = [a + b for a, b in zip(left, widths, strict=True)]
-    ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("share of evaluation episodes (pooled over seeds)")
-    ax.set_title("How episodes ended", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.savefig(path, dpi=110)
-    return path
-
-
-def plot_probes(analysis: dict[str, Any], path: Path) -> Path:
-    """Probe scores side by side: targets on the x axis, one bar per (dataset, encoder, features)."""
-    probes = analysis["probes"]
-    columns = [(t, h) for t, h in PROBE_COLUMNS if any(t in p["linear"] for p in probes)]
-    columns.append(("knn", "kNN action R²"))
-    fig = _figure(max(6.0, 1.4 * len(columns) + 2.0), 4.0)
-    ax = fig.add_subplot()
-    width = 0.8 / max(1, len(probes))
-    varying_dataset = len({p["dataset"] for p in probes}) > 1
-    varying_features = len({p["features"] for p in probes}) > 1
-    lowest = -0.1
-    for i, p in enumerate(probes):
-        values = [
-            p["knn"]["r2"] if t == "knn" else (p["linear"][t]["probe"] if t in p["linear"] else math.nan)
-            for t, _ in columns
-        ]
-        values = [math.nan if v is None else v for v in values]
-        name = " / ".join(
-            [p["dataset"]] * varying_dataset + [p["encoder"]] + [p["features"]] * varying_features  # type: ignore[operator]
-        )
-        xs = [j - 0.4 + width * (i + 0.5) for j in range(len(columns))]
-        ax.bar(xs, values, width=width, label=name, color=f"C{i % 10}")
-        lowest = min([lowest, *[v for v in values if not math.isnan(v)]])
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(range(len(columns)), [h for _, h in columns], fontsize=8)
-    ax.set_ylim(max(-1.0, lowest - 0.05), 1.02)  # R² can be very negative; below -1 is clipped
-    ax.set_ylabel("valid-split score")
-    ax.set_title("Probes on the same train/valid split (linear: ridge / logistic; kNN: mean action of k)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.savefig(path, dpi=110)
-    return path
-
-
-def write_figures(analysis: dict[str, Any], out_dir: Path) -> list[Path]:
-    """All figures of a study into ``out_dir/figures`` (those with something to show)."""
-    fig_dir = Path(out_dir) / FIGURES_DIR
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    if analysis["arms"]:
-        paths.append(plot_success(analysis, fig_dir / "success_by_seed.png"))
-        paths.append(plot_causes(analysis, fig_dir / "termination_causes.png"))
-    if analysis["probes"]:
-        paths.append(plot_probes(analysis, fig_dir / "probe_scores.png"))
-    return paths
 
 
 def render_report(payload: dict[str, Any], figures: list[Path]) -> str:
@@ -308,23 +249,41 @@ def render_report(payload: dict[str, Any], figures: list[Path]) -> str:
             "How to read it: lengths are **env steps** (one 30 Hz control step counted once; the published table "
             'counted a counter that ticked three times per env step, so its 369 / 418 / 472 "steps" are about '
             "123 / 139 / 157 env steps). *Success* pools every training seed's episodes "
-            "(seeds × starts) with a Wilson 95% interval; *per-seed mean ± sd* is the spread a new training run "
-            "would show. *Paired ratio to expert* divides the policy's mean env steps by the expert's over the "
+            "(seeds × starts) with a Wilson 95% interval, which describes *these* runs only (it ignores how much "
+            "a new training run would move the rate); *per-seed mean ± sd* is that spread. "
+            "*Paired ratio to expert* divides the policy's mean env steps by the expert's over the "
             'starts both solved (the published "efficiency" was unpaired). SPL uses the straight-line shortest '
             "path. The oracle embeds privileged state: a diagnostic upper bound, not a deployable policy.",
             "",
             "## Which differences are real",
             "",
-            "Paired on the same starts: a pair is (training seed k of A, training seed k of B, start j). "
-            "McNemar's exact test on the discordant pairs, Holm's correction over all pairs of arms, the "
-            "difference in success with Newcombe's paired 95% interval. The test conditions on the trained "
-            "policies; the across-seed spread above says how much retraining moves a rate.",
+            "The unit is the **training run**: what a user can repeat is training a policy on an encoder's "
+            "features, so each run's success rate over the shared starts is one observation (the starts are "
+            "the same for every run, so their difficulty cancels in the difference). *p (test)*: Welch's "
+            "t-test on the two arms' run rates (the exact permutation test over run labels when no run of "
+            "either arm differs from the others); *Holm p*: Holm's correction over all pairs; the difference "
+            "comes with Welch's t interval, which is wide with few runs, as it must be. *P(run of A > run of "
+            "B)* is the probability of improvement (Agarwal et al. 2021) with a bootstrap interval over runs. "
+            "*Too few runs* means no outcome of runs this few could have been significant after Holm.",
             "",
             comparison_table(analysis) if analysis["comparisons"] else "(one arm only: nothing to compare)",
             "",
             significance_sentences(analysis) if analysis["comparisons"] else "",
             "",
         ]
+        if any(c["conditional"] for c in analysis["comparisons"]):
+            lines += [
+                "### Conditional on these trained policies and these starts (not a verdict about encoders)",
+                "",
+                "A pair is (training seed k of A, training seed k of B, start j); McNemar's exact test on the "
+                "discordant pairs, Newcombe's paired interval. It asks whether *these* trained policies "
+                "disagree more than start-to-start chance, ignoring how much a new training run would move a "
+                "rate: with run-to-run spread it rejects true nulls most of the time (bench/RESULTS.md), so it "
+                "never feeds the verdict above.",
+                "",
+                conditional_table(analysis),
+                "",
+            ]
         not_identical = [k for k, e in analysis["experts"].items() if not e["identical_across_cells"]]
         if not_identical:
             lines += [
