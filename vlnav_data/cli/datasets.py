@@ -26,9 +26,9 @@ def build(
         "--encoder",
         help="Encoder to embed every frame with; repeat for several. siglip (the paper's so400m), clip and vilt "
         "need their real weights (see docs/encoders.md, 'The real-model path'); siglip-tiny-random, "
-        "clip-tiny-random and vilt-tiny-random have random weights and run offline (smoke runs); oracle embeds the privileged state "
-        "(diagnostic upper bound); also hf:ORG/NAME[@REV], hf:/path/to/dir, ALIAS=hf:... or a plugin name "
-        "(list them: vlnav-data encoders).  [default: siglip]",
+        "clip-tiny-random and vilt-tiny-random have random weights and run offline (smoke runs); oracle embeds "
+        "the privileged state (diagnostic upper bound); also hf:ORG/NAME[@REV], hf:/path/to/dir, ALIAS=hf:... "
+        "or a plugin name (list them: vlnav-data encoders).  [default: siglip]",
     ),
     expert: str | None = typer.Option(
         None, help="Who labels the actions: ppo (the shipped checkpoint) or pursuit (analytic).  [default: ppo]"

@@ -225,8 +225,8 @@ class EpisodeEmbedder:
 
             rgb_device = torch.cat([p.frames.rgb_device[a:b] for p, a, b in parts])
         host_needed = rgb_device is None or not all(getattr(e, "accepts_tensors", False) for e in self.encoders)
-        rgb = np.concatenate([p.frames.rgb[a:b] for p, a, b in parts]) if has_rgb and host_needed else None
-        state = np.concatenate([np.asarray(p.frames.privileged_state)[a:b] for p, a, b in parts])
+        rgb = _joined([p.frames.rgb[a:b] for p, a, b in parts]) if has_rgb and host_needed else None
+        state = _joined([np.asarray(p.frames.privileged_state)[a:b] for p, a, b in parts])
         texts = [s for p, a, b in parts for s in list(p.frames.instructions)[a:b]]
         batch = EpisodeFrames(rgb=rgb, privileged_state=state, instructions=texts, rgb_device=rgb_device)
         for enc in self.encoders:
@@ -260,3 +260,8 @@ class EpisodeEmbedder:
                 emb.text[name] = {s: txt[i] for i, s in enumerate(distinct)}
             out.append((p.key, emb))
         return out
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """The rows of ``arrays`` as one array: a view of the only one (an episode encoded in one call, no copy)."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)

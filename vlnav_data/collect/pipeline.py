@@ -118,13 +118,15 @@ def run_pipeline(
 
     def _simulate() -> None:
         env = env_factory(min(config.num_envs, len(todo)))
-        policy = expert
-        if config.noise_std > 0:
 
-            def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
-                clean = np.asarray(expert(obs, info), dtype=np.float64)
-                noise = dart_noise(info["episode_seed"], info["env_steps"], config.noise_std)
-                return np.clip(clean + noise, -1.0, 1.0)
+        def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> Any:
+            if stop.is_set():  # torn down: end within one step, not at the next finished episode
+                raise queues.Stopped
+            if config.noise_std <= 0:
+                return expert(obs, info)
+            clean = np.asarray(expert(obs, info), dtype=np.float64)
+            noise = dart_noise(info["episode_seed"], info["env_steps"], config.noise_std)
+            return np.clip(clean + noise, -1.0, 1.0)
 
         for ep in rollout(env, policy, seeds, max_ahead=REORDER_WINDOW_PER_ENV * env.num_envs):
             put(episodes, ep)
@@ -211,8 +213,10 @@ def run_pipeline(
     finally:
         if errors or stop.is_set():
             stop.set()
-        sim_thread.join(timeout=30)
-        write_thread.join(timeout=30)
+        # Joined without a timeout: a stopped thread ends within a step or an episode write (the writer
+        # finishes the append it is in), and none is left running against the file after this returns.
+        sim_thread.join()
+        write_thread.join()
     if errors:
         raise errors[0]
     stats["pipeline_s"] = time.perf_counter() - t0

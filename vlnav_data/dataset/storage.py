@@ -139,10 +139,10 @@ class FrameWriter:
     def _compress_frames(self, frames: np.ndarray) -> list[bytes]:
         level = schema.GZIP_LEVEL_RGB
         if self._threads <= 1 or len(frames) < 4:
-            return [zlib.compress(f.tobytes(), level) for f in frames]
+            return [zlib.compress(f, level) for f in frames]  # each frame deflated where it lies (no copy)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="vlnav-deflate")
-        return list(self._pool.map(lambda f: zlib.compress(f.tobytes(), level), frames))
+        return list(self._pool.map(lambda f: zlib.compress(f, level), frames))
 
     def shutdown(self) -> None:
         """Stop the deflate threads (a later write starts them again)."""

@@ -221,14 +221,10 @@ class DatasetWriter:
         f = self._require_open()
         t = check_episode(ep, self.layout)
         new_texts = [s for s in dict.fromkeys(ep.instructions) if s not in self._instruction_rows]
-        for enc in self.layout.encoders:
-            table = ep.text_embeddings.get(enc.name, {})
-            missing = [s for s in new_texts if s not in table]
-            if missing:
-                raise SchemaError(
-                    f"episode {ep.episode_index}: text_embeddings['{enc.name}'] lacks the new instruction(s) "
-                    f"{missing[:3]}; pass an embedding for every distinct instruction not yet in the file"
-                )
+        try:
+            self._text_rows(new_texts, ep.text_embeddings)  # every width checked before the file changes
+        except SchemaError as exc:
+            raise SchemaError(f"episode {ep.episode_index}: {exc}") from None
         self._append_instructions(f, new_texts, ep.text_embeddings)
         index = np.fromiter((self._instruction_rows[s] for s in ep.instructions), dtype=np.int32, count=t)
 
@@ -311,7 +307,10 @@ class DatasetWriter:
     def _append_instructions(
         self, f: h5py.File, new_texts: Sequence[str], table: Mapping[str, Mapping[str, np.ndarray]]
     ) -> None:
-        """Append instructions not yet in ``/meta/instructions`` with every encoder's embedding of them."""
+        """Append instructions not yet in ``/meta/instructions`` with every encoder's embedding of them.
+
+        Every row is built and checked before the file changes (:meth:`_text_rows`)."""
+        rows = self._text_rows(new_texts, table)
         if not new_texts:
             return
         k0 = len(self._instructions)
@@ -322,15 +321,37 @@ class DatasetWriter:
         for enc in self.layout.encoders:
             te = f[schema.META_TEXT_EMBEDDINGS][enc.name]
             te.resize((k1, enc.dim))
-            rows = np.stack([np.asarray(table[enc.name][s], dtype=np.float32) for s in new_texts])
-            if rows.shape != (len(new_texts), enc.dim):
-                raise SchemaError(
-                    f"text embeddings of '{enc.name}' must have shape (E,) = ({enc.dim},), got {rows.shape[1:]}"
-                )
-            te[k0:k1] = rows
+            te[k0:k1] = rows[enc.name]
         for i, s in enumerate(new_texts):
             self._instructions.append(s)
             self._instruction_rows[s] = k0 + i
+
+    def _text_rows(
+        self, new_texts: Sequence[str], table: Mapping[str, Mapping[str, np.ndarray]]
+    ) -> dict[str, np.ndarray]:
+        """Every encoder's ``(len(new_texts), E)`` float32 rows for the new instructions, checked.
+
+        Raises:
+            SchemaError: an embedding is missing or is not a finite vector of the encoder's width.
+        """
+        rows: dict[str, np.ndarray] = {}
+        for enc in self.layout.encoders:
+            given = table.get(enc.name, {})
+            missing = [s for s in new_texts if s not in given]
+            if missing:
+                raise SchemaError(
+                    f"text_embeddings['{enc.name}'] lacks the new instruction(s) {missing[:3]}; "
+                    "pass an embedding for every distinct instruction not yet in the file"
+                )
+            bad = [(s, np.shape(given[s])) for s in new_texts if np.shape(given[s]) != (enc.dim,)]
+            if bad:
+                raise SchemaError(
+                    f"text embeddings of '{enc.name}' must have shape (E,) = ({enc.dim},), got {bad[0][1]} "
+                    f"for {bad[0][0]!r}; embed the instructions with the encoder the file was built with"
+                )
+            stacked = np.asarray([np.asarray(given[s], dtype=np.float32) for s in new_texts], dtype=np.float32)
+            rows[enc.name] = stacked.reshape(len(new_texts), enc.dim)
+        return rows
 
     def demo_datasets(self) -> dict[str, tuple[Any, tuple[int, ...]]]:
         """Every dataset of a demo in this file's layout: path in the demo -> (dtype, shape of one step)."""
@@ -345,23 +366,27 @@ class DatasetWriter:
     def finalize(self) -> Path:
         """Write the masks and ``complete=True``, then fsync and rename ``.partial`` to the final path.
 
+        The lock is released on every path, also when writing or publishing raises.
+
         Returns:
             The final path.
         """
         f = self._require_open()
-        if "mask" in f:
-            del f["mask"]
-        mask = f.create_group("mask")
-        for split in schema.SPLITS:
-            names = [schema.demo_name(i) for i, s in enumerate(self._splits) if s == split]
-            mask.create_dataset(split, data=np.array(names, dtype="S") if names else np.zeros((0,), dtype="S1"))
-        f.attrs["complete"] = True
-        f.flush()
-        f.close()
-        self._file = None
-        self._frames.shutdown()
-        publish(self.partial, self.path)
-        self._lock.release()
+        try:
+            if "mask" in f:
+                del f["mask"]
+            mask = f.create_group("mask")
+            for split in schema.SPLITS:
+                names = [schema.demo_name(i) for i, s in enumerate(self._splits) if s == split]
+                mask.create_dataset(split, data=np.array(names, dtype="S") if names else np.zeros((0,), dtype="S1"))
+            f.attrs["complete"] = True
+            f.flush()
+            f.close()
+            self._file = None
+            self._frames.shutdown()
+            publish(self.partial, self.path)
+        finally:
+            self.close()  # on every path: the file closed, the deflate threads stopped, the lock released
         return self.path
 
     def close(self) -> None:

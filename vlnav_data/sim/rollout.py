@@ -7,13 +7,18 @@ they free up, and never records a reset-step transition. Each :class:`Episode` h
 *before* each action (robomimic convention: ``obs[t], actions[t], rewards[t]``), so
 ``num_steps == len(actions) ==`` the number of ``step()`` calls of that episode.
 
+Memory: an episode holds only its own rows. Every step, each running episode copies its row of the batch
+(frame, state, action, wheel speeds) into storage of its own, where the batch was produced (host arrays
+for numpy observations and CPU tensors, device tensors on CUDA), so the batch arrays of a step are free as
+soon as the next step replaces them, however long one episode runs (a 600-step time-out among 50-step
+episodes keeps 600 of its own rows, not 600 batches). A finished episode is stacked once per array.
+
 Device-resident observations (``make_arena(..., obs_backend="torch")``): the policy gets the env's tensors
-as they are (an encoder on the same device reads the frames where they were rendered), and the frames
-go to the host once, for the episode's numpy arrays (the dataset writer): every step's observation is
-copied asynchronously into pinned host memory on a side CUDA stream
-(:class:`~vlnav_data.sim.transfer.HostCopies`), and the host waits for those copies only when an episode
-finishes. ``Episode.rgb_device`` then holds the same frames on the device for the encoders. On the CPU
-both are the same memory.
+as they are (an encoder on the same device reads the frames where they were rendered). On CUDA the rows
+stay on the device until the episode finishes; its stacked frames are then ``Episode.rgb_device`` (for the
+encoders) and go to the host once, through pinned memory on a side stream
+(:class:`~vlnav_data.sim.transfer.HostCopies`), for the episode's numpy arrays (the dataset writer). On the
+CPU both are the same memory.
 """
 
 from __future__ import annotations
@@ -80,18 +85,23 @@ class Episode:
 
 
 class _Slot:
-    """Per-slot buffers of the episode in flight."""
+    """Per-slot buffers of the episode in flight: its own rows only (copies, never views of a batch)."""
 
     def __init__(self, episode_index: int, episode_seed: int) -> None:
         self.episode_index = episode_index
         self.episode_seed = episode_seed
-        self.observed: list[transfer.HostFrames] = []  # the host copy of each step's observation (row = slot)
-        self.rgb_device: list[Any] = []  # rows of the device frames (torch observations only)
+        self.observed: dict[str, list[Any]] = {}  # key -> one row per step (numpy, or a device tensor)
         self.actions: list[np.ndarray] = []
         self.wheels: list[np.ndarray] = []
         self.rewards: list[float] = []
         self.instructions: list[str] = []
         self.wrong = False
+
+    def keep(self, batch: dict[str, Any], i: int) -> None:
+        """Copy row ``i`` of each observation array of the step (numpy on the host, a tensor on its device)."""
+        for key, values in batch.items():
+            row = values[i]
+            self.observed.setdefault(key, []).append(row.clone() if isinstance(row, torch.Tensor) else row.copy())
 
 
 def rollout(
@@ -141,6 +151,7 @@ def rollout(
     if first < n:  # idle slots get whatever episode the env draws; their rows are ignored
         env.reset(options={"reset_mask": ~mask})
     obs, info = env.reset(options={"reset_mask": mask, "episode_seeds": seeds[:first]})
+    torch_obs = isinstance(obs["privileged_state"], torch.Tensor)  # episodes then carry rgb_device
     for i in range(first):
         slots[i] = _Slot(i, seeds[i])
     next_seed = first
@@ -149,14 +160,11 @@ def rollout(
         if actions.shape != (n, 2):
             raise ConfigError(f"policy_fn must return actions of shape ({n}, 2), got {actions.shape}")
         wanted = ("rgb", "privileged_state") if keep_rgb else ("privileged_state",)
-        observed = copies.copy({k: obs[k] for k in wanted})
-        device_rgb = obs["rgb"] if keep_rgb and isinstance(obs["rgb"], torch.Tensor) else None
+        observed = {k: _rows_source(obs[k]) for k in wanted}
         for i, slot in enumerate(slots):
             if slot is None:
                 continue
-            slot.observed.append(observed)
-            if device_rgb is not None:
-                slot.rgb_device.append(device_rgb[i])
+            slot.keep(observed, i)
             slot.instructions.append(info["instruction"][i])
         obs, reward, terminated, truncated, info = env.step(actions)
         done = terminated | truncated
@@ -173,13 +181,13 @@ def rollout(
             if slot is None:
                 idle[i] = bool(done[i]) and mode == AutoresetMode.DISABLED
                 continue
-            slot.actions.append(clipped[i])
-            slot.wheels.append(np.asarray(info["wheel_speeds_radps"][i], dtype=np.float32))
+            slot.actions.append(clipped[i].copy())
+            slot.wheels.append(np.array(info["wheel_speeds_radps"][i], dtype=np.float32))
             slot.rewards.append(float(reward[i]))
             slot.wrong |= bool(info["reached_wrong_sphere"][i])
             if not done[i]:
                 continue
-            finished.append(_finish(env, slot, final_info, final_state, i, keep_rgb))
+            finished.append(_finish(env, slot, final_info, final_state, i, keep_rgb, copies, torch_obs))
             slots[i] = None
             idle[i] = mode == AutoresetMode.DISABLED
         # Free slots (just finished or waiting on the window) start the next episodes the window allows.
@@ -209,19 +217,29 @@ def _finish(
     final_state: transfer.HostFrames | None,
     i: int,
     keep_rgb: bool,
+    copies: transfer.HostCopies,
+    torch_obs: bool,
 ) -> Episode:
     termination = str(final_info["termination"][i])
     num_steps = int(final_info["env_steps"][i])
     if num_steps != len(slot.actions):
         raise AssertionError(f"episode step counter {num_steps} != recorded steps {len(slot.actions)}")
     assert final_state is not None
-    final = final_state.numpy()["privileged_state"][i]  # waits for this step's copies (and every earlier one)
-    observed = [step.numpy() for step in slot.observed]
-    rgb = np.stack([o["rgb"][i] for o in observed]) if keep_rgb else None
+    final = final_state.numpy()["privileged_state"][i]  # waits for this step's copy
+    # One stacking per array; device rows are stacked on the device and copied to the host once.
+    stacked = {
+        k: (torch.stack(rows) if isinstance(rows[0], torch.Tensor) else np.stack(rows))
+        for k, rows in slot.observed.items()
+    }
+    slot.observed.clear()
+    on_device = {k: v for k, v in stacked.items() if isinstance(v, torch.Tensor)}
+    host = {**stacked, **copies.copy(on_device).numpy()} if on_device else stacked
+    rgb = host["rgb"] if keep_rgb else None
     rgb_device = None
-    if slot.rgb_device:
-        rows = slot.rgb_device
-        rgb_device = torch.from_numpy(rgb) if rows[0].device.type == "cpu" else torch.stack(rows)
+    if keep_rgb and torch_obs:
+        rgb_device = on_device.get("rgb", None)
+        if rgb_device is None:  # CPU tensors: the device frames are the host array
+            rgb_device = torch.from_numpy(rgb)
     return Episode(
         episode_index=slot.episode_index,
         episode_seed=slot.episode_seed,
@@ -234,7 +252,7 @@ def _finish(
         reached_wrong_sphere=slot.wrong,
         nearest_sphere_index=int(final_info["nearest_sphere_index"][i]),
         rgb=rgb,
-        privileged_state=np.stack([o["privileged_state"][i] for o in observed]).astype(np.float32),
+        privileged_state=np.asarray(host["privileged_state"], dtype=np.float32),
         actions=np.stack(slot.actions),
         wheel_speeds_radps=np.stack(slot.wheels),
         rewards=np.asarray(slot.rewards, dtype=np.float32),
@@ -242,6 +260,14 @@ def _finish(
         final_privileged_state=np.asarray(final, dtype=np.float32),
         rgb_device=rgb_device,
     )
+
+
+def _rows_source(values: Any) -> Any:
+    """A step's batch array as the rows are copied from: numpy for host data (CPU tensors share memory),
+    the tensor itself on a device (rows are copied there)."""
+    if isinstance(values, torch.Tensor) and values.device.type == "cpu":
+        return values.detach().numpy()
+    return values
 
 
 def _as_numpy(actions: Any) -> Any:
