@@ -50,9 +50,11 @@ def machine(device: str) -> str:
 
 
 def bench_on_device(x: np.ndarray, y: np.ndarray, steps: int, device: str) -> float:
-    from vlnav_data.policy.fit import BCRecipe, fit_bc
+    import dataclasses
 
-    recipe = BCRecipe(name="paper", num_steps=steps, eval_every_steps=steps)
+    from vlnav_data.policy.fit import fit_bc, get_recipe
+
+    recipe = dataclasses.replace(get_recipe("paper"), num_steps=steps, eval_every_steps=steps)  # the published recipe
     res = fit_bc(x, y, recipe=recipe, seed=0, device=device)
     return res.train_time_s
 

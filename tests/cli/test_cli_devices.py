@@ -46,8 +46,6 @@ def test_every_config_takes_cuda_n_and_checks_the_name_with_the_one_rule(tmp_pat
     for name, make in _configs(tmp_path, "cuda:1").items():
         assert make().device == "cuda:1", name
     for name, make in _configs(tmp_path, "gpu:1").items():
-        if name == "dagger":  # DaggerConfig checks its device only when the run starts (policy/dagger.py): to fix there
-            continue
         with pytest.raises(ConfigError, match=r"cpu, cuda or cuda:N; received 'gpu:1'"):
             make()
             pytest.fail(f"the {name} config accepted device 'gpu:1'")

@@ -104,7 +104,7 @@ def run(
         help="Encoder to compare, by its name in the file; repeat.  [default: every encoder of the file]",
     ),
     features: list[str] | None = typer.Option(
-        None, "--features", help="Feature set: joint, image or text; repeat.  [default: joint]"
+        None, "--features", help="Feature set: joint, image, text, pixels or history:K; repeat.  [default: joint]"
     ),
     recipe: list[str] | None = typer.Option(None, "--recipe", help="Named BC recipe; repeat.  [default: paper]"),
     steps: int | None = typer.Option(None, "--steps", help="Gradient steps per cell.  [default: the recipe's, 1M]"),

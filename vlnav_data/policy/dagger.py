@@ -21,6 +21,7 @@ import numpy as np
 
 from vlnav_data.dataset import DatasetReader
 from vlnav_data.dataset.schema import FEATURE_SETS
+from vlnav_data.devices import check_device_name
 from vlnav_data.errors import CheckpointError, ConfigError
 from vlnav_data.figures import save_png, subplots
 from vlnav_data.jsonio import to_jsonable, write_json_atomic
@@ -85,6 +86,7 @@ class DaggerConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        check_device_name(self.device)
         check_encoder_dtype(self.encoder_dtype)
         if self.iterations < 1:
             raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.collect.executors import ExecutorConfig
-from vlnav_data.config_files import load_config_toml, value_matches
+from vlnav_data.config_files import check_positive_int, load_config_toml, value_matches
 from vlnav_data.dataset.schema import FEATURE_SETS
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, unknown_name
@@ -142,14 +142,14 @@ class StudyConfig:
             parse_features(name)
         for name in self.recipes:
             get_recipe(name)
-        _positive_int("--seeds", self.seeds)
-        _positive_int("--num-episodes", self.num_episodes)
-        _positive_int("--num-envs", self.num_envs)
-        _positive_int("--jobs", self.jobs)
-        _positive_int("--knn-k", self.knn_k)
+        check_positive_int("--seeds", self.seeds)
+        check_positive_int("--num-episodes", self.num_episodes)
+        check_positive_int("--num-envs", self.num_envs)
+        check_positive_int("--jobs", self.jobs)
+        check_positive_int("--knn-k", self.knn_k)
         for what, value in (("--steps", self.num_steps), ("--eval-every", self.eval_every_steps)):
             if value is not None:
-                _positive_int(what, value)
+                check_positive_int(what, value)
         if self.probe_max_train_rows is not None and (
             isinstance(self.probe_max_train_rows, bool) or self.probe_max_train_rows < 10
         ):
@@ -326,11 +326,6 @@ def study_cells(config: StudyConfig, encoders_by_dataset: dict[str, tuple[str, .
                     if features in FEATURE_SETS:  # probes read one frozen vector per step
                         cells.append(Cell(kind="probe", dataset=label, encoder=encoder, features=features))
     return cells
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
 _ALIASES = {
