@@ -11,7 +11,6 @@ action and the instruction (PIL) -- and ``result.json``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from vlnav_data.policy.behaviour import (
     is_circling,
     turn_reversal_steps,
 )
-from vlnav_data.policy.records import EVAL_META, EXPERT_RECORDS, STUDENT_RECORDS, EpisodeRecords
+from vlnav_data.policy.records import EpisodeRecords, load_eval_dir
 from vlnav_data.sim import arena_config_from_json
 
 
@@ -124,25 +123,10 @@ class DiagnoseResult:
     comparison: dict[str, Any] | None = None
 
 
-def _load(eval_dir: Path) -> tuple[EpisodeRecords, EpisodeRecords | None, dict[str, Any]]:
-    eval_dir = Path(eval_dir)
-    for name in (STUDENT_RECORDS, EVAL_META):
-        if not (eval_dir / name).is_file():
-            raise ConfigError(
-                f"'{eval_dir}' has no {name}; expected a directory written by `vlnav-policy eval MODEL_DIR --out DIR`"
-            )
-    result = json.loads((eval_dir / EVAL_META).read_text())
-    if "sim_config" not in result:
-        raise ConfigError(f"'{eval_dir / EVAL_META}' has no sim_config; it was not written by `vlnav-policy eval`")
-    student = EpisodeRecords.load(eval_dir / STUDENT_RECORDS)
-    expert = EpisodeRecords.load(eval_dir / EXPERT_RECORDS) if (eval_dir / EXPERT_RECORDS).is_file() else None
-    return student, expert, result
-
-
 def diagnose_eval(config: DiagnoseConfig) -> DiagnoseResult:
     """Label every episode of an evaluation and write the report, plots and GIFs."""
-    student, expert, result = _load(config.eval_dir)
-    other = _load(config.compare_dir) if config.compare_dir is not None else None  # fail before any work
+    student, expert, result = load_eval_dir(config.eval_dir)
+    other = load_eval_dir(config.compare_dir) if config.compare_dir is not None else None  # fail before any work
     arena = arena_config_from_json(result["sim_config"])
     out_dir = Path(config.out_dir) if config.out_dir is not None else Path(config.eval_dir) / "diagnosis"
     out_dir.mkdir(parents=True, exist_ok=True)

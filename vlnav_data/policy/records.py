@@ -6,6 +6,7 @@ Every length is in env steps: ``num_steps`` is the simulator's ``Episode.num_ste
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,3 +172,23 @@ def run_policy_episodes(
         light_position_m=np.stack([s.light_position_m for s in starts]).astype(np.float32),
         wrong_sphere=np.array([bool(ep.reached_wrong_sphere) for ep in ordered]),
     )
+
+
+def load_eval_dir(eval_dir: str | Path) -> tuple[EpisodeRecords, EpisodeRecords | None, dict[str, Any]]:
+    """``(student records, expert records or None, eval_meta)`` of a ``vlnav-policy eval`` directory.
+
+    Raises:
+        ConfigError: not an evaluation directory (a file missing, or an eval_meta.json without sim_config).
+    """
+    eval_dir = Path(eval_dir)
+    for name in (STUDENT_RECORDS, EVAL_META):
+        if not (eval_dir / name).is_file():
+            raise ConfigError(
+                f"'{eval_dir}' has no {name}; expected a directory written by `vlnav-policy eval MODEL_DIR --out DIR`"
+            )
+    result = json.loads((eval_dir / EVAL_META).read_text())
+    if "sim_config" not in result:
+        raise ConfigError(f"'{eval_dir / EVAL_META}' has no sim_config; it was not written by `vlnav-policy eval`")
+    student = EpisodeRecords.load(eval_dir / STUDENT_RECORDS)
+    expert = EpisodeRecords.load(eval_dir / EXPERT_RECORDS) if (eval_dir / EXPERT_RECORDS).is_file() else None
+    return student, expert, result

@@ -23,7 +23,6 @@ For each recorded episode (the failures, or those named), on the ``frame`` / ``e
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 
 from vlnav_data.errors import CheckpointError, ConfigError
 from vlnav_data.policy.behaviour import BehaviourThresholds
+from vlnav_data.policy.records import load_eval_dir
 from vlnav_data.viz import arena_map
 from vlnav_data.viz.recording import (
     check_rrd_path,
@@ -100,28 +100,6 @@ class EvalRecordingResult:
     expert: str
     knn_k: int | None
     elapsed_s: float
-
-
-def load_eval(eval_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
-    """``(student records, expert records or None, eval_meta)`` of an evaluation directory.
-
-    Raises:
-        ConfigError: not an evaluation directory.
-    """
-    from vlnav_data.policy.records import EVAL_META, EXPERT_RECORDS, STUDENT_RECORDS, EpisodeRecords
-
-    eval_dir = Path(eval_dir)
-    for name in (STUDENT_RECORDS, EVAL_META):
-        if not (eval_dir / name).is_file():
-            raise ConfigError(
-                f"'{eval_dir}' has no {name}; expected a directory written by `vlnav-policy eval MODEL_DIR --out DIR`"
-            )
-    meta = json.loads((eval_dir / EVAL_META).read_text())
-    if "sim_config" not in meta:
-        raise ConfigError(f"'{eval_dir / EVAL_META}' has no sim_config; it was not written by `vlnav-policy eval`")
-    student = EpisodeRecords.load(eval_dir / STUDENT_RECORDS)
-    expert = EpisodeRecords.load(eval_dir / EXPERT_RECORDS) if (eval_dir / EXPERT_RECORDS).is_file() else None
-    return student, expert, meta
 
 
 def decided_at(records: Any, i: int, label: str, arena: Any) -> int:
@@ -261,7 +239,7 @@ def record_eval(config: EvalRecordingConfig) -> EvalRecordingResult:
 
     import_rerun()
     t0 = time.perf_counter()
-    student, expert_records, meta = load_eval(config.eval_dir)
+    student, expert_records, meta = load_eval_dir(config.eval_dir)
     labels = [d.label for d in diagnose_records(student, config.thresholds)]
     chosen = select_indices((), config.episodes, len(student), f"'{config.eval_dir}'")
     if chosen is None:
