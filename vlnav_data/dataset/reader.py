@@ -259,6 +259,11 @@ class DatasetReader:
         return self._json_attr("sim_config_json", {})
 
     @property
+    def has_arena(self) -> bool:
+        """False for a file recorded without the simulator (``sim_config_json`` is :data:`schema.NO_ARENA`)."""
+        return self.sim_config != schema.NO_ARENA
+
+    @property
     def build_config(self) -> dict[str, Any]:
         """The resolved build configuration."""
         return self._json_attr("build_config_json", {})

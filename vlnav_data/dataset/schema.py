@@ -53,6 +53,18 @@ ROOT_ATTRS = (
 
 JSON_ROOT_ATTRS = ("features_json", "build_config_json", "sim_config_json", "encoders_json")
 
+NO_ARENA = {"arena": "none"}
+"""``sim_config_json`` of a file recorded without this toolkit's simulator (imported from LeRobot v3 or
+robomimic, DESIGN §11 "Past the arena"): no arena to roll out in, so closed-loop tools refuse it."""
+
+SOURCE_ATTR = "source_json"
+"""Root attribute of an imported file only: JSON provenance ``{"kind": "lerobot" | "robomimic", ...}``
+(source id, revision, the source's own metadata)."""
+
+STATE = "obs/state"
+"""An imported file's proprioceptive state ``(T, S)`` float32 (the student may read it; column names in
+``features_json["state"]["names"]``). Arena files have ``obs/privileged_state`` instead."""
+
 DATA_ATTRS = ("total", "env_args", "num_demos")
 """Attributes on ``/data`` (robomimic's ``total`` and ``env_args``, LIBERO's ``num_demos``)."""
 
