@@ -180,7 +180,7 @@ def main() -> None:
 
     # 3. encoder only: the same frames and encoder object, batched as the build batched them (per episode on
     # the CPU; across episodes on CUDA, i.e. one call that the encoder cuts into full batches).
-    from vlnav_data.collect.embedding import batches_across_episodes
+    from vlnav_data.collect.embed.embedder import batches_across_episodes
 
     with DatasetReader(result.path) as r:
         episodes = [r.episode(n, keys=["obs/rgb", "obs/privileged_state"]) for n in r.demo_names]

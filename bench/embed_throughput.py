@@ -3,7 +3,7 @@
 The input is a file built with the ``oracle`` encoder only. Then, alternating ``--repeats`` times:
 
 - baseline: the SAME encoder object re-encodes the same frames, read from the file episode by episode
-  (``DatasetReader.episode``), with the computation embed runs (``collect.embedding.embed_episode``:
+  (``DatasetReader.episode``), with the computation embed runs (``collect.embed.embedder.embed_episode``:
   image, text and joint embeddings), and no HDF5 writes;
 - embed: ``embed_dataset`` with that encoder injected, writing ``--out`` (reader thread, per-episode
   commits to the sidecar, raw copy of the input, atomic rename).
@@ -39,7 +39,7 @@ from build_throughput import machine, so400m_random_encoder  # noqa: E402
 from vlnav_data.collect import BuildConfig, build_dataset  # noqa: E402
 from vlnav_data.collect.embed import embed_dataset  # noqa: E402
 from vlnav_data.collect.embed.config import EmbedConfig  # noqa: E402
-from vlnav_data.collect.embedding import EpisodeFrames, embed_episode, encode_texts_one_by_one  # noqa: E402
+from vlnav_data.collect.embed.embedder import EpisodeFrames, embed_episode, encode_texts_one_by_one  # noqa: E402
 from vlnav_data.dataset import DatasetReader  # noqa: E402
 from vlnav_data.devices import resolve_device  # noqa: E402
 

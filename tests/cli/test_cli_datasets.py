@@ -132,6 +132,23 @@ def test_merge_command(tmp_path):
     assert "already exists" in line
 
 
+def test_merge_refused_by_a_held_lock_names_its_positional_out(tmp_path):
+    """merge's output is the positional OUT: the lock refusal says so, not --out, and writes nothing."""
+    shards = [
+        write_synthetic_dataset(tmp_path / f"s{i}.h5", 4, {"e": 4}, image_size=(8, 8), shard=(i, 2)) for i in range(2)
+    ]
+    out = tmp_path / "m.h5"
+    lock_path(out).write_text("4242\nnode-lost-7\n123456\n")  # a holder on a host this one cannot check
+    r = runner.invoke(app, ["merge", str(out), *map(str, shards)])
+    assert r.exit_code == 2
+    assert _error_line(r) == (
+        f"error: '{out}' is locked by pid 4242 on node-lost-7 (lock file '{lock_path(out)}'), which this host "
+        "cannot check; if that process is gone (killed or its node lost), pass --break-lock to take the lock "
+        "over, otherwise wait for it or choose another OUT"
+    )
+    assert not out.exists() and not partial_path(out).exists()
+
+
 def test_merge_with_a_missing_shard_exits_1_naming_the_episodes(tmp_path):
     shards = [
         write_synthetic_dataset(tmp_path / f"s{i}.h5", 7, {"e": 4}, image_size=(8, 8), shard=(i, 3)) for i in range(3)

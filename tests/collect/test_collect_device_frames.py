@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from vlnav_data.collect import BuildConfig, build_dataset
-from vlnav_data.collect.embedding import EpisodeEmbedder, EpisodeFrames
+from vlnav_data.collect.embed.embedder import EpisodeEmbedder, EpisodeFrames
 from vlnav_data.encoders import make_encoder
 from vlnav_data.sim import get_preset, make_arena
 

@@ -14,7 +14,7 @@ import pytest
 from vlnav_data.collect import build_dataset
 from vlnav_data.collect.embed import embed_dataset
 from vlnav_data.collect.embed.config import EmbedConfig
-from vlnav_data.collect.embedding import CROSS_EPISODE_TOLERANCE
+from vlnav_data.collect.embed.embedder import CROSS_EPISODE_TOLERANCE
 from vlnav_data.dataset import DatasetReader, lock_path, partial_path
 from vlnav_data.dataset.sidecar import sidecar_path
 from vlnav_data.dataset.validate import validate_dataset

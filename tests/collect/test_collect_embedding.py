@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vlnav_data.collect import BuildConfig, build_dataset
-from vlnav_data.collect.embedding import (
+from vlnav_data.collect.embed.embedder import (
     CROSS_EPISODE_TOLERANCE,
     DEFAULT_BATCH_FRAMES,
     EpisodeEmbedder,

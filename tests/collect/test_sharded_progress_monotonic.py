@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import itertools
 
-from vlnav_data.collect.config import BuildConfig
 from vlnav_data.collect.executors import TaskEvent
 from vlnav_data.collect.sharded_progress import ShardTracker
 
 
-def _tracker(tmp_path, seen):
-    config = BuildConfig(out=tmp_path / "d.h5", num_episodes=8, num_shards=2, encoders=("oracle",))
-    return ShardTracker(config, complete={}, todo=[0, 1], progress=seen.append)
+def _tracker(seen):
+    return ShardTracker(num_episodes=8, num_shards=2, complete={}, todo=[0, 1], progress=seen.append)
 
 
 def _report(item, attempt, episodes, frames):
@@ -25,9 +23,9 @@ def _report(item, attempt, episodes, frames):
     )
 
 
-def test_late_report_after_finished_does_not_move_the_shard_back(tmp_path):
+def test_late_report_after_finished_does_not_move_the_shard_back():
     seen = []
-    t = _tracker(tmp_path, seen)
+    t = _tracker(seen)
     t.on_event(TaskEvent(item=0, kind="started", attempt=1, node="h/1", pid=11))
     t.on_event(_report(0, 1, 2, 200))
     t.on_event(TaskEvent(item=0, kind="finished", attempt=1, node="h/1", pid=11))
@@ -39,7 +37,7 @@ def test_late_report_after_finished_does_not_move_the_shard_back(tmp_path):
     assert seen[-1].frames_done == 300
 
 
-def test_every_delivery_order_is_monotonic(tmp_path):
+def test_every_delivery_order_is_monotonic():
     events = [
         TaskEvent(item=0, kind="started", attempt=1, node="h/1", pid=11),
         _report(0, 1, 1, 100),
@@ -50,7 +48,7 @@ def test_every_delivery_order_is_monotonic(tmp_path):
     ]
     for order in itertools.permutations(events):
         seen = []
-        t = _tracker(tmp_path, seen)
+        t = _tracker(seen)
         for e in order:
             t.on_event(e)
         done = [p.shards[0].episodes_done for p in seen]

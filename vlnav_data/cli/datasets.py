@@ -405,6 +405,7 @@ def merge(
                 allow_mixed_precision=allow_mixed_precision,
                 allow_missing=allow_missing,
                 break_lock=break_lock,
+                elsewhere_hint="choose another OUT",
             )
         except MissingEpisodesError as exc:  # incomplete data, not bad input: exit 1 like `validate`
             return exc

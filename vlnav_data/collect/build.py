@@ -15,7 +15,7 @@ Determinism: episode ``i`` starts from ``episode_seed(seed, i)``; DART noise is 
 seed and step. On CPU frames are encoded per episode, so every per-episode array depends on that episode
 alone and resuming, sharding and the number of arenas do not change the data. On CUDA batches span
 episodes to fill the encoder (``cross_episode_batching``); embeddings then agree with the per-episode
-ones within the encoders' batch invariance (:data:`~vlnav_data.collect.embedding.CROSS_EPISODE_TOLERANCE`).
+ones within the encoders' batch invariance (:data:`~vlnav_data.collect.embed.embedder.CROSS_EPISODE_TOLERANCE`).
 """
 
 from __future__ import annotations
@@ -28,33 +28,46 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.collect.config import LEGACY_VALUES, RESUME_MAY_DIFFER, BuildConfig
-from vlnav_data.collect.embedding import (
+from vlnav_data.collect.embed.embedder import (
     EpisodeEmbedder,
     batch_frames_for,
     batches_across_episodes,
+    encoder_entry,
 )
-from vlnav_data.collect.pipeline import ProgressFn, run_pipeline
-from vlnav_data.dataset import DatasetLayout, DatasetWriter, EncoderEntry
+from vlnav_data.collect.pipeline import EpisodeLabelling, ProgressFn, run_pipeline
+from vlnav_data.dataset import DatasetLayout, DatasetWriter
 from vlnav_data.dataset.partial import preflight_output
 from vlnav_data.dataset.splits import shard_indices
 from vlnav_data.devices import resolve_device
 from vlnav_data.errors import ConfigError
 from vlnav_data.jsonio import to_jsonable
 
-JOINT_FUSION = "l2(l2(image) + l2(text))"
-FUSED_MODEL_FUSION = "the model's own pooled image+text output (encode_pairs)"
-
 
 @dataclass(frozen=True, kw_only=True)
-class BuildResult:
-    """Outcome of :func:`build_dataset`.
+class FileCounts:
+    """What a complete file (a build's, or one shard's) holds, and how much of it this run wrote.
 
     Attributes:
         path: the complete file.
         num_episodes: demos in the file.
         num_steps: steps in the file.
         new_episodes / new_steps: written by this run (the rest were found on resume).
-        resumed_episodes: committed episodes found in the ``.partial`` file.
+        resumed_episodes: committed episodes found in the ``.partial`` file when the run started.
+    """
+
+    path: Path
+    num_episodes: int
+    num_steps: int
+    new_episodes: int
+    new_steps: int
+    resumed_episodes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildResult(FileCounts):
+    """Outcome of :func:`build_dataset`: the :class:`FileCounts` of the file, plus
+
+    Attributes:
         success_rate: share of successful episodes in the file.
         elapsed_s: wall time of this run (models loaded to file renamed).
         frames_per_s: new_steps / time of the pipeline (first rollout to last write).
@@ -70,12 +83,6 @@ class BuildResult:
         compiled: what was compiled: ``renderer`` and the names of the compiled encoders.
     """
 
-    path: Path
-    num_episodes: int
-    num_steps: int
-    new_episodes: int
-    new_steps: int
-    resumed_episodes: int
     success_rate: float
     elapsed_s: float
     frames_per_s: float
@@ -88,26 +95,6 @@ class BuildResult:
     expert: str
     compile_s: float = 0.0
     compiled: tuple[str, ...] = ()
-
-
-def encoder_entry(spec: Any) -> EncoderEntry:
-    """What the file records about an encoder (:class:`~vlnav_data.encoders.EncoderSpec` ->
-    :class:`~vlnav_data.dataset.EncoderEntry`): identity, precision, device type and provenance."""
-    return EncoderEntry(
-        name=spec.name,
-        dim=spec.dim,
-        model_id=spec.model_id,
-        revision=spec.revision,
-        fusion=FUSED_MODEL_FUSION if spec.fused else JOINT_FUSION,
-        privileged=spec.privileged,
-        note=spec.note,
-        source=spec.source,
-        dtype=spec.dtype,
-        device_type=spec.device_type,
-        preprocessing=dict(spec.preprocessing),
-        library_versions=dict(spec.library_versions),
-        trust_remote_code=spec.trust_remote_code,
-    )
 
 
 def arena_overrides(config: BuildConfig) -> dict[str, Any]:
@@ -189,7 +176,7 @@ def build_local(
         env_kwargs: dict[str, Any] = {"preset": config.preset, **overrides}
 
         def env_factory(n: int) -> Any:
-            # torch observations: frames reach the encoders where they were rendered (collect.embedding)
+            # torch observations: frames reach the encoders where they were rendered (collect.embed.embedder)
             return make_arena(
                 arena, num_envs=n, device=device, render=True, obs_backend="torch", compile_renderer=config.compile
             )
@@ -274,13 +261,21 @@ def build_local(
                 compile_s += warm_up_renderer(arena, device, min(config.num_envs, len(todo)))
                 compiled = ("renderer", *compiled)
         stats = run_pipeline(
-            config,
             env_factory=env_factory,
             expert=expert,
             embedder=embedder,
             writer=writer,
             todo=todo,
             total=len(indices),
+            labelling=EpisodeLabelling(
+                seed=config.seed,
+                expert=config.expert,
+                noise_std=config.noise_std,
+                valid_fraction=config.valid_fraction,
+                split_rule=config.split_rule,
+            ),
+            num_envs=config.num_envs,
+            writer_queue_size=config.writer_queue_size,
             progress=progress,
             device=device,
         )

@@ -88,7 +88,7 @@ class BuildConfig:
         writer_queue_size: encoded episodes waiting for the HDF5 writer thread.
         cross_episode_batching: fill the encoder's batch with frames of consecutive episodes (True), or
             encode each episode on its own (False); None = True on CUDA, False on CPU (so CPU files stay
-            bit-identical whatever the sharding). See :mod:`vlnav_data.collect.embedding`.
+            bit-identical whatever the sharding). See :mod:`vlnav_data.collect.embed.embedder`.
         allow_mixed_precision: let ``resume`` continue a file whose embeddings of an encoder were computed
             with another dtype or device type (recorded in the encoder's entry); refused otherwise.
         executor: where the build runs: ``local`` (this process; ``shard_index``/``num_shards`` pick one

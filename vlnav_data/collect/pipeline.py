@@ -4,7 +4,7 @@ Three stages overlap:
 
 1. a simulation thread runs :func:`vlnav_data.sim.rollout` (the only episode loop) over batched arenas
    with the expert acting, and queues whole episodes;
-2. the calling thread embeds the episodes with every encoder (:mod:`vlnav_data.collect.embedding`, the
+2. the calling thread embeds the episodes with every encoder (:mod:`vlnav_data.collect.embed.embedder`, the
    computation `vlnav-data embed` shares; text embeddings once per distinct instruction, cached) and
    releases finished episodes in index order (the rollout runs at most ``REORDER_WINDOW_PER_ENV x
    num_envs`` episodes ahead, which bounds memory);
@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.collect import queues
-from vlnav_data.collect.config import BuildConfig
-from vlnav_data.collect.embedding import (
+from vlnav_data.collect.embed.embedder import (
     EpisodeEmbedder,
     EpisodeEmbeddings,
     EpisodeFrames,
@@ -59,6 +58,25 @@ class BuildProgress:
 
 ProgressFn = Callable[[BuildProgress], None]
 
+
+@dataclass(frozen=True, kw_only=True)
+class EpisodeLabelling:
+    """What decides an episode's seed, action labels and split besides its index (a build's fields).
+
+    Attributes:
+        seed: the build seed (episode ``i`` starts from ``episode_seed(seed, i)``).
+        expert: the expert's name, recorded on every demo.
+        noise_std: DART noise on the executed actions (0: none); the label stays the expert's clean action.
+        valid_fraction / split_rule: the validation split (:func:`~vlnav_data.dataset.splits.episode_split`).
+    """
+
+    seed: int
+    expert: str
+    noise_std: float
+    valid_fraction: float
+    split_rule: str
+
+
 _NOISE_STREAM = 0xDA27
 
 
@@ -80,7 +98,6 @@ REORDER_WINDOW_PER_ENV = 2
 
 
 def run_pipeline(
-    config: BuildConfig,
     *,
     env_factory: Callable[[int], Any],
     expert: Any,
@@ -88,9 +105,28 @@ def run_pipeline(
     writer: DatasetWriter,
     todo: list[int],
     total: int,
+    labelling: EpisodeLabelling,
+    num_envs: int,
+    writer_queue_size: int,
     progress: ProgressFn | None,
     device: str = "cpu",
 ) -> dict[str, float]:
+    """Roll out, embed and write the episodes ``todo`` (global indices, in order) through the three stages.
+
+    Args:
+        env_factory: ``env_factory(n)`` -> an arena of ``n`` environments (``min(num_envs, len(todo))``).
+        expert: ``expert(obs, info)`` -> actions, with ``actions(privileged_state)`` for DART labels.
+        embedder: the per-episode embedder (its batching decided by the caller).
+        writer: the open writer; episodes are appended in index order.
+        todo / total: the episodes to write now / episodes the file (shard) will hold.
+        labelling: the seeds, labels and split of each episode (:class:`EpisodeLabelling`).
+        num_envs / writer_queue_size: arenas stepped together / records waiting for the writer at most.
+        progress: called after every episode written.
+        device: where the frames are rendered (on CUDA the simulation runs on a stream of its own).
+
+    Returns:
+        ``frames`` written, ``encode_s`` inside the encoders, ``pipeline_s`` first rollout to last write.
+    """
     from vlnav_data.sim import rollout
 
     stats = {"frames": 0, "encode_s": 0.0, "pipeline_s": 0.0}
@@ -99,8 +135,8 @@ def run_pipeline(
     stop = threading.Event()
     errors: list[BaseException] = []
     episodes: queue.Queue = queue.Queue(maxsize=4)  # finished episodes waiting for the encoder
-    records: queue.Queue = queue.Queue(maxsize=config.writer_queue_size)
-    seeds = [episode_seed(config.seed, i) for i in todo]
+    records: queue.Queue = queue.Queue(maxsize=writer_queue_size)
+    seeds = [episode_seed(labelling.seed, i) for i in todo]
     t0 = time.perf_counter()
 
     def put(q: queue.Queue, item: Any) -> None:
@@ -117,15 +153,15 @@ def run_pipeline(
             stop.set()
 
     def _simulate() -> None:
-        env = env_factory(min(config.num_envs, len(todo)))
+        env = env_factory(min(num_envs, len(todo)))
 
         def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> Any:
             if stop.is_set():  # torn down: end within one step, not at the next finished episode
                 raise queues.Stopped
-            if config.noise_std <= 0:
+            if labelling.noise_std <= 0:
                 return expert(obs, info)
             clean = np.asarray(expert(obs, info), dtype=np.float64)
-            noise = dart_noise(info["episode_seed"], info["env_steps"], config.noise_std)
+            noise = dart_noise(info["episode_seed"], info["env_steps"], labelling.noise_std)
             return np.clip(clean + noise, -1.0, 1.0)
 
         for ep in rollout(env, policy, seeds, max_ahead=REORDER_WINDOW_PER_ENV * env.num_envs):
@@ -174,7 +210,7 @@ def run_pipeline(
     def release(finished: list[tuple[int, EpisodeEmbeddings]]) -> None:
         nonlocal next_pos
         for pos, emb in finished:
-            pending[pos] = episode_record(config, waiting.pop(pos), todo[pos], expert, emb)
+            pending[pos] = episode_record(labelling, waiting.pop(pos), todo[pos], expert, emb)
         while next_pos in pending:  # release in index order
             put(records, pending.pop(next_pos))
             next_pos += 1
@@ -237,10 +273,10 @@ def _own_cuda_stream(device: str) -> Any:
 
 
 def episode_record(
-    config: BuildConfig, ep: Any, global_index: int, expert: Any, emb: EpisodeEmbeddings
+    labelling: EpisodeLabelling, ep: Any, global_index: int, expert: Any, emb: EpisodeEmbeddings
 ) -> EpisodeRecord:
     """Labels, embeddings and metadata of one finished :class:`vlnav_data.sim.Episode`."""
-    if config.noise_std > 0:  # the label is the expert's clean action at the visited state
+    if labelling.noise_std > 0:  # the label is the expert's clean action at the visited state
         labels = np.clip(np.asarray(expert.actions(ep.privileged_state), dtype=np.float32), -1.0, 1.0)
     else:
         labels = np.asarray(ep.actions, dtype=np.float32)
@@ -265,11 +301,11 @@ def episode_record(
         target_color=str(ep.target_color),
         termination=str(ep.termination),
         success=bool(ep.success),
-        expert=config.expert,
-        split=episode_split(config.seed, global_index, config.valid_fraction, config.split_rule),
+        expert=labelling.expert,
+        split=episode_split(labelling.seed, global_index, labelling.valid_fraction, labelling.split_rule),
         extra_attrs={
             "reached_wrong_sphere": bool(ep.reached_wrong_sphere),
             "nearest_sphere_index": int(ep.nearest_sphere_index),
-            "executed_actions_noisy": bool(config.noise_std > 0),
+            "executed_actions_noisy": bool(labelling.noise_std > 0),
         },
     )

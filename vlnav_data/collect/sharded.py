@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vlnav_data.collect.build import BuildResult, build_local
+from vlnav_data.collect.build import BuildResult, FileCounts, build_local
 from vlnav_data.collect.config import BuildConfig
 from vlnav_data.collect.executors import ExecutorConfig, TaskContext, make_executor
 from vlnav_data.collect.pipeline import BuildProgress, ProgressFn
@@ -66,16 +66,13 @@ def shard_path(directory: Path, index: int, count: int) -> Path:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ShardOutcome:
-    """How one shard ended.
+class ShardOutcome(FileCounts):
+    """How one shard ended: the :class:`~vlnav_data.collect.build.FileCounts` of its file (``new_*``: written
+    by the shard's last attempt; ``resumed_episodes``: already in the file when that attempt started, written
+    by a lost attempt or an earlier run), plus
 
     Attributes:
         shard_index: the shard (``i`` of ``--shard i/K``).
-        path: the complete shard file.
-        num_episodes / num_steps: what the shard holds.
-        new_episodes / new_steps: written by the shard's last attempt.
-        resumed_episodes: episodes already in the shard file when its last attempt started (written by a
-            lost attempt, or by an earlier run).
         attempts: attempts of the shard in this run (0: it was complete before the run started).
         node: where the last attempt ran.
         encode_s: time the last attempt spent in the encoders.
@@ -83,12 +80,6 @@ class ShardOutcome:
     """
 
     shard_index: int
-    path: Path
-    num_episodes: int
-    num_steps: int
-    new_episodes: int
-    new_steps: int
-    resumed_episodes: int
     attempts: int
     node: str
     encode_s: float = 0.0
@@ -154,7 +145,13 @@ def build_sharded(config: BuildConfig, progress: ProgressFn | None = None) -> Sh
         _write_atomic(directory / BUILD_ID_NAME, build_id)
         todo = [c for c in configs if c.shard_index not in complete]
         tasks = [ShardTask(config=c, directory=str(directory), build_id=build_id) for c in todo]
-        tracker = ShardTracker(config, complete, [c.shard_index for c in todo], progress)
+        tracker = ShardTracker(
+            num_episodes=config.num_episodes,
+            num_shards=count,
+            complete={i: o.num_episodes for i, o in complete.items()},
+            todo=[c.shard_index for c in todo],
+            progress=progress,
+        )
         with make_executor(config.executor) as executor:
             executor.check_resources()
             t_shards = time.perf_counter()

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from vlnav_data.collect.config import BuildConfig
 from vlnav_data.collect.executors import TaskEvent
 from vlnav_data.collect.pipeline import BuildProgress, ProgressFn
 from vlnav_data.dataset.splits import shard_indices
-
-if TYPE_CHECKING:
-    from vlnav_data.collect.sharded import ShardOutcome
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,11 +63,25 @@ class ShardTracker:
     """Turns task events into :class:`ShardedProgress` for the caller's callback."""
 
     def __init__(
-        self, config: BuildConfig, complete: dict[int, ShardOutcome], todo: list[int], progress: ProgressFn | None
+        self,
+        *,
+        num_episodes: int,
+        num_shards: int,
+        complete: Mapping[int, int],
+        todo: list[int],
+        progress: ProgressFn | None,
     ) -> None:
+        """Start from the shards found complete.
+
+        Args:
+            num_episodes / num_shards: the build's episodes and how they are sharded.
+            complete: the episodes of each shard complete before this run, by shard index.
+            todo: the shard index of each executor item, in submission order.
+            progress: the caller's callback (None: track only).
+        """
         self.progress = progress
         self.todo = todo  # executor item -> shard index
-        self.total = config.num_episodes
+        self.total = num_episodes
         self.states = {
             i: ShardState(
                 shard_index=i,
@@ -79,13 +89,13 @@ class ShardTracker:
                 attempt=0,
                 node="",
                 pid=0,
-                episodes_done=complete[i].num_episodes if i in complete else 0,
-                episodes_total=len(shard_indices(config.num_episodes, i, config.num_shards)),
+                episodes_done=complete.get(i, 0),
+                episodes_total=len(shard_indices(num_episodes, i, num_shards)),
             )
-            for i in range(config.num_shards)
+            for i in range(num_shards)
         }
         self.frames: dict[tuple[int, int], tuple[str, int]] = {}  # (shard, attempt) -> (node, frames)
-        self.done_before = sum(o.num_episodes for o in complete.values())
+        self.done_before = sum(complete.values())
         self.t0 = time.perf_counter()
 
     def on_event(self, event: TaskEvent) -> None:

@@ -106,6 +106,7 @@ def merge_datasets(
     break_lock: bool = False,
     build_overrides: Mapping[str, Any] | None = None,
     rebuild_command: str | None = None,
+    elsewhere_hint: str = "choose another --out",
 ) -> MergeResult:
     """Merge complete shard files of one build into ``out``.
 
@@ -122,6 +123,8 @@ def merge_datasets(
         break_lock: take over a lock on ``out`` whose holder cannot be probed from this host.
         build_overrides: build-config fields to record in the merged file (e.g. the merged ``out``).
         rebuild_command: command recorded in the merged file (default: the first input's).
+        elsewhere_hint: how the user avoids a held lock on ``out``, as the refusal says it (``vlnav-data
+            merge`` names its positional ``OUT``).
 
     Raises:
         MissingEpisodesError: episodes of the build are in no input and ``allow_missing`` is False
@@ -194,7 +197,7 @@ def merge_datasets(
         tables = {id(r): (r.instructions, {e: r.text_embeddings(e) for e in r.encoders}) for r in readers}
         total = raw = 0
         mode = "overwrite" if overwrite else "create"
-        with DatasetWriter(out, layout, mode=mode, break_lock=break_lock) as w:
+        with DatasetWriter(out, layout, mode=mode, break_lock=break_lock, elsewhere_hint=elsewhere_hint) as w:
             for idx in sorted(owners):
                 r, name = owners[idx]
                 texts, embs = tables[id(r)]

@@ -69,7 +69,9 @@ def config_differences(
     return diffs
 
 
-def preflight_output(path: str | os.PathLike, mode: WriteMode, *, break_lock: bool = False) -> None:
+def preflight_output(
+    path: str | os.PathLike, mode: WriteMode, *, break_lock: bool = False, elsewhere_hint: str = "choose another --out"
+) -> None:
     """Check, without writing anything, that a writer in ``mode`` may write ``path``.
 
     Creates the parent directory when it is missing. Callers that load models before opening a
@@ -79,6 +81,7 @@ def preflight_output(path: str | os.PathLike, mode: WriteMode, *, break_lock: bo
         path: final output path.
         mode: ``create``, ``overwrite`` or ``resume`` (as :class:`DatasetWriter`).
         break_lock: a lock whose holder cannot be probed from this host will be taken over.
+        elsewhere_hint: how the user avoids a held lock, as the refusal says it (the command's output option).
 
     Raises:
         ConfigError: the output exists in ``create`` mode, is complete in ``resume`` mode, is a directory,
@@ -100,7 +103,7 @@ def preflight_output(path: str | os.PathLike, mode: WriteMode, *, break_lock: bo
             f"'{p}' is already complete, so there is nothing to resume; "
             "pass --overwrite to rebuild it or choose another --out"
         )
-    WriteLock(lock_path(p), break_lock=break_lock).check_free()
+    WriteLock(lock_path(p), break_lock=break_lock, elsewhere_hint=elsewhere_hint).check_free()
     if partial.exists() and mode == "create":
         raise ConfigError(
             f"an unfinished build exists at '{partial}'; pass --resume to continue it or --overwrite to start over"

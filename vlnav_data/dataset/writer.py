@@ -97,6 +97,7 @@ class DatasetWriter:
         compress_threads: int | None = None,
         allow_mixed_precision: bool = False,
         break_lock: bool = False,
+        elsewhere_hint: str = "choose another --out",
     ) -> None:
         self._frames = FrameWriter(int(compress_threads or min(8, os.cpu_count() or 1)))
         self.path = Path(path)
@@ -112,8 +113,8 @@ class DatasetWriter:
         self._total = 0
         self._resume_absent = dict(resume_absent or {})
 
-        preflight_output(self.path, mode, break_lock=break_lock)
-        self._lock = WriteLock(lock_path(self.path), break_lock=break_lock)
+        preflight_output(self.path, mode, break_lock=break_lock, elsewhere_hint=elsewhere_hint)
+        self._lock = WriteLock(lock_path(self.path), break_lock=break_lock, elsewhere_hint=elsewhere_hint)
         self._lock.acquire()
         try:
             if self.partial.exists() and mode == "create":

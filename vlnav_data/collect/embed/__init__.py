@@ -2,7 +2,7 @@
 
 Every frame, privileged state and instruction of a build is in its file, so a new encoder needs no new
 simulation: ``embed`` reads them back, computes ``obs/<X>_image``, ``obs/<X>_joint`` and
-``/meta/text_embeddings/<X>`` with :class:`~vlnav_data.collect.embedding.EpisodeEmbedder` (the code the
+``/meta/text_embeddings/<X>`` with :class:`~vlnav_data.collect.embed.embedder.EpisodeEmbedder` (the code the
 build runs, with the same fusion, dtype and float16 storage), and writes a file that holds everything
 the input held plus the new encoders. ``embed(build(A), B)`` therefore equals ``build(A and B)`` array
 for array on the same device and dtype.
@@ -47,7 +47,7 @@ Pieces, each importing only those before it: ``config.py`` (the config, progress
 ``checks.py`` (what is read from the input and the checks that run before any model loads), ``stage.py``
 (the embedding stage in this process), ``tasks.py`` (the stage on an executor, e.g. Ray), ``run.py``
 (:func:`embed_dataset`: the steps above). The per-episode computation that ``build`` and ``embed`` share is
-:mod:`vlnav_data.collect.embedding`, below both.
+:mod:`vlnav_data.collect.embed.embedder`, below both.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The embedding stage of `vlnav-data embed` in this process: every uncommitted episode of the input is
 read (a reader thread decodes ahead when ``read_ahead`` > 0), embedded with
-:class:`~vlnav_data.collect.embedding.EpisodeEmbedder` and committed to the sidecar in input order by
+:class:`~vlnav_data.collect.embed.embedder.EpisodeEmbedder` and committed to the sidecar in input order by
 :class:`Committer`, which also reports progress.
 
 :func:`vlnav_data.collect.embed.embed_dataset` runs :func:`embed_here` and then assembles the output; on
@@ -21,16 +21,16 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.collect import queues
-from vlnav_data.collect.build import encoder_entry
 from vlnav_data.collect.embed.checks import EmbedInput
 from vlnav_data.collect.embed.config import EmbedConfig, EmbedProgress, EmbedTaskOutcome, EmbedTaskState, ProgressFn
-from vlnav_data.collect.embedding import (
+from vlnav_data.collect.embed.embedder import (
     EpisodeEmbedder,
     EpisodeEmbeddings,
     EpisodeFrames,
     batch_frames_for,
     batches_across_episodes,
     encode_texts_one_by_one,
+    encoder_entry,
 )
 from vlnav_data.dataset import EncoderEntry, schema
 from vlnav_data.dataset.reader import open_h5

@@ -12,7 +12,7 @@ the local run's, unchanged.
    ``episodes_per_task`` consecutive uncommitted episodes.
 3. A task checks that it sees the driver's input file (same fingerprint: a filesystem every node mounts
    at the same path), reads its episodes' frames, embeds them with
-   :class:`~vlnav_data.collect.embedding.EpisodeEmbedder` under the same rules as a local run, and
+   :class:`~vlnav_data.collect.embed.embedder.EpisodeEmbedder` under the same rules as a local run, and
    returns the arrays; it writes nothing. It checks that it built the same encoders as step 1 (a node
    with other library versions or another device type would otherwise mix them silently).
 4. The driver commits the returned episodes in episode order as they arrive (a range that finishes
@@ -34,7 +34,7 @@ with another thread count: with ``siglip-tiny-random`` about one float16 compone
 one step, whichever executor ran it). With cross-episode batching (the CUDA
 default) batches fill up within a task's range, so batch boundaries differ from a local run's; the
 values then agree within the encoders' batch invariance
-(:data:`~vlnav_data.collect.embedding.CROSS_EPISODE_TOLERANCE`), as between any two such runs.
+(:data:`~vlnav_data.collect.embed.embedder.CROSS_EPISODE_TOLERANCE`), as between any two such runs.
 """
 
 from __future__ import annotations
@@ -48,17 +48,17 @@ from typing import Any
 
 import numpy as np
 
-from vlnav_data.collect.build import encoder_entry
 from vlnav_data.collect.embed.checks import EmbedInput, demo_listing
 from vlnav_data.collect.embed.config import EmbedConfig, EmbedTaskOutcome, EmbedTaskState, ProgressFn
-from vlnav_data.collect.embed.stage import Committer, EmbedStage, make_encoders, stream_episodes, text_rows
-from vlnav_data.collect.embedding import (
+from vlnav_data.collect.embed.embedder import (
     EpisodeEmbedder,
     EpisodeEmbeddings,
     batch_frames_for,
     batches_across_episodes,
     encode_texts_one_by_one,
+    encoder_entry,
 )
+from vlnav_data.collect.embed.stage import Committer, EmbedStage, make_encoders, stream_episodes, text_rows
 from vlnav_data.collect.executors import TaskContext, TaskEvent, make_executor, working_directory
 from vlnav_data.dataset import EncoderEntry
 from vlnav_data.dataset.reader import open_h5

@@ -44,12 +44,18 @@ from typing import Any
 
 import numpy as np
 
+from vlnav_data.dataset import EncoderEntry
+
 CROSS_EPISODE_TOLERANCE = 1e-3
 """Largest difference, per stored float16 component, between per-episode and cross-episode batching:
 the encoders' batch invariance (1e-5 in fp32) plus one float16 rounding step for |x| < 1."""
 
 DEFAULT_BATCH_FRAMES = 256
 """Frames per cross-episode batch when neither the config nor any encoder names a batch size."""
+
+JOINT_FUSION = "l2(l2(image) + l2(text))"
+FUSED_MODEL_FUSION = "the model's own pooled image+text output (encode_pairs)"
+"""How ``joint`` is computed (:func:`embed_episode`), as the file records it (``EncoderEntry.fusion``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,6 +152,26 @@ def batch_frames_for(encoders: Sequence[Any], batch_size: int | None) -> int:
 def batches_across_episodes(setting: bool | None, device: str) -> bool:
     """The batching rule: ``setting`` when given, else across episodes on CUDA and per episode on CPU."""
     return bool(setting) if setting is not None else str(device).startswith("cuda")
+
+
+def encoder_entry(spec: Any) -> EncoderEntry:
+    """What the file records about an encoder (:class:`~vlnav_data.encoders.EncoderSpec` ->
+    :class:`~vlnav_data.dataset.EncoderEntry`): identity, precision, device type and provenance."""
+    return EncoderEntry(
+        name=spec.name,
+        dim=spec.dim,
+        model_id=spec.model_id,
+        revision=spec.revision,
+        fusion=FUSED_MODEL_FUSION if spec.fused else JOINT_FUSION,
+        privileged=spec.privileged,
+        note=spec.note,
+        source=spec.source,
+        dtype=spec.dtype,
+        device_type=spec.device_type,
+        preprocessing=dict(spec.preprocessing),
+        library_versions=dict(spec.library_versions),
+        trust_remote_code=spec.trust_remote_code,
+    )
 
 
 @dataclass(eq=False)
