@@ -36,6 +36,17 @@ def check_device_name(device: object, what: str = "device") -> str:
     return device
 
 
+def check_resolved_device(device: object) -> str:
+    """A config's device, which the command resolved before building it: ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Raises:
+        ConfigError: ``auto`` (resolve it first, :func:`resolve_device`) or a misspelt name.
+    """
+    if device == "auto":
+        raise ConfigError("device must be resolved (cpu, cuda or cuda:N) before the config is built; got 'auto'")
+    return check_device_name(device)
+
+
 def resolve_device(device: str, what: str = "device") -> str:
     """Turn ``auto|cpu|cuda|cuda:N`` into a concrete torch device string.
 

@@ -72,3 +72,16 @@ def unknown_name(kind: str, value: str, choices: Iterable[str]) -> ConfigError:
     return ConfigError(
         f"unknown {kind} '{value}'; expected one of: {', '.join(choices)}.{did_you_mean(value, choices)}"
     )
+
+
+def check_at_least(name: str, value: float | None, minimum: float) -> None:
+    """Raise ``ConfigError("<name> must be >= <minimum>, got <value>")`` unless ``value`` is None or at least
+    ``minimum``.
+
+    Args:
+        name: how the user set the value (``--num-episodes``) or the field's name.
+        value: the value to check (None: unset, accepted).
+        minimum: the smallest accepted value.
+    """
+    if value is not None and value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")

@@ -15,6 +15,7 @@ from vlnav_data.cli._common import (
     fail,
     resolve_device,
     run_command,
+    run_writing,
     seed_option,
     writing_to,
 )
@@ -74,61 +75,13 @@ TRUST_REMOTE_CODE = typer.Option(
 NUM_ENVS = typer.Option(10, "--num-envs", help="Arenas stepped together.")
 
 
-def _train(
-    dataset: Path,
-    out: Path,
-    encoder: str | None,
-    features: str,
-    recipe: str,
-    steps: int | None,
-    eval_every: int | None,
-    seed: int,
-    device: str,
-    as_json: bool,
-    threads: int = 1,
-    frame_cache_mib: int = 1024,
-    standardize: bool | None = None,
-) -> None:
-    from vlnav_data.policy.train import TrainConfig, train_policy
-
-    config = TrainConfig(
-        dataset=dataset,
-        out_dir=out,
-        encoder=encoder,
-        features=features,
-        recipe=recipe,
-        num_steps=steps,
-        eval_every_steps=eval_every,
-        seed=seed,
-        device=resolve_device(device),
-        num_threads=threads,
-        frame_cache_mib=frame_cache_mib,
-        standardize_inputs=standardize,
+def _print_point(point) -> None:  # noqa: ANN001 - CurvePoint
+    rollouts = "" if point.valid_successes is None else f"  valid starts solved {point.valid_successes}"
+    typer.echo(
+        f"step {point.step:>8d}  train loss {point.train_loss:.5f}  valid loss {point.valid_loss:.5f}"
+        f"{rollouts}  {point.elapsed_s:7.1f} s",
+        err=True,
     )
-
-    def progress(point) -> None:  # noqa: ANN001 - CurvePoint
-        if not as_json:
-            rollouts = "" if point.valid_successes is None else f"  valid starts solved {point.valid_successes}"
-            typer.echo(
-                f"step {point.step:>8d}  train loss {point.train_loss:.5f}  valid loss {point.valid_loss:.5f}"
-                f"{rollouts}  {point.elapsed_s:7.1f} s",
-                err=True,
-            )
-
-    result = train_policy(config, progress=progress)
-    emit_result(result, out, as_json)
-    if not as_json:
-        chosen = (
-            f"{result.best_valid_successes} validation starts solved"
-            if result.selected_by == "closed_loop"
-            else f"best valid loss {result.best_valid_loss:.5f}"
-        )
-        typer.echo(
-            f"trained {result.encoder}/{result.features} BC ({result.input_dim}-D input"
-            f"{', standardised' if result.standardized_inputs else ''}) for {result.num_steps} steps in "
-            f"{result.train_time_s:.1f} s ({result.samples_per_s:.0f} samples/s); kept step {result.best_step} "
-            f"({chosen}); wrote {out}"
-        )
 
 
 @app.command()
@@ -163,88 +116,70 @@ def train(
     as_json: bool = JSON_OUT,
 ) -> None:
     """Behaviour cloning on a dataset's frozen embeddings, their history, or its frames (train/valid masks)."""
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[dataset]):
-        run_command(
-            _train, dataset, out, encoder, features, recipe, steps, eval_every, seed, device, as_json, threads,
-            frame_cache_mib, standardize,
-        )  # fmt: skip
+    from vlnav_data.policy.train import TrainConfig, train_policy
 
+    def go():
+        config = TrainConfig(
+            dataset=dataset,
+            out_dir=out,
+            encoder=encoder,
+            features=features,
+            recipe=recipe,
+            num_steps=steps,
+            eval_every_steps=eval_every,
+            seed=seed,
+            device=resolve_device(device),
+            num_threads=threads,
+            frame_cache_mib=frame_cache_mib,
+            standardize_inputs=standardize,
+        )
+        return train_policy(config, progress=None if as_json else _print_point)
 
-def _eval(
-    model_dir: Path,
-    out: Path,
-    num_episodes: int,
-    num_envs: int,
-    seed: int,
-    policy: str,
-    index: Path | None,
-    k: int | None,
-    encoder: str | None,
-    encoder_model_path: str | None,
-    encoder_dtype: str | None,
-    trust_remote_code: bool,
-    expert: str,
-    expert_checkpoint: Path | None,
-    device: str,
-    as_json: bool,
-    preset: str | None = None,
-    compile_: bool = False,
-    resize_frames: bool = False,
-) -> None:
-    from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
-
-    config = EvalConfig(
-        model_dir=model_dir,
-        out_dir=out,
-        num_episodes=num_episodes,
-        num_envs=num_envs,
-        seed=seed,
-        policy=policy,
-        index_dir=index,
-        knn_k=k,
-        encoder=encoder,
-        encoder_model_path=encoder_model_path,
-        encoder_dtype=encoder_dtype,
-        trust_remote_code=trust_remote_code,
-        expert=expert,
-        expert_checkpoint=expert_checkpoint,
-        device=resolve_device(device),
-        preset=preset,
-        compile=compile_,
-        resize_frames=resize_frames,
-    )
-    result = evaluate_policy(config)
-    emit_result(result, out, as_json)
+    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[dataset], as_json=as_json)
     if not as_json:
-        s = result.student.success
-        line = (
-            f"{result.policy} ({result.encoder}/{result.features}): success {s['successes']}/{s['trials']} "
-            f"= {100 * s['rate']:.1f}% [95% CI {100 * s['low']:.1f}-{100 * s['high']:.1f}], "
-            f"{_num(result.student.mean_env_steps_successes, '.1f')} env steps over successes, "
-            f"SPL {result.student.spl:.3f}"
+        chosen = (
+            f"{result.best_valid_successes} validation starts solved"
+            if result.selected_by == "closed_loop"
+            else f"best valid loss {result.best_valid_loss:.5f}"
         )
-        typer.echo(line)
-        if result.expert is not None and result.paired_step_ratio is not None:
-            e = result.expert.success
-            typer.echo(
-                f"expert ({result.expert_name}) on the same starts: {e['successes']}/{e['trials']}, "
-                f"{_num(result.expert.mean_env_steps_successes, '.1f')} env steps; "
-                f"{format_paired_ratio(result.paired_step_ratio)}"
-            )
-        if result.encoder_dtype_override is not None:
-            typer.echo(
-                f"encoder computed in {result.encoder_dtype} (--encoder-dtype {result.encoder_dtype_override}; the "
-                f"training file recorded {result.encoder_dtype_recorded or 'no dtype'})"
-            )
-        if result.compiled:
-            typer.echo(
-                f"compiled {', '.join(result.compiled)} in {result.compile_s:.1f} s before the student ran "
-                f"({result.student_env_steps_per_s:.0f} env steps/s after)"
-            )
         typer.echo(
-            f"termination causes: {result.student.termination_causes} (arena {result.arena}, trained in "
-            f"{result.trained_arena}); wrote {out}"
+            f"trained {result.encoder}/{result.features} BC ({result.input_dim}-D input"
+            f"{', standardised' if result.standardized_inputs else ''}) for {result.num_steps} steps in "
+            f"{result.train_time_s:.1f} s ({result.samples_per_s:.0f} samples/s); kept step {result.best_step} "
+            f"({chosen}); wrote {out}"
         )
+
+
+def _print_eval(result, out: Path) -> None:  # noqa: ANN001 - EvalResult
+    s = result.student.success
+    line = (
+        f"{result.policy} ({result.encoder}/{result.features}): success {s['successes']}/{s['trials']} "
+        f"= {100 * s['rate']:.1f}% [95% CI {100 * s['low']:.1f}-{100 * s['high']:.1f}], "
+        f"{_num(result.student.mean_env_steps_successes, '.1f')} env steps over successes, "
+        f"SPL {result.student.spl:.3f}"
+    )
+    typer.echo(line)
+    if result.expert is not None and result.paired_step_ratio is not None:
+        e = result.expert.success
+        typer.echo(
+            f"expert ({result.expert_name}) on the same starts: {e['successes']}/{e['trials']}, "
+            f"{_num(result.expert.mean_env_steps_successes, '.1f')} env steps; "
+            f"{format_paired_ratio(result.paired_step_ratio)}"
+        )
+    if result.encoder_dtype_override is not None:
+        typer.echo(
+            f"encoder computed in {result.encoder_dtype} (--encoder-dtype {result.encoder_dtype_override}; the "
+            f"training file recorded {result.encoder_dtype_recorded or 'no dtype'})"
+        )
+    if result.compiled:
+        typer.echo(
+            f"compiled {', '.join(result.compiled)} in {result.compile_s:.1f} s before the student ran "
+            f"({result.student_env_steps_per_s:.0f} env steps/s after)"
+        )
+    typer.echo(
+        f"termination causes: {result.student.termination_causes} (arena {result.arena}, trained in "
+        f"{result.trained_arena}); wrote {out}"
+    )
 
 
 @app.command("eval")
@@ -285,47 +220,35 @@ def eval_(
     as_json: bool = JSON_OUT,
 ) -> None:
     """Closed-loop evaluation with the encoder applied online, paired with the expert on the same starts."""
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[model_dir, index, expert_checkpoint]):
-        run_command(
-            _eval,
-            model_dir,
-            out,
-            num_episodes,
-            num_envs,
-            seed,
-            policy,
-            index,
-            k,
-            encoder,
-            encoder_model_path,
-            encoder_dtype,
-            trust_remote_code,
-            expert,
-            expert_checkpoint,
-            device,
-            as_json,
-            preset,
-            compile_,
-            resize_frames,
+    from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
+
+    def go():
+        config = EvalConfig(
+            model_dir=model_dir,
+            out_dir=out,
+            num_episodes=num_episodes,
+            num_envs=num_envs,
+            seed=seed,
+            policy=policy,
+            index_dir=index,
+            knn_k=k,
+            encoder=encoder,
+            encoder_model_path=encoder_model_path,
+            encoder_dtype=encoder_dtype,
+            trust_remote_code=trust_remote_code,
+            expert=expert,
+            expert_checkpoint=expert_checkpoint,
+            device=resolve_device(device),
+            preset=preset,
+            compile=compile_,
+            resize_frames=resize_frames,
         )
+        return evaluate_policy(config)
 
-
-def _dagger(as_json: bool, **kwargs) -> None:  # noqa: ANN003 - DaggerConfig fields
-    from vlnav_data.policy.dagger import DaggerConfig, run_dagger
-
-    kwargs["device"] = resolve_device(kwargs["device"])
-    config = DaggerConfig(**kwargs)
-    result = run_dagger(config)
-    emit_result(result, config.out_dir, as_json)
+    inputs = [model_dir, index, expert_checkpoint]
+    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=inputs, as_json=as_json)
     if not as_json:
-        for row in result.iterations:
-            s = row["success"]
-            typer.echo(
-                f"iteration {row['iteration']}: {row['aggregated_rows']} rows, success {s['successes']}/{s['trials']} "
-                f"= {100 * s['rate']:.1f}% [{100 * s['low']:.1f}-{100 * s['high']:.1f}], "
-                f"{_num(row['mean_env_steps_successes'], '.1f')} env steps over successes"
-            )
-        typer.echo(f"wrote {config.out_dir}")
+        _print_eval(result, out)
 
 
 @app.command()
@@ -363,10 +286,10 @@ def dagger(
     as_json: bool = JSON_OUT,
 ) -> None:
     """DAgger: student rollouts labelled by the expert, aggregated with the data, retrained; success per iteration."""
-    with writing_to(out, kind="dir", overwrite=overwrite, inputs=[dataset, init, expert_checkpoint]):
-        run_command(
-            _dagger,
-            as_json,
+    from vlnav_data.policy.dagger import DaggerConfig, run_dagger
+
+    def go():
+        config = DaggerConfig(
             dataset=dataset,
             out_dir=out,
             iterations=iterations,
@@ -385,8 +308,21 @@ def dagger(
             encoder_dtype=encoder_dtype,
             trust_remote_code=trust_remote_code,
             seed=seed,
-            device=device,
+            device=resolve_device(device),
         )
+        return run_dagger(config)
+
+    inputs = [dataset, init, expert_checkpoint]
+    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=inputs, as_json=as_json)
+    if not as_json:
+        for row in result.iterations:
+            s = row["success"]
+            typer.echo(
+                f"iteration {row['iteration']}: {row['aggregated_rows']} rows, success {s['successes']}/{s['trials']} "
+                f"= {100 * s['rate']:.1f}% [{100 * s['low']:.1f}-{100 * s['high']:.1f}], "
+                f"{_num(row['mean_env_steps_successes'], '.1f')} env steps over successes"
+            )
+        typer.echo(f"wrote {out}")
 
 
 def _diagnose(eval_dir: Path, out: Path, num_gifs: int, as_json: bool, compare: Path | None = None) -> None:

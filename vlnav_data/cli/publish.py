@@ -17,24 +17,30 @@ def _check_format(value: str) -> None:
         raise ConfigError(f"--format must be one of: {', '.join(EXPORT_FORMATS)}; got '{value}'")
 
 
+# The LeRobot options `export` and `publish` share (publish runs the export).
+IMAGES = typer.Option("video", "--images", help="Camera as MP4 'video' or 'png' bytes in the parquet.")
+ENCODERS = typer.Option(
+    [], "--encoder", help="Encoder(s) to export as observation.<enc>_joint; repeat.  [default: every encoder of FILE]"
+)
+VIDEO_CODEC = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1).")
+PIX_FMT = typer.Option(
+    "auto",
+    "--pix-fmt",
+    help="Video pixel format: yuv420p (half-resolution colour), yuv444p (full colour; libx264 only) or auto "
+    "(yuv444p below 128 px, where 4:2:0 falls under 35 dB PSNR, else yuv420p).",
+)
+CRF = typer.Option(18, "--crf", help="Video constant rate factor (lower: better, bigger).")
+
+
 def export(
     file: Path = typer.Argument(..., help="A complete vlnav-demos .h5 file."),
     out: Path = typer.Option(..., "--out", help="Folder for the LeRobot dataset (new or empty), with result.json."),
     format: str = typer.Option("lerobot", "--format", help="Export format: lerobot (LeRobot v3.0)."),
-    images: str = typer.Option("video", "--images", help="Camera as MP4 'video' or 'png' bytes in the parquet."),
-    encoder: list[str] = typer.Option(
-        [],
-        "--encoder",
-        help="Encoder(s) to export as observation.<enc>_joint; repeat.  [default: every encoder of FILE]",
-    ),
-    video_codec: str = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1)."),
-    pix_fmt: str = typer.Option(
-        "auto",
-        "--pix-fmt",
-        help="Video pixel format: yuv420p (half-resolution colour), yuv444p (full colour; libx264 only) or auto "
-        "(yuv444p below 128 px, where 4:2:0 falls under 35 dB PSNR, else yuv420p).",
-    ),
-    crf: int = typer.Option(18, "--crf", help="Video constant rate factor (lower: better, bigger)."),
+    images: str = IMAGES,
+    encoder: list[str] = ENCODERS,
+    video_codec: str = VIDEO_CODEC,
+    pix_fmt: str = PIX_FMT,
+    crf: int = CRF,
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON_OUT,
 ) -> None:
@@ -73,17 +79,11 @@ def publish(
     private: bool = typer.Option(False, "--private", help="Create the Hub repository private."),
     overwrite: bool = OVERWRITE,
     license: str = typer.Option("apache-2.0", "--license", help="Hugging Face licence id of the data."),
-    images: str = typer.Option("video", "--images", help="LeRobot camera as MP4 'video' or 'png'."),
-    encoder: list[str] = typer.Option(
-        [],
-        "--encoder",
-        help="Encoder(s) exported as observation.<enc>_joint; repeat.  [default: every encoder of FILE]",
-    ),
-    video_codec: str = typer.Option("libx264", "--video-codec", help="libx264 (H.264) or libsvtav1 (AV1)."),
-    pix_fmt: str = typer.Option(
-        "auto", "--pix-fmt", help="yuv420p, yuv444p (libx264) or auto (yuv444p below 128 px); see export --help."
-    ),
-    crf: int = typer.Option(18, "--crf", help="Video constant rate factor (lower: better, bigger)."),
+    images: str = IMAGES,
+    encoder: list[str] = ENCODERS,
+    video_codec: str = VIDEO_CODEC,
+    pix_fmt: str = PIX_FMT,
+    crf: int = CRF,
     shard_max_gb: float = typer.Option(20.0, "--shard-max-gb", help="Every HDF5 file stays below this (GB)."),
     as_json: bool = JSON_OUT,
 ) -> None:

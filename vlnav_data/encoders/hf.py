@@ -57,10 +57,8 @@ from vlnav_data.encoders.preprocess import preprocess_from_hf, record_of
 from vlnav_data.encoders.runtime import (
     dtype_name,
     library_versions,
+    prepare_runtime,
     quiet_transformers,
-    resolve_device,
-    resolve_dtype,
-    set_cpu_threads,
 )
 from vlnav_data.encoders.spec import EncoderSpec
 from vlnav_data.encoders.two_tower import TwoTowerEncoder, pooled, text_inputs_for
@@ -243,11 +241,7 @@ def make_hf_encoder(
         if ref.path is not None:
             raise ConfigError(f"encoder '{ref.name}': a local directory ({ref.path}) has no revision to pin")
         ref = dataclasses.replace(ref, revision=revision)
-    resolved = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, resolved)
-    set_cpu_threads(num_threads)
-    if batch_size is None:
-        batch_size = 256 if resolved.startswith("cuda") else 8
+    resolved, torch_dtype, batch_size = prepare_runtime(device, dtype, num_threads, batch_size)
     weights = resolve_weights(
         name=ref.name, model_id=ref.label, revision=ref.revision, model_path=ref.path, local_flag=LOCAL_FLAG
     )

@@ -24,6 +24,7 @@ from vlnav_data.encoders.preprocess import preprocess_from_hf, record_of
 from vlnav_data.encoders.runtime import (
     dtype_name,
     library_versions,
+    prepare_runtime,
     quiet_transformers,
     resolve_device,
     resolve_dtype,
@@ -118,11 +119,7 @@ def make_encoder(
         raise ConfigError(
             f"encoder '{name}' builds its own random weights; model_path must be None, received {model_path!r}."
         )
-    resolved = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, resolved)
-    set_cpu_threads(num_threads)
-    if batch_size is None:
-        batch_size = 256 if resolved.startswith("cuda") else 8
+    resolved, torch_dtype, batch_size = prepare_runtime(device, dtype, num_threads, batch_size)
     local_flag = f"--model-path {name}=DIR (vlnav-policy eval/dagger: --encoder-model-path DIR)"
     if entry.tiny:
         weights = ResolvedWeights(
@@ -156,32 +153,22 @@ def make_encoder(
         preprocessing=preprocessing_record(parts["preprocess"], text_max_length(entry.family, model.config)),
         library_versions=library_versions(),
     )
+    model_args: dict[str, Any] = {
+        "spec": spec,
+        "model": model,
+        "tokenizer": parts["tokenizer"],
+        "preprocess": parts["preprocess"],
+        "text_max_length": text_max_length(entry.family, model.config),
+        "batch_size": batch_size,
+        "text_cache_size": text_cache_size,
+        "image_processor": parts["image_processor"],
+    }
     if entry.family == "vilt":
         if compile:
             raise ConfigError("compile=True is implemented for the two-tower encoders (siglip, clip), not for vilt.")
-        return FusedEncoder(
-            spec=spec,
-            model=model,
-            tokenizer=parts["tokenizer"],
-            preprocess=parts["preprocess"],
-            text_max_length=text_max_length(entry.family, model.config),
-            batch_size=batch_size,
-            text_cache_size=text_cache_size,
-            image_processor=parts["image_processor"],
-            seed=seed,
-        )
-    return TwoTowerEncoder(
-        spec=spec,
-        model=model,
-        tokenizer=parts["tokenizer"],
-        preprocess=parts["preprocess"],
-        text_max_length=text_max_length(entry.family, model.config),
-        text_inputs=("input_ids", "attention_mask") if entry.family == "clip" else ("input_ids",),
-        batch_size=batch_size,
-        text_cache_size=text_cache_size,
-        image_processor=parts["image_processor"],
-        compile=compile,
-    )
+        return FusedEncoder(seed=seed, **model_args)
+    text_inputs = ("input_ids", "attention_mask") if entry.family == "clip" else ("input_ids",)
+    return TwoTowerEncoder(text_inputs=text_inputs, compile=compile, **model_args)
 
 
 def compile_supported(name: str) -> bool:

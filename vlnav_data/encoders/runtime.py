@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from vlnav_data.devices import resolve_device  # noqa: F401  the one rule, re-exported for the encoders
+from vlnav_data.devices import resolve_device  # the one rule, also re-exported for the encoders
 from vlnav_data.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -64,6 +64,28 @@ def set_cpu_threads(num_threads: int | None) -> None:
     import torch
 
     torch.set_num_threads(num_threads)
+
+
+def prepare_runtime(
+    device: str, dtype: str, num_threads: int | None, batch_size: int | None
+) -> tuple[str, torch.dtype, int]:
+    """Where, in which precision and in which batches a model encoder runs, with torch's CPU threads set.
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (:func:`vlnav_data.devices.resolve_device`).
+        dtype: ``auto``, ``fp32`` or ``bf16`` (:func:`resolve_dtype`).
+        num_threads: torch intra-op CPU threads (None: torch's own choice; :func:`set_cpu_threads`).
+        batch_size: items per forward pass (None: 256 on CUDA, 8 on CPU).
+
+    Returns:
+        ``(device, torch dtype, batch size)``.
+    """
+    resolved = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, resolved)
+    set_cpu_threads(num_threads)
+    if batch_size is None:
+        batch_size = 256 if resolved.startswith("cuda") else 8
+    return resolved, torch_dtype, batch_size
 
 
 def library_versions() -> dict[str, str]:

@@ -22,11 +22,11 @@ import numpy as np
 from vlnav_data.dataset import DatasetReader
 from vlnav_data.dataset.schema import FEATURE_SETS
 from vlnav_data.devices import check_device_name
-from vlnav_data.errors import CheckpointError, ConfigError
+from vlnav_data.errors import CheckpointError, ConfigError, check_at_least
 from vlnav_data.figures import save_png, subplots
 from vlnav_data.jsonio import to_jsonable, write_json_atomic
 from vlnav_data.policy.actors import load_student, make_expert_policy, make_student_policy, torch_predictor
-from vlnav_data.policy.evaluate import EXPERTS, EvalConfig, check_encoder_dtype, evaluate_policy
+from vlnav_data.policy.evaluate import EXPERTS, ClosedLoopSettings, EvalConfig, check_encoder_dtype, evaluate_policy
 from vlnav_data.policy.features import load_split, parse_features
 from vlnav_data.policy.fit import fit_bc, get_recipe
 from vlnav_data.policy.model_dir import load_model_dir, read_policy_spec, save_model_dir
@@ -38,8 +38,10 @@ DAGGER_SEED_STREAM = 0xDA66E4
 
 
 @dataclass(frozen=True, kw_only=True)
-class DaggerConfig:
-    """Config of ``vlnav-policy dagger``.
+class DaggerConfig(ClosedLoopSettings):
+    """Config of ``vlnav-policy dagger``: the :class:`~vlnav_data.policy.evaluate.ClosedLoopSettings` of its
+    collection and evaluation runs (``seed`` also seeds training; ``expert`` labels the visited states:
+    ``dataset``, ``ppo`` or ``pursuit``), plus
 
     Attributes:
         dataset: the ``vlnav-demos`` file (its train split seeds the aggregate, its valid split validates).
@@ -54,15 +56,6 @@ class DaggerConfig:
         steps_per_iteration: gradient steps after each aggregation (None: ``num_steps``).
         episodes_per_iteration: student episodes collected per iteration.
         eval_episodes: evaluation episodes per iteration.
-        num_envs: arenas stepped together.
-        expert: labelling expert (``dataset``, ``ppo``, ``pursuit``).
-        expert_checkpoint: PPO checkpoint (None: the dataset's, else the shipped one).
-        encoder_model_path: local weights of a real encoder (checked against the recorded content hash).
-        encoder_dtype: ``fp32``, ``bf16`` or ``auto`` for the live encoder; None (default): the dtype the
-            dataset recorded. Recorded in result.json.
-        trust_remote_code: allow an ``hf:`` encoder recorded with ``trust_remote_code`` to run its code.
-        seed: seeds training, collection and evaluation starts.
-        device: ``cpu``, ``cuda`` or ``cuda:N`` (resolved).
     """
 
     dataset: Path
@@ -76,20 +69,11 @@ class DaggerConfig:
     steps_per_iteration: int | None = None
     episodes_per_iteration: int = 50
     eval_episodes: int = 100
-    num_envs: int = 10
-    expert: str = "dataset"
-    expert_checkpoint: Path | None = None
-    encoder_model_path: str | None = None
-    encoder_dtype: str | None = None
-    trust_remote_code: bool = False
-    seed: int = 0
-    device: str = "cpu"
 
     def __post_init__(self) -> None:
         check_device_name(self.device)
         check_encoder_dtype(self.encoder_dtype)
-        if self.iterations < 1:
-            raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
+        check_at_least("--iterations", self.iterations, 1)
         if parse_features(self.features).kind != "frozen":
             raise ConfigError(
                 f"dagger aggregates single-step frozen vectors (--features {', '.join(FEATURE_SETS)}); got "
@@ -155,19 +139,7 @@ class CollectedStates:
 
 def _eval_config(config: DaggerConfig, model_dir: Path, out_dir: Path, num_episodes: int = 100) -> EvalConfig:
     """The evaluation settings a DAgger run shares with its collection and its per-iteration evaluation."""
-    return EvalConfig(
-        model_dir=model_dir,
-        out_dir=out_dir,
-        num_episodes=num_episodes,
-        num_envs=config.num_envs,
-        seed=config.seed,
-        expert=config.expert,
-        expert_checkpoint=config.expert_checkpoint,
-        encoder_model_path=config.encoder_model_path,
-        encoder_dtype=config.encoder_dtype,
-        trust_remote_code=config.trust_remote_code,
-        device=config.device,
-    )
+    return EvalConfig(model_dir=model_dir, out_dir=out_dir, num_episodes=num_episodes, **config.closed_loop_settings())
 
 
 def collect_student_states(model_dir: Path, config: DaggerConfig, iteration: int) -> CollectedStates:

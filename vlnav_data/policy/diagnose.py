@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vlnav_data.errors import ConfigError
+from vlnav_data.errors import check_at_least
 from vlnav_data.figures import colormap, save_png, subplots
 from vlnav_data.policy.behaviour import (
     BEHAVIOURS,
@@ -54,10 +54,8 @@ class DiagnoseConfig:
     compare_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.num_gifs < 0:
-            raise ConfigError(f"--num-gifs must be >= 0, got {self.num_gifs}")
-        if self.max_gif_frames < 2:
-            raise ConfigError(f"max_gif_frames must be >= 2, got {self.max_gif_frames}")
+        check_at_least("--num-gifs", self.num_gifs, 0)
+        check_at_least("max_gif_frames", self.max_gif_frames, 2)
 
 
 @dataclass(frozen=True, kw_only=True)

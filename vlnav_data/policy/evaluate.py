@@ -18,6 +18,7 @@ Metrics (all lengths in env steps, one 30 Hz control step counted once):
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from vlnav_data.devices import check_device_name
-from vlnav_data.errors import ConfigError
+from vlnav_data.devices import check_resolved_device
+from vlnav_data.errors import ConfigError, check_at_least
 from vlnav_data.eval_summary import (
     OutcomeSummary,
     PairedStepRatio,
@@ -53,19 +54,12 @@ EVAL_SEED_STREAM = 0x5EED_E7A1
 
 
 @dataclass(frozen=True, kw_only=True)
-class EvalConfig:
-    """Config of ``vlnav-policy eval``.
+class ClosedLoopSettings:
+    """How a student runs in the arena, paired with an expert: the settings ``eval`` and ``dagger`` share.
 
     Attributes:
-        model_dir: a directory written by ``vlnav-policy train`` (encoder, features, arena).
-        out_dir: where result.json and the episode records go.
-        num_episodes: evaluation episodes (the paper used 100).
         num_envs: arenas stepped together.
-        seed: seeds the evaluation's episode seeds (shared with the expert run).
-        policy: ``bc`` (the trained MLP) or ``knn`` (mean action of the k nearest indexed rows).
-        index_dir: the ``vlnav-probe knn`` output directory (``--policy knn`` only).
-        knn_k: neighbours for ``knn`` (None: the index's ``k``).
-        encoder: optional check: must equal the model's encoder.
+        seed: seeds the episode seeds (shared with the expert run).
         encoder_model_path: local weights directory for real encoders (None: the recorded source: the
             Hugging Face cache snapshot at the recorded commit, or the recorded directory); it must hash to
             the recorded content hash.
@@ -75,6 +69,34 @@ class EvalConfig:
         expert: ``dataset`` (the expert that labelled the demos), ``ppo``, ``pursuit`` or ``none``.
         expert_checkpoint: PPO checkpoint (None: the dataset's, else the shipped one).
         device: ``cpu``, ``cuda`` or ``cuda:N`` (resolved).
+    """
+
+    num_envs: int = 10
+    seed: int = 0
+    encoder_model_path: str | None = None
+    encoder_dtype: str | None = None
+    trust_remote_code: bool = False
+    expert: str = "dataset"
+    expert_checkpoint: Path | None = None
+    device: str = "cpu"
+
+    def closed_loop_settings(self) -> dict[str, Any]:
+        """These settings alone, as keyword arguments (e.g. for the :class:`EvalConfig` of a DAgger run)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(ClosedLoopSettings)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig(ClosedLoopSettings):
+    """Config of ``vlnav-policy eval``: the :class:`ClosedLoopSettings`, plus
+
+    Attributes:
+        model_dir: a directory written by ``vlnav-policy train`` (encoder, features, arena).
+        out_dir: where result.json and the episode records go.
+        num_episodes: evaluation episodes (the paper used 100).
+        policy: ``bc`` (the trained MLP) or ``knn`` (mean action of the k nearest indexed rows).
+        index_dir: the ``vlnav-probe knn`` output directory (``--policy knn`` only).
+        knn_k: neighbours for ``knn`` (None: the index's ``k``).
+        encoder: optional check: must equal the model's encoder.
         preset: evaluate in this arena preset instead of the one the dataset was built in (e.g.
             ``text2nav-mujoco`` for a model trained on ``text2nav``); the dataset's instructions, image size,
             action mapping and time limit are kept (``vlnav_data.sim.arena_in_preset``). None: the model's arena.
@@ -87,18 +109,10 @@ class EvalConfig:
     model_dir: Path
     out_dir: Path
     num_episodes: int = 100
-    num_envs: int = 10
-    seed: int = 0
     policy: str = "bc"
     index_dir: Path | None = None
     knn_k: int | None = None
     encoder: str | None = None
-    encoder_model_path: str | None = None
-    encoder_dtype: str | None = None
-    trust_remote_code: bool = False
-    expert: str = "dataset"
-    expert_checkpoint: Path | None = None
-    device: str = "cpu"
     preset: str | None = None
     compile: bool = False
     resize_frames: bool = False
@@ -109,10 +123,8 @@ class EvalConfig:
             from vlnav_data.sim import get_preset
 
             get_preset(self.preset)  # unknown name: ConfigError with a did-you-mean
-        if self.num_episodes < 1:
-            raise ConfigError(f"--num-episodes must be >= 1, got {self.num_episodes}")
-        if self.num_envs < 1:
-            raise ConfigError(f"--num-envs must be >= 1, got {self.num_envs}")
+        check_at_least("--num-episodes", self.num_episodes, 1)
+        check_at_least("--num-envs", self.num_envs, 1)
         if self.policy not in POLICIES:
             raise ConfigError(f"--policy must be one of {', '.join(POLICIES)}, got '{self.policy}'")
         if self.policy == "knn" and self.index_dir is None:
@@ -121,11 +133,8 @@ class EvalConfig:
             raise ConfigError("--index is only used with --policy knn")
         if self.expert not in EXPERTS:
             raise ConfigError(f"--expert must be one of {', '.join(EXPERTS)}, got '{self.expert}'")
-        if self.knn_k is not None and self.knn_k < 1:
-            raise ConfigError(f"--k must be >= 1, got {self.knn_k}")
-        if self.device == "auto":
-            raise ConfigError("device must be resolved (cpu, cuda or cuda:N) before the config is built; got 'auto'")
-        check_device_name(self.device)
+        check_at_least("--k", self.knn_k, 1)
+        check_resolved_device(self.device)
 
 
 def check_camera_size(spec: Any, arena: Any, resize: bool) -> None:

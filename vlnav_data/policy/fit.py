@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from vlnav_data.errors import ConfigError, unknown_name
+from vlnav_data.errors import ConfigError, check_at_least, unknown_name
 from vlnav_data.policy.model import BCPolicyNet
 from vlnav_data.policy.threads import torch_threads
 
@@ -59,18 +59,14 @@ class BCRecipe:
             raise ConfigError(f"hidden_sizes must be positive widths, got {self.hidden_sizes}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ConfigError(f"learning_rate must be a positive number, got {self.learning_rate}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.num_steps < 1:
-            raise ConfigError(f"--steps must be >= 1, got {self.num_steps}")
-        if self.eval_every_steps < 1:
-            raise ConfigError(f"eval_every_steps must be >= 1, got {self.eval_every_steps}")
+        check_at_least("batch_size", self.batch_size, 1)
+        check_at_least("--steps", self.num_steps, 1)
+        check_at_least("eval_every_steps", self.eval_every_steps, 1)
         if self.loss not in LOSSES:
             raise unknown_name("loss", self.loss, LOSSES)
         if self.select_by not in SELECTIONS:
             raise unknown_name("select_by", self.select_by, SELECTIONS)
-        if self.selection_episodes < 1:
-            raise ConfigError(f"selection_episodes must be >= 1, got {self.selection_episodes}")
+        check_at_least("selection_episodes", self.selection_episodes, 1)
 
     @property
     def output(self) -> str:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.dataset import DatasetReader
-from vlnav_data.devices import check_device_name
-from vlnav_data.errors import ConfigError
+from vlnav_data.devices import check_resolved_device
+from vlnav_data.errors import ConfigError, check_at_least
 from vlnav_data.jsonio import to_jsonable
 from vlnav_data.policy.features import FeatureSpec, load_split, parse_features, student_input_keys
 from vlnav_data.policy.fit import DEFAULT_RECIPES, BCRecipe, CurvePoint, FitResult, fit_bc, get_recipe
@@ -64,19 +64,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         parse_features(self.features)
         get_recipe(self.recipe_name)
-        if self.num_threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {self.num_threads}")
-        if self.frame_cache_mib < 1:
-            raise ConfigError(f"--frame-cache-mib must be >= 1, got {self.frame_cache_mib}")
-        if self.num_steps is not None and self.num_steps < 1:
-            raise ConfigError(f"--steps must be >= 1, got {self.num_steps}")
+        check_at_least("--threads", self.num_threads, 1)
+        check_at_least("--frame-cache-mib", self.frame_cache_mib, 1)
+        check_at_least("--steps", self.num_steps, 1)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"--seed must be an integer >= 0, got {self.seed!r}")
-        if self.eval_every_steps is not None and self.eval_every_steps < 1:
-            raise ConfigError(f"--eval-every must be >= 1, got {self.eval_every_steps}")
-        if self.device == "auto":
-            raise ConfigError("device must be resolved (cpu, cuda or cuda:N) before the config is built; got 'auto'")
-        check_device_name(self.device)
+        check_at_least("--eval-every", self.eval_every_steps, 1)
+        check_resolved_device(self.device)
 
     @property
     def recipe_name(self) -> str:

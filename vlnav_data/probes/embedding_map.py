@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vlnav_data.errors import ConfigError
+from vlnav_data.errors import ConfigError, check_at_least
 from vlnav_data.figures import colormap, subplots
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.linear import check_common
@@ -81,10 +81,8 @@ class UmapConfig:
 
     def __post_init__(self) -> None:
         check_common(self.path, self.out_dir, self.features, self.seed)
-        if self.max_points < 20:
-            raise ConfigError(f"--max-points must be >= 20, got {self.max_points}")
-        if self.n_neighbors < 2:
-            raise ConfigError(f"n_neighbors must be >= 2, got {self.n_neighbors}")
+        check_at_least("--max-points", self.max_points, 20)
+        check_at_least("n_neighbors", self.n_neighbors, 2)
         if not 0.0 <= self.min_dist <= 1.0:
             raise ConfigError(f"min_dist must be in [0, 1], got {self.min_dist}")
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.devices import check_device_name
-from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.errors import ConfigError, SchemaError, check_at_least
 from vlnav_data.figures import subplots
 from vlnav_data.knn_index import (
     DEFAULT_IVF_THRESHOLD,
@@ -67,8 +67,7 @@ class KnnProbeConfig:
 
     def __post_init__(self) -> None:
         check_common(self.path, self.out_dir, self.features, self.seed)
-        if self.k < 1:
-            raise ConfigError(f"--k must be >= 1, got {self.k}")
+        check_at_least("--k", self.k, 1)
         if self.weighting not in ("uniform", "similarity"):
             raise ConfigError(f"--weighting must be uniform or similarity, got '{self.weighting}'")
         if self.ivf_threshold < 1 or self.nprobe < 1:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.dataset.schema import check_feature_set
-from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.errors import ConfigError, SchemaError, check_at_least
 from vlnav_data.figures import subplots
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.fitting import ProbeScore, check_classes, classification_probe, regression_probe
@@ -91,12 +91,10 @@ class LinearProbeConfig:
                     f"--target must be one of {', '.join(LINEAR_TARGETS)} (repeat it for several), got "
                     f"{', '.join(self.targets) or 'none'}"
                 )
-        if self.n_folds < 2:
-            raise ConfigError(f"n_folds must be >= 2, got {self.n_folds}")
+        check_at_least("n_folds", self.n_folds, 2)
         if self.max_train_rows is not None and self.max_train_rows < 10:
             raise ConfigError(f"--max-train-rows must be >= 10 (or unset), got {self.max_train_rows}")
-        if self.mlp_max_iter < 1:
-            raise ConfigError(f"mlp_max_iter must be >= 1, got {self.mlp_max_iter}")
+        check_at_least("mlp_max_iter", self.mlp_max_iter, 1)
 
 
 @dataclass(frozen=True, kw_only=True)

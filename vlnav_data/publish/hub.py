@@ -37,11 +37,12 @@ from vlnav_data.publish.lerobot import (
     CODEBASE_VERSION,
     LeRobotExportConfig,
     LeRobotExportResult,
+    LeRobotOptions,
     check_image_options,
     write_lerobot,
 )
 from vlnav_data.publish.shards import HUB_FILE_LIMIT_BYTES, Shard, write_shards
-from vlnav_data.publish.video import DEFAULT_CRF, DEFAULT_VIDEO_CODEC, VIDEO_CODECS
+from vlnav_data.publish.video import VIDEO_CODECS
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SHOWN_VIOLATIONS = 5
@@ -57,8 +58,9 @@ def missing_token_message(token_path: str) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PublishConfig:
-    """``vlnav-data publish FILE --repo-id ORG/NAME``.
+class PublishConfig(LeRobotOptions):
+    """``vlnav-data publish FILE --repo-id ORG/NAME``: the :class:`~vlnav_data.publish.lerobot.LeRobotOptions` of
+    the LeRobot export in the folder, plus
 
     Attributes:
         dataset: the complete, valid ``vlnav-demos`` file to publish.
@@ -68,11 +70,6 @@ class PublishConfig:
         private: create the Hub repository private.
         overwrite: replace the contents of a non-empty ``out_dir``.
         license: Hugging Face licence id of the data (card front matter).
-        images: the LeRobot camera feature: ``video`` (MP4) or ``png`` (in the parquet).
-        encoders: encoders exported as ``observation.<enc>_joint`` (empty = all).
-        video_codec: ``libx264`` (H.264, default) or ``libsvtav1`` (AV1).
-        pix_fmt: ``auto`` (``yuv444p`` below 128 px), ``yuv420p`` or ``yuv444p`` (libx264 only).
-        crf: video constant rate factor.
         shard_max_bytes: every HDF5 file in the folder stays below this (Hub recommendation: 20 GB).
     """
 
@@ -83,11 +80,6 @@ class PublishConfig:
     private: bool = False
     overwrite: bool = False
     license: str = "apache-2.0"
-    images: str = "video"
-    encoders: tuple[str, ...] = ()
-    video_codec: str = DEFAULT_VIDEO_CODEC
-    pix_fmt: str = "auto"
-    crf: int = DEFAULT_CRF
     shard_max_bytes: int = HUB_FILE_LIMIT_BYTES
 
     def __post_init__(self) -> None:
@@ -256,16 +248,7 @@ def publish_dataset(config: PublishConfig) -> PublishResult:
     token = None if config.dry_run else require_token()
     assert config.out_dir is not None
     out = prepare_out_dir(config.out_dir, overwrite=config.overwrite, keep=[config.dataset])
-    export_config = LeRobotExportConfig(
-        dataset=config.dataset,
-        out_dir=out,
-        images=config.images,
-        encoders=config.encoders,
-        video_codec=config.video_codec,
-        pix_fmt=config.pix_fmt,
-        crf=config.crf,
-        overwrite=True,
-    )
+    export_config = LeRobotExportConfig(dataset=config.dataset, out_dir=out, overwrite=True, **config.lerobot_options())
     with DatasetReader(config.dataset) as reader:
         export = write_lerobot(reader, out, export_config)
     shards = write_shards(config.dataset, out, config.shard_max_bytes)

@@ -161,6 +161,23 @@ def _remove_abandoned_attempts(attempts: Path, cell: Cell) -> None:
             lock.release()
 
 
+#: What a cell's record keeps of its :class:`~vlnav_data.policy.TrainResult`, its linear probe scores and its kNN probe.
+TRAIN_KEPT = (
+    "num_steps",
+    "best_step",
+    "best_valid_loss",
+    "final_train_loss",
+    "train_time_s",
+    "num_train_episodes",
+    "num_valid_episodes",
+    "num_train_rows",
+    "input_dim",
+    "privileged_encoder",
+)
+SCORE_KEPT = ("metric", "probe", "shuffled", "baseline", "mlp", "chance", "num_train", "num_valid")
+KNN_KEPT = ("k", "r2", "mse", "baseline_r2", "baseline_mse", "num_vectors", "num_valid")
+
+
 def _run_bc(config: StudyConfig, cell: Cell, directory: Path, device: str) -> dict[str, Any]:
     from vlnav_data.policy import EvalConfig, TrainConfig, evaluate_policy, train_policy
 
@@ -194,18 +211,7 @@ def _run_bc(config: StudyConfig, cell: Cell, directory: Path, device: str) -> di
     )
     s = evaluation.student.success
     return {
-        "train": {
-            "num_steps": train.num_steps,
-            "best_step": train.best_step,
-            "best_valid_loss": train.best_valid_loss,
-            "final_train_loss": train.final_train_loss,
-            "train_time_s": train.train_time_s,
-            "num_train_episodes": train.num_train_episodes,
-            "num_valid_episodes": train.num_valid_episodes,
-            "num_train_rows": train.num_train_rows,
-            "input_dim": train.input_dim,
-            "privileged_encoder": train.privileged_encoder,
-        },
+        "train": {name: getattr(train, name) for name in TRAIN_KEPT},
         "eval": {
             "successes": s["successes"],
             "trials": s["trials"],
@@ -244,29 +250,9 @@ def _run_probe(config: StudyConfig, cell: Cell, directory: Path, device: str) ->
         )
     )
     scores = {
-        "linear": {
-            s.target: {
-                "metric": s.metric,
-                "probe": s.probe,
-                "shuffled": s.shuffled,
-                "baseline": s.baseline,
-                "mlp": s.mlp,
-                "chance": s.chance,
-                "num_train": s.num_train,
-                "num_valid": s.num_valid,
-            }
-            for s in linear.scores
-        },
+        "linear": {s.target: {name: getattr(s, name) for name in SCORE_KEPT} for s in linear.scores},
         "linear_skipped": dict(linear.skipped),
-        "knn": {
-            "k": knn.k,
-            "r2": knn.r2,
-            "mse": knn.mse,
-            "baseline_r2": knn.baseline_r2,
-            "baseline_mse": knn.baseline_mse,
-            "num_vectors": knn.num_vectors,
-            "num_valid": knn.num_valid,
-        },
+        "knn": {name: getattr(knn, name) for name in KNN_KEPT},
         "dim": linear.dim,
         "num_train_episodes": linear.num_train_episodes,
         "num_valid_episodes": linear.num_valid_episodes,

@@ -30,24 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from vlnav_data.errors import CheckpointError, ConfigError
+from vlnav_data.errors import CheckpointError, ConfigError, check_at_least
 from vlnav_data.policy.behaviour import BehaviourThresholds
 from vlnav_data.policy.records import load_eval_dir
-from vlnav_data.viz import arena_map
-from vlnav_data.viz.recording import (
-    check_rrd_path,
-    import_rerun,
-    jpeg,
-    open_recording,
-    parse_indices,
-    select_indices,
-    send_scalars,
-    series_style,
-    set_step,
-    side_panels,
-)
+from vlnav_data.viz import arena_map, recording
+from vlnav_data.viz.recording import WHEELS
 
-WHEELS = ("left_wheel", "right_wheel")
 STUDENT_RGB = (0.84, 0.15, 0.16)
 EXPERT_RGB = (0.17, 0.63, 0.17)
 
@@ -75,11 +63,10 @@ class EvalRecordingConfig:
     thresholds: BehaviourThresholds = field(default_factory=BehaviourThresholds)
 
     def __post_init__(self) -> None:
-        check_rrd_path(self.out)
+        recording.check_rrd_path(self.out)
         if self.episodes is not None:
-            parse_indices(self.episodes)
-        if self.knn_k is not None and self.knn_k < 1:
-            raise ConfigError(f"--k must be >= 1, got {self.knn_k}")
+            recording.parse_indices(self.episodes)
+        check_at_least("--k", self.knn_k, 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,7 +209,7 @@ def blueprint(k: int | None) -> Any:
             rrb.Vertical(*plots),
             column_shares=[2, 3, 3],
         ),
-        *side_panels(),
+        *recording.side_panels(),
     )
 
 
@@ -237,11 +224,11 @@ def record_eval(config: EvalRecordingConfig) -> EvalRecordingResult:
     from vlnav_data.policy.diagnose import diagnose_records
     from vlnav_data.sim import arena_config_from_json
 
-    import_rerun()
+    recording.import_rerun()
     t0 = time.perf_counter()
     student, expert_records, meta = load_eval_dir(config.eval_dir)
     labels = [d.label for d in diagnose_records(student, config.thresholds)]
-    chosen = select_indices((), config.episodes, len(student), f"'{config.eval_dir}'")
+    chosen = recording.select_indices((), config.episodes, len(student), f"'{config.eval_dir}'")
     if chosen is None:
         chosen = [i for i, label in enumerate(labels) if label != "success"]
         if not chosen:
@@ -264,10 +251,11 @@ def record_eval(config: EvalRecordingConfig) -> EvalRecordingResult:
     decided = [decided_at(student, i, labels[i], arena) for i in chosen]
     frame0 = 0
     try:
-        with open_recording("vlnav-policy-diagnose", config.out, blueprint(neighbours and neighbours.k)) as (rec, _):
+        layout = blueprint(neighbours and neighbours.k)
+        with recording.open_recording("vlnav-policy-diagnose", config.out, layout) as (rec, _):
             for side, rgb in (("student", STUDENT_RGB), ("expert", EXPERT_RGB)):
                 for w in WHEELS:
-                    series_style(rec, f"actions/{side}/{w}", f"{side} {w.replace('_', ' ')}", rgb)
+                    recording.series_style(rec, f"actions/{side}/{w}", f"{side} {w.replace('_', ' ')}", rgb)
             arena_map.log_arena(rec, arena)
             for i, step in zip(chosen, decided, strict=True):
                 frame0 += _log_episode(
@@ -305,18 +293,18 @@ def _log_episode(
     """Log evaluation episode ``i`` from ``frame0``; returns its number of steps."""
     from vlnav_data.sim import COLOR_PALETTE, render_views
 
-    rr = import_rerun()
+    rr = recording.import_rerun()
     n = int(student.num_steps[i])
     steps = np.arange(n)
     poses = student.poses_of(i).astype(np.float64)
     actions = student.actions_of(i).astype(np.float64)
     states = student_states(student, i)
     for w, wheel in enumerate(WHEELS):
-        send_scalars(rec, f"actions/student/{wheel}", frame0 + steps, i, steps, actions[:, w])
+        recording.send_scalars(rec, f"actions/student/{wheel}", frame0 + steps, i, steps, actions[:, w])
     if expert is not None:
         queried = np.asarray(expert({"privileged_state": states}, {}), np.float64)
         for w, wheel in enumerate(WHEELS):
-            send_scalars(rec, f"actions/expert/{wheel}", frame0 + steps, i, steps, queried[:, w])
+            recording.send_scalars(rec, f"actions/expert/{wheel}", frame0 + steps, i, steps, queried[:, w])
     frames = render_views(
         arena,
         poses[:n],
@@ -331,7 +319,7 @@ def _log_episode(
     if neighbours is not None:
         sims, ids = neighbours.search(frames, states, instructions)
     names = [arena.color_names[c] for c in student.sphere_color_indices[i]]
-    set_step(rec, frame0, i, 0)
+    recording.set_step(rec, frame0, i, 0)
     rec.log(
         "events/episode",
         rr.TextLog(
@@ -352,8 +340,8 @@ def _log_episode(
         expert_poses = expert_records.poses_of(i).astype(np.float64)
     shown = None
     for t in range(n):
-        set_step(rec, frame0 + t, i, t)
-        rec.log("student/camera", jpeg(frames[t]))
+        recording.set_step(rec, frame0 + t, i, t)
+        rec.log("student/camera", recording.jpeg(frames[t]))
         if instructions[t] != shown:
             rec.log("instruction", rr.TextDocument(instructions[t]))
             shown = instructions[t]
@@ -370,12 +358,12 @@ def _log_episode(
                 demo, step = neighbours.row(row)
                 rec.log(
                     f"knn/neighbour_{j}",
-                    jpeg(neighbours.frame(row)),
+                    recording.jpeg(neighbours.frame(row)),
                     rr.AnyValues(row=int(row), demo=demo, step=int(step), similarity=float(sims[t, j])),
                 )
         if t == decided_step:
             level = rr.TextLogLevel.INFO if label == "success" else rr.TextLogLevel.ERROR
             rec.log("events/failure", rr.TextLog(label, level=level))
-    set_step(rec, frame0 + n - 1, i, n - 1)
+    recording.set_step(rec, frame0 + n - 1, i, n - 1)
     rec.log("events/episode", rr.TextLog(f"episode {i} ends after {n} steps: {student.termination[i]} ({label})"))
     return n

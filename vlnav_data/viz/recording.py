@@ -23,6 +23,8 @@ INSTALL_HINT = "pip install 'vlnav-data[viz]'"
 #: Timelines of every recording: ``frame`` runs over all logged episodes (episode e starts where e - 1
 #: ended, in env steps), ``episode_step`` restarts at 0 in each episode, ``episode`` is the episode's index.
 FRAME, EPISODE_STEP, EPISODE = "frame", "episode_step", "episode"
+#: The wheel channels of an action, in column order (the ``actions/<wheel>`` series).
+WHEELS = ("left_wheel", "right_wheel")
 WEB_PORT = 9090
 GRPC_PORT = 9876
 

@@ -30,6 +30,7 @@ import numpy as np
 from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.viz import arena_map
 from vlnav_data.viz.recording import (
+    WHEELS,
     check_rrd_path,
     import_rerun,
     jpeg,
@@ -47,7 +48,6 @@ FRAME_BLOCK = 64
 """Frames read from the file at once (one episode's frames are never all in memory)."""
 REOPEN_EVERY = 32
 """Episodes read through one HDF5 handle before it is reopened (:class:`EpisodeFile`)."""
-WHEELS = ("left_wheel", "right_wheel")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vlnav_data.devices import check_device_name
-from vlnav_data.errors import ConfigError
+from vlnav_data.errors import ConfigError, check_at_least
 from vlnav_data.probes.cosine import PairTestResult
 from vlnav_data.probes.linear import check_common
 
@@ -71,16 +71,14 @@ class SpatialProbeConfig:
             raise ConfigError(
                 "--features text has no spatial content (one text embedding per instruction); use joint or image"
             )
-        if self.num_pairs < 1:
-            raise ConfigError(f"--num-pairs must be >= 1, got {self.num_pairs}")
+        check_at_least("--num-pairs", self.num_pairs, 1)
         if self.positions_per_colour < 2:
             raise ConfigError(
                 f"--positions-per-colour must be >= 2 (train and test positions), got {self.positions_per_colour}"
             )
         if self.bearing_steps < 3 or self.bearing_steps % 2 == 0:
             raise ConfigError(f"--bearing-steps must be odd and >= 3 (0 in the middle), got {self.bearing_steps}")
-        if self.distance_steps < 2:
-            raise ConfigError(f"--distance-steps must be >= 2, got {self.distance_steps}")
+        check_at_least("--distance-steps", self.distance_steps, 2)
         if not 0.0 < self.max_bearing_frac <= 1.0:
             raise ConfigError(f"max_bearing_frac must be in (0, 1], got {self.max_bearing_frac}")
         if not 0.0 < self.min_distance_m < self.max_distance_m:

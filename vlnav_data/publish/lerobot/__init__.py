@@ -22,7 +22,13 @@ Pieces, each importing only those above it: ``config.py`` (config and result), `
 features), ``writers.py`` (rolling parquet and MP4 writers), ``export.py`` (the export itself).
 """
 
-from vlnav_data.publish.lerobot.config import IMAGE_MODES, LeRobotExportConfig, LeRobotExportResult, check_image_options
+from vlnav_data.publish.lerobot.config import (
+    IMAGE_MODES,
+    LeRobotExportConfig,
+    LeRobotExportResult,
+    LeRobotOptions,
+    check_image_options,
+)
 from vlnav_data.publish.lerobot.export import export_lerobot, write_lerobot
 from vlnav_data.publish.lerobot.layout import CAMERA_KEY, CODEBASE_VERSION, INFO_KEYS
 
@@ -33,6 +39,7 @@ __all__ = [
     "INFO_KEYS",
     "LeRobotExportConfig",
     "LeRobotExportResult",
+    "LeRobotOptions",
     "check_image_options",
     "export_lerobot",
     "write_lerobot",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-from vlnav_data.errors import ConfigError, unknown_name
+from vlnav_data.errors import ConfigError, check_at_least, unknown_name
 from vlnav_data.publish.video import AUTO_PIX_FMT, DEFAULT_CRF, DEFAULT_VIDEO_CODEC, VIDEO_CODECS, check_pix_fmt
 
 IMAGE_MODES = ("video", "png")
@@ -26,12 +27,10 @@ def check_image_options(images: str, video_codec: str, pix_fmt: str) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LeRobotExportConfig:
-    """``vlnav-data export FILE --format lerobot --out DIR``.
+class LeRobotOptions:
+    """How the camera and the embeddings are exported: the options ``export`` and ``publish`` share.
 
     Attributes:
-        dataset: the complete ``vlnav-demos`` HDF5 file to export.
-        out_dir: the folder to write the LeRobot dataset into (new or empty, unless ``overwrite``).
         images: ``video`` (MP4 files, LeRobot's default) or ``png`` (PNG bytes inside the parquet; for
             small sets: no decoder needed, exact pixels).
         encoders: encoders whose ``<enc>_joint`` embeddings become ``observation.<enc>_joint``; empty = all
@@ -43,6 +42,26 @@ class LeRobotExportConfig:
             :data:`vlnav_data.publish.video.SMALL_FRAME_PX`), ``yuv420p`` (LeRobot's default; halves colour
             resolution) or ``yuv444p`` (full colour, ``libx264`` only).
         crf: the encoder's constant rate factor (lower = better quality, bigger files).
+    """
+
+    images: str = "video"
+    encoders: tuple[str, ...] = ()
+    video_codec: str = DEFAULT_VIDEO_CODEC
+    pix_fmt: str = AUTO_PIX_FMT
+    crf: int = DEFAULT_CRF
+
+    def lerobot_options(self) -> dict[str, Any]:
+        """These options alone, as keyword arguments (e.g. for the export a ``publish`` runs)."""
+        return {f.name: getattr(self, f.name) for f in fields(LeRobotOptions)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeRobotExportConfig(LeRobotOptions):
+    """``vlnav-data export FILE --format lerobot --out DIR``: the :class:`LeRobotOptions`, plus
+
+    Attributes:
+        dataset: the complete ``vlnav-demos`` HDF5 file to export.
+        out_dir: the folder to write the LeRobot dataset into (new or empty, unless ``overwrite``).
         overwrite: replace the contents of a non-empty ``out_dir``.
         data_file_size_mb: start a new data parquet file once the current one reaches this size (MB).
         video_file_size_mb: start a new MP4 file once the current one reaches this size (MB).
@@ -54,11 +73,6 @@ class LeRobotExportConfig:
 
     dataset: Path
     out_dir: Path
-    images: str = "video"
-    encoders: tuple[str, ...] = ()
-    video_codec: str = DEFAULT_VIDEO_CODEC
-    pix_fmt: str = AUTO_PIX_FMT
-    crf: int = DEFAULT_CRF
     overwrite: bool = False
     data_file_size_mb: float = 100.0
     video_file_size_mb: float = 200.0
@@ -78,10 +92,8 @@ class LeRobotExportConfig:
                 f"file size limits must be positive, got data {self.data_file_size_mb} MB, "
                 f"video {self.video_file_size_mb} MB"
             )
-        if self.chunks_size < 1:
-            raise ConfigError(f"chunks_size must be >= 1, got {self.chunks_size}")
-        if self.stats_bins < 2:
-            raise ConfigError(f"stats_bins must be >= 2, got {self.stats_bins}")
+        check_at_least("chunks_size", self.chunks_size, 1)
+        check_at_least("stats_bins", self.stats_bins, 2)
 
 
 @dataclass(frozen=True, kw_only=True)

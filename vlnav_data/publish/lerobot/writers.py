@@ -8,6 +8,7 @@ the frame rows and the values the statistics are computed from.
 from __future__ import annotations
 
 import io
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -30,36 +31,76 @@ def png_bytes(frame: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-class RollingParquet:
-    """Parquet files that roll over to ``file-{f+1}`` once one reaches ``max_bytes``."""
+class RollingFiles(ABC):
+    """``chunk-XXX/file-YYY`` files that roll over to the next once one reaches ``max_bytes``, ``chunks_size``
+    files per chunk; a subclass opens, measures and closes one file."""
 
-    def __init__(self, root: Path, template: str, schema: Any, max_bytes: float, chunks_size: int) -> None:
-        self.pa = require("pyarrow")
-        self.pq = require("pyarrow.parquet")
-        self.root, self.template, self.schema = root, template, schema
+    def __init__(self, root: Path, max_bytes: float, chunks_size: int) -> None:
+        self.root = root
         self.max_bytes, self.chunks_size = max_bytes, chunks_size
         self.chunk_index, self.file_index = 0, -1
         self.files: list[str] = []
+
+    def ensure_open(self) -> tuple[int, int]:
+        """Open the next file when none is open or the current one is full; return its indices."""
+        if self.is_open() and self.size_bytes() >= self.max_bytes:
+            self.close()
+        if not self.is_open():
+            self.file_index += 1
+            if self.file_index >= self.chunks_size:
+                self.chunk_index, self.file_index = self.chunk_index + 1, 0
+            rel = self.relative_path(self.chunk_index, self.file_index)
+            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            self.open(self.root / rel)
+            self.files.append(rel)
+        return self.chunk_index, self.file_index
+
+    @abstractmethod
+    def relative_path(self, chunk_index: int, file_index: int) -> str:
+        """The file's path under ``root``, as LeRobot lays it out."""
+
+    @abstractmethod
+    def open(self, path: Path) -> None:
+        """Start writing the file ``path``."""
+
+    @abstractmethod
+    def is_open(self) -> bool:
+        """Whether a file is being written."""
+
+    @abstractmethod
+    def size_bytes(self) -> int:
+        """Bytes written to the open file so far."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Finish the open file, if any."""
+
+
+class RollingParquet(RollingFiles):
+    """Parquet files that roll over to ``file-{f+1}`` once one reaches ``max_bytes``."""
+
+    def __init__(self, root: Path, template: str, schema: Any, max_bytes: float, chunks_size: int) -> None:
+        super().__init__(root, max_bytes, chunks_size)
+        self.pa = require("pyarrow")
+        self.pq = require("pyarrow.parquet")
+        self.template, self.schema = template, schema
         self._sink: Any = None
         self._writer: Any = None
         self.rows_in_file = 0
 
-    def ensure_open(self) -> tuple[int, int]:
-        """Open the next file when none is open or the current one is full; return its indices."""
-        if self._writer is not None and self._sink.tell() >= self.max_bytes:
-            self.close()
-        if self._writer is None:
-            self.file_index += 1
-            if self.file_index >= self.chunks_size:
-                self.chunk_index, self.file_index = self.chunk_index + 1, 0
-            rel = self.template.format(chunk_index=self.chunk_index, file_index=self.file_index)
-            path = self.root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._sink = self.pa.OSFile(str(path), "wb")
-            self._writer = self.pq.ParquetWriter(self._sink, self.schema)
-            self.files.append(rel)
-            self.rows_in_file = 0
-        return self.chunk_index, self.file_index
+    def relative_path(self, chunk_index: int, file_index: int) -> str:
+        return self.template.format(chunk_index=chunk_index, file_index=file_index)
+
+    def open(self, path: Path) -> None:
+        self._sink = self.pa.OSFile(str(path), "wb")
+        self._writer = self.pq.ParquetWriter(self._sink, self.schema)
+        self.rows_in_file = 0
+
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    def size_bytes(self) -> int:
+        return self._sink.tell()
 
     def write(self, table: Any) -> None:
         self._writer.write_table(table)
@@ -72,7 +113,7 @@ class RollingParquet:
             self._writer, self._sink = None, None
 
 
-class RollingVideo:
+class RollingVideo(RollingFiles):
     """MP4 files that roll over once one reaches ``max_bytes``."""
 
     def __init__(
@@ -86,27 +127,25 @@ class RollingVideo:
         max_bytes: float,
         chunks_size: int,
     ) -> None:
-        self.root, self.codec, self.fps, self.shape, self.crf = root, codec, fps, shape, crf
-        self.pix_fmt = pix_fmt
-        self.max_bytes, self.chunks_size = max_bytes, chunks_size
-        self.chunk_index, self.file_index = 0, -1
-        self.files: list[str] = []
+        super().__init__(root, max_bytes, chunks_size)
+        self.codec, self.fps, self.shape, self.crf, self.pix_fmt = codec, fps, shape, crf, pix_fmt
         self.writer: VideoFileWriter | None = None
 
-    def ensure_open(self) -> tuple[int, int]:
-        if self.writer is not None and self.writer.size_bytes() >= self.max_bytes:
-            self.close()
-        if self.writer is None:
-            self.file_index += 1
-            if self.file_index >= self.chunks_size:
-                self.chunk_index, self.file_index = self.chunk_index + 1, 0
-            rel = VIDEO_PATH.format(video_key=CAMERA_KEY, chunk_index=self.chunk_index, file_index=self.file_index)
-            h, w, _ = self.shape
-            self.writer = VideoFileWriter(
-                self.root / rel, codec=self.codec, fps=self.fps, height=h, width=w, crf=self.crf, pix_fmt=self.pix_fmt
-            )
-            self.files.append(rel)
-        return self.chunk_index, self.file_index
+    def relative_path(self, chunk_index: int, file_index: int) -> str:
+        return VIDEO_PATH.format(video_key=CAMERA_KEY, chunk_index=chunk_index, file_index=file_index)
+
+    def open(self, path: Path) -> None:
+        h, w, _ = self.shape
+        self.writer = VideoFileWriter(
+            path, codec=self.codec, fps=self.fps, height=h, width=w, crf=self.crf, pix_fmt=self.pix_fmt
+        )
+
+    def is_open(self) -> bool:
+        return self.writer is not None
+
+    def size_bytes(self) -> int:
+        assert self.writer is not None
+        return self.writer.size_bytes()
 
     def close(self) -> None:
         if self.writer is not None:

@@ -20,6 +20,8 @@ wrapped as CPU tensors (no copy), so a torch consumer on the CPU reads the same 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -38,18 +40,14 @@ class MujocoArenaVecEnv(ArenaVecEnv):
         ConfigError: a non-CPU device, the ``mujoco`` package missing, or a config the backend does not model.
     """
 
-    def __init__(
-        self,
-        config: ArenaConfig,
-        num_envs: int,
-        device: str | torch.device = "cpu",
-        render: bool = True,
-        autoreset_mode: str = "same_step",
-        obs_backend: str = "numpy",
-    ) -> None:
+    def __init__(self, config: ArenaConfig, num_envs: int, device: str | torch.device = "cpu", **options: Any) -> None:
+        """``options``: :class:`ArenaVecEnv`'s ``render``, ``autoreset_mode`` and ``obs_backend``; OpenGL renders
+        the frames, so there are no torch shaders to compile (``compile_renderer`` is refused)."""
         if torch.device(device).type != "cpu":
             raise ConfigError(f"the MuJoCo backend simulates on the CPU; use device='cpu', got {str(device)!r}")
-        super().__init__(config, num_envs, "cpu", render=render, autoreset_mode=autoreset_mode, obs_backend=obs_backend)
+        if "compile_renderer" in options:
+            raise ConfigError("the MuJoCo backend renders with OpenGL: compile_renderer does not apply")
+        super().__init__(config, num_envs, "cpu", **options)
         self.scene = MujocoScene(config, self.num_envs)
 
     def _advance_physics(self, wheel: torch.Tensor, moving: torch.Tensor) -> torch.Tensor:
