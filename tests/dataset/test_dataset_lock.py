@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -15,43 +14,57 @@ from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry
 from vlnav_data.dataset.lock import LockHeldError, WriteLock, read_holder, this_host
 from vlnav_data.errors import ConfigError
 
-# Each racer takes, at the same wall-clock instants, one lock per round and keeps what it wins until
-# every round is over, so two winners of one lock would both be recorded.
+# Each racer takes one lock per round, when the test says "go" to both (each is blocked on its stdin, so the
+# two attempts run together), reports its outcome, and keeps what it wins until the test lets it exit after
+# the last round, so two winners of one lock would both be recorded. No clocks: whatever the interleaving,
+# exactly one racer may win each lock.
 RACER = """
-import json, sys, time
+import json, sys
 from vlnav_data.dataset.lock import WriteLock
-paths, start, break_lock = json.loads(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "1"
-held, outcome = [], []
-for r, path in enumerate(paths):
-    time.sleep(max(0.0, start + 0.2 * r - time.time()))
+paths, break_lock = json.loads(sys.argv[1]), sys.argv[2] == "1"
+held = []
+print("ready", flush=True)
+for path in paths:
+    assert sys.stdin.readline() == "go\\n"
     lock = WriteLock(path, break_lock=break_lock)
     try:
         lock.acquire()
         held.append(lock)
-        outcome.append("won")
+        print(json.dumps("won"), flush=True)
     except Exception as exc:
-        outcome.append(type(exc).__name__ + ": " + str(exc))
-print(json.dumps(outcome), flush=True)
-time.sleep(0.5)
+        print(json.dumps(type(exc).__name__ + ": " + str(exc)), flush=True)
+assert sys.stdin.readline() == "exit\\n"
 """
 
 
 def _race(paths: list[str], break_lock: bool) -> list[list[str]]:
-    start = time.time() + 4.0  # both interpreters are up by then, even on a loaded machine
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", RACER, json.dumps(paths), str(start), "1" if break_lock else "0"],
+            [sys.executable, "-c", RACER, json.dumps(paths), "1" if break_lock else "0"],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(2)
     ]
-    outs = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        outs.append(json.loads(out))
+    try:
+        assert [p.stdout.readline() for p in procs] == ["ready\n", "ready\n"]
+        outs: list[list[str]] = [[], []]
+        for _ in paths:
+            for p in procs:  # both are released before either answers
+                p.stdin.write("go\n")
+                p.stdin.flush()
+            for p, out in zip(procs, outs, strict=True):
+                out.append(json.loads(p.stdout.readline()))
+        for p in procs:  # every round is over: only now may the winners let go
+            _, err = p.communicate("exit\n", timeout=120)
+            assert p.returncode == 0, err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     return outs
 
 
@@ -107,10 +120,10 @@ def test_foreign_holder_message_says_how_to_take_over(tmp_path):
 def test_break_lock_never_breaks_a_live_holder_on_this_host(tmp_path):
     out = tmp_path / "d.h5"
     code = (
-        "import time; from vlnav_data.dataset.lock import WriteLock; "
-        f"lock = WriteLock({str(lock_path(out))!r}); lock.acquire(); print('held', flush=True); time.sleep(60)"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        "import sys; from vlnav_data.dataset.lock import WriteLock; "
+        f"lock = WriteLock({str(lock_path(out))!r}); lock.acquire(); print('held', flush=True); sys.stdin.read()"
+    )  # holds the lock until killed
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline() == b"held\n"
         for lock in (WriteLock(lock_path(out)), WriteLock(lock_path(out), break_lock=True)):
@@ -120,6 +133,7 @@ def test_break_lock_never_breaks_a_live_holder_on_this_host(tmp_path):
         holder.kill()
         holder.wait()
         holder.stdout.close()
+        holder.stdin.close()
     # Killed: the lock file is left behind, and a plain acquire takes it over (the PID is provably gone).
     assert read_holder(lock_path(out)).pid == holder.pid
     with WriteLock(lock_path(out)):

@@ -13,10 +13,8 @@ import numpy as np
 import pytest
 
 from vlnav_data.dataset import (
-    DatasetLayout,
     DatasetReader,
     DatasetWriter,
-    EncoderEntry,
     EpisodeRecord,
     episode_seed,
     episode_split,
@@ -30,52 +28,11 @@ from vlnav_data.dataset.synthetic import write_synthetic_dataset
 from vlnav_data.dataset.validate import validate_dataset
 from vlnav_data.errors import ConfigError, MissingEpisodesError, SchemaError
 
-ENC = {"tiny": 8, "other": 4}
 
-
-def _layout(**over) -> DatasetLayout:
-    kw = dict(
-        image_height=6,
-        image_width=5,
-        state_names=("x_m", "y_m", "cos_yaw"),
-        encoders=tuple(EncoderEntry(name=n, dim=d) for n, d in ENC.items()),
-        fps=30.0,
-        build_config={"seed": 1, "num_episodes": 3, "expert": "pursuit"},
-        sim_config={"preset": "text2nav"},
-    )
-    kw.update(over)
-    return DatasetLayout(**kw)
-
-
-def _episode(i: int, t: int, instr: list[str] | None = None, split: str = "train") -> EpisodeRecord:
-    rng = np.random.default_rng(i)
-    instr = instr or ["go to the red ball"] * t
-    return EpisodeRecord(
-        actions=rng.uniform(-1, 1, (t, 2)).astype(np.float32),
-        wheel_vel_radps=rng.uniform(-20, 20, (t, 2)).astype(np.float32),
-        rewards=rng.standard_normal(t).astype(np.float32),
-        dones=np.r_[np.zeros(t - 1), 1].astype(np.uint8),
-        rgb=rng.integers(0, 256, (t, 6, 5, 3), dtype=np.uint8),
-        privileged_state=rng.standard_normal((t, 3)).astype(np.float32),
-        instructions=instr,
-        image_embeddings={n: rng.standard_normal((t, d)) for n, d in ENC.items()},
-        joint_embeddings={n: rng.standard_normal((t, d)) for n, d in ENC.items()},
-        text_embeddings={n: {s: np.full(d, hash(s) % 7, dtype=np.float32) for s in set(instr)} for n, d in ENC.items()},
-        seed=100 + i,
-        episode_index=i,
-        target_index=0,
-        target_color="red",
-        termination="success",
-        success=True,
-        expert="pursuit",
-        split=split,
-    )
-
-
-def test_written_file_roundtrips_through_reader(tmp_path):
+def test_written_file_roundtrips_through_reader(tmp_path, toy_layout, toy_episode):
     out = tmp_path / "d.h5"
-    eps = [_episode(0, 5), _episode(1, 3, ["a", "b", "a"], split="valid"), _episode(2, 4, ["b", "c", "c", "a"])]
-    w = DatasetWriter(out, _layout())
+    eps = [toy_episode(0, 5), toy_episode(1, ["a", "b", "a"], split="valid"), toy_episode(2, ["b", "c", "c", "a"])]
+    w = DatasetWriter(out, toy_layout())
     for ep in eps:
         w.append_episode(ep)
     assert not out.exists() and partial_path(out).exists() and lock_path(out).exists()
@@ -116,9 +73,9 @@ def test_written_file_roundtrips_through_reader(tmp_path):
         assert f.attrs["complete"]
 
 
-def test_bad_episodes_are_refused_with_the_reason(tmp_path):
-    w = DatasetWriter(tmp_path / "d.h5", _layout())
-    ep = _episode(0, 4)
+def test_bad_episodes_are_refused_with_the_reason(tmp_path, toy_layout, toy_episode):
+    w = DatasetWriter(tmp_path / "d.h5", toy_layout())
+    ep = toy_episode(0, 4)
     with pytest.raises(SchemaError, match=r"rgb: expected \(4, 6, 5, 3\)"):
         w.append_episode(EpisodeRecord(**{**ep.__dict__, "rgb": np.zeros((4, 7, 5, 3), np.uint8)}))
     with pytest.raises(SchemaError, match=r"within \[-1, 1\]"):
@@ -129,27 +86,27 @@ def test_bad_episodes_are_refused_with_the_reason(tmp_path):
     w.close()
 
 
-def test_create_refuses_existing_outputs_and_overwrite_keeps_old_file_until_done(tmp_path):
+def test_create_refuses_existing_outputs_and_overwrite_keeps_old_file_until_done(tmp_path, toy_layout, toy_episode):
     out = tmp_path / "d.h5"
     out.write_bytes(b"old")
     with pytest.raises(ConfigError, match="already exists; pass --overwrite"):
-        DatasetWriter(out, _layout())
+        DatasetWriter(out, toy_layout())
     assert not lock_path(out).exists()
-    w = DatasetWriter(out, _layout(), mode="overwrite")
-    w.append_episode(_episode(0, 3))
+    w = DatasetWriter(out, toy_layout(), mode="overwrite")
+    w.append_episode(toy_episode(0, 3))
     assert out.read_bytes() == b"old"  # untouched until finalize
     w.finalize()
     with DatasetReader(out) as r:
         assert len(r) == 1
     with pytest.raises(ConfigError, match="already complete, so there is nothing to resume"):
-        DatasetWriter(out, _layout(), mode="resume")
+        DatasetWriter(out, toy_layout(), mode="resume")
 
 
-def test_resume_drops_uncommitted_demo_and_trims_instruction_table(tmp_path):
+def test_resume_drops_uncommitted_demo_and_trims_instruction_table(tmp_path, toy_layout, toy_episode):
     out = tmp_path / "d.h5"
-    w = DatasetWriter(out, _layout())
-    w.append_episode(_episode(0, 3, ["a"] * 3))
-    w.append_episode(_episode(1, 3, ["b"] * 3))
+    w = DatasetWriter(out, toy_layout())
+    w.append_episode(toy_episode(0, ["a"] * 3))
+    w.append_episode(toy_episode(1, ["b"] * 3))
     w.close()
     # Simulate a crash inside append_episode: a new instruction row and a demo without num_samples.
     with h5py.File(partial_path(out), "r+") as f:
@@ -158,10 +115,10 @@ def test_resume_drops_uncommitted_demo_and_trims_instruction_table(tmp_path):
         g = f["data"].create_group("demo_2")
         g.create_dataset("actions", data=np.zeros((2, 2), np.float32))
     with pytest.raises(ConfigError, match="unfinished build exists"):
-        DatasetWriter(out, _layout())
-    w = DatasetWriter(out, _layout(), mode="resume")
+        DatasetWriter(out, toy_layout())
+    w = DatasetWriter(out, toy_layout(), mode="resume")
     assert w.num_episodes == 2 and w.episode_indices == (0, 1) and w.instructions == ("a", "b")
-    w.append_episode(_episode(2, 2, ["c", "a"]))
+    w.append_episode(toy_episode(2, ["c", "a"]))
     w.finalize()
     with DatasetReader(out) as r:
         assert r.demo_names == ("demo_0", "demo_1", "demo_2")
@@ -169,49 +126,52 @@ def test_resume_drops_uncommitted_demo_and_trims_instruction_table(tmp_path):
         assert r.total_steps == 8
 
 
-def test_resume_with_different_config_names_the_fields(tmp_path):
+def test_resume_with_different_config_names_the_fields(tmp_path, toy_layout):
     out = tmp_path / "d.h5"
-    DatasetWriter(out, _layout()).close()
-    changed = _layout(build_config={"seed": 2, "num_episodes": 9, "expert": "pursuit"})
+    DatasetWriter(out, toy_layout()).close()
+    changed = toy_layout(build_config={"seed": 2, "num_episodes": 9, "expert": "pursuit"})
     with pytest.raises(ConfigError, match=r"seed \(file: 1, now: 2\)") as info:
         DatasetWriter(out, changed, mode="resume")
     assert "num_episodes" in str(info.value)
     w = DatasetWriter(out, changed, mode="resume", resume_ignore=["num_episodes", "seed"])
     w.close()
     with pytest.raises(ConfigError, match="layout"):
-        DatasetWriter(out, _layout(image_width=9), mode="resume")
+        DatasetWriter(out, toy_layout(image_width=9), mode="resume")
 
 
-def test_lock_refuses_second_writer_and_stale_lock_is_taken_over(tmp_path):
+def test_lock_refuses_second_writer_and_stale_lock_is_taken_over(tmp_path, toy_layout):
     out = tmp_path / "d.h5"
     # A live process of this host holds the lock.
     code = (
-        "import sys, time; from vlnav_data.dataset.lock import WriteLock; "
-        f"lock = WriteLock({str(lock_path(out))!r}); lock.acquire(); print('held', flush=True); time.sleep(60)"
+        "import sys; from vlnav_data.dataset.lock import WriteLock; "
+        f"lock = WriteLock({str(lock_path(out))!r}); lock.acquire(); print('held', flush=True); sys.stdin.read()"
+    )  # holds the lock until killed
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         assert holder.stdout.readline() == b"held\n"
         with pytest.raises(ConfigError, match=f"another process \\(pid {holder.pid} on"):
-            DatasetWriter(out, _layout())
+            DatasetWriter(out, toy_layout())
         assert not partial_path(out).exists() and not out.exists()
     finally:
         holder.kill()
         holder.wait()
         holder.stdout.close()
+        holder.stdin.close()
     # The holder was SIGKILLed: its lock file is left behind, and the next writer takes it over.
     assert lock_path(out).exists()
-    w = DatasetWriter(out, _layout())
+    w = DatasetWriter(out, toy_layout())
     assert lock_path(out).read_text().splitlines()[0] == str(os.getpid())
     w.close()
     assert not lock_path(out).exists()
 
 
-def test_unwritable_directory_is_a_config_error(tmp_path):
+def test_unwritable_directory_is_a_config_error(tmp_path, toy_layout):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ConfigError, match="cannot create the output directory"):
-        DatasetWriter(blocker / "sub" / "d.h5", _layout())
+        DatasetWriter(blocker / "sub" / "d.h5", toy_layout())
 
 
 def test_killed_writer_leaves_only_partial_with_committed_episodes(tmp_path):
