@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 
+def fields_of(obj: Any) -> dict[str, Any]:
+    """A dataclass instance's fields by name, values as they are (a result records its config this way)."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
 def to_jsonable(obj: Any) -> Any:
     """Convert dataclasses, paths and numpy scalars/arrays to strict-JSON values (NaN and inf become null)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -16,20 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.dataset import DatasetReader
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 ENCODERS = ("siglip-tiny-random", "clip-tiny-random", "vilt-tiny-random", "oracle")
+# The build both tests start from, over the shared small build (small_build, tests/conftest.py).
 BASE = dict(
-    num_episodes=6,
-    encoders=ENCODERS,
-    expert="pursuit",
-    image_size_px=64,
-    max_episode_steps=60,
-    num_envs=3,
-    seed=5,
-)
+    num_episodes=6, encoders=ENCODERS, image_size_px=64, max_episode_steps=60, num_envs=3, seed=5
+)  # over small_build
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -38,10 +33,10 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory):
+def builds(tmp_path_factory, small_build):
     d = tmp_path_factory.mktemp("gpu-build")
-    cpu = build_dataset(BuildConfig(out=str(d / "cpu.h5"), device="cpu", **BASE))
-    cuda = build_dataset(BuildConfig(out=str(d / "cuda.h5"), device="cuda", **BASE))
+    cpu = build_dataset(small_build(d / "cpu.h5", device="cpu", **BASE))
+    cuda = build_dataset(small_build(d / "cuda.h5", device="cuda", **BASE))
     return cpu, cuda
 
 
@@ -67,10 +62,10 @@ def test_cuda_build_records_the_cpu_episodes(builds):
                         assert _cosines(x[key], y[key]).min() >= 0.99, key
 
 
-def test_cuda_build_with_compile_reports_compile_time_apart(tmp_path):
+def test_cuda_build_with_compile_reports_compile_time_apart(tmp_path, small_build):
     res = build_dataset(
-        BuildConfig(
-            out=str(tmp_path / "compiled.h5"),
+        small_build(
+            tmp_path / "compiled.h5",
             device="cuda",
             compile=True,
             **{**BASE, "encoders": ("siglip-tiny-random", "vilt-tiny-random"), "num_episodes": 3},

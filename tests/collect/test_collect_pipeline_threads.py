@@ -9,26 +9,17 @@ import time
 
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.dataset import DatasetWriter, lock_path, partial_path
 
-BASE = dict(
-    num_episodes=6,
-    encoders=("oracle",),
-    expert="pursuit",
-    image_size_px=16,
-    max_episode_steps=20,
-    num_envs=2,
-    device="cpu",
-    seed=3,
-)
+BASE = dict(num_episodes=6, image_size_px=16, max_episode_steps=20, seed=3)  # over small_build (tests/conftest.py)
 
 
 def _pipeline_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("vlnav-build-") and t.is_alive()]
 
 
-def test_a_writer_thread_error_surfaces_and_no_thread_is_left(tmp_path, monkeypatch):
+def test_a_writer_thread_error_surfaces_and_no_thread_is_left(tmp_path, monkeypatch, small_build):
     original = DatasetWriter.append_episode
     calls = []
 
@@ -41,12 +32,12 @@ def test_a_writer_thread_error_surfaces_and_no_thread_is_left(tmp_path, monkeypa
     monkeypatch.setattr(DatasetWriter, "append_episode", failing_append)
     out = tmp_path / "d.h5"
     with pytest.raises(OSError, match="injected: the disk went away"):
-        build_dataset(BuildConfig(out=str(out), **BASE))
+        build_dataset(small_build(out, **BASE))
     assert _pipeline_threads() == []
     assert partial_path(out).exists() and not out.exists() and not lock_path(out).exists()
 
 
-def test_a_slow_write_in_flight_is_waited_for_when_the_simulation_fails(tmp_path, monkeypatch):
+def test_a_slow_write_in_flight_is_waited_for_when_the_simulation_fails(tmp_path, monkeypatch, small_build):
     """The simulation thread fails while the writer is inside a (slow) append: build_dataset re-raises the
     simulation's error only after that append has finished, so nothing touches the file afterwards."""
     original = DatasetWriter.append_episode
@@ -72,7 +63,7 @@ def test_a_slow_write_in_flight_is_waited_for_when_the_simulation_fails(tmp_path
     monkeypatch.setattr(rollout_module, "_finish", failing_finish)
     out = tmp_path / "d.h5"
     with pytest.raises(RuntimeError, match="injected: simulator failure"):
-        build_dataset(BuildConfig(out=str(out), **BASE))
+        build_dataset(small_build(out, **BASE))
     raised_at = time.monotonic()
     assert _pipeline_threads() == []
     assert all(t <= raised_at for t in finished)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.dataset import DatasetReader
 from vlnav_data.dataset.validate import validate_dataset
 from vlnav_data.encoders import make_encoder
@@ -22,20 +22,11 @@ ENCODERS = ("clip-tiny-random", "vilt-tiny-random", "oracle")
 
 
 @pytest.fixture(scope="module")
-def multi_encoder_file(tmp_path_factory):
+def multi_encoder_file(tmp_path_factory, small_build):
     out = tmp_path_factory.mktemp("e2e") / "multi.h5"
     build_dataset(
-        BuildConfig(
-            out=str(out),
-            num_episodes=5,
-            encoders=ENCODERS,
-            expert="pursuit",
-            image_size_px=32,
-            max_episode_steps=40,
-            valid_fraction=0.4,
-            num_envs=5,
-            seed=1,
-            device="cpu",
+        small_build(
+            out, num_episodes=5, encoders=ENCODERS, max_episode_steps=40, valid_fraction=0.4, num_envs=5, seed=1
         )
     )
     return out

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.policy.actors import torch_predictor
 from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
 from vlnav_data.policy.fit import BCRecipe, fit_bc
@@ -55,19 +55,17 @@ def test_bc_training_on_cuda_matches_cpu_within_tolerance():
 
 
 @pytest.fixture(scope="module")
-def siglip_model(tmp_path_factory):
+def siglip_model(tmp_path_factory, small_build):
     d = tmp_path_factory.mktemp("gpu-policy")
     data = d / "demos.h5"
     build_dataset(
-        BuildConfig(
-            out=str(data),
+        small_build(
+            data,
             num_episodes=8,
             encoders=("siglip-tiny-random",),
-            expert="pursuit",
             image_size_px=64,
             max_episode_steps=80,
             num_envs=4,
-            device="cpu",
             seed=2,
         )
     )

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.dataset import DatasetReader
 from vlnav_data.encoders import make_encoder, recorded_seed
 from vlnav_data.policy.dagger import DaggerConfig, run_dagger
@@ -21,20 +21,11 @@ from vlnav_data.sim import arena_config_from_json
 
 
 @pytest.fixture(scope="module")
-def arena_dataset(tmp_path_factory):
+def arena_dataset(tmp_path_factory, small_build):
     out = tmp_path_factory.mktemp("policy_pipeline") / "oracle.h5"
     build_dataset(
-        BuildConfig(
-            out=str(out),
-            num_episodes=6,
-            encoders=("oracle",),
-            expert="pursuit",
-            image_size_px=16,
-            max_episode_steps=150,
-            valid_fraction=0.3,
-            num_envs=3,
-            seed=0,
-            device="cpu",
+        small_build(
+            out, num_episodes=6, image_size_px=16, max_episode_steps=150, valid_fraction=0.3, num_envs=3, seed=0
         )
     )
     return out

@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from vlnav_data.cli.policy import app
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.dataset import DatasetReader
 from vlnav_data.errors import ConfigError
 from vlnav_data.eval_summary import PairedStepRatio, format_paired_ratio
@@ -27,21 +27,19 @@ PX = 36  # the smallest frame the conv trunk takes
 
 
 @pytest.fixture(scope="module")
-def frames_dataset(tmp_path_factory):
+def frames_dataset(tmp_path_factory, small_build):
     out = tmp_path_factory.mktemp("pixels") / "tiny.h5"
     build_dataset(
-        BuildConfig(
-            out=str(out),
+        small_build(
+            out,
             num_episodes=6,
             encoders=("siglip-tiny-random",),
-            expert="pursuit",
             instructions="color",
             image_size_px=PX,
             max_episode_steps=40,
             valid_fraction=0.34,
             num_envs=3,
             seed=0,
-            device="cpu",
         )
     )
     return out

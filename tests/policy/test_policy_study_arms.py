@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from vlnav_data.cli.study import app
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.study.config import StudyConfig, study_cells
 
 runner = CliRunner()
@@ -25,12 +25,11 @@ def test_probe_cells_only_for_frozen_features():
     assert cells[2].cell_id.startswith("bc__a__oracle__history-4-")  # ':' kept out of directory names
 
 
-def test_study_runs_the_three_feature_sets(tmp_path):
+def test_study_runs_the_three_feature_sets(tmp_path, small_build):
     data = tmp_path / "px.h5"
     build_dataset(
-        BuildConfig(out=str(data), num_episodes=5, encoders=("siglip-tiny-random",), expert="pursuit",
-                    instructions="color", image_size_px=36, max_episode_steps=30, valid_fraction=0.4, num_envs=5,
-                    seed=0, device="cpu")
+        small_build(data, num_episodes=5, encoders=("siglip-tiny-random",), instructions="color", image_size_px=36,
+                    max_episode_steps=30, valid_fraction=0.4, num_envs=5, seed=0)
     )  # fmt: skip
     out = tmp_path / "study"
     args = ["run", str(data), "--out", str(out), "--features", "joint", "--features", "pixels", "--features",

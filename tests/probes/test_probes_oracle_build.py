@@ -5,25 +5,15 @@ from __future__ import annotations
 import pytest
 
 from vlnav_data.collect import build_dataset
-from vlnav_data.collect.config import BuildConfig
 from vlnav_data.probes import LinearProbeConfig, run_linear_probe
 
 
 @pytest.mark.slow  # a real pursuit-expert build (simulator + renderer) takes 30-100 s on the shared 2-core machine
-def test_oracle_build_linear_probe_reads_bearing(tmp_path):
+def test_oracle_build_linear_probe_reads_bearing(tmp_path, small_build):
     path = tmp_path / "oracle.h5"
     build_dataset(
-        BuildConfig(
-            out=str(path),
-            encoders=("oracle",),
-            expert="pursuit",
-            num_episodes=16,
-            image_size_px=32,
-            valid_fraction=0.3,
-            num_envs=8,
-            instructions="paper",
-            device="cpu",
-            seed=1,
+        small_build(
+            path, num_episodes=16, valid_fraction=0.3, num_envs=8, instructions="paper", seed=1, max_episode_steps=None
         )
     )
     cfg = LinearProbeConfig(path=path, out_dir=tmp_path / "lin", targets=("bearing", "spatial_word"), mlp=False)

@@ -11,27 +11,25 @@ import pytest
 
 #: Build seed 47 gives five episodes with five different targets, so with colour-only instructions the
 #: file's instruction table holds every colour prompt.
+#: Over the shared small build (small_build, tests/conftest.py).
 BUILD = dict(
     num_episodes=5,
     encoders=("oracle", "siglip-tiny-random"),
-    expert="pursuit",
     instructions="color",
-    image_size_px=32,
     max_episode_steps=40,
     num_envs=5,
     seed=47,
     valid_fraction=0.2,
-    device="cpu",
 )
 
 
 @pytest.fixture(scope="session")
-def demos(tmp_path_factory) -> Path:
+def demos(tmp_path_factory, small_build) -> Path:
     """A 5-episode text2nav build (32 px frames, 40-step limit) with oracle and tiny SigLIP embeddings."""
-    from vlnav_data.collect import BuildConfig, build_dataset
+    from vlnav_data.collect import build_dataset
 
     out = tmp_path_factory.mktemp("viz") / "demos.h5"
-    return build_dataset(BuildConfig(out=str(out), **BUILD)).path
+    return build_dataset(small_build(out, **BUILD)).path
 
 
 @pytest.fixture(scope="session")

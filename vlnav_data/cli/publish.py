@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -32,6 +33,14 @@ PIX_FMT = typer.Option(
 CRF = typer.Option(18, "--crf", help="Video constant rate factor (lower: better, bigger).")
 
 
+def _lerobot_options(images: str, encoder: list[str], video_codec: str, pix_fmt: str, crf: int) -> dict[str, Any]:
+    """The LeRobot options as both configs take them (:class:`~vlnav_data.publish.lerobot.LeRobotOptions`)."""
+    from vlnav_data.publish.lerobot import LeRobotOptions
+
+    options = LeRobotOptions(images=images, encoders=tuple(encoder), video_codec=video_codec, pix_fmt=pix_fmt, crf=crf)
+    return options.lerobot_options()
+
+
 def export(
     file: Path = typer.Argument(..., help="A complete vlnav-demos .h5 file."),
     out: Path = typer.Option(..., "--out", help="Folder for the LeRobot dataset (new or empty), with result.json."),
@@ -52,12 +61,8 @@ def export(
         config = LeRobotExportConfig(
             dataset=file,
             out_dir=out,
-            images=images,
-            encoders=tuple(encoder),
-            video_codec=video_codec,
-            pix_fmt=pix_fmt,
-            crf=crf,
             overwrite=overwrite,
+            **_lerobot_options(images, encoder, video_codec, pix_fmt, crf),
         )
         return export_lerobot(config)
 
@@ -101,12 +106,8 @@ def publish(
             private=private,
             overwrite=overwrite,
             license=license,
-            images=images,
-            encoders=tuple(encoder),
-            video_codec=video_codec,
-            pix_fmt=pix_fmt,
-            crf=crf,
             shard_max_bytes=int(shard_max_gb * 1e9),
+            **_lerobot_options(images, encoder, video_codec, pix_fmt, crf),
         )
         return publish_dataset(config)
 

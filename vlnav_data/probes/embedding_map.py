@@ -20,6 +20,7 @@ import numpy as np
 
 from vlnav_data.errors import ConfigError, check_at_least
 from vlnav_data.figures import colormap, subplots
+from vlnav_data.jsonio import fields_of
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.linear import check_common
 from vlnav_data.probes.report import markdown_table, save_figure, write_report
@@ -185,7 +186,7 @@ def run_umap(config: UmapConfig) -> UmapResult:
         figure=figure,
         report=out / "report.md",
         elapsed_s=time.perf_counter() - t0,
-        config={k: getattr(config, k) for k in config.__dataclass_fields__},
+        config=fields_of(config),
     )
     _write_umap_report(out, result)
     return result

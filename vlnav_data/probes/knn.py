@@ -19,6 +19,7 @@ import numpy as np
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, SchemaError, check_at_least
 from vlnav_data.figures import subplots
+from vlnav_data.jsonio import fields_of
 from vlnav_data.knn_index import (
     DEFAULT_IVF_THRESHOLD,
     DEFAULT_NPROBE,
@@ -192,7 +193,7 @@ def run_knn_probe(config: KnnProbeConfig) -> KnnProbeResult:
         files=[*files, figure],
         report=out / "report.md",
         elapsed_s=0.0,
-        config={k: getattr(config, k) for k in config.__dataclass_fields__},
+        config=fields_of(config),
     )
     _write_knn_report(out, result, figure)
     return _with_elapsed(result, time.perf_counter() - t0)

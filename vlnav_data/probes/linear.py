@@ -24,6 +24,7 @@ import numpy as np
 from vlnav_data.dataset.schema import check_feature_set
 from vlnav_data.errors import ConfigError, SchemaError, check_at_least
 from vlnav_data.figures import subplots
+from vlnav_data.jsonio import fields_of
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.fitting import ProbeScore, check_classes, classification_probe, regression_probe
 from vlnav_data.probes.report import markdown_table, save_figure, write_report
@@ -292,7 +293,7 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
         report=report,
         figures=figures,
         elapsed_s=time.perf_counter() - t0,
-        config={k: getattr(config, k) for k in config.__dataclass_fields__},
+        config=fields_of(config),
     )
 
 

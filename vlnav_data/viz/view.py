@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.jsonio import fields_of
 from vlnav_data.viz import arena_map
 from vlnav_data.viz.recording import (
     WHEELS,
@@ -318,7 +319,7 @@ def view_dataset(config: ViewConfig, *, on_serving: Callable[[str], None] | None
         colours=colours,
         map=map_kind,
         elapsed_s=time.perf_counter() - t0,
-        config={k: getattr(config, k) for k in config.__dataclass_fields__},
+        config=fields_of(config),
     )
 
 

@@ -53,9 +53,9 @@ the encoders' batch invariance (1e-5 in fp32) plus one float16 rounding step for
 DEFAULT_BATCH_FRAMES = 256
 """Frames per cross-episode batch when neither the config nor any encoder names a batch size."""
 
-JOINT_FUSION = "l2(l2(image) + l2(text))"
-FUSED_MODEL_FUSION = "the model's own pooled image+text output (encode_pairs)"
-"""How ``joint`` is computed (:func:`embed_episode`), as the file records it (``EncoderEntry.fusion``)."""
+#: How ``joint`` is computed (:func:`embed_episode`), as the file records it (``EncoderEntry.fusion``), by whether
+#: the encoder is fused (``EncoderSpec.fused``).
+FUSION = {False: "l2(l2(image) + l2(text))", True: "the model's own pooled image+text output (encode_pairs)"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +162,7 @@ def encoder_entry(spec: Any) -> EncoderEntry:
         dim=spec.dim,
         model_id=spec.model_id,
         revision=spec.revision,
-        fusion=FUSED_MODEL_FUSION if spec.fused else JOINT_FUSION,
+        fusion=FUSION[bool(spec.fused)],
         privileged=spec.privileged,
         note=spec.note,
         source=spec.source,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from vlnav_data.errors import SchemaError
+from vlnav_data.jsonio import fields_of
 from vlnav_data.probes import labels as lab
 from vlnav_data.probes.cosine import PUBLISHED_SIGLIP, pair_test
 from vlnav_data.probes.rows import load_probe_data
@@ -73,7 +74,7 @@ def run_spatial_probe(config: SpatialProbeConfig) -> SpatialProbeResult:
         figures=figures,
         report=out / "report.md",
         elapsed_s=time.perf_counter() - t0,
-        config={k: getattr(config, k) for k in config.__dataclass_fields__},
+        config=fields_of(config),
     )
     write_spatial_report(out, result)
     return result
