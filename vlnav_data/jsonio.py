@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import Any
 
 
-def fields_of(obj: Any) -> dict[str, Any]:
-    """A dataclass instance's fields by name, values as they are (a result records its config this way)."""
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+def fields_of(obj: Any, named_by: type | None = None) -> dict[str, Any]:
+    """A dataclass instance's fields by name, values as they are (a result records its config this way).
+
+    Args:
+        obj: the dataclass instance.
+        named_by: only the fields this dataclass declares (e.g. a base that two configs share, or the narrow
+            view of a config that a function takes); default: all of ``obj``'s.
+    """
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(named_by or obj)}
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.collect.executors import ExecutorConfig
 from vlnav_data.collect.sharded import shard_path, shards_dir
 from vlnav_data.dataset import lock_path
@@ -28,16 +28,8 @@ from vlnav_data.dataset.lock import read_holder
 
 ray = pytest.importorskip("ray")
 
-BASE = dict(
-    num_episodes=24,
-    encoders=("oracle",),
-    expert="pursuit",
-    image_size_px=32,
-    max_episode_steps=40,
-    num_envs=1,
-    device="cpu",
-    seed=21,
-)
+# Over the shared small build (small_build, tests/conftest.py).
+BASE = dict(num_episodes=24, image_size_px=32, max_episode_steps=40, num_envs=1, seed=21)
 CLI = [sys.executable, "-c", "from vlnav_data.cli.data import main; main()"]
 
 
@@ -47,9 +39,9 @@ def cluster(local_ray_cluster):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, dataset_arrays):
+def reference(tmp_path_factory, dataset_arrays, small_build):
     # Arrays do not depend on the number of arenas: the reference simulates 8 at once to be quick.
-    cfg = BuildConfig(out=str(tmp_path_factory.mktemp("ref") / "ref.h5"), **{**BASE, "num_envs": 8})
+    cfg = small_build(tmp_path_factory.mktemp("ref") / "ref.h5", **{**BASE, "num_envs": 8})
     return dataset_arrays(build_dataset(cfg).path)
 
 
@@ -62,10 +54,15 @@ def two_workers(cluster):
     return cluster
 
 
-def _ray_config(cluster, out, **over):
-    return BuildConfig(
-        out=str(out), num_shards=2, executor=ExecutorConfig(kind="ray", address=cluster.address), **{**BASE, **over}
-    )
+@pytest.fixture
+def ray_config(small_build):
+    """``ray_config(cluster, out, **fields)``: :data:`BASE` in two shards on ``cluster``; ``fields`` replace it."""
+
+    def make(cluster, out, **over):
+        executor = ExecutorConfig(kind="ray", address=cluster.address)
+        return small_build(out, num_shards=2, executor=executor, **{**BASE, **over})
+
+    return make
 
 
 def _fault_after(episodes: int, fault):
@@ -118,7 +115,7 @@ def test_traffic_stays_on_the_loopback(cluster, ray_process_ids):
 
 
 def test_a_node_lost_mid_shard_is_retried_and_resumes(
-    two_workers, reference, tmp_path, dataset_arrays, assert_same_arrays
+    two_workers, reference, tmp_path, dataset_arrays, assert_same_arrays, ray_config
 ):
     cluster = two_workers
 
@@ -127,7 +124,7 @@ def test_a_node_lost_mid_shard_is_retried_and_resumes(
         cluster.remove_node(node)
 
     progress, seen = _fault_after(2, remove_node)
-    res = build_dataset(_ray_config(cluster, tmp_path / "d.h5"), progress=progress)
+    res = build_dataset(ray_config(cluster, tmp_path / "d.h5"), progress=progress)
     lost = seen["state"]
     shard0 = res.shards[0]
     assert shard0.attempts == 2 and shard0.node != lost.node
@@ -138,10 +135,10 @@ def test_a_node_lost_mid_shard_is_retried_and_resumes(
 
 
 def test_a_worker_killed_mid_shard_is_retried_and_resumes(
-    two_workers, reference, tmp_path, dataset_arrays, assert_same_arrays
+    two_workers, reference, tmp_path, dataset_arrays, assert_same_arrays, ray_config
 ):
     progress, seen = _fault_after(2, lambda st: os.kill(st.pid, signal.SIGKILL))
-    res = build_dataset(_ray_config(two_workers, tmp_path / "d.h5"), progress=progress)
+    res = build_dataset(ray_config(two_workers, tmp_path / "d.h5"), progress=progress)
     killed = seen["state"]
     shard0 = res.shards[0]
     assert shard0.attempts == 2
@@ -195,9 +192,9 @@ def _live_writer(path) -> bool:
     return holder is not None and holder.alive_here
 
 
-def test_a_failing_shard_stops_the_build_with_its_own_error(two_workers, tmp_path):
+def test_a_failing_shard_stops_the_build_with_its_own_error(two_workers, tmp_path, ray_config):
     out = tmp_path / "d.h5"
-    cfg = _ray_config(two_workers, out, num_episodes=4)
+    cfg = ray_config(two_workers, out, num_episodes=4)
     shards_dir(out).mkdir()
     # Shard 1 holds a partial file of another build: its task raises ConfigError, which reaches the driver.
     other = dict(out=str(shard_path(shards_dir(out), 1, 2)), seed=99, shard_index=1, executor=ExecutorConfig())

@@ -14,17 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from vlnav_data.collect import BuildConfig, build_dataset
+from vlnav_data.collect import build_dataset
 from vlnav_data.dataset.validate import validate_dataset
 
 pytest.importorskip("ray")
 
 CLI = [sys.executable, "-c", "from vlnav_data.cli.data import main; main()"]
-FLAGS = dict(num_episodes=6, encoders=("oracle",), expert="pursuit", image_size_px=32, max_episode_steps=30, seed=5)
+FLAGS = dict(num_episodes=6, max_episode_steps=30, seed=5)  # over small_build (tests/conftest.py), as the CLI below
 
 
-def test_ray_local_build_equals_the_single_process_build(ray_tmpdir, tmp_path, dataset_arrays, assert_same_arrays):
-    ref = build_dataset(BuildConfig(out=str(tmp_path / "ref.h5"), device="cpu", num_envs=2, **FLAGS)).path
+def test_ray_local_build_equals_the_single_process_build(
+    ray_tmpdir, tmp_path, dataset_arrays, assert_same_arrays, small_build
+):
+    ref = build_dataset(small_build(tmp_path / "ref.h5", **FLAGS)).path
     out = tmp_path / "ray" / "demos.h5"
     args = [
         *CLI, "build", "--out", str(out), "--num-episodes", "6", "--encoder", "oracle", "--expert", "pursuit",

@@ -34,7 +34,7 @@ from vlnav_data.collect.embed.embedder import (
     batches_across_episodes,
     encoder_entry,
 )
-from vlnav_data.collect.pipeline import EpisodeLabelling, ProgressFn, run_pipeline
+from vlnav_data.collect.pipeline import ProgressFn, run_pipeline
 from vlnav_data.dataset import DatasetLayout, DatasetWriter
 from vlnav_data.dataset.partial import preflight_output
 from vlnav_data.dataset.splits import shard_indices
@@ -267,13 +267,7 @@ def build_local(
             writer=writer,
             todo=todo,
             total=len(indices),
-            labelling=EpisodeLabelling(
-                seed=config.seed,
-                expert=config.expert,
-                noise_std=config.noise_std,
-                valid_fraction=config.valid_fraction,
-                split_rule=config.split_rule,
-            ),
+            labelling=config.labelling(),
             num_envs=config.num_envs,
             writer_queue_size=config.writer_queue_size,
             progress=progress,

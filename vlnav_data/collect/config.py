@@ -18,7 +18,7 @@ from vlnav_data.config_files import check_positive_int, load_config_toml
 from vlnav_data.dataset.splits import SPLIT_RULES
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import ConfigError, did_you_mean, unknown_name
-from vlnav_data.jsonio import to_jsonable
+from vlnav_data.jsonio import fields_of, to_jsonable
 
 EXPERTS = ("ppo", "pursuit")
 
@@ -45,6 +45,24 @@ kernels agree with eager ones within float rounding, as a different batch compos
 records the value the build started with). ``encoder_dtype`` is judged
 by what it resolves to: the encoder entries' dtype and device type must match (or the mix be allowed
 with ``allow_mixed_precision``), whatever the spelling (``auto`` and ``fp32`` are the same on a CPU)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpisodeLabelling:
+    """What decides an episode's seed, action labels and split besides its index (a build's fields).
+
+    Attributes:
+        seed: the build seed (episode ``i`` starts from ``episode_seed(seed, i)``).
+        expert: the expert's name, recorded on every demo.
+        noise_std: DART noise on the executed actions (0: none); the label stays the expert's clean action.
+        valid_fraction / split_rule: the validation split (:func:`~vlnav_data.dataset.splits.episode_split`).
+    """
+
+    seed: int
+    expert: str
+    noise_std: float
+    valid_fraction: float
+    split_rule: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,6 +251,10 @@ class BuildConfig:
                 "at least one episode; use fewer shards"
             )
         self.executor.check_device(self.device, "shard")
+
+    def labelling(self) -> EpisodeLabelling:
+        """The fields that decide an episode's seed, labels and split (what the pipeline reads of the build)."""
+        return EpisodeLabelling(**fields_of(self, EpisodeLabelling))
 
     def stored(self) -> dict[str, Any]:
         """The config as stored in the file (JSON-compatible), without how this run opened the file."""

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.collect import queues
+from vlnav_data.collect.config import EpisodeLabelling
 from vlnav_data.collect.embed.embedder import (
     EpisodeEmbedder,
     EpisodeEmbeddings,
@@ -57,24 +58,6 @@ class BuildProgress:
 
 
 ProgressFn = Callable[[BuildProgress], None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class EpisodeLabelling:
-    """What decides an episode's seed, action labels and split besides its index (a build's fields).
-
-    Attributes:
-        seed: the build seed (episode ``i`` starts from ``episode_seed(seed, i)``).
-        expert: the expert's name, recorded on every demo.
-        noise_std: DART noise on the executed actions (0: none); the label stays the expert's clean action.
-        valid_fraction / split_rule: the validation split (:func:`~vlnav_data.dataset.splits.episode_split`).
-    """
-
-    seed: int
-    expert: str
-    noise_std: float
-    valid_fraction: float
-    split_rule: str
 
 
 _NOISE_STREAM = 0xDA27

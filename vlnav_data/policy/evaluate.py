@@ -18,7 +18,6 @@ Metrics (all lengths in env steps, one 30 Hz control step counted once):
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from vlnav_data.eval_summary import (
     summarize_outcomes,
     unpaired_step_ratio,
 )
-from vlnav_data.jsonio import to_jsonable, write_json_atomic
+from vlnav_data.jsonio import fields_of, to_jsonable, write_json_atomic
 from vlnav_data.policy.actors import check_student, load_student, make_expert_policy
 from vlnav_data.policy.metrics import path_length_m, shortest_path_m, spl
 from vlnav_data.policy.records import (
@@ -82,7 +81,7 @@ class ClosedLoopSettings:
 
     def closed_loop_settings(self) -> dict[str, Any]:
         """These settings alone, as keyword arguments (e.g. for the :class:`EvalConfig` of a DAgger run)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(ClosedLoopSettings)}
+        return fields_of(self, ClosedLoopSettings)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vlnav_data.errors import ConfigError, check_at_least, unknown_name
+from vlnav_data.jsonio import fields_of
 from vlnav_data.publish.video import AUTO_PIX_FMT, DEFAULT_CRF, DEFAULT_VIDEO_CODEC, VIDEO_CODECS, check_pix_fmt
 
 IMAGE_MODES = ("video", "png")
@@ -52,7 +53,7 @@ class LeRobotOptions:
 
     def lerobot_options(self) -> dict[str, Any]:
         """These options alone, as keyword arguments (e.g. for the export a ``publish`` runs)."""
-        return {f.name: getattr(self, f.name) for f in fields(LeRobotOptions)}
+        return fields_of(self, LeRobotOptions)
 
 
 @dataclass(frozen=True, kw_only=True)
