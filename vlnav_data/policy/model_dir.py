@@ -53,6 +53,7 @@ class PolicySpec:
         image_hw: (H, W) of the training frames (``pixels`` only; None otherwise).
         output: the network's output map (``tanh`` or ``sign_logit``, from the recipe's loss).
         standardized_inputs: the network standardises its vector input with stored training statistics.
+        conditioning: ``pixels`` only: how the instruction enters the conv policy (``concat`` or ``film``).
     """
 
     encoder: str
@@ -70,6 +71,7 @@ class PolicySpec:
     image_hw: tuple[int, int] | None = None
     output: str = "tanh"
     standardized_inputs: bool = False
+    conditioning: str = "concat"
 
     @property
     def feature_spec(self) -> FeatureSpec:
@@ -101,6 +103,7 @@ class PolicySpec:
             "image_hw": list(self.image_hw) if self.image_hw is not None else None,
             "output": self.output,
             "standardized_inputs": self.standardized_inputs,
+            "conditioning": self.conditioning,
         }
 
 
@@ -179,6 +182,7 @@ def read_policy_spec(model_dir: Path) -> PolicySpec:
             image_hw=tuple(int(v) for v in raw["image_hw"]) if raw.get("image_hw") else None,  # type: ignore[arg-type]
             output=str(raw.get("output", "tanh")),
             standardized_inputs=bool(raw.get("standardized_inputs", False)),
+            conditioning=str(raw.get("conditioning", "concat")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"'{model_dir / CONFIG_FILE}' lacks or mangles field {exc}; re-run training") from exc
@@ -200,7 +204,9 @@ def build_network(spec: PolicySpec) -> Any:
     if spec.image_hw is not None:
         from vlnav_data.policy.pixels import PixelPolicyNet
 
-        return PixelPolicyNet(spec.image_hw, spec.input_dim, spec.hidden_sizes, spec.output)
+        return PixelPolicyNet(
+            spec.image_hw, spec.input_dim, spec.hidden_sizes, spec.output, conditioning=spec.conditioning
+        )
     return BCPolicyNet(spec.input_dim, spec.hidden_sizes, output=spec.output)
 
 

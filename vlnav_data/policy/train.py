@@ -197,6 +197,7 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
         image_hw=image_hw,
         output=recipe.output,
         standardized_inputs=recipe.standardize_inputs,
+        conditioning=recipe.conditioning if feature.kind == "pixels" else "concat",
     )
     save_model_dir(Path(config.out_dir), fit.model, spec, fit.curve)
     last = fit.curve[-1]
