@@ -9,6 +9,7 @@ against a DataLoader loop.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -98,6 +99,21 @@ def lr_scheduler(optimizer: torch.optim.Optimizer, recipe: BCRecipe) -> torch.op
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.num_steps)
 
 
+# The end-to-end pixels recipe, which pixels-film varies.
+_PIXELS = BCRecipe(
+    name="pixels",
+    hidden_sizes=(256,),
+    learning_rate=3e-4,
+    batch_size=128,
+    num_steps=6_000,
+    eval_every_steps=1_000,
+    standardize_inputs=True,
+    loss="bce_sign",
+    select_by="closed_loop",
+    selection_episodes=10,
+)
+
+
 #: ``paper``: the published recipe (reference spec §7.1): d3rlpy BCConfig defaults, 1M steps, 10k steps per
 #: epoch, raw inputs. ``paper-std``: the same with standardised inputs. ``pixels``: the end-to-end
 #: convolutional policy of issue 28 (Nature CNN, one 256 hidden layer after it, Adam 3e-4, batch 128, BCE on
@@ -106,32 +122,8 @@ def lr_scheduler(optimizer: torch.optim.Optimizer, recipe: BCRecipe) -> torch.op
 RECIPES: dict[str, BCRecipe] = {
     "paper": BCRecipe(name="paper", standardize_inputs=False),
     "paper-std": BCRecipe(name="paper-std", standardize_inputs=True),
-    "pixels": BCRecipe(
-        name="pixels",
-        hidden_sizes=(256,),
-        learning_rate=3e-4,
-        batch_size=128,
-        num_steps=6_000,
-        eval_every_steps=1_000,
-        standardize_inputs=True,
-        loss="bce_sign",
-        select_by="closed_loop",
-        selection_episodes=10,
-    ),
-    "pixels-film": BCRecipe(
-        name="pixels-film",
-        hidden_sizes=(256,),
-        learning_rate=3e-4,
-        batch_size=128,
-        num_steps=6_000,
-        eval_every_steps=1_000,
-        standardize_inputs=True,
-        loss="bce_sign",
-        select_by="closed_loop",
-        selection_episodes=10,
-        conditioning="film",
-        lr_schedule="cosine",
-    ),
+    "pixels": _PIXELS,
+    "pixels-film": dataclasses.replace(_PIXELS, name="pixels-film", conditioning="film", lr_schedule="cosine"),
 }
 
 #: The recipe ``vlnav-policy train`` uses when none is named, by feature kind (``FeatureSpec.kind``).
