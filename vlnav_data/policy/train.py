@@ -22,7 +22,7 @@ from vlnav_data.devices import check_resolved_device
 from vlnav_data.errors import ConfigError, check_at_least
 from vlnav_data.jsonio import to_jsonable
 from vlnav_data.policy.features import FeatureSpec, load_split, parse_features, student_input_keys
-from vlnav_data.policy.fit import DEFAULT_RECIPES, BCRecipe, CurvePoint, FitResult, fit_bc, get_recipe
+from vlnav_data.policy.fit import DEFAULT_RECIPES, CurvePoint, FitResult, fit_bc, get_recipe
 from vlnav_data.policy.model_dir import PolicySpec, save_model_dir
 
 
@@ -176,10 +176,18 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
             closed_loop = closed_loop_check(
                 sim_config, encoder, encoder_spec, feature, valid_seeds[: recipe.selection_episodes], config.device
             )
+        fitting = {
+            "recipe": recipe,
+            "seed": config.seed,
+            "device": config.device,
+            "num_threads": config.num_threads,
+            "progress": progress,
+            "closed_loop": closed_loop,
+        }  # what fit_bc and fit_pixels share
         if feature.kind == "pixels":
-            fit, input_dim, image_hw, rows, nbytes = _fit_pixels(reader, encoder, recipe, config, progress, closed_loop)
+            fit, input_dim, image_hw, rows, nbytes = _fit_pixels(reader, encoder, config.frame_cache_mib, fitting)
         else:
-            fit, input_dim, rows = _fit_vectors(reader, encoder, feature, recipe, config, progress, closed_loop)
+            fit, input_dim, rows = _fit_vectors(reader, encoder, feature, fitting)
             image_hw, nbytes = None, 0
     spec = PolicySpec(
         encoder=encoder,
@@ -231,15 +239,10 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
 
 
 def _fit_vectors(
-    reader: DatasetReader,
-    encoder: str,
-    feature: FeatureSpec,
-    recipe: BCRecipe,
-    config: TrainConfig,
-    progress: Callable[[CurvePoint], None] | None,
-    closed_loop: Callable[[Any], int] | None,
+    reader: DatasetReader, encoder: str, feature: FeatureSpec, fitting: dict[str, Any]
 ) -> tuple[FitResult, int, tuple[int, int]]:
-    """Frozen vectors (one step or ``history:K``) through the MLP; returns the fit, input width, row counts."""
+    """Frozen vectors (one step or ``history:K``) through the MLP (``fitting``: recipe, seed, device, threads,
+    progress and closed-loop check); returns the fit, input width, row counts."""
     from vlnav_data.policy.history import history_index
 
     train = load_split(reader, encoder, feature.base, "train")
@@ -251,32 +254,23 @@ def _fit_vectors(
     fit = fit_bc(
         train["features"],
         train["actions"],
-        recipe=recipe,
-        seed=config.seed,
-        device=config.device,
         valid_features=valid["features"],
         valid_actions=valid["actions"],
-        progress=progress,
-        num_threads=config.num_threads,
         history=history,
-        closed_loop=closed_loop,
+        **fitting,
     )
     width = int(train["features"].shape[1]) * feature.history_steps
     return fit, width, (len(train["features"]), len(valid["features"]))
 
 
 def _fit_pixels(
-    reader: DatasetReader,
-    encoder: str,
-    recipe: BCRecipe,
-    config: TrainConfig,
-    progress: Callable[[CurvePoint], None] | None,
-    closed_loop: Callable[[Any], int] | None,
+    reader: DatasetReader, encoder: str, frame_cache_mib: int, fitting: dict[str, Any]
 ) -> tuple[FitResult, int, tuple[int, int], tuple[int, int], int]:
-    """The conv policy on the stored frames; returns the fit, text width, frame size, row counts, bytes read."""
+    """The conv policy on the stored frames (``fitting`` as :func:`_fit_vectors`'); returns the fit, text width,
+    frame size, row counts, bytes read."""
     from vlnav_data.policy.pixels import FrameBlocks, fit_pixels, text_index_rows
 
-    cache = config.frame_cache_mib * 2**20
+    cache = frame_cache_mib * 2**20
     train_names, valid_names = reader.split("train"), reader.split("valid")
     train = FrameBlocks(reader, train_names, cache)
     valid = FrameBlocks(reader, valid_names, cache)
@@ -286,12 +280,7 @@ def _fit_pixels(
         valid,
         table,
         text_index_rows(reader, train_names),
-        recipe=recipe,
-        seed=config.seed,
-        device=config.device,
-        progress=progress,
-        num_threads=config.num_threads,
-        closed_loop=closed_loop,
+        **fitting,
     )
     return fit, int(table.shape[1]), train.image_hw, (train.num_rows, valid.num_rows), train.bytes_read
 
