@@ -51,7 +51,11 @@ def linear(
     encoder: Optional[str] = ENCODER,  # noqa: UP045 (typer needs Optional on py3.10)
     features: str = FEATURES,
     target: Optional[list[str]] = typer.Option(  # noqa: UP045
-        None, "--target", help="Probe only these (repeatable): action, bearing, distance, colour, spatial_word."
+        None,
+        "--target",
+        help="Probe only these (repeatable): action, bearing, distance, colour, spatial_word (arena files), state, "
+        "task, progress (any file).  [default: the first five for an arena file, action, state, task and progress "
+        "for an imported one]",
     ),
     max_train_rows: int = typer.Option(20_000, "--max-train-rows", help="Cap on train rows (seeded subsample)."),
     mlp: bool = typer.Option(True, "--mlp/--no-mlp", help="Also fit the BC-sized MLP (capacity control)."),
@@ -59,7 +63,8 @@ def linear(
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON,
 ) -> None:
-    """Ridge/logistic probes from embeddings to action, bearing, distance, colour and spatial word.
+    """Ridge/logistic probes from embeddings to action, bearing, distance, colour and spatial word (or, on an
+    imported file without an arena: each action and state dimension, the task and the episode's progress).
 
     Each stage is reported on stderr as it starts; on two CPU cores a 150-episode build with 1152-d
     features takes minutes (most of it the MLP capacity control; --no-mlp skips it).
@@ -87,6 +92,12 @@ def linear(
     for s in r.scores:
         mlp_v = f"{s.mlp:8.3f}" if s.mlp is not None else f"{'-':>8}"
         lines.append(f"{s.target:<13} {s.metric:<9} {s.probe:8.3f} {mlp_v} {s.shuffled:9.3f} {s.baseline:9.3f}")
+    from vlnav_data.probes.linear import per_dimension_rows
+
+    for target, name, r2, mlp_r2, shuffled, base, _ in per_dimension_rows(r.scores):
+        mlp_v = f"{mlp_r2:8.3f}" if mlp_r2 is not None else f"{'-':>8}"
+        label = f"  {target}[{name}]"
+        lines.append(f"{label:<13} {'r2':<9} {r2:8.3f} {mlp_v} {shuffled:9.3f} {base:9.3f}")
     lines += [f"skipped {k}: {v}" for k, v in r.skipped.items()]
     _finish(r, out, as_json, lines)
 
