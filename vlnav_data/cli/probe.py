@@ -193,7 +193,8 @@ def umap(
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON,
 ) -> None:
-    """2-D UMAP coloured by target colour, instruction, bearing and action; coordinates saved."""
+    """2-D UMAP coloured by target colour, instruction, bearing and action (an imported file: task, progress and
+    its first action and state dimensions); coordinates saved."""
     from vlnav_data.probes.embedding_map import UmapConfig, run_umap
 
     if rerun is not None:
@@ -228,6 +229,8 @@ def umap(
         lines.append(
             f"  target colour from 10 map neighbours: {r.colour_knn_accuracy:.3f} (majority {r.colour_chance:.3f})"
         )
+    if r.task_knn_accuracy is not None:
+        lines.append(f"  task from 10 map neighbours: {r.task_knn_accuracy:.3f} (majority {r.task_chance:.3f})")
     lines.append(f"  coordinates: {r.coords}")
     _finish(r, out, as_json, lines)
 
@@ -272,6 +275,11 @@ def knn(
         f"(dim {r.dim}, {r.search_device})",
         f"  valid ({r.num_valid} rows): R2 {r.r2:.3f}  MSE {r.mse:.4f}   train-mean baseline: R2 {r.baseline_r2:.3f} "
         f"MSE {r.baseline_mse:.4f}",
-        f"  index files: {out / 'knn.faiss'}, {out / 'knn_actions.npy'}, {out / 'knn_meta.json'}",
     ]
+    if r.action_names != ["left_wheel", "right_wheel"]:  # an imported file: each named dimension
+        for name, r2, mse, base in zip(
+            r.action_names, r.r2_per_dimension, r.mse_per_dimension, r.baseline_r2_per_dimension, strict=True
+        ):
+            lines.append(f"    {name}: R2 {r2:.3f}  MSE {mse:.4f}   train-mean R2 {base:.3f}")
+    lines.append(f"  index files: {out / 'knn.faiss'}, {out / 'knn_actions.npy'}, {out / 'knn_meta.json'}")
     _finish(r, out, as_json, lines)
