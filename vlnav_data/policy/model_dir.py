@@ -53,6 +53,11 @@ class PolicySpec:
         image_hw: (H, W) of the training frames (``pixels`` only; None otherwise).
         output: the network's output map (``tanh`` or ``sign_logit``, from the recipe's loss).
         standardized_inputs: the network standardises its vector input with stored training statistics.
+        action_dim: width of the action (2 wheels in the arena; an imported file's own width).
+        action_names: one name per action dimension (``features_json["actions"]["names"]``).
+        source: an imported file's provenance (its ``source_json``: ``kind``, id, revision), None for an
+            arena file. A model trained on a file without an arena (``sim_config`` is ``NO_ARENA``) records
+            these three in ``config.json``; an arena model's ``config.json`` is unchanged.
     """
 
     encoder: str
@@ -70,6 +75,16 @@ class PolicySpec:
     image_hw: tuple[int, int] | None = None
     output: str = "tanh"
     standardized_inputs: bool = False
+    action_dim: int = 2
+    action_names: tuple[str, ...] = ()
+    source: dict[str, Any] | None = None
+
+    @property
+    def has_arena(self) -> bool:
+        """False for a model trained on a file without an arena (imported: evaluated offline only)."""
+        from vlnav_data.dataset.schema import NO_ARENA
+
+        return self.sim_config != NO_ARENA
 
     @property
     def feature_spec(self) -> FeatureSpec:
@@ -83,6 +98,11 @@ class PolicySpec:
 
     def to_json(self) -> dict[str, Any]:
         """JSON payload of ``config.json``."""
+        imported = (
+            {}
+            if self.has_arena
+            else {"action_dim": self.action_dim, "action_names": list(self.action_names), "source": self.source}
+        )
         return {
             "format": MODEL_DIR_FORMAT,
             "format_version": MODEL_DIR_VERSION,
@@ -101,6 +121,7 @@ class PolicySpec:
             "image_hw": list(self.image_hw) if self.image_hw is not None else None,
             "output": self.output,
             "standardized_inputs": self.standardized_inputs,
+            **imported,
         }
 
 
@@ -179,6 +200,9 @@ def read_policy_spec(model_dir: Path) -> PolicySpec:
             image_hw=tuple(int(v) for v in raw["image_hw"]) if raw.get("image_hw") else None,  # type: ignore[arg-type]
             output=str(raw.get("output", "tanh")),
             standardized_inputs=bool(raw.get("standardized_inputs", False)),
+            action_dim=int(raw.get("action_dim", 2)),
+            action_names=tuple(str(n) for n in raw.get("action_names") or ()),
+            source=dict(raw["source"]) if isinstance(raw.get("source"), dict) else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"'{model_dir / CONFIG_FILE}' lacks or mangles field {exc}; re-run training") from exc
@@ -201,7 +225,7 @@ def build_network(spec: PolicySpec) -> Any:
         from vlnav_data.policy.pixels import PixelPolicyNet
 
         return PixelPolicyNet(spec.image_hw, spec.input_dim, spec.hidden_sizes, spec.output)
-    return BCPolicyNet(spec.input_dim, spec.hidden_sizes, output=spec.output)
+    return BCPolicyNet(spec.input_dim, spec.hidden_sizes, spec.action_dim, output=spec.output)
 
 
 def load_model_dir(model_dir: Path, device: str = "cpu") -> tuple[Any, PolicySpec]:
@@ -221,7 +245,8 @@ def load_model_dir(model_dir: Path, device: str = "cpu") -> tuple[Any, PolicySpe
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"'{Path(model_dir) / MODEL_FILE}' does not hold weights of a {spec.input_dim}->"
-            f"{'->'.join(map(str, spec.hidden_sizes))}->2 {'conv policy' if spec.image_hw else 'MLP'} ({first}); "
+            f"{'->'.join(map(str, spec.hidden_sizes))}->{spec.action_dim} {'conv policy' if spec.image_hw else 'MLP'} "
+            f"({first}); "
             "re-run training"
         ) from exc
     return model.to(device).eval(), spec

@@ -177,7 +177,7 @@ def _labels(data: ProbeData, rows: ProbeRows) -> dict[str, tuple[np.ndarray | No
     out["task"] = (task, "") if np.all(task != "") else (None, "some steps have no instruction (task string)")
     out["progress"] = (rows.progress, "") if rows.progress is not None else (None, "no episode boundaries")
     if not data.has_arena:
-        why = f"the file was imported from {data.source_kind or 'elsewhere'} and has no arena to define it"
+        why = f"the file was imported from {data.source_kind} and has no arena to define it"
         for target in ARENA_TARGETS:
             out[target] = (None, why)
     return out
@@ -203,7 +203,7 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
         if arena_only:
             raise SchemaError(
                 f"cannot probe {', '.join(arena_only)} on '{config.path}': it was imported from "
-                f"{data.source_kind or 'elsewhere'} and has no arena to define them; probe "
+                f"{data.source_kind} and has no arena to define them; probe "
                 f"{', '.join(IMPORTED_TARGETS)}"
             )
     train = data.train.subsample(config.max_train_rows, config.seed)

@@ -100,7 +100,8 @@ class ProbeData:
         has_arena: False for a file recorded without the simulator (``sim_config_json`` is ``NO_ARENA``).
         action_names: one name per action column (``features_json["actions"]["names"]``, else ``a0``, ...).
         obs_state_names: one name per ``obs/state`` column (empty when the file has none).
-        source_kind: where an imported file came from (``lerobot``, ``robomimic``); ``""`` for an arena file.
+        source_kind: where an imported file came from (``lerobot``, ``robomimic``; ``an unrecorded source``
+            when the file records none).
     """
 
     path: str
@@ -164,7 +165,7 @@ def load_probe_data(
         if need_state and not r.has_arena:
             raise SchemaError(
                 f"cannot probe bearing or distance on '{path}': it was imported from "
-                f"{source_kind(r) or 'elsewhere'} and has no arena (no privileged state to derive them from); "
+                f"{source_kind(r)} and has no arena (no privileged state to derive them from); "
                 "probe action, state, task or progress"
             )
         if need_state and not has_state:
@@ -232,19 +233,11 @@ def column_names(features: dict[str, Any], key: str, width: int) -> list[str]:
 
 
 def source_kind(reader: Any) -> str:
-    """``kind`` of an imported file's provenance (root attribute ``source_json``); ``""`` when there is none."""
-    import json
-
+    """``kind`` of an imported file's provenance (root attribute ``source_json``)."""
     from vlnav_data.dataset.schema import SOURCE_ATTR
+    from vlnav_data.errors import NoArenaError
 
-    raw = reader.file.attrs.get(SOURCE_ATTR)
-    if raw is None:
-        return ""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return "an unrecorded source"
-    return str(value.get("kind", "")) if isinstance(value, dict) else ""
+    return NoArenaError.kind_of(reader.file.attrs.get(SOURCE_ATTR))
 
 
 def _progress(episode_index: np.ndarray, step_index: np.ndarray) -> np.ndarray:
