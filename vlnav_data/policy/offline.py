@@ -55,12 +55,13 @@ import numpy as np
 from vlnav_data.devices import check_device_name
 from vlnav_data.errors import CheckpointError, ConfigError, SchemaError
 from vlnav_data.jsonio import write_json_atomic
+from vlnav_data.policy.records import EVAL_META  # the sidecar name of every evaluation directory
 
 PREDICTORS = ("student", "knn", "train_mean")
 #: Fewer held-out episodes than this: values only, no interval (a bootstrap over 1-4 units says nothing).
 MIN_INTERVAL_EPISODES = 5
 OFFLINE_RECORDS = "offline_episodes.npz"
-EVAL_META = "eval_meta.json"  # the same sidecar name as closed-loop evaluation (policy/records.py)
+
 CONFIDENCE = 0.95
 
 

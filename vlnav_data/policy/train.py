@@ -294,14 +294,6 @@ def check_imported_training(reader: DatasetReader, config: TrainConfig, recipe: 
     from vlnav_data.dataset.schema import SOURCE_ATTR
 
     source = reader.file.attrs.get(SOURCE_ATTR)
-    if recipe.select_by == "closed_loop":
-        raise NoArenaError(
-            f"'{config.dataset}'",
-            source,
-            f"recipe '{recipe.name}'",
-            "it keeps the checkpoint that succeeds most on validation starts in the arena; train with "
-            "--recipe paper or paper-std, which keep the lowest validation loss",
-        )
     if feature.kind == "pixels":
         raise NoArenaError(
             f"'{config.dataset}'",
@@ -309,6 +301,14 @@ def check_imported_training(reader: DatasetReader, config: TrainConfig, recipe: 
             "--features pixels",
             "its conv policy drives the arena's two wheels and is chosen by closed-loop success; train on "
             "frozen embeddings (--features joint, image, text or history:K)",
+        )
+    if recipe.select_by == "closed_loop":
+        raise NoArenaError(
+            f"'{config.dataset}'",
+            source,
+            f"recipe '{recipe.name}'",
+            "it keeps the checkpoint that succeeds most on validation starts in the arena; train with "
+            "--recipe paper or paper-std, which keep the lowest validation loss",
         )
 
 
