@@ -163,6 +163,10 @@ def test_knn_eval_drives_with_the_index_actions_and_mismatched_index_is_refused(
         )
     )
     assert res.policy == "knn" and res.expert is None and res.paired_step_ratio is None
+    meta = json.loads((tmp_path / "e" / "eval_meta.json").read_text())  # what the index was, for the record
+    assert (meta["knn_index"], meta["knn_k"]) == (str(tmp_path / "good"), res.knn_k)
+    assert res.knn_k == json.loads((tmp_path / "good" / "knn_meta.json").read_text())["k"]
+    assert meta["expert_checkpoint"] is None
     assert res.student.success["successes"] == 0 and res.student.termination_causes == {"time_limit": 2}
     rec = EpisodeRecords.load(tmp_path / "e" / "episodes.npz")
     np.testing.assert_array_equal(rec.num_steps, [150, 150])

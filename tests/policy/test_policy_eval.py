@@ -81,6 +81,13 @@ def test_eval_is_deterministic_for_a_seed_and_pairs_with_the_expert(oracle_model
     np.testing.assert_array_equal(ra.episode_seed, evaluation_seeds(0, 6))
     assert not set(evaluation_seeds(1, 6).tolist()) & set(ra.episode_seed.tolist())
     assert a.episode_seeds_overlapping_train == 0
+    assert a.expert_checkpoint is None and a.knn_index is None  # pursuit has no checkpoint; bc no index
+    from vlnav_data.expert.checkpoint import SHIPPED_CHECKPOINT
+
+    ppo = evaluate_policy(
+        EvalConfig(model_dir=oracle_model_dir, out_dir=tmp_path / "p", num_episodes=1, num_envs=1, expert="ppo")
+    )
+    assert ppo.expert_name == "ppo" and ppo.expert_checkpoint == str(SHIPPED_CHECKPOINT)
 
 
 def test_the_policy_never_sees_privileged_state(oracle_model_dir):

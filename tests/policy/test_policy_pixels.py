@@ -200,3 +200,42 @@ def test_paired_ratio_phrase():
     assert format_paired_ratio(ratio) == "paired ratio 1.23x over 3 pairs"
     none = dataclasses.replace(ratio, num_pairs=0, ratio_of_means=None, median_of_ratios=None)
     assert format_paired_ratio(none) == "no paired ratio: no start solved by both student and expert"
+
+
+def test_film_starts_as_concat_and_round_trips_through_the_model_dir(frames_dataset, tmp_path):
+    from vlnav_data.policy.pixels import PixelPolicyNet
+
+    torch.manual_seed(0)
+    film = PixelPolicyNet((PX, PX), 8, (16,), "sign_logit", conditioning="film")
+    concat = PixelPolicyNet((PX, PX), 8, (16,), "sign_logit")
+    concat.load_state_dict({k: v for k, v in film.state_dict().items() if not k.startswith("film.")})
+    rgb = torch.randint(0, 256, (5, PX, PX, 3), dtype=torch.uint8)
+    text = torch.randn(5, 8)
+    assert torch.equal(film.raw(rgb, text), concat.raw(rgb, text))  # zero-initialised FiLM: the identity
+    with torch.no_grad():
+        film.film.bias[0] = 1.0  # the first channel of the first conv layer doubled
+    assert not torch.equal(film.raw(rgb, text), concat.raw(rgb, text))
+
+    _invoke("train", frames_dataset, "--out", tmp_path / "f", "--features", "pixels", "--recipe", "pixels-film",
+            "--steps", 4, "--eval-every", 2)  # fmt: skip
+    config = json.loads((tmp_path / "f" / "config.json").read_text())
+    assert config["conditioning"] == "film" and config["train_config"]["recipe"]["lr_schedule"] == "cosine"
+    model, spec = load_model_dir(tmp_path / "f")
+    assert spec.conditioning == "film" and model.film is not None
+
+
+def test_cosine_schedule_decays_to_zero_over_the_recipe_steps():
+    from vlnav_data.policy.fit import BCRecipe, lr_scheduler
+
+    recipe = BCRecipe(name="t", learning_rate=1e-3, num_steps=100, lr_schedule="cosine")
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=recipe.learning_rate)
+    scheduler = lr_scheduler(optimizer, recipe)
+    lrs = []
+    for _ in range(recipe.num_steps):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    assert lrs[49] == pytest.approx(5e-4, rel=1e-6) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    assert lr_scheduler(optimizer, dataclasses.replace(recipe, lr_schedule="constant")) is None
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        BCRecipe(name="t", lr_schedule="linear")

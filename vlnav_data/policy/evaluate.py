@@ -239,6 +239,9 @@ class EvalResult:
         sim_config: the arena config the episodes ran in (diagnose re-renders from it).
         arena: name of that arena; trained_arena: name of the arena the model's dataset was built in.
         files: the records written.
+        expert_checkpoint: the PPO checkpoint file the paired expert loaded (None for other experts).
+        knn_index: the ``vlnav-probe knn`` directory of a ``--policy knn`` run, and knn_k its neighbour count
+            (None for ``bc``).
     """
 
     policy: str
@@ -270,6 +273,9 @@ class EvalResult:
     files: dict[str, str]
     compile_s: float = 0.0
     compiled: tuple[str, ...] = ()
+    expert_checkpoint: str | None = None
+    knn_index: str | None = None
+    knn_k: int | None = None
 
 
 def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | None = None) -> EvalResult:
@@ -309,6 +315,8 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
 
         def make_env(n: int, render: bool) -> Any:
             return factory(n)
+
+    from vlnav_data.policy.knn import neighbours_used
 
     spec, encoder, student_fn = load_student(config)
     trained_name = str(spec.sim_config.get("name", "?")) if isinstance(spec.sim_config, dict) else "?"
@@ -398,6 +406,9 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
         files={**files, "meta": EVAL_META},
         compile_s=compile_s,
         compiled=tuple(compiled),
+        expert_checkpoint=str(expert_fn.path) if getattr(expert_fn, "path", None) is not None else None,
+        knn_index=str(config.index_dir) if config.policy == "knn" and config.index_dir is not None else None,
+        knn_k=neighbours_used(config.index_dir, config.knn_k) if config.policy == "knn" and config.index_dir else None,
     )
     # The records' sidecar: what diagnose needs (arena config, policy, summary), independent of the CLI.
     write_json_atomic(out_dir / EVAL_META, result)

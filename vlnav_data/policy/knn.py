@@ -9,6 +9,7 @@ FAISS's ``-1`` ids (missing neighbours of an IVF index are ignored, never indexe
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,13 @@ class KnnPolicy:
         return self.index.predict(np.asarray(features, dtype=np.float32), self.k, self.weighting)
 
 
+def neighbours_used(index_dir: Path, k: int | None) -> int:
+    """The ``k`` a kNN policy averages: ``k`` when given, else the one ``knn_meta.json`` records (default 8)."""
+    if k is not None:
+        return int(k)
+    return int(json.loads((Path(index_dir) / "knn_meta.json").read_text()).get("k", 8))
+
+
 def load_knn_policy(index_dir: Path, k: int | None = None) -> KnnPolicy:
     """Load a ``vlnav-probe knn`` output directory as a policy.
 
@@ -62,7 +70,7 @@ def load_knn_policy(index_dir: Path, k: int | None = None) -> KnnPolicy:
             weighting in the metadata.
     """
     index = load_knn_index(index_dir)
-    k = int(k if k is not None else index.meta.get("k", 8))
+    k = neighbours_used(index_dir, k)
     if not 1 <= k <= index.index.ntotal:
         raise CheckpointError(f"k must be in [1, {index.index.ntotal}] for '{index_dir}', got {k}")
     weighting = str(index.meta.get("weighting", "uniform"))

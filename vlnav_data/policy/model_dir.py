@@ -53,6 +53,7 @@ class PolicySpec:
         image_hw: (H, W) of the training frames (``pixels`` only; None otherwise).
         output: the network's output map (``tanh`` or ``sign_logit``, from the recipe's loss).
         standardized_inputs: the network standardises its vector input with stored training statistics.
+        conditioning: ``pixels`` only: how the instruction enters the conv policy (``concat`` or ``film``).
         action_dim: width of the action (2 wheels in the arena; an imported file's own width).
         action_names: one name per action dimension (``features_json["actions"]["names"]``).
         source: an imported file's provenance (its ``source_json``: ``kind``, id, revision), None for an
@@ -75,6 +76,7 @@ class PolicySpec:
     image_hw: tuple[int, int] | None = None
     output: str = "tanh"
     standardized_inputs: bool = False
+    conditioning: str = "concat"
     action_dim: int = 2
     action_names: tuple[str, ...] = ()
     source: dict[str, Any] | None = None
@@ -121,6 +123,7 @@ class PolicySpec:
             "image_hw": list(self.image_hw) if self.image_hw is not None else None,
             "output": self.output,
             "standardized_inputs": self.standardized_inputs,
+            "conditioning": self.conditioning,
             **imported,
         }
 
@@ -200,6 +203,7 @@ def read_policy_spec(model_dir: Path) -> PolicySpec:
             image_hw=tuple(int(v) for v in raw["image_hw"]) if raw.get("image_hw") else None,  # type: ignore[arg-type]
             output=str(raw.get("output", "tanh")),
             standardized_inputs=bool(raw.get("standardized_inputs", False)),
+            conditioning=str(raw.get("conditioning", "concat")),
             action_dim=int(raw.get("action_dim", 2)),
             action_names=tuple(str(n) for n in raw.get("action_names") or ()),
             source=dict(raw["source"]) if isinstance(raw.get("source"), dict) else None,
@@ -224,7 +228,9 @@ def build_network(spec: PolicySpec) -> Any:
     if spec.image_hw is not None:
         from vlnav_data.policy.pixels import PixelPolicyNet
 
-        return PixelPolicyNet(spec.image_hw, spec.input_dim, spec.hidden_sizes, spec.output)
+        return PixelPolicyNet(
+            spec.image_hw, spec.input_dim, spec.hidden_sizes, spec.output, conditioning=spec.conditioning
+        )
     return BCPolicyNet(spec.input_dim, spec.hidden_sizes, spec.action_dim, output=spec.output)
 
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from vlnav_data.dataset import DatasetReader, schema
 from vlnav_data.errors import ConfigError
-from vlnav_data.policy.fit import BCRecipe, CurvePoint, FitResult, loss_terms, selection_score
+from vlnav_data.policy.fit import BCRecipe, CurvePoint, FitResult, loss_terms, lr_scheduler, selection_score
 from vlnav_data.policy.model import Standardizer, output_map
 from vlnav_data.policy.threads import torch_threads
 
@@ -53,10 +53,18 @@ class PixelPolicyNet(nn.Module):
         text_dim: width E of the text embedding.
         hidden_sizes: ``hidden_sizes[0]``: units after the conv trunk; the rest: layers after the concat.
         output: ``tanh`` or ``sign_logit`` (:func:`vlnav_data.policy.model.output_map`).
+        conditioning: ``concat`` (the text features join the image features after the trunk) or ``film``
+            (they also give a per-channel scale and shift to every conv layer's ReLU output,
+            ``h * (1 + gamma) + beta``; the FiLM layer starts at zero, so training starts from ``concat``).
     """
 
     def __init__(
-        self, image_hw: Sequence[int], text_dim: int, hidden_sizes: Sequence[int] = (256,), output: str = "tanh"
+        self,
+        image_hw: Sequence[int],
+        text_dim: int,
+        hidden_sizes: Sequence[int] = (256,),
+        output: str = "tanh",
+        conditioning: str = "concat",
     ) -> None:
         super().__init__()
         self.image_hw = (int(image_hw[0]), int(image_hw[1]))
@@ -68,7 +76,10 @@ class PixelPolicyNet(nn.Module):
         self.input_dim = int(text_dim)
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.output = str(output)
-        self.conv = nn.Sequential(
+        if conditioning not in ("concat", "film"):
+            raise ConfigError(f"conditioning must be 'concat' or 'film', got {conditioning!r}")
+        self.conditioning = conditioning
+        self.conv = nn.Sequential(  # the Nature-CNN trunk (state-dict names kept from the first release)
             nn.Conv2d(3, 32, 8, stride=4),
             nn.ReLU(),
             nn.Conv2d(32, 64, 4, stride=2),
@@ -77,8 +88,13 @@ class PixelPolicyNet(nn.Module):
             nn.ReLU(),
             nn.Flatten(),
         )
+        self.film: nn.Linear | None = None
+        if conditioning == "film":
+            self.film = nn.Linear(TEXT_UNITS, 2 * sum(c.out_channels for c in self._convs()))
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
         with torch.no_grad():
-            flat = int(self.conv(torch.zeros(1, 3, *self.image_hw)).shape[1])
+            flat = int(self._trunk(torch.zeros(1, 3, *self.image_hw), None).shape[1])
         self.image_fc = nn.Sequential(nn.Linear(flat, self.hidden_sizes[0]), nn.ReLU())
         self.standardize = Standardizer(self.input_dim)
         self.text_fc = nn.Sequential(nn.Linear(self.input_dim, TEXT_UNITS), nn.ReLU())
@@ -90,10 +106,26 @@ class PixelPolicyNet(nn.Module):
         layers.append(nn.Linear(width, 2))
         self.head = nn.Sequential(*layers)
 
+    def _convs(self) -> list[nn.Conv2d]:
+        return [m for m in self.conv if isinstance(m, nn.Conv2d)]
+
+    def _trunk(self, x: torch.Tensor, text_features: torch.Tensor | None) -> torch.Tensor:
+        """Conv layers (FiLM-modulated when ``text_features`` are given and the net is ``film``), flattened."""
+        if self.film is None or text_features is None:
+            return self.conv(x)
+        convs = self._convs()
+        films = self.film(text_features).split([c.out_channels for c in convs for _ in (0, 1)], dim=1)
+        for i, conv in enumerate(convs):
+            x = torch.relu(conv(x))
+            gamma, beta = films[2 * i], films[2 * i + 1]
+            x = x * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        return x.flatten(1)
+
     def raw(self, rgb: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Last-layer outputs from uint8 frames ``(B, H, W, 3)`` of the training size and text ``(B, E)``."""
-        image = self.image_fc(self.conv(frames_to_input(rgb)))
-        return self.head(torch.cat([image, self.text_fc(self.standardize(text))], dim=1))
+        text_features = self.text_fc(self.standardize(text))
+        image = self.image_fc(self._trunk(frames_to_input(rgb), text_features))
+        return self.head(torch.cat([image, text_features], dim=1))
 
     def forward(self, rgb: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return output_map(self.raw(rgb, text), self.output)
@@ -196,12 +228,15 @@ def fit_pixels(
         table = torch.as_tensor(text_table, dtype=torch.float32, device=device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = PixelPolicyNet(train.image_hw, table.shape[1], recipe.hidden_sizes, recipe.output)
+            model = PixelPolicyNet(
+                train.image_hw, table.shape[1], recipe.hidden_sizes, recipe.output, conditioning=recipe.conditioning
+            )
         if recipe.standardize_inputs:
             rows = table[torch.as_tensor(train_text_index, device=device)].double()
             model.standardize.set_stats(rows.mean(0).float(), rows.std(0, unbiased=False).float())
         model = model.to(device).train()
         optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
+        scheduler = lr_scheduler(optimizer, recipe)
         rng = np.random.default_rng(seed)
         curve: list[CurvePoint] = []
         best_state = copy.deepcopy(model.state_dict())
@@ -222,6 +257,8 @@ def fit_pixels(
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
+                    if scheduler is not None:
+                        scheduler.step()
                     running += float(loss.detach())
                     since_last += 1
                     step += 1

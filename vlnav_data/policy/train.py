@@ -197,8 +197,8 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
         else:
             fit, input_dim, rows = _fit_vectors(reader, encoder, feature, recipe, config, progress, closed_loop, output)
             image_hw, nbytes = None, 0
-        action_dim = int(fit.model.action_dim)
-        imported = {} if reader.has_arena else imported_fields(reader, action_dim)
+        # a file without an arena trains the MLP only (pixels refused above), whose width is the file's own
+        imported = {} if reader.has_arena else imported_fields(reader, int(fit.model.action_dim))
     spec = PolicySpec(
         encoder=encoder,
         encoder_spec=encoder_spec,
@@ -215,6 +215,7 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
         image_hw=image_hw,
         output=output,
         standardized_inputs=recipe.standardize_inputs,
+        conditioning=recipe.conditioning if feature.kind == "pixels" else "concat",
         **imported,
     )
     save_model_dir(Path(config.out_dir), fit.model, spec, fit.curve)
