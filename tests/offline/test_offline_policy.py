@@ -126,3 +126,44 @@ def test_recipes_that_need_the_arena_refused(imported, tmp_path):
         line = f"error: '{path}' was imported from lerobot and has no arena; {needs} ("
         assert res.stderr.startswith(line) and len(res.stderr.splitlines()) == 1, res.stderr
         assert not (tmp_path / "m").exists()
+
+
+def test_history_features_offline(imported, tmp_path):
+    """history:2 stacks each step with the one before (zeros at an episode's start) in the evaluation too."""
+    from sklearn.metrics import r2_score
+
+    from vlnav_data.policy.history import history_index, stack_history
+
+    path, _ = imported
+    args = ["train", str(path), "--out", str(tmp_path / "m"), "--features", "history:2:image", "--steps", "300"]
+    assert runner.invoke(policy.app, args).exit_code == 0
+    res = runner.invoke(policy.app, ["eval-offline", str(tmp_path / "m"), "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "ev" / "result.json").read_text())
+    model, _ = load_model_dir(tmp_path / "m")
+    with DatasetReader(path) as r:
+        rows = r.stack(["actions", "obs/toy_image"], split="valid")
+    x = stack_history(rows["obs/toy_image"].astype(np.float32), history_index(rows["episode_index"], 2))
+    pred = model(torch.as_tensor(x)).detach().numpy()
+    expected = r2_score(rows["actions"], pred, multioutput="variance_weighted")
+    assert math.isclose(result["student"]["r2"]["value"], expected, rel_tol=1e-4)
+
+
+def test_dataset_with_another_encoder_refused(imported, tmp_path):
+    import shutil
+
+    import h5py
+
+    path, _ = imported
+    assert runner.invoke(policy.app, ["train", str(path), "--out", str(tmp_path / "m"), "--steps", "20"]).exit_code == 0
+    other = tmp_path / "other.h5"
+    shutil.copy(path, other)
+    with h5py.File(other, "r+") as f:
+        specs = json.loads(f.attrs["encoders_json"])
+        specs[0]["revision"] = "seed-7"
+        f.attrs["encoders_json"] = json.dumps(specs)
+    args = ["eval-offline", str(tmp_path / "m"), "--out", str(tmp_path / "ev"), "--dataset", str(other)]
+    res = runner.invoke(policy.app, args)
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith(f"error: '{other}' stores 'toy' embeddings of revision 'seed-7'"), res.stderr
+    assert not (tmp_path / "ev").exists()

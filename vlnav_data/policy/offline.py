@@ -185,6 +185,13 @@ def evaluate_offline(config: OfflineEvalConfig) -> OfflineEvalResult:
         )
     with DatasetReader(dataset) as reader:
         encoder = reader.choose_encoder(spec.encoder)
+        recorded = reader.encoder_specs[encoder]
+        for key in ("model_id", "revision"):
+            if recorded.get(key) != spec.encoder_spec.get(key):
+                raise ConfigError(
+                    f"'{dataset}' stores '{encoder}' embeddings of {key} {recorded.get(key)!r}, the model was trained "
+                    f"on {spec.encoder_spec.get(key)!r}; pass a file embedded with the model's encoder (--dataset)"
+                )
         if reader.encoder_dim(encoder) != spec.embedding_dim:
             raise ConfigError(
                 f"'{dataset}' stores {reader.encoder_dim(encoder)}-d '{encoder}' embeddings, the model reads "
