@@ -372,6 +372,8 @@ def bootstrap_summaries(sums: dict[str, np.ndarray], resamples: int, seed: int) 
             (everything,),
             statistic,
             n_resamples=resamples,
+            # resamples per vectorised call: about 2 million gathered sums each (flat memory in episodes x dims)
+            batch=max(1, min(resamples, 2_000_000 // (count * sums["sum_y"].shape[1]))),
             confidence_level=CONFIDENCE,
             method="percentile",
             vectorized=True,
