@@ -105,3 +105,30 @@ def test_arena_target_on_imported_file_is_refused(imported, tmp_path):
         assert res.stderr.startswith(start) and "imported from lerobot and has no arena" in res.stderr, res.stderr
         assert len(res.stderr.splitlines()) == 1
         assert not (tmp_path / target).exists()
+
+
+def test_task_unseen_in_train_is_left_out_of_the_score(tmp_path):
+    """A valid episode whose task no train episode has cannot be named by a classifier: counted, not scored."""
+    import h5py
+
+    from tests.offline.conftest import write_imported_file
+
+    path = tmp_path / "unseen.h5"
+    truth = write_imported_file(path, num_episodes=16)
+    valid = [i for i, s in truth.splits.items() if s == "valid"]
+    with h5py.File(path, "r+") as f:
+        table = [t.decode() if isinstance(t, bytes) else t for t in f["meta/instructions"][()]]
+        del f["meta/instructions"]
+        f.create_dataset("meta/instructions", data=np.array([*table, "a task only one valid episode has"], dtype="S"))
+        f[f"data/demo_{valid[0]}/instruction_index"][...] = len(table)
+        text = f["meta/text_embeddings/toy"][()]
+        del f["meta/text_embeddings/toy"]
+        f["meta/text_embeddings/toy"] = np.concatenate([text, text[:1]])
+        steps = int(f[f"data/demo_{valid[0]}"].attrs["num_samples"])
+    result = run_linear_probe(
+        LinearProbeConfig(path=path, out_dir=tmp_path / "p", features="text", targets=("task",), mlp=False)
+    )
+    (score,) = result.scores
+    assert score.details["valid_rows_unseen_task"] == steps
+    assert score.num_valid == result.num_valid - steps and score.probe == 1.0
+    assert "left out of its score" in (tmp_path / "p" / "report.md").read_text()

@@ -15,7 +15,8 @@ has no privileged state, colour or spatial word):
 
 - ``action``: every action column (any number; R² pooled and per named dimension);
 - ``state``: every ``obs/state`` column (the source's proprioception) — ridge, R² pooled and per dimension;
-- ``task``: the step's instruction (task string) as a class — logistic regression, accuracy;
+- ``task``: the step's instruction (task string) as a class — logistic regression, accuracy over the valid
+  steps whose task the train split has (the others are counted in ``details["valid_rows_unseen_task"]``);
 - ``progress``: how far through its episode the step is, ``t / (T - 1)`` — ridge, R².
 """
 
@@ -232,12 +233,18 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
     # Every target's labels are checked before the first fit: a target named with --target that the
     # file cannot supply is an error before any work; otherwise it is skipped with the reason.
     plan: list[tuple[str, np.ndarray, np.ndarray]] = []
+    unseen: dict[str, int] = {}  # task: valid steps whose task the train split lacks (left out of its score)
     for target in wanted:
         ytr, reason = lab_train[target]
         yva, reason_va = lab_valid[target]
         why = reason or reason_va if ytr is None or yva is None else ""
         if not why and target in REGRESSION_TARGETS:
             why = r2_undefined(yva)
+        if not why and target == "task":  # a classifier names only tasks it saw: score the valid steps it could
+            unseen[target] = int(np.sum(~np.isin(yva, ytr)))
+            yva = np.where(np.isin(yva, ytr), yva, "")
+            if not np.any(yva != ""):
+                why = "no valid step's task occurs in the train split (a classifier names only tasks it was fit on)"
         if not why and target not in REGRESSION_TARGETS:
             if not np.any(yva != ""):
                 why = "no valid row has this label"
@@ -308,6 +315,8 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
                 mlp_max_iter=mlp_iter,
                 progress=stage,
             )
+            if target in unseen:
+                score.details["valid_rows_unseen_task"] = unseen[target]
         scores.append(score)
     if not scores:
         raise SchemaError(
@@ -419,6 +428,11 @@ def _write_linear_report(
             notes.append(f"- {s.target}: classes {', '.join(s.details['classes'])}; chosen C = {s.details['C']:g}.")
         else:
             notes.append(f"- {s.target}: chosen ridge alpha = {s.details['alpha']:g}.")
+        if s.details.get("valid_rows_unseen_task"):
+            notes.append(
+                f"- task: {s.details['valid_rows_unseen_task']} valid steps have a task no train step has; they are "
+                "left out of its score."
+            )
     for k, v in skipped.items():
         notes.append(f"- skipped {k}: {v}")
     sections = [
