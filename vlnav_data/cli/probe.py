@@ -95,9 +95,8 @@ def linear(
     from vlnav_data.probes.linear import per_dimension_rows
 
     for target, name, r2, mlp_r2, shuffled, base, _ in per_dimension_rows(r.scores):
-        mlp_v = f"{mlp_r2:8.3f}" if mlp_r2 is not None else f"{'-':>8}"
         label = f"  {target}[{name}]"
-        lines.append(f"{label:<13} {'r2':<9} {r2:8.3f} {mlp_v} {shuffled:9.3f} {base:9.3f}")
+        lines.append(f"{label:<13} {'r2':<9} {_r2(r2, 8)} {_r2(mlp_r2, 8)} {_r2(shuffled, 9)} {_r2(base, 9)}")
     lines += [f"skipped {k}: {v}" for k, v in r.skipped.items()]
     _finish(r, out, as_json, lines)
 
@@ -280,6 +279,11 @@ def knn(
         for name, r2, mse, base in zip(
             r.action_names, r.r2_per_dimension, r.mse_per_dimension, r.baseline_r2_per_dimension, strict=True
         ):
-            lines.append(f"    {name}: R2 {r2:.3f}  MSE {mse:.4f}   train-mean R2 {base:.3f}")
+            lines.append(f"    {name}: R2 {_r2(r2, 0)}  MSE {mse:.4f}   train-mean R2 {_r2(base, 0)}")
     lines.append(f"  index files: {out / 'knn.faiss'}, {out / 'knn_actions.npy'}, {out / 'knn_meta.json'}")
     _finish(r, out, as_json, lines)
+
+
+def _r2(value: float | None, width: int) -> str:
+    """An R² right-aligned in ``width`` with 3 decimals; ``-`` when undefined (a column that does not vary)."""
+    return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}}"

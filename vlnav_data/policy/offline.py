@@ -350,7 +350,9 @@ def bootstrap_summaries(sums: dict[str, np.ndarray], resamples: int, seed: int) 
         with ``r2``/``mse`` pooled and ``per_dimension`` lists (names added by :func:`name_dimensions`),
         note)``: the note says why an interval is missing ("" when none is).
     """
-    from scipy.stats import bootstrap
+    import warnings
+
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
     count = len(sums["episode_index"])
     everything = np.arange(count)
@@ -368,17 +370,21 @@ def bootstrap_summaries(sums: dict[str, np.ndarray], resamples: int, seed: int) 
             values = with_differences(figures(sums, np.moveaxis(idx, axis, -1).astype(np.int64)))
             return np.moveaxis(values.reshape(*values.shape[:-3], -1), -1, 0)
 
-        ci = bootstrap(
-            (everything,),
-            statistic,
-            n_resamples=resamples,
-            # resamples per vectorised call: about 2 million gathered sums each (flat memory in episodes x dims)
-            batch=max(1, min(resamples, 2_000_000 // (count * sums["sum_y"].shape[1]))),
-            confidence_level=CONFIDENCE,
-            method="percentile",
-            vectorized=True,
-            rng=np.random.default_rng(seed),
-        ).confidence_interval
+        with warnings.catch_warnings():
+            # scipy warns (naming BCa whatever the method) when an interval is NaN: an R² undefined on some
+            # resamples, which the result states itself (None and interval_note)
+            warnings.simplefilter("ignore", DegenerateDataWarning)
+            ci = bootstrap(
+                (everything,),
+                statistic,
+                n_resamples=resamples,
+                # resamples per vectorised call: about 2 million gathered sums each (flat memory in episodes x dims)
+                batch=max(1, min(resamples, 2_000_000 // (count * sums["sum_y"].shape[1]))),
+                confidence_level=CONFIDENCE,
+                method="percentile",
+                vectorized=True,
+                rng=np.random.default_rng(seed),
+            ).confidence_interval
         low, high = (np.asarray(v).reshape(observed.shape) for v in (ci.low, ci.high))
         if np.any((np.isnan(low) | np.isnan(high)) & np.isfinite(observed)):
             note = "some resamples leave a dimension without variance: its R² has no interval"

@@ -39,6 +39,7 @@ from vlnav_data.probes.ridge import (
     check_rows,
     fit_ridge,
     group_folds,
+    r2_per_column,
     r2_score,
 )
 
@@ -217,10 +218,9 @@ def regression_probe(
             mlp = r2_score(yva, mlp_pred)
     mean_pred = np.broadcast_to(ytr.mean(axis=0), yva.shape)
     baseline = r2_score(yva, mean_pred)
-    from sklearn.metrics import r2_score as _r2
 
-    def per_column(p: np.ndarray) -> list[float]:
-        return [float(v) for v in np.atleast_1d(_r2(yva, p, multioutput="raw_values"))]
+    def per_column(p: np.ndarray) -> list[float | None]:
+        return r2_per_column(yva, p)
 
     per_output = per_column(pred)
     score = ProbeScore(

@@ -33,7 +33,7 @@ from vlnav_data.knn_index import (
 )
 from vlnav_data.probes.linear import check_common
 from vlnav_data.probes.report import markdown_table, save_figure, write_report
-from vlnav_data.probes.ridge import r2_score, r2_undefined
+from vlnav_data.probes.ridge import r2_per_column, r2_score, r2_undefined
 from vlnav_data.probes.rows import load_probe_data
 
 
@@ -85,7 +85,8 @@ class KnnProbeResult:
         r2, mse: valid-split scores of the kNN action prediction.
         baseline_r2, baseline_mse: the train-mean action predicted for every valid row.
         action_names: one name per action dimension; r2_per_dimension, mse_per_dimension,
-            baseline_r2_per_dimension: the same scores per dimension.
+            baseline_r2_per_dimension: the same scores per dimension (R² None for a dimension constant on
+            the valid split: undefined, never NaN).
         r2_by_k: R² for k = 1, 2, 4, ... up to ``k`` (same index), to show the trend.
         self_match_rate: share of sampled train rows whose nearest neighbour is themselves (sanity; 1.0
             unless the train set holds exact duplicates).
@@ -115,9 +116,9 @@ class KnnProbeResult:
     elapsed_s: float
     config: dict[str, Any] = field(default_factory=dict)
     action_names: list[str] = field(default_factory=list)
-    r2_per_dimension: list[float] = field(default_factory=list)
+    r2_per_dimension: list[float | None] = field(default_factory=list)
     mse_per_dimension: list[float] = field(default_factory=list)
-    baseline_r2_per_dimension: list[float] = field(default_factory=list)
+    baseline_r2_per_dimension: list[float | None] = field(default_factory=list)
 
 
 def run_knn_probe(config: KnnProbeConfig) -> KnnProbeResult:
@@ -179,8 +180,6 @@ def run_knn_probe(config: KnnProbeConfig) -> KnnProbeResult:
     }
     files = save_knn_index(out, index, train.actions, meta)
     figure = _plot_predictions(yva, pred, out / "knn_actions.png", data.action_names)
-    from sklearn.metrics import r2_score as per_column
-
     mean_rows = np.broadcast_to(mean, yva.shape)
     result = KnnProbeResult(
         dataset=str(config.path),
@@ -205,11 +204,9 @@ def run_knn_probe(config: KnnProbeConfig) -> KnnProbeResult:
         elapsed_s=0.0,
         config={k: getattr(config, k) for k in config.__dataclass_fields__},
         action_names=list(data.action_names),
-        r2_per_dimension=[float(v) for v in np.atleast_1d(per_column(yva, pred, multioutput="raw_values"))],
+        r2_per_dimension=r2_per_column(yva, pred),
         mse_per_dimension=[float(v) for v in np.mean((pred - yva) ** 2, axis=0)],
-        baseline_r2_per_dimension=[
-            float(v) for v in np.atleast_1d(per_column(yva, mean_rows, multioutput="raw_values"))
-        ],
+        baseline_r2_per_dimension=r2_per_column(yva, mean_rows),
     )
     _write_knn_report(out, result, figure)
     return _with_elapsed(result, time.perf_counter() - t0)
