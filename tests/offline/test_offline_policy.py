@@ -85,6 +85,7 @@ def test_offline_figures_are_the_model_and_baselines_on_held_out_steps(scaled):
     assert math.isclose(diff["value"], result["student"]["r2"]["value"] - result["knn"]["r2"]["value"], abs_tol=1e-9)
     assert result["interval_note"] == "" and "nan" not in json.dumps(result).lower()
     assert "gripper" in stdout and "student - kNN" in stdout
+    assert (root / "ev" / "offline_r2.png").stat().st_size > 0 and result["files"]["figure"] == "offline_r2.png"
     sums = np.load(root / "ev" / "offline_episodes.npz")
     assert sums["num_steps"].sum() == len(y) and sums["sse_student"].shape == (10, 3)
     assert np.allclose(sums["sum_y"].sum(0), y.sum(0))

@@ -40,7 +40,7 @@ Result (``result.json``, the evaluation family of :mod:`vlnav_data.policy.evalua
 
 and ``offline_episodes.npz``: per held-out episode its index, steps and the sums every figure is computed
 from (``sse_<predictor>`` per dimension, ``sum_y``, ``sum_y2``), so a figure can be recomputed or
-re-bootstrapped without the model.
+re-bootstrapped without the model; ``offline_r2.png`` draws the R²s with their intervals.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ PREDICTORS = ("student", "knn", "train_mean")
 #: Fewer held-out episodes than this: values only, no interval (a bootstrap over 1-4 units says nothing).
 MIN_INTERVAL_EPISODES = 5
 OFFLINE_RECORDS = "offline_episodes.npz"
+OFFLINE_FIGURE = "offline_r2.png"
 
 CONFIDENCE = 0.95
 
@@ -269,10 +270,39 @@ def evaluate_offline(config: OfflineEvalConfig) -> OfflineEvalResult:
         source=spec.source,
         wall_s=time.perf_counter() - t0,
         device=config.device,
-        files={"episodes": OFFLINE_RECORDS, "meta": EVAL_META},
+        files={"episodes": OFFLINE_RECORDS, "meta": EVAL_META, "figure": OFFLINE_FIGURE},
     )
+    plot_offline(summaries, names, out / OFFLINE_FIGURE)
     write_json_atomic(out / EVAL_META, result)
     return result
+
+
+def plot_offline(summaries: dict[str, Any], names: list[str], path: Path) -> Path:
+    """R² per dimension (and pooled) of the policy, the kNN lookup and the train mean, with their 95% intervals.
+
+    An undefined R² (a constant dimension) is left blank; an interval missing (too few episodes) has no bar.
+    """
+    from vlnav_data.figures import save_png, subplots
+
+    labels = ["all", *names]
+    fig, ax = subplots(figsize=(max(5.0, 1.1 * len(labels) + 2.5), 4.0))
+    width = 0.8 / len(PREDICTORS)
+    x = np.arange(len(labels))
+    for k, (name, colour) in enumerate(zip(PREDICTORS, ("C0", "C2", "C7"), strict=True)):
+        block = summaries[name]
+        cells = [block["r2"], *(d["r2"] for d in block["per_dimension"])]
+        values = np.array([np.nan if c["value"] is None else c["value"] for c in cells])
+        low = np.array([np.nan if c["low"] is None else c["value"] - c["low"] for c in cells])
+        high = np.array([np.nan if c["high"] is None else c["high"] - c["value"] for c in cells])
+        errors = None if np.isnan(low).all() else np.nan_to_num(np.stack([low, high]))
+        label = {"student": "policy", "knn": "kNN lookup", "train_mean": "train mean"}[name]
+        ax.bar(x + (k - 1) * width, values, width, yerr=errors, capsize=2, label=label, color=colour)
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xticks(x, labels, rotation=30 if len(labels) > 6 else 0)
+    ax.set_ylabel("R² on held-out episodes")
+    ax.set_title("Offline evaluation: R² with 95% intervals over episodes", fontsize=10)
+    ax.legend(fontsize=8)
+    return save_png(fig, path)
 
 
 def knn_actions(train_x: np.ndarray, train_y: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
