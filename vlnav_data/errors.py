@@ -23,6 +23,41 @@ class SchemaError(VlnavError):
     """A dataset file does not follow the vlnav-demos format."""
 
 
+class NoArenaError(ConfigError):
+    """A command that needs the simulator got a file without an arena (imported: DESIGN §11 "Past the arena").
+
+    The one line every arena-only tool refuses such a file (or a model trained on one) with:
+    ``'FILE' was imported from <kind> and has no arena; <tool> needs the simulator (<why; what to do>)``.
+
+    Args:
+        subject: what was given, quoted (``'demos.h5'``, or ``'model' (trained on 'demos.h5')``).
+        source: the file's ``source_json`` attribute (JSON text or its dict; None when unrecorded).
+        tool: the command or option that needs the arena (``the spatial probe``).
+        why: what it needs the arena for, and what to use instead.
+    """
+
+    def __init__(self, subject: str, source: object, tool: str, why: str) -> None:
+        super().__init__(
+            f"{subject} was imported from {self.kind_of(source)} and has no arena; {tool} needs the simulator ({why})"
+        )
+
+    @staticmethod
+    def kind_of(source: object) -> str:
+        """``kind`` of an imported file's provenance (``lerobot``, ``robomimic``), else ``an unrecorded source``."""
+        import json
+
+        value = source
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = None
+        kind = value.get("kind") if isinstance(value, dict) else None
+        return str(kind) if kind else "an unrecorded source"
+
+
 class EncoderError(VlnavError):
     """An encoder cannot be built or its weights cannot be loaded."""
 

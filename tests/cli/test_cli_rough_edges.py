@@ -113,8 +113,8 @@ def test_unknown_target_names_the_target_option(ds, tmp_path):
     res = runner.invoke(probe.app, ["linear", str(ds), "--out", str(tmp_path / "p"), "--target", "bearings"])
     assert res.exit_code == 2
     assert res.stderr == (
-        "error: --target must be one of action, bearing, distance, colour, spatial_word (repeat it for several), "
-        "got bearings\n"
+        "error: --target must be one of action, bearing, distance, colour, spatial_word, state, task, progress "
+        "(repeat it for several), got bearings\n"
     )
 
 

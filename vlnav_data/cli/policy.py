@@ -1,4 +1,4 @@
-"""`vlnav-policy`: behaviour cloning on frozen embeddings: train, eval, dagger, diagnose."""
+"""`vlnav-policy`: behaviour cloning on frozen embeddings: train, eval, eval-offline, dagger, diagnose."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from vlnav_data.cli._common import (
 )
 from vlnav_data.eval_summary import format_paired_ratio
 
-app = make_app("vlnav-policy", "Behaviour cloning on frozen embeddings: train, eval, dagger, diagnose.")
+app = make_app("vlnav-policy", "Behaviour cloning on frozen embeddings: train, eval, eval-offline, dagger, diagnose.")
 
 
 def main() -> None:
@@ -249,6 +249,75 @@ def eval_(
     result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=inputs, as_json=as_json)
     if not as_json:
         _print_eval(result, out)
+
+
+def _print_offline(result, out: Path) -> None:  # noqa: ANN001 - OfflineEvalResult
+    typer.echo(
+        f"bc ({result.encoder}/{result.features}) on {result.num_steps} steps of {result.num_episodes} held-out "
+        f"episodes of {result.dataset} (95% intervals over episodes"
+        f"{'; ' + result.interval_note if result.interval_note else ''})"
+    )
+    typer.echo(f"{'':<16} {'student R2':>24} {'kNN R2':>24} {'train-mean R2':>24} {'student MSE':>26}")
+    rows = [("all", result.student, result.knn, result.train_mean)]
+    rows += [
+        (d["name"], d, k, m)
+        for d, k, m in zip(
+            result.student["per_dimension"], result.knn["per_dimension"], result.train_mean["per_dimension"],
+            strict=True,
+        )
+    ]  # fmt: skip
+    for name, s_, k_, m_ in rows:
+        typer.echo(f"{name:<16} {_ci(s_['r2']):>24} {_ci(k_['r2']):>24} {_ci(m_['r2']):>24} {_ci(s_['mse']):>26}")
+    d = result.student_minus_knn
+    typer.echo(f"student - kNN: R2 {_ci(d['r2'])}, MSE {_ci(d['mse'])}; wrote {out}")
+
+
+def _ci(summary: dict) -> str:
+    """``value [low, high]``, or the value alone, or ``n/a`` (an undefined statistic is never printed as nan)."""
+    if summary["value"] is None:
+        return "n/a"
+    if summary["low"] is None:
+        return f"{summary['value']:.3f}"
+    return f"{summary['value']:.3f} [{summary['low']:.3f}, {summary['high']:.3f}]"
+
+
+@app.command("eval-offline")
+def eval_offline(
+    model_dir: Path = typer.Argument(..., help="Model directory written by `vlnav-policy train`."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output directory (result.json, offline_episodes.npz, eval_meta.json)."
+    ),
+    dataset: Path | None = typer.Option(
+        None, "--dataset", help="File whose held-out episodes are scored.  [default: the one the model was trained on]"
+    ),
+    split: str = typer.Option("valid", "--split", help="Held-out split scored (the baselines fit on train)."),
+    k: int = typer.Option(8, "--k", help="Neighbours of the kNN baseline."),
+    resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples of the held-out episodes."),
+    seed: int = seed_option("Seeds the bootstrap."),
+    device: str = DEVICE,
+    overwrite: bool = OVERWRITE,
+    as_json: bool = JSON_OUT,
+) -> None:
+    """Offline evaluation (no simulator): R² and MSE of the policy's actions on held-out episodes per dimension,
+    beside the train-mean and kNN baselines, with 95% bootstrap intervals over episodes."""
+    from vlnav_data.policy.offline import OfflineEvalConfig, evaluate_offline
+
+    def go():
+        config = OfflineEvalConfig(
+            model_dir=model_dir,
+            out_dir=out,
+            dataset=dataset,
+            split=split,
+            knn_k=k,
+            resamples=resamples,
+            seed=seed,
+            device=resolve_device(device),
+        )
+        return evaluate_offline(config)
+
+    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[model_dir, dataset], as_json=as_json)
+    if not as_json:
+        _print_offline(result, out)
 
 
 @app.command()

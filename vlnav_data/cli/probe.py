@@ -51,7 +51,11 @@ def linear(
     encoder: Optional[str] = ENCODER,  # noqa: UP045 (typer needs Optional on py3.10)
     features: str = FEATURES,
     target: Optional[list[str]] = typer.Option(  # noqa: UP045
-        None, "--target", help="Probe only these (repeatable): action, bearing, distance, colour, spatial_word."
+        None,
+        "--target",
+        help="Probe only these (repeatable): action, bearing, distance, colour, spatial_word (arena files), state, "
+        "task, progress (any file).  [default: the first five for an arena file, action, state, task and progress "
+        "for an imported one]",
     ),
     max_train_rows: int = typer.Option(20_000, "--max-train-rows", help="Cap on train rows (seeded subsample)."),
     mlp: bool = typer.Option(True, "--mlp/--no-mlp", help="Also fit the BC-sized MLP (capacity control)."),
@@ -59,7 +63,8 @@ def linear(
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON,
 ) -> None:
-    """Ridge/logistic probes from embeddings to action, bearing, distance, colour and spatial word.
+    """Ridge/logistic probes from embeddings to action, bearing, distance, colour and spatial word (or, on an
+    imported file without an arena: each action and state dimension, the task and the episode's progress).
 
     Each stage is reported on stderr as it starts; on two CPU cores a 150-episode build with 1152-d
     features takes minutes (most of it the MLP capacity control; --no-mlp skips it).
@@ -87,6 +92,11 @@ def linear(
     for s in r.scores:
         mlp_v = f"{s.mlp:8.3f}" if s.mlp is not None else f"{'-':>8}"
         lines.append(f"{s.target:<13} {s.metric:<9} {s.probe:8.3f} {mlp_v} {s.shuffled:9.3f} {s.baseline:9.3f}")
+    from vlnav_data.probes.linear import per_dimension_rows
+
+    for target, name, r2, mlp_r2, shuffled, base, _ in per_dimension_rows(r.scores):
+        label = f"  {target}[{name}]"
+        lines.append(f"{label:<13} {'r2':<9} {_r2(r2, 8)} {_r2(mlp_r2, 8)} {_r2(shuffled, 9)} {_r2(base, 9)}")
     lines += [f"skipped {k}: {v}" for k, v in r.skipped.items()]
     _finish(r, out, as_json, lines)
 
@@ -182,7 +192,8 @@ def umap(
     overwrite: bool = OVERWRITE,
     as_json: bool = JSON,
 ) -> None:
-    """2-D UMAP coloured by target colour, instruction, bearing and action; coordinates saved."""
+    """2-D UMAP coloured by target colour, instruction, bearing and action (an imported file: task, progress and
+    its first action and state dimensions); coordinates saved."""
     from vlnav_data.probes.embedding_map import UmapConfig, run_umap
 
     if rerun is not None:
@@ -217,6 +228,8 @@ def umap(
         lines.append(
             f"  target colour from 10 map neighbours: {r.colour_knn_accuracy:.3f} (majority {r.colour_chance:.3f})"
         )
+    if r.task_knn_accuracy is not None:
+        lines.append(f"  task from 10 map neighbours: {r.task_knn_accuracy:.3f} (majority {r.task_chance:.3f})")
     lines.append(f"  coordinates: {r.coords}")
     _finish(r, out, as_json, lines)
 
@@ -261,6 +274,16 @@ def knn(
         f"(dim {r.dim}, {r.search_device})",
         f"  valid ({r.num_valid} rows): R2 {r.r2:.3f}  MSE {r.mse:.4f}   train-mean baseline: R2 {r.baseline_r2:.3f} "
         f"MSE {r.baseline_mse:.4f}",
-        f"  index files: {out / 'knn.faiss'}, {out / 'knn_actions.npy'}, {out / 'knn_meta.json'}",
     ]
+    if r.action_names != ["left_wheel", "right_wheel"]:  # an imported file: each named dimension
+        for name, r2, mse, base in zip(
+            r.action_names, r.r2_per_dimension, r.mse_per_dimension, r.baseline_r2_per_dimension, strict=True
+        ):
+            lines.append(f"    {name}: R2 {_r2(r2, 0)}  MSE {mse:.4f}   train-mean R2 {_r2(base, 0)}")
+    lines.append(f"  index files: {out / 'knn.faiss'}, {out / 'knn_actions.npy'}, {out / 'knn_meta.json'}")
     _finish(r, out, as_json, lines)
+
+
+def _r2(value: float | None, width: int) -> str:
+    """An R² right-aligned in ``width`` with 3 decimals; ``-`` when undefined (a column that does not vary)."""
+    return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}}"

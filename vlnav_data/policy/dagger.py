@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.dataset import DatasetReader
-from vlnav_data.dataset.schema import FEATURE_SETS
+from vlnav_data.dataset.schema import FEATURE_SETS, SOURCE_ATTR
 from vlnav_data.devices import check_device_name
-from vlnav_data.errors import CheckpointError, ConfigError, check_at_least
+from vlnav_data.errors import CheckpointError, ConfigError, NoArenaError, check_at_least
 from vlnav_data.figures import save_png, subplots
 from vlnav_data.jsonio import to_jsonable, write_json_atomic
 from vlnav_data.policy.actors import load_student, make_expert_policy, make_student_policy, torch_predictor
@@ -207,7 +207,20 @@ class DaggerResult:
 
 
 def run_dagger(config: DaggerConfig) -> DaggerResult:
-    """Initial BC (or ``init_model_dir``), then K rounds of collect -> label -> aggregate -> retrain -> evaluate."""
+    """Initial BC (or ``init_model_dir``), then K rounds of collect -> label -> aggregate -> retrain -> evaluate.
+
+    Raises:
+        NoArenaError: a dataset without an arena (imported): DAgger rolls the student out and asks the expert.
+    """
+    with DatasetReader(config.dataset) as reader:  # before any work: an imported file has no arena to roll out in
+        if not reader.has_arena:
+            raise NoArenaError(
+                f"'{config.dataset}'",
+                reader.file.attrs.get(SOURCE_ATTR),
+                "DAgger",
+                "it rolls the student out in the arena and has the expert label the states it visits; train BC "
+                "with `vlnav-policy train` and score it with `vlnav-policy eval-offline`",
+            )
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     recipe = get_recipe(config.recipe)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.devices import check_resolved_device
-from vlnav_data.errors import ConfigError, check_at_least
+from vlnav_data.errors import ConfigError, NoArenaError, check_at_least
 from vlnav_data.eval_summary import (
     OutcomeSummary,
     PairedStepRatio,
@@ -302,6 +302,14 @@ def evaluate_policy(config: EvalConfig, *, env_factory: Callable[[int], Any] | N
     from vlnav_data.sim import arena_config_from_json, arena_in_preset, check_env_factory, make_arena
 
     spec = check_student(config)  # model dir, --encoder, kNN index: before anything loads or prints
+    if not spec.has_arena:
+        raise NoArenaError(
+            f"the training file '{spec.dataset}' of '{config.model_dir}'",
+            spec.source,
+            "closed-loop evaluation",
+            "it rolls the policy out in the arena; score its actions on held-out episodes with "
+            f"`vlnav-policy eval-offline {config.model_dir} --out DIR`",
+        )
     # Frames are rendered only when the policy reads them (the oracle and text features do not).
     feature = spec.feature_spec
     needs_frames = feature.kind == "pixels" or (

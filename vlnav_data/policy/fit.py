@@ -233,6 +233,7 @@ def fit_bc(
     num_threads: int | None = 1,
     history: tuple[np.ndarray, np.ndarray | None] | None = None,
     closed_loop: Callable[[BCPolicyNet], int] | None = None,
+    output: str | None = None,
 ) -> FitResult:
     """Train a BC policy by MSE regression of expert actions on embeddings.
 
@@ -250,6 +251,9 @@ def fit_bc(
         history: ``(train_index, valid_index)`` of :func:`vlnav_data.policy.history.history_index`: the
             network reads each row's K stacked vectors (``K * E`` wide, zeros before the episode's start).
         closed_loop: ``model -> successes`` on validation starts; required by ``select_by="closed_loop"``.
+        output: the network's output map (:data:`~vlnav_data.policy.model.OUTPUTS`); None: the recipe's.
+            ``affine`` (a file without an arena: actions of any width and range) standardises the actions
+            with the training split's statistics, so the loss and the curve are in those units.
 
     Returns:
         The best weights (by validation loss, or by closed-loop successes) and the curve.
@@ -269,6 +273,7 @@ def fit_bc(
             progress,
             history,
             closed_loop,
+            output or recipe.output,
         )
 
 
@@ -284,6 +289,7 @@ def _fit(
     progress: Callable[[CurvePoint], None] | None,
     history: tuple[np.ndarray, np.ndarray | None] | None = None,
     closed_loop: Callable[[BCPolicyNet], int] | None = None,
+    output: str = "tanh",
 ) -> FitResult:
     from vlnav_data.policy.history import stack_history
 
@@ -311,15 +317,20 @@ def _fit(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if init_model is None:
-            model = BCPolicyNet(width, recipe.hidden_sizes, y.shape[1], output=recipe.output)
+            model = BCPolicyNet(width, recipe.hidden_sizes, y.shape[1], output=output)
             if recipe.standardize_inputs:
                 mean, std = input_stats(inputs, len(y), width, device)
                 model.standardize.set_stats(mean, std)
+            if output == "affine":
+                y64 = y.to(torch.float64)
+                model.set_action_stats(y64.mean(0).float(), y64.std(0, correction=0).float())
         else:  # DAgger warm start: the initial model's statistics are kept (its inputs mean what they meant)
             if init_model.input_dim != width:
                 raise ConfigError(f"initial model expects {init_model.input_dim}-D features, data has {width}")
             model = copy.deepcopy(init_model)
     model = model.to(device).train()
+    y = model.loss_target(y)  # the actions themselves, except for ``affine`` (standardised once, here)
+    vy = model.loss_target(vy) if vy is not None else None
     # fused Adam: one kernel for all parameters (about 2x faster per step on CPU than the foreach path).
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate, fused=True)
     scheduler = lr_scheduler(optimizer, recipe)

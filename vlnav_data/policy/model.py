@@ -10,7 +10,11 @@ Two recipe settings live in the network so that evaluation applies them exactly 
   split stored as buffers in ``model.pt`` (identity for the ``paper`` recipe and for model directories
   written before the setting existed);
 - the output map: ``tanh(z)`` for the MSE loss, ``tanh(z / 2) = 2 sigmoid(z) - 1`` for the per-wheel
-  binary cross-entropy on the action's sign (``z`` are the logits of "wheel forward").
+  binary cross-entropy on the action's sign (``z`` are the logits of "wheel forward"), and ``affine``
+  for a file without an arena, whose actions have any number of dimensions in any range (joint angles,
+  a gripper): the network predicts the actions standardised with the training split's per-dimension
+  mean and std (buffers ``action_stats.mean``/``.std`` of ``model.pt``; the loss is the MSE in those
+  units) and ``forward`` maps them back, ``z * std + mean``.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-OUTPUTS = ("tanh", "sign_logit")
+OUTPUTS = ("tanh", "sign_logit", "affine")
 
 
 def output_map(raw: torch.Tensor, output: str) -> torch.Tensor:
-    """Actions in [-1, 1] from the network's last layer (see the module docstring)."""
+    """Actions in [-1, 1] from the network's last layer (see the module docstring); ``affine``: the
+    standardised actions themselves (what its loss compares)."""
+    if output == "affine":
+        return raw
     return torch.tanh(raw) if output == "tanh" else torch.tanh(0.5 * raw)
 
 
@@ -59,8 +66,9 @@ class BCPolicyNet(nn.Module):
     Args:
         input_dim: embedding width E (``K * E`` for ``history:K``).
         hidden_sizes: widths of the hidden ReLU layers, e.g. ``(256, 256)``.
-        action_dim: number of action components (2 wheels).
-        output: ``tanh`` (MSE recipes) or ``sign_logit`` (BCE on the action's sign).
+        action_dim: number of action components (2 wheels; any number for ``affine``).
+        output: ``tanh`` (MSE recipes), ``sign_logit`` (BCE on the action's sign) or ``affine`` (standardised
+            actions of any range; :meth:`set_action_stats` stores the training split's statistics).
     """
 
     def __init__(
@@ -79,6 +87,16 @@ class BCPolicyNet(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, self.action_dim))
         self.net = nn.Sequential(*layers)
+        if self.output == "affine":  # only here: the state dict of the other outputs is unchanged
+            self.action_stats = Standardizer(self.action_dim)
+
+    def set_action_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """``affine``: the training actions' per-dimension mean and std (a constant dimension keeps std 1)."""
+        self.action_stats.set_stats(mean, std)
+
+    def loss_target(self, actions: torch.Tensor) -> torch.Tensor:
+        """What the loss compares the output map with: the actions, standardised for ``affine``."""
+        return self.action_stats(actions) if self.output == "affine" else actions
 
     def raw(self, features: torch.Tensor) -> torch.Tensor:
         """The last layer's output before the output map (what the loss sees)."""
@@ -91,6 +109,9 @@ class BCPolicyNet(nn.Module):
             features: float32 (B, E).
 
         Returns:
-            float32 (B, action_dim) in [-1, 1].
+            float32 (B, action_dim): in [-1, 1], or in the actions' own units for ``affine``.
         """
-        return output_map(self.raw(features), self.output)
+        out = output_map(self.raw(features), self.output)
+        if self.output == "affine":
+            return out * self.action_stats.std + self.action_stats.mean
+        return out

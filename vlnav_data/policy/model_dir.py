@@ -54,6 +54,11 @@ class PolicySpec:
         output: the network's output map (``tanh`` or ``sign_logit``, from the recipe's loss).
         standardized_inputs: the network standardises its vector input with stored training statistics.
         conditioning: ``pixels`` only: how the instruction enters the conv policy (``concat`` or ``film``).
+        action_dim: width of the action (2 wheels in the arena; an imported file's own width).
+        action_names: one name per action dimension (``features_json["actions"]["names"]``).
+        source: an imported file's provenance (its ``source_json``: ``kind``, id, revision), None for an
+            arena file. A model trained on a file without an arena (``sim_config`` is ``NO_ARENA``) records
+            these three in ``config.json``; an arena model's ``config.json`` is unchanged.
     """
 
     encoder: str
@@ -72,6 +77,16 @@ class PolicySpec:
     output: str = "tanh"
     standardized_inputs: bool = False
     conditioning: str = "concat"
+    action_dim: int = 2
+    action_names: tuple[str, ...] = ()
+    source: dict[str, Any] | None = None
+
+    @property
+    def has_arena(self) -> bool:
+        """False for a model trained on a file without an arena (imported: evaluated offline only)."""
+        from vlnav_data.dataset.schema import NO_ARENA
+
+        return self.sim_config != NO_ARENA
 
     @property
     def feature_spec(self) -> FeatureSpec:
@@ -85,6 +100,11 @@ class PolicySpec:
 
     def to_json(self) -> dict[str, Any]:
         """JSON payload of ``config.json``."""
+        imported = (
+            {}
+            if self.has_arena
+            else {"action_dim": self.action_dim, "action_names": list(self.action_names), "source": self.source}
+        )
         return {
             "format": MODEL_DIR_FORMAT,
             "format_version": MODEL_DIR_VERSION,
@@ -104,6 +124,7 @@ class PolicySpec:
             "output": self.output,
             "standardized_inputs": self.standardized_inputs,
             "conditioning": self.conditioning,
+            **imported,
         }
 
 
@@ -183,6 +204,9 @@ def read_policy_spec(model_dir: Path) -> PolicySpec:
             output=str(raw.get("output", "tanh")),
             standardized_inputs=bool(raw.get("standardized_inputs", False)),
             conditioning=str(raw.get("conditioning", "concat")),
+            action_dim=int(raw.get("action_dim", 2)),
+            action_names=tuple(str(n) for n in raw.get("action_names") or ()),
+            source=dict(raw["source"]) if isinstance(raw.get("source"), dict) else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"'{model_dir / CONFIG_FILE}' lacks or mangles field {exc}; re-run training") from exc
@@ -207,7 +231,7 @@ def build_network(spec: PolicySpec) -> Any:
         return PixelPolicyNet(
             spec.image_hw, spec.input_dim, spec.hidden_sizes, spec.output, conditioning=spec.conditioning
         )
-    return BCPolicyNet(spec.input_dim, spec.hidden_sizes, output=spec.output)
+    return BCPolicyNet(spec.input_dim, spec.hidden_sizes, spec.action_dim, output=spec.output)
 
 
 def load_model_dir(model_dir: Path, device: str = "cpu") -> tuple[Any, PolicySpec]:
@@ -227,7 +251,8 @@ def load_model_dir(model_dir: Path, device: str = "cpu") -> tuple[Any, PolicySpe
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"'{Path(model_dir) / MODEL_FILE}' does not hold weights of a {spec.input_dim}->"
-            f"{'->'.join(map(str, spec.hidden_sizes))}->2 {'conv policy' if spec.image_hw else 'MLP'} ({first}); "
+            f"{'->'.join(map(str, spec.hidden_sizes))}->{spec.action_dim} {'conv policy' if spec.image_hw else 'MLP'} "
+            f"({first}); "
             "re-run training"
         ) from exc
     return model.to(device).eval(), spec

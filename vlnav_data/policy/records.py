@@ -174,6 +174,32 @@ def run_policy_episodes(
     )
 
 
+def refuse_offline_eval(eval_dir: Path) -> None:
+    """An offline evaluation (``vlnav-policy eval-offline``) has no rollouts to diagnose: one line saying why.
+
+    Raises:
+        NoArenaError: the evaluated model was trained on a file without an arena.
+        ConfigError: an offline evaluation of an arena model (no rollouts either).
+    """
+    from vlnav_data.errors import NoArenaError
+
+    meta_path = eval_dir / EVAL_META
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if not isinstance(meta, dict) or meta.get("evaluation") != "offline":
+        return
+    if meta.get("trained_arena") == "none":
+        raise NoArenaError(
+            f"the training file '{meta.get('dataset')}' of the offline evaluation '{eval_dir}'",
+            meta.get("source"),
+            "diagnose",
+            "it replays the rollouts of `vlnav-policy eval` in the arena; the offline figures are in its result.json",
+        )
+    raise ConfigError(
+        f"'{eval_dir}' is an offline evaluation (held-out actions, no rollouts); diagnose reads the rollouts of "
+        "`vlnav-policy eval MODEL_DIR --out DIR`"
+    )
+
+
 def load_eval_dir(eval_dir: str | Path) -> tuple[EpisodeRecords, EpisodeRecords | None, dict[str, Any]]:
     """``(student records, expert records or None, eval_meta)`` of a ``vlnav-policy eval`` directory.
 
@@ -181,6 +207,7 @@ def load_eval_dir(eval_dir: str | Path) -> tuple[EpisodeRecords, EpisodeRecords 
         ConfigError: not an evaluation directory (a file missing, or an eval_meta.json without sim_config).
     """
     eval_dir = Path(eval_dir)
+    refuse_offline_eval(eval_dir)
     for name in (STUDENT_RECORDS, EVAL_META):
         if not (eval_dir / name).is_file():
             raise ConfigError(

@@ -6,6 +6,13 @@ and ``pixels`` (the stored frames end to end, :mod:`vlnav_data.policy.pixels`). 
 by closed-loop success (``pixels``), each validation point also runs the policy from the starts of the
 first ``selection_episodes`` validation episodes in the dataset's arena and keeps the weights that
 succeed most (the validation loss alone misled in issue 28: best loss at 60 s, best rollouts at 240 s).
+
+A file without an arena (imported from LeRobot or robomimic, DESIGN §11) trains the same MLP on its own
+actions, of any width and range: the output is ``affine`` (standardised actions mapped back, see
+:mod:`vlnav_data.policy.model`), the model directory records the action names and the file's provenance,
+and :mod:`vlnav_data.policy.offline` evaluates it on held-out episodes. What needs the simulator is
+refused with one line: a recipe that keeps the checkpoint by closed-loop success (``pixels``), and the
+``pixels`` feature set (the conv policy is the arena's two-wheel network).
 """
 
 from __future__ import annotations
@@ -19,10 +26,10 @@ from typing import Any
 
 from vlnav_data.dataset import DatasetReader
 from vlnav_data.devices import check_resolved_device
-from vlnav_data.errors import ConfigError, check_at_least
+from vlnav_data.errors import ConfigError, NoArenaError, check_at_least
 from vlnav_data.jsonio import to_jsonable
 from vlnav_data.policy.features import FeatureSpec, load_split, parse_features, student_input_keys
-from vlnav_data.policy.fit import DEFAULT_RECIPES, CurvePoint, FitResult, fit_bc, get_recipe
+from vlnav_data.policy.fit import DEFAULT_RECIPES, BCRecipe, CurvePoint, FitResult, fit_bc, get_recipe
 from vlnav_data.policy.model_dir import PolicySpec, save_model_dir
 
 
@@ -153,6 +160,8 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
     with DatasetReader(config.dataset) as reader:
         encoder = reader.choose_encoder(config.encoder)
         student_input_keys(encoder, config.features)  # refuses a privileged input
+        if not reader.has_arena:
+            check_imported_training(reader, config, recipe, feature)
         mapping = str(reader.sim_config.get("action_mapping", ""))
         if recipe.loss == "bce_sign" and mapping != "bang_bang":
             raise ConfigError(
@@ -166,7 +175,7 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
                 f"'{config.dataset}' has {len(train_names)} train and {len(valid_names)} valid episodes; "
                 "training needs both splits non-empty (build more episodes)"
             )
-        train_seeds = tuple(int(reader.attrs(n).get("seed", -1)) for n in train_names)
+        train_seeds = tuple(int(reader.attrs(n).get("seed", -1)) for n in train_names) if reader.has_arena else ()
         valid_seeds = tuple(int(reader.attrs(n).get("seed", -1)) for n in valid_names)
         expert, checkpoint = dataset_expert(reader)
         encoder_spec = reader.encoder_specs[encoder]
@@ -184,11 +193,14 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
             "progress": progress,
             "closed_loop": closed_loop,
         }  # what fit_bc and fit_pixels share
+        output = recipe.output if reader.has_arena else "affine"
         if feature.kind == "pixels":
             fit, input_dim, image_hw, rows, nbytes = _fit_pixels(reader, encoder, config.frame_cache_mib, fitting)
         else:
-            fit, input_dim, rows = _fit_vectors(reader, encoder, feature, fitting)
+            fit, input_dim, rows = _fit_vectors(reader, encoder, feature, fitting, output)
             image_hw, nbytes = None, 0
+        # a file without an arena trains the MLP only (pixels refused above), whose width is the file's own
+        imported = {} if reader.has_arena else imported_fields(reader, int(fit.model.action_dim))
     spec = PolicySpec(
         encoder=encoder,
         encoder_spec=encoder_spec,
@@ -203,9 +215,10 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
         train_episode_seeds=train_seeds,
         train_config={**to_jsonable(config), "recipe": to_jsonable(recipe)},
         image_hw=image_hw,
-        output=recipe.output,
+        output=output,
         standardized_inputs=recipe.standardize_inputs,
         conditioning=recipe.conditioning if feature.kind == "pixels" else "concat",
+        **imported,
     )
     save_model_dir(Path(config.out_dir), fit.model, spec, fit.curve)
     last = fit.curve[-1]
@@ -239,7 +252,7 @@ def train_policy(config: TrainConfig, progress: Callable[[CurvePoint], None] | N
 
 
 def _fit_vectors(
-    reader: DatasetReader, encoder: str, feature: FeatureSpec, fitting: dict[str, Any]
+    reader: DatasetReader, encoder: str, feature: FeatureSpec, fitting: dict[str, Any], output: str | None = None
 ) -> tuple[FitResult, int, tuple[int, int]]:
     """Frozen vectors (one step or ``history:K``) through the MLP (``fitting``: recipe, seed, device, threads,
     progress and closed-loop check); returns the fit, input width, row counts."""
@@ -257,10 +270,59 @@ def _fit_vectors(
         valid_features=valid["features"],
         valid_actions=valid["actions"],
         history=history,
+        output=output,
         **fitting,
     )
     width = int(train["features"].shape[1]) * feature.history_steps
     return fit, width, (len(train["features"]), len(valid["features"]))
+
+
+def check_imported_training(reader: DatasetReader, config: TrainConfig, recipe: BCRecipe, feature: FeatureSpec) -> None:
+    """Refuse what needs the arena on a file without one (before any work).
+
+    Raises:
+        NoArenaError: a recipe that keeps the checkpoint by closed-loop success, or ``--features pixels``.
+    """
+    from vlnav_data.dataset.schema import SOURCE_ATTR
+
+    source = reader.file.attrs.get(SOURCE_ATTR)
+    if feature.kind == "pixels":
+        raise NoArenaError(
+            f"'{config.dataset}'",
+            source,
+            "--features pixels",
+            "its conv policy drives the arena's two wheels and is chosen by closed-loop success; train on "
+            "frozen embeddings (--features joint, image, text or history:K)",
+        )
+    if recipe.select_by == "closed_loop":
+        raise NoArenaError(
+            f"'{config.dataset}'",
+            source,
+            f"recipe '{recipe.name}'",
+            "it keeps the checkpoint that succeeds most on validation starts in the arena; train with "
+            "--recipe paper or paper-std, which keep the lowest validation loss",
+        )
+
+
+def imported_fields(reader: DatasetReader, action_dim: int) -> dict[str, Any]:
+    """What a model of a file without an arena records besides the arena model's fields (``PolicySpec``)."""
+    import json
+
+    from vlnav_data.dataset.schema import SOURCE_ATTR
+
+    names = (reader.features.get("actions") or {}).get("names") or []
+    if len(names) != action_dim:
+        names = [f"action_{j}" for j in range(action_dim)]
+    raw = reader.file.attrs.get(SOURCE_ATTR)
+    try:
+        source = json.loads(raw) if raw is not None else None
+    except ValueError:
+        source = None
+    return {
+        "action_dim": action_dim,
+        "action_names": tuple(str(n) for n in names),
+        "source": source if isinstance(source, dict) else None,
+    }
 
 
 def _fit_pixels(

@@ -6,6 +6,11 @@ points by target colour, instruction, robot-frame bearing and the expert's turn 
 ``(right - left) / 2``. As a number beside the picture, a 10-nearest-neighbour classifier in the 2-D
 map, fit on the train points, predicts the valid points' target colour.
 
+A file without an arena (imported) has no colour or bearing: its panels colour the points by task
+(instruction), progress through the episode ``t / (T - 1)``, its first action dimension and its first
+``obs/state`` dimension (else its second action dimension), and the number beside the picture is the
+10-nearest-neighbour task accuracy in the map.
+
 UMAP compiles with numba on first use: about 15–30 s in a fresh process before any work is done.
 """
 
@@ -97,6 +102,8 @@ class UmapResult:
         num_train_total, num_valid_total: rows available before subsampling.
         colour_knn_accuracy: 10-NN target-colour accuracy of valid points in the 2-D map (None if no colour).
         colour_chance: majority-colour share among the valid points.
+        task_knn_accuracy, task_chance: the same for the task (instruction) of a file without an arena
+            (None for an arena file).
         umap_s: fit + transform wall time (includes numba compilation in a fresh process).
     """
 
@@ -115,6 +122,8 @@ class UmapResult:
     report: Path
     elapsed_s: float
     config: dict[str, Any] = field(default_factory=dict)
+    task_knn_accuracy: float | None = None
+    task_chance: float | None = None
 
 
 def _bearing(data: ProbeData, rows: ProbeRows) -> np.ndarray | None:
@@ -159,6 +168,9 @@ def run_umap(config: UmapConfig) -> UmapResult:
         "train_actions": train.actions,
         "valid_actions": valid.actions,
     }
+    if not data.has_arena:
+        arrays["train_progress"] = np.asarray(train.progress, np.float32)
+        arrays["valid_progress"] = np.asarray(valid.progress, np.float32)
     if b_tr is not None and b_va is not None:
         arrays["train_privileged_bearing_rad"] = b_tr.astype(np.float32)
         arrays["valid_privileged_bearing_rad"] = b_va.astype(np.float32)
@@ -170,7 +182,15 @@ def run_umap(config: UmapConfig) -> UmapResult:
         acc = float(np.mean(knn.predict(valid_xy) == valid.target_colour))
         _, counts = np.unique(valid.target_colour, return_counts=True)
         chance = float(counts.max() / counts.sum())
-    figure = _plot(data, train, valid, fit_xy, valid_xy, b_tr, b_va, out / "umap.png")
+    task_acc = task_chance = None
+    if not data.has_arena:
+        knn = KNeighborsClassifier(n_neighbors=min(10, len(train))).fit(fit_xy, train.instruction_index)
+        task_acc = float(np.mean(knn.predict(valid_xy) == valid.instruction_index))
+        _, counts = np.unique(valid.instruction_index, return_counts=True)
+        task_chance = float(counts.max() / counts.sum())
+        figure = _plot_imported(data, train, valid, fit_xy, valid_xy, out / "umap.png")
+    else:
+        figure = _plot(data, train, valid, fit_xy, valid_xy, b_tr, b_va, out / "umap.png")
     result = UmapResult(
         dataset=str(config.path),
         encoder=data.encoder,
@@ -187,6 +207,8 @@ def run_umap(config: UmapConfig) -> UmapResult:
         report=out / "report.md",
         elapsed_s=time.perf_counter() - t0,
         config=fields_of(config),
+        task_knn_accuracy=task_acc,
+        task_chance=task_chance,
     )
     _write_umap_report(out, result)
     return result
@@ -236,7 +258,48 @@ def _plot(
     return save_figure(fig, path)
 
 
+def _plot_imported(
+    data: ProbeData, train: ProbeRows, valid: ProbeRows, fit_xy: np.ndarray, valid_xy: np.ndarray, path: Path
+) -> Path:
+    """The map of a file without an arena: task, progress, first action and (state or second action) dimension."""
+    xy = np.concatenate([fit_xy, valid_xy])
+    fig, axes = subplots(2, 2, figsize=(11, 10))
+    instr = np.concatenate([train.instruction_index, valid.instruction_index])
+    _categorical(axes[0, 0], xy, instr, f"task ({len(np.unique(instr))} distinct)", data.instructions)
+    panels = [("progress t / (T - 1)", np.concatenate([train.progress, valid.progress]), "viridis")]
+    actions = np.concatenate([train.actions, valid.actions]).reshape(len(xy), -1)
+    panels.append((f"action {data.action_names[0]}", actions[:, 0], "coolwarm"))
+    if train.obs_state is not None and valid.obs_state is not None:
+        state = np.concatenate([train.obs_state, valid.obs_state]).reshape(len(xy), -1)
+        panels.append((f"state {data.obs_state_names[0]}", state[:, 0], "coolwarm"))
+    elif actions.shape[1] > 1:
+        panels.append((f"action {data.action_names[1]}", actions[:, 1], "coolwarm"))
+    for ax, (title, values, cmap) in zip([axes[0, 1], axes[1, 0], axes[1, 1]], panels, strict=False):
+        sc = ax.scatter(xy[:, 0], xy[:, 1], s=2, c=values, cmap=cmap)
+        fig.colorbar(sc, ax=ax)
+        ax.set_title(title, fontsize=9)
+    for ax in [axes[0, 1], axes[1, 0], axes[1, 1]][len(panels) :]:
+        ax.set_axis_off()
+    fig.suptitle(f"UMAP of {data.encoder} {data.features} embeddings ({len(fit_xy)} train fit + {len(valid_xy)} valid)")
+    return save_figure(fig, path)
+
+
 def _write_umap_report(out: Path, r: UmapResult) -> Path:
+    if r.task_knn_accuracy is not None:  # a file without an arena
+        table = markdown_table(
+            ["points fit (train)", "points placed (valid)", "task 10-NN acc. in 2-D", "majority task", "UMAP s"],
+            [[r.num_fit, r.num_placed, r.task_knn_accuracy, r.task_chance, r.umap_s]],
+        )
+        sections = [
+            f"Dataset `{r.dataset}`, encoder `{r.encoder}` ({r.features} features). UMAP (cosine, seeded) fit on "
+            f"{r.num_fit} of {r.num_train_total} train rows; {r.num_placed} of {r.num_valid_total} valid rows "
+            f"placed with `transform`. Coordinates and labels: `{r.coords.name}`.",
+            table,
+            "Task clusters that separate cleanly while progress and action colours mix inside each cluster say "
+            "the embedding knows what to do but not where in the episode the robot is.",
+            f"![umap]({r.figure.name})",
+        ]
+        return write_report(out, "UMAP of the embeddings", sections)
     table = markdown_table(
         ["points fit (train)", "points placed (valid)", "colour 10-NN acc. in 2-D", "majority colour", "UMAP s"],
         [[r.num_fit, r.num_placed, r.colour_knn_accuracy, r.colour_chance, r.umap_s]],

@@ -39,6 +39,7 @@ from vlnav_data.probes.ridge import (
     check_rows,
     fit_ridge,
     group_folds,
+    r2_per_column,
     r2_score,
 )
 
@@ -207,16 +208,21 @@ def regression_probe(
         say("shuffled-label control")
         y_shuffled = ytr[rng.permutation(len(ytr))]
         shuffled_model = fit_ridge(x_train, y_shuffled, groups_train, alphas=alphas, folds=folds)
-        shuffled = r2_score(yva, shuffled_model.predict(np.asarray(x_valid, np.float64)))
-        mlp = None
+        shuffled_pred = as_2d(shuffled_model.predict(np.asarray(x_valid, np.float64)))
+        shuffled = r2_score(yva, shuffled_pred)
+        mlp = mlp_pred = None
         if mlp_max_iter is not None:
             say("MLP 256-256 control")
             mlp_model = fit_mlp(x_train, ytr, classify=False, seed=seed, max_iter=mlp_max_iter)
-            mlp = r2_score(yva, as_2d(mlp_model.predict(np.asarray(x_valid, np.float32))))
-    baseline = r2_score(yva, np.broadcast_to(ytr.mean(axis=0), yva.shape))
-    from sklearn.metrics import r2_score as _r2
+            mlp_pred = as_2d(mlp_model.predict(np.asarray(x_valid, np.float32)))
+            mlp = r2_score(yva, mlp_pred)
+    mean_pred = np.broadcast_to(ytr.mean(axis=0), yva.shape)
+    baseline = r2_score(yva, mean_pred)
 
-    per_output = [float(v) for v in np.atleast_1d(_r2(yva, pred, multioutput="raw_values"))]
+    def per_column(p: np.ndarray) -> list[float | None]:
+        return r2_per_column(yva, p)
+
+    per_output = per_column(pred)
     score = ProbeScore(
         target=target,
         kind="regression",
@@ -232,6 +238,10 @@ def regression_probe(
             "alpha": model.alpha_,
             "shuffled_alpha": shuffled_model.alpha_,
             "r2_per_output": per_output,
+            "shuffled_r2_per_output": per_column(shuffled_pred),
+            "mlp_r2_per_output": per_column(mlp_pred) if mlp_pred is not None else None,
+            "baseline_r2_per_output": per_column(mean_pred),
+            "mse_per_output": [float(v) for v in np.mean((pred - yva) ** 2, axis=0)],
             "mse": float(np.mean((pred - yva) ** 2)),
             "baseline_mse": float(np.mean((ytr.mean(axis=0) - yva) ** 2)),
         },

@@ -2,7 +2,8 @@
 
 A FAISS index over the train embeddings (cosine similarity = inner product on L2-normalised vectors;
 see :mod:`vlnav_data.knn_index`) predicts each valid row's action as the mean action of its
-``k`` nearest train rows. Scored by R² and MSE against the train-mean baseline. The index, its
+``k`` nearest train rows. Scored by R² and MSE against the train-mean baseline, pooled and per action
+dimension (any number of them: an imported file's actions are named in its ``features_json``). The index, its
 action table and metadata are saved in ``--out`` as ``knn.faiss``, ``knn_actions.npy`` and
 ``knn_meta.json`` (the convention in ARCHITECTURE.md).
 """
@@ -33,7 +34,7 @@ from vlnav_data.knn_index import (
 )
 from vlnav_data.probes.linear import check_common
 from vlnav_data.probes.report import markdown_table, save_figure, write_report
-from vlnav_data.probes.ridge import r2_score, r2_undefined
+from vlnav_data.probes.ridge import r2_per_column, r2_score, r2_undefined
 from vlnav_data.probes.rows import load_probe_data
 
 
@@ -83,6 +84,9 @@ class KnnProbeResult:
     Attributes:
         r2, mse: valid-split scores of the kNN action prediction.
         baseline_r2, baseline_mse: the train-mean action predicted for every valid row.
+        action_names: one name per action dimension; r2_per_dimension, mse_per_dimension,
+            baseline_r2_per_dimension: the same scores per dimension (R² None for a dimension constant on
+            the valid split: undefined, never NaN).
         r2_by_k: R² for k = 1, 2, 4, ... up to ``k`` (same index), to show the trend.
         self_match_rate: share of sampled train rows whose nearest neighbour is themselves (sanity; 1.0
             unless the train set holds exact duplicates).
@@ -111,6 +115,10 @@ class KnnProbeResult:
     report: Path
     elapsed_s: float
     config: dict[str, Any] = field(default_factory=dict)
+    action_names: list[str] = field(default_factory=list)
+    r2_per_dimension: list[float | None] = field(default_factory=list)
+    mse_per_dimension: list[float] = field(default_factory=list)
+    baseline_r2_per_dimension: list[float | None] = field(default_factory=list)
 
 
 def run_knn_probe(config: KnnProbeConfig) -> KnnProbeResult:
@@ -171,7 +179,8 @@ def run_knn_probe(config: KnnProbeConfig) -> KnnProbeResult:
         "weighting": config.weighting,
     }
     files = save_knn_index(out, index, train.actions, meta)
-    figure = _plot_predictions(yva, pred, out / "knn_actions.png")
+    figure = _plot_predictions(yva, pred, out / "knn_actions.png", data.action_names)
+    mean_rows = np.broadcast_to(mean, yva.shape)
     result = KnnProbeResult(
         dataset=str(config.path),
         encoder=data.encoder,
@@ -194,6 +203,10 @@ def run_knn_probe(config: KnnProbeConfig) -> KnnProbeResult:
         report=out / "report.md",
         elapsed_s=0.0,
         config=fields_of(config),
+        action_names=list(data.action_names),
+        r2_per_dimension=r2_per_column(yva, pred),
+        mse_per_dimension=[float(v) for v in np.mean((pred - yva) ** 2, axis=0)],
+        baseline_r2_per_dimension=r2_per_column(yva, mean_rows),
     )
     _write_knn_report(out, result, figure)
     return _with_elapsed(result, time.perf_counter() - t0)
@@ -205,12 +218,16 @@ def _with_elapsed(result: KnnProbeResult, elapsed: float) -> KnnProbeResult:
     return dataclasses.replace(result, elapsed_s=elapsed)
 
 
-def _plot_predictions(true: np.ndarray, pred: np.ndarray, path: Path) -> Path:
-    fig, axes = subplots(1, 2, figsize=(8, 4))
-    for j, (ax, name) in enumerate(zip(axes, ("left wheel", "right wheel"), strict=True)):
+def _plot_predictions(true: np.ndarray, pred: np.ndarray, path: Path, names: list[str]) -> Path:
+    """One scatter per action dimension (the arena's two wheels, or an imported file's named columns)."""
+    arena = list(names) == ["left_wheel", "right_wheel"]
+    labels = ("left wheel", "right wheel") if arena else tuple(names) or ("action",)
+    fig, axes = subplots(1, len(labels), figsize=(4 * len(labels), 4), squeeze=False)
+    for j, (ax, name) in enumerate(zip(axes[0], labels, strict=True)):
         ax.scatter(true[:, j], pred[:, j], s=3, alpha=0.4)
-        ax.plot([-1, 1], [-1, 1], "k--", lw=0.8)
-        ax.set_xlabel(f"expert action, {name}")
+        lo, hi = (-1.0, 1.0) if arena else (float(min(true[:, j].min(), pred[:, j].min())), float(true[:, j].max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_xlabel(f"expert action, {name}" if arena else f"demonstrated action, {name}")
         ax.set_ylabel("kNN prediction")
     fig.suptitle("kNN action regression (valid split)")
     return save_figure(fig, path)
@@ -226,11 +243,22 @@ def _write_knn_report(out: Path, r: KnnProbeResult, figure: Path) -> Path:
         digits=4,
     )
     by_k = markdown_table(["k", *r.r2_by_k], [["R²", *r.r2_by_k.values()]])
+    per_dim = markdown_table(
+        ["dimension", "kNN R²", "kNN MSE", "train-mean R²"],
+        [
+            [n, a, m, b]
+            for n, a, m, b in zip(
+                r.action_names, r.r2_per_dimension, r.mse_per_dimension, r.baseline_r2_per_dimension, strict=True
+            )
+        ],
+        digits=4,
+    )
     sections = [
         f"Dataset `{r.dataset}`, encoder `{r.encoder}` ({r.features} features, dim {r.dim}). Index "
         f"`{r.index_type}` over {r.num_vectors} train rows (L2-normalised, inner product = cosine), searched "
         f"on {r.search_device}; {r.num_valid} valid rows from other episodes queried.",
         table,
+        per_dim,
         by_k,
         f"Sanity: {100 * r.self_match_rate:.1f}% of sampled train rows find themselves as nearest neighbour. "
         f"Index build {r.build_s:.2f} s, valid search {r.search_s:.2f} s.",

@@ -9,6 +9,15 @@ Targets (fit on train, scored on valid; see :mod:`vlnav_data.probes.fitting` for
 - ``colour``: the target's colour (the episode's ``target_color``) — logistic regression, accuracy;
 - ``spatial_word``: the instruction's spatial cue (left/right/straight ahead/ahead/behind), parsed from
   its text — logistic regression, accuracy over the rows whose instruction has one.
+
+Targets of any file, the default of a file without an arena (imported from LeRobot or robomimic, which
+has no privileged state, colour or spatial word):
+
+- ``action``: every action column (any number; R² pooled and per named dimension);
+- ``state``: every ``obs/state`` column (the source's proprioception) — ridge, R² pooled and per dimension;
+- ``task``: the step's instruction (task string) as a class — logistic regression, accuracy over the valid
+  steps whose task the train split has (the others are counted in ``details["valid_rows_unseen_task"]``);
+- ``progress``: how far through its episode the step is, ``t / (T - 1)`` — ridge, R².
 """
 
 from __future__ import annotations
@@ -32,7 +41,14 @@ from vlnav_data.probes.ridge import RidgeFolds, r2_undefined
 from vlnav_data.probes.rows import ProbeData, ProbeRows, load_probe_data
 
 LINEAR_TARGETS = ("action", "bearing", "distance", "colour", "spatial_word")
-REGRESSION_TARGETS = ("action", "bearing", "distance")
+"""The default targets of a file recorded in the arena."""
+IMPORTED_TARGETS = ("action", "state", "task", "progress")
+"""The default targets of a file without an arena (``DatasetReader.has_arena`` False)."""
+ALL_TARGETS = (*LINEAR_TARGETS, "state", "task", "progress")
+ARENA_TARGETS = ("bearing", "distance", "colour", "spatial_word")
+"""Labels only the arena defines (privileged geometry, sphere colours, spatial words of its instructions)."""
+REGRESSION_TARGETS = ("action", "bearing", "distance", "state", "progress")
+PER_DIMENSION_TARGETS = ("action", "state")
 MLP_MIN_TRAIN_ROWS = 20
 """sklearn's early stopping needs 2 held-out rows (10%, rounded up) of the MLP control's train rows."""
 STATE_TARGETS = ("bearing", "distance")
@@ -62,8 +78,10 @@ class LinearProbeConfig:
         out_dir: where result.json, report.md and figures go.
         encoder: encoder whose embeddings are probed; ``None``: the file's only encoder.
         features: ``joint``, ``image`` or ``text`` (the instruction's text embedding).
-        targets: targets to probe; ``None`` = every target the file supports (the others are listed as
-            skipped with the reason). Naming a target the file cannot supply is an error.
+        targets: targets to probe (:data:`ALL_TARGETS`); ``None`` = the file's defaults
+            (:data:`LINEAR_TARGETS` for an arena file, :data:`IMPORTED_TARGETS` for one without an arena)
+            that it supports (the others are listed as skipped with the reason). Naming a target the file
+            cannot supply is an error.
         seed: seeds row subsampling, the label shuffle and the MLP.
         n_folds: episode-grouped cross-validation folds for alpha / C.
         max_train_rows: cap on train rows (seeded subsample, whole file when ``None``); the ridge and
@@ -86,10 +104,10 @@ class LinearProbeConfig:
     def __post_init__(self) -> None:
         check_common(self.path, self.out_dir, self.features, self.seed)
         if self.targets is not None:
-            unknown = [t for t in self.targets if t not in LINEAR_TARGETS]
+            unknown = [t for t in self.targets if t not in ALL_TARGETS]
             if unknown or not self.targets:
                 raise ConfigError(
-                    f"--target must be one of {', '.join(LINEAR_TARGETS)} (repeat it for several), got "
+                    f"--target must be one of {', '.join(ALL_TARGETS)} (repeat it for several), got "
                     f"{', '.join(self.targets) or 'none'}"
                 )
         check_at_least("n_folds", self.n_folds, 2)
@@ -150,6 +168,18 @@ def _labels(data: ProbeData, rows: ProbeRows) -> dict[str, tuple[np.ndarray | No
         out["spatial_word"] = (row_words, "")
     else:
         out["spatial_word"] = (None, "no instruction states a spatial word (left/right/ahead/behind)")
+    if rows.obs_state is None:
+        out["state"] = (None, "the file has no obs/state (only an imported file's proprioception is probed)")
+    else:
+        out["state"] = (rows.obs_state.astype(np.float64), "")
+    table = np.array(data.instructions or [""], dtype=object)
+    task = table[rows.instruction_index].astype(str) if data.instructions else np.full(len(rows), "")
+    out["task"] = (task, "") if np.all(task != "") else (None, "some steps have no instruction (task string)")
+    out["progress"] = (rows.progress, "") if rows.progress is not None else (None, "no episode boundaries")
+    if not data.has_arena:
+        why = f"the file was imported from {data.source_kind} and has no arena to define it"
+        for target in ARENA_TARGETS:
+            out[target] = (None, why)
     return out
 
 
@@ -168,6 +198,14 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
     t0 = time.perf_counter()
     need_state = config.targets is not None and any(t in STATE_TARGETS for t in config.targets)
     data = load_probe_data(config.path, encoder=config.encoder, features=config.features, need_state=need_state)
+    if not data.has_arena and config.targets is not None:
+        arena_only = [t for t in config.targets if t in ARENA_TARGETS]
+        if arena_only:
+            raise SchemaError(
+                f"cannot probe {', '.join(arena_only)} on '{config.path}': it was imported from "
+                f"{data.source_kind} and has no arena to define them; probe "
+                f"{', '.join(IMPORTED_TARGETS)}"
+            )
     train = data.train.subsample(config.max_train_rows, config.seed)
     valid = data.valid
     num_train_episodes = len(np.unique(train.episode_index))
@@ -187,19 +225,25 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
             f"{MLP_MIN_TRAIN_ROWS} train rows; '{config.path}' has {len(train)}: pass --no-mlp, or build more episodes"
         )
     lab_train, lab_valid = _labels(data, train), _labels(data, valid)
-    wanted = config.targets or LINEAR_TARGETS
+    wanted = config.targets or (LINEAR_TARGETS if data.has_arena else IMPORTED_TARGETS)
     scores: list[ProbeScore] = []
     skipped: dict[str, str] = {}
     bearing_pred = None
     # Every target's labels are checked before the first fit: a target named with --target that the
     # file cannot supply is an error before any work; otherwise it is skipped with the reason.
     plan: list[tuple[str, np.ndarray, np.ndarray]] = []
+    unseen: dict[str, int] = {}  # task: valid steps whose task the train split lacks (left out of its score)
     for target in wanted:
         ytr, reason = lab_train[target]
         yva, reason_va = lab_valid[target]
         why = reason or reason_va if ytr is None or yva is None else ""
         if not why and target in REGRESSION_TARGETS:
             why = r2_undefined(yva)
+        if not why and target == "task":  # a classifier names only tasks it saw: score the valid steps it could
+            unseen[target] = int(np.sum(~np.isin(yva, ytr)))
+            yva = np.where(np.isin(yva, ytr), yva, "")
+            if not np.any(yva != ""):
+                why = "no valid step's task occurs in the train split (a classifier names only tasks it was fit on)"
         if not why and target not in REGRESSION_TARGETS:
             if not np.any(yva != ""):
                 why = "no valid row has this label"
@@ -246,6 +290,8 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
                 progress=stage,
                 folds=folds,
             )
+            if target in PER_DIMENSION_TARGETS:
+                score.details["output_names"] = data.action_names if target == "action" else data.obs_state_names
             if target == "bearing":
                 true_angle, pred_angle = lab.angle_from_sincos(yva), lab.angle_from_sincos(pred)
                 err = lab.angular_error_deg(pred_angle, true_angle)
@@ -268,6 +314,8 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
                 mlp_max_iter=mlp_iter,
                 progress=stage,
             )
+            if target in unseen:
+                score.details["valid_rows_unseen_task"] = unseen[target]
         scores.append(score)
     if not scores:
         raise SchemaError(
@@ -295,6 +343,29 @@ def run_linear_probe(config: LinearProbeConfig, progress: Callable[[str], None] 
         elapsed_s=time.perf_counter() - t0,
         config=fields_of(config),
     )
+
+
+def per_dimension_rows(scores: list[ProbeScore]) -> list[list[Any]]:
+    """One row per named output column of the ``action`` and ``state`` scores (target, name, R²s, MSE)."""
+    out = []
+    for s in scores:
+        names = s.details.get("output_names")
+        if s.target not in PER_DIMENSION_TARGETS or not names:
+            continue
+        mlp = s.details.get("mlp_r2_per_output") or [None] * len(names)
+        for j, name in enumerate(names):
+            out.append(
+                [
+                    s.target,
+                    name,
+                    s.details["r2_per_output"][j],
+                    mlp[j],
+                    s.details["shuffled_r2_per_output"][j],
+                    s.details["baseline_r2_per_output"][j],
+                    s.details["mse_per_output"][j],
+                ]
+            )
+    return out
 
 
 def _plot_scores(scores: list[ProbeScore], path: Path, data: ProbeData) -> Path:
@@ -341,6 +412,10 @@ def _write_linear_report(
     ]
     headers = ["target", "metric", "linear", "MLP 256-256", "shuffled labels", "mean/majority", "chance"]
     table = markdown_table(headers, rows)
+    per_dim = per_dimension_rows(scores)
+    if per_dim:
+        dim_headers = ["target", "dimension", "linear R²", "MLP 256-256", "shuffled labels", "mean", "linear MSE"]
+        table += "\n\nPer dimension (R² of each column alone):\n\n" + markdown_table(dim_headers, per_dim)
     notes = []
     for s in scores:
         if s.target == "bearing":
@@ -352,6 +427,11 @@ def _write_linear_report(
             notes.append(f"- {s.target}: classes {', '.join(s.details['classes'])}; chosen C = {s.details['C']:g}.")
         else:
             notes.append(f"- {s.target}: chosen ridge alpha = {s.details['alpha']:g}.")
+        if s.details.get("valid_rows_unseen_task"):
+            notes.append(
+                f"- task: {s.details['valid_rows_unseen_task']} valid steps have a task no train step has; they are "
+                "left out of its score."
+            )
     for k, v in skipped.items():
         notes.append(f"- skipped {k}: {v}")
     sections = [
@@ -364,7 +444,8 @@ def _write_linear_report(
         "across train rows: it shows what the probe scores when labels carry no information. "
         "*Mean/majority* predicts the train mean / most frequent class. *MLP 256-256* has the BC policy's "
         "size: a large gap over *linear* means the information is there but not linearly readable. Bearing is "
-        "probed as (sin, cos) of the robot-frame angle to the target (+ = left); distance is planar, in metres.",
+        "probed as (sin, cos) of the robot-frame angle to the target (+ = left); distance is planar, in metres. "
+        "Progress is t / (T - 1) within each episode; task is the step's instruction string.",
         "\n".join(notes),
         "\n".join(f"![{p.stem}]({p.name})" for p in figures),
     ]

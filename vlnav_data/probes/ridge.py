@@ -59,6 +59,14 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(_r2(y_true, y_pred, multioutput="variance_weighted"))
 
 
+def r2_per_column(y_true: np.ndarray, y_pred: np.ndarray) -> list[float | None]:
+    """R² of each output column; ``None`` for a column that does not vary in ``y_true`` (undefined, never NaN)."""
+    y_true, y_pred = as_2d(y_true), as_2d(y_pred)
+    ss = ((y_true - y_true.mean(axis=0)) ** 2).sum(axis=0)
+    sse = ((y_true - y_pred) ** 2).sum(axis=0)
+    return [float(1.0 - e / t) if t > 0 else None for e, t in zip(sse, ss, strict=True)]
+
+
 def r2_undefined(y_true: np.ndarray) -> str:
     """Why R² cannot be computed on these labels ("" when it can): it needs 2 rows that differ."""
     y = as_2d(y_true)

@@ -19,6 +19,27 @@ from vlnav_data.probes.spatial.renders import run_controlled_renders
 from vlnav_data.probes.spatial.report import plot_controlled, plot_pairs, write_spatial_report
 
 
+def refuse_without_arena(path: Path) -> None:
+    """The spatial probe's one line for a file without an arena (before any work).
+
+    Raises:
+        NoArenaError: the file was imported (no privileged positions to pair frames by, no arena to render).
+    """
+    from vlnav_data.dataset import DatasetReader
+    from vlnav_data.dataset.schema import SOURCE_ATTR
+    from vlnav_data.errors import NoArenaError
+
+    with DatasetReader(path) as reader:
+        if not reader.has_arena:
+            raise NoArenaError(
+                f"'{path}'",
+                reader.file.attrs.get(SOURCE_ATTR),
+                "the spatial probe",
+                "it pairs frames by the robot's position in the arena and renders controlled views of it; probe an "
+                "imported file with `vlnav-probe linear`, `knn` or `umap`",
+            )
+
+
 def run_spatial_probe(config: SpatialProbeConfig) -> SpatialProbeResult:
     """Run the published pair protocol on valid rows and (optionally) the controlled renders.
 
@@ -27,6 +48,7 @@ def run_spatial_probe(config: SpatialProbeConfig) -> SpatialProbeResult:
         SchemaError: no privileged state (the position cells need it), empty split, shared episodes.
     """
     t0 = time.perf_counter()
+    refuse_without_arena(config.path)
     data = load_probe_data(config.path, encoder=config.encoder, features=config.features, need_state=True)
     rows = data.valid
     if rows.privileged_state is None:
