@@ -71,7 +71,7 @@ def test_train_bad_features_and_recipe(synthetic, tmp_path):
     )
     res = runner.invoke(app, ["train", str(synthetic), "--out", str(tmp_path / "m"), "--recipe", "papr"])
     assert error_line(res) == (
-        "error: unknown recipe 'papr'; expected one of: paper, paper-std, pixels, pixels-film. Did you mean 'paper'?"
+        "error: unknown recipe 'papr'; expected one of: paper, paper-std, pixels, pixels-concat. Did you mean 'paper'?"
     )
 
 

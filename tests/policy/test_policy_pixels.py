@@ -214,7 +214,7 @@ def test_film_starts_as_concat_and_round_trips_through_the_model_dir(frames_data
         film.film.bias[0] = 1.0  # the first channel of the first conv layer doubled
     assert not torch.equal(film.raw(rgb, text), concat.raw(rgb, text))
 
-    _invoke("train", frames_dataset, "--out", tmp_path / "f", "--features", "pixels", "--recipe", "pixels-film",
+    _invoke("train", frames_dataset, "--out", tmp_path / "f", "--features", "pixels", "--recipe", "pixels",
             "--steps", 4, "--eval-every", 2)  # fmt: skip
     config = json.loads((tmp_path / "f" / "config.json").read_text())
     assert config["conditioning"] == "film" and config["train_config"]["recipe"]["lr_schedule"] == "cosine"

@@ -68,14 +68,14 @@ def test_linear_target_recovered_and_shuffled_has_no_r2():
 def test_shared_ridge_folds_give_the_fits_of_separate_runs():
     """RidgeFolds reuses the fold eigendecompositions: every target gets exactly the fit it would alone,
     and that fit is the closed-form ridge at the chosen alpha (checked against the normal equations)."""
-    from vlnav_data.probes.ridge import RidgeFolds, fit_ridge
+    from vlnav_data.probes.ridge import RidgeFolds
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(300, 12)) * rng.uniform(0.5, 3.0, 12)
     g = np.arange(300) // 10
     folds = RidgeFolds(x, g, n_folds=3)
     for y in (x[:, :2] @ rng.normal(size=(2, 2)), rng.normal(size=300), x[:, 3] + 0.1 * rng.normal(size=300)):
-        shared, alone = folds.fit(y), fit_ridge(x, y, g, n_folds=3)
+        shared, alone = folds.fit(y), RidgeFolds(x, g, n_folds=3).fit(y)
         assert shared.alpha_ == alone.alpha_
         np.testing.assert_array_equal(shared.coef, alone.coef)
         np.testing.assert_array_equal(shared.cv_mse, alone.cv_mse)

@@ -1,6 +1,6 @@
-"""The hand-written ridge probe (probes/fitting.py) against scikit-learn's Ridge on the same grouped folds.
+"""The hand-written ridge probe (probes/ridge.py) against scikit-learn's Ridge on the same grouped folds.
 
-fit_ridge standardises once on all rows, then picks alpha by the held-out squared error pooled over
+RidgeFolds standardises once on all rows, then picks alpha by the held-out squared error pooled over
 episode-grouped folds (GroupKFold) and refits on all rows. The reference below does the same with
 scikit-learn doing every solve, so any error in the Gram-matrix downdating, the centring or the
 eigendecomposition shows up as a different CV curve, a different alpha or different coefficients.
@@ -14,7 +14,7 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from vlnav_data.probes.ridge import DEFAULT_ALPHAS, fit_ridge
+from vlnav_data.probes.ridge import DEFAULT_ALPHAS, RidgeFolds
 
 
 def _noisy_problem(seed: int, n_episodes: int, dim: int, outputs: int):
@@ -30,9 +30,9 @@ def _noisy_problem(seed: int, n_episodes: int, dim: int, outputs: int):
 
 
 @pytest.mark.parametrize(("seed", "dim", "outputs"), [(0, 12, 1), (1, 40, 2), (2, 80, 3)])
-def test_fit_ridge_matches_sklearn_ridge_with_group_kfold(seed, dim, outputs):
+def test_ridge_folds_match_sklearn_ridge_with_group_kfold(seed, dim, outputs):
     x, y, groups = _noisy_problem(seed, n_episodes=23, dim=dim, outputs=outputs)
-    model = fit_ridge(x, y, groups, n_folds=5)
+    model = RidgeFolds(x, groups, n_folds=5).fit(y)
 
     scaler = StandardScaler().fit(x)
     xs = scaler.transform(x)
@@ -55,5 +55,5 @@ def test_fit_ridge_matches_sklearn_ridge_with_group_kfold(seed, dim, outputs):
 def test_alpha_choice_is_not_the_smallest_on_noisy_data():
     # With strong noise and few rows per dimension the CV must pick a real penalty.
     x, y, groups = _noisy_problem(5, n_episodes=12, dim=120, outputs=1)
-    model = fit_ridge(x, y, groups)
+    model = RidgeFolds(x, groups).fit(y)
     assert model.alpha_ > min(DEFAULT_ALPHAS)

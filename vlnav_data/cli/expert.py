@@ -17,11 +17,8 @@ from vlnav_data.cli._common import (
 )
 
 app = make_app("vlnav-expert", "Train and evaluate the privileged expert.")
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
+main = app
+"""Console-script entry point (a Typer app is callable)."""
 
 
 @app.command()

@@ -48,8 +48,9 @@ TRAIN_RECIPE = typer.Option(
     None,
     "--recipe",
     help="Named hyper-parameters: paper (MLP 256-256, Adam 1e-3, batch 100, 1,000,000 steps, raw inputs), "
-    "paper-std (the same, inputs standardised), pixels (conv policy: Adam 3e-4, batch 128, 6,000 steps, BCE on "
-    "the wheel signs, checkpoint chosen by success on 10 validation starts).  [default: pixels for --features "
+    "paper-std (the same, inputs standardised), pixels (conv policy, text FiLM-conditioned: Adam 3e-4 "
+    "cosine, batch 128, 6,000 steps, BCE on the wheel signs, checkpoint chosen by success on 10 validation starts), "
+    "pixels-concat (the same, text concatenated after the trunk, constant rate).  [default: pixels for --features "
     "pixels, else paper]",
 )
 EXPERT = typer.Option(

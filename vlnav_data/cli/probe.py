@@ -20,11 +20,8 @@ from vlnav_data.cli._common import (
 )
 
 app = make_app("vlnav-probe", "Probe what frozen embeddings contain: linear, spatial, umap, knn.")
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
+main = app
+"""Console-script entry point (a Typer app is callable)."""
 
 
 FILE = typer.Argument(..., help="A vlnav-demos dataset file (.h5).")

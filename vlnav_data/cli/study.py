@@ -20,11 +20,8 @@ from vlnav_data.cli._common import DEVICE_HELP, JSON_OUT, OVERWRITE, run_command
 app = make_app(
     "vlnav-study", "Compare encoders: multi-seed behaviour cloning on shared starts, paired tests, probes side by side."
 )
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
+main = app
+"""Console-script entry point (a Typer app is callable)."""
 
 
 def _parse_model_paths(items: list[str]) -> tuple[tuple[str, str], ...]:

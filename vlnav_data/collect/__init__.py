@@ -13,7 +13,6 @@ merged into one file (:func:`~vlnav_data.collect.sharded.build_sharded`), each s
 It lives here, above both, so that neither imports the other's caller.
 """
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from vlnav_data.collect.build import BuildResult, build_local
@@ -25,19 +24,14 @@ from vlnav_data.collect.sharded import build_sharded
 from vlnav_data.errors import ConfigError
 
 
-def build_dataset(
-    config: BuildConfig,
-    progress: ProgressFn | None = None,
-    *,
-    encoders: Sequence[Any] | None = None,
-    env_factory: Callable[[int], Any] | None = None,
-) -> BuildResult:
+def build_dataset(config: BuildConfig, progress: ProgressFn | None = None, **injected: Any) -> BuildResult:
     """Build (or resume, or build one shard of) a ``vlnav-demos`` dataset; the arguments, result and errors
-    are :func:`~vlnav_data.collect.build.build_local`'s. With ``config.executor.kind == "ray"`` the shards run
-    as Ray tasks and the driver merges them (:func:`~vlnav_data.collect.sharded.build_sharded`)."""
+    are :func:`~vlnav_data.collect.build.build_local`'s (``injected``: its ``encoders`` and ``env_factory``,
+    objects of this process). With ``config.executor.kind == "ray"`` the shards run as Ray tasks and the
+    driver merges them (:func:`~vlnav_data.collect.sharded.build_sharded`)."""
     if config.executor.kind == "local":
-        return build_local(config, progress, encoders=encoders, env_factory=env_factory)
-    if encoders is not None or env_factory is not None:
+        return build_local(config, progress, **injected)
+    if any(value is not None for value in injected.values()):
         raise ConfigError("injected encoders or env factories cannot be sent to executor tasks; name them instead")
     return build_sharded(config, progress)
 

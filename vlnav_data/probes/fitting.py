@@ -37,7 +37,6 @@ from vlnav_data.probes.ridge import (
     RidgeFolds,
     as_2d,
     check_rows,
-    fit_ridge,
     group_folds,
     r2_per_column,
     r2_score,
@@ -203,11 +202,11 @@ def regression_probe(
     with _quiet_convergence():
         say("ridge")
         folds = folds if folds is not None else RidgeFolds(x_train, groups_train, n_folds)
-        model = fit_ridge(x_train, ytr, groups_train, alphas=alphas, folds=folds)
+        model = folds.fit(ytr, alphas)
         pred = as_2d(model.predict(np.asarray(x_valid, np.float64)))
         say("shuffled-label control")
         y_shuffled = ytr[rng.permutation(len(ytr))]
-        shuffled_model = fit_ridge(x_train, y_shuffled, groups_train, alphas=alphas, folds=folds)
+        shuffled_model = folds.fit(y_shuffled, alphas)
         shuffled_pred = as_2d(shuffled_model.predict(np.asarray(x_valid, np.float64)))
         shuffled = r2_score(yva, shuffled_pred)
         mlp = mlp_pred = None

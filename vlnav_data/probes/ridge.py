@@ -133,7 +133,13 @@ class RidgeFolds:
     Standardisation, the Gram matrix, and one eigendecomposition per fold (and of all rows) depend on
     the inputs and folds only, so every target fit on the same rows -- the true labels, the shuffled
     control, action, bearing and distance -- reuses them; :meth:`fit` then costs matrix products. Results
-    are identical to fitting each target from scratch.
+    are identical to fitting each target from scratch (``RidgeFolds(x, groups).fit(y)`` is the one-target fit).
+
+    Closed form through the Gram matrix: ``X^T X`` is computed once for all rows, each fold's training
+    Gram is that minus the held-out rows' part (centred with the fold's mean), and one eigendecomposition
+    per fold gives every alpha's coefficients. The alpha with the smallest pooled held-out MSE is refit
+    on all rows. Cost: one ``N x E x E`` product plus ``n_folds + 1`` ``E x E`` eigendecompositions, paid
+    once per input matrix.
 
     Args:
         x: float ``(N, E)`` inputs.
@@ -191,34 +197,3 @@ def _ridge_solutions(lam: np.ndarray, vec: np.ndarray, xty: np.ndarray, alphas: 
     """Coefficients ``(E, K)`` of ridge for each alpha from the centred Gram matrix's eigenpairs and ``X^T y``."""
     vty = vec.T @ xty
     return [vec @ (vty / (lam + a)[:, None]) for a in alphas]
-
-
-def fit_ridge(
-    x: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    *,
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
-    n_folds: int = 5,
-    folds: RidgeFolds | None = None,
-) -> RidgeModel:
-    """Standardise inputs, then ridge regression with alpha chosen by episode-grouped CV.
-
-    Closed form through the Gram matrix: ``X^T X`` is computed once for all rows, each fold's training
-    Gram is that minus the held-out rows' part (centred with the fold's mean), and one eigendecomposition
-    per fold gives every alpha's coefficients. The alpha with the smallest pooled held-out MSE is refit
-    on all rows. Cost: one ``N x E x E`` product plus ``n_folds + 1`` ``E x E`` eigendecompositions, paid
-    once per input matrix when ``folds`` is shared between targets (:class:`RidgeFolds`).
-
-    Args:
-        x: float ``(N, E)`` inputs.
-        y: float ``(N,)`` or ``(N, K)`` targets.
-        groups: ``(N,)`` episode id per row.
-        folds: precomputed :class:`RidgeFolds` of ``(x, groups, n_folds)`` (``x`` and ``groups`` are then
-            not read again).
-
-    Returns:
-        A :class:`RidgeModel` (``alpha_`` is the choice).
-    """
-    folds = folds if folds is not None else RidgeFolds(x, groups, n_folds)
-    return folds.fit(y, alphas)

@@ -98,11 +98,12 @@ class ArenaVecEnv(VectorEnv):
         self,
         config: ArenaConfig,
         num_envs: int,
-        device: str | torch.device = "cpu",
-        render: bool = True,
-        autoreset_mode: str = "same_step",
+        device: str | torch.device,
+        *,
+        render: bool,
+        autoreset_mode: str,
+        obs_backend: str,
         compile_renderer: bool = False,
-        obs_backend: str = "numpy",
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs <= 0:
             raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
