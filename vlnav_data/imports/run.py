@@ -1,0 +1,126 @@
+"""The loop every import shares: a checked source, episode by episode, into the project's one writer.
+
+A source (:class:`ImportSource`) has done every check before :func:`write_import` runs (nothing is
+written for a refused input); it then reads one episode at a time, so memory holds one episode whatever
+the dataset's size. The writer's ``.partial`` discipline makes the import resumable exactly like
+``build --resume``: committed episodes stay, the selection continues after them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Protocol
+
+from vlnav_data.dataset.episode_record import ImportedEpisode
+from vlnav_data.dataset.layout import ImportedLayout
+from vlnav_data.dataset.partial import WriteMode, preflight_output
+from vlnav_data.dataset.splits import episode_split
+from vlnav_data.dataset.writer import DatasetWriter
+from vlnav_data.errors import ConfigError
+from vlnav_data.imports.config import ImportProgress, ImportResult, ProgressFn
+
+
+class ImportSource(Protocol):
+    """A checked source: its layout and selection are known, :meth:`read` yields one episode."""
+
+    kind: str
+    source_id: str
+    camera: str
+    layout: ImportedLayout
+    selection: list[int]
+    lengths: list[int]
+    splits: list[str]
+    skipped: dict[str, str]
+
+    def read(self, k: int) -> ImportedEpisode:
+        """The ``k``-th episode of the selection, ready for the writer."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def write_mode(resume: bool, overwrite: bool) -> WriteMode:
+    return "resume" if resume else "overwrite" if overwrite else "create"
+
+
+def check_output(out: str | Path, mode: WriteMode) -> Path:
+    """Refuse an output the import may not write (before the source is read). Raises ConfigError."""
+    path = Path(out)
+    if path.suffix not in (".h5", ".hdf5"):
+        raise ConfigError(f"--out must name an .h5 file (the vlnav-demos file to write), got '{path}'")
+    preflight_output(path, mode)
+    return path
+
+
+def assign_splits(
+    selection: list[int], named_valid: set[int] | None, valid_fraction: float, split_seed: int
+) -> list[str]:
+    """``train``/``valid`` per selected episode, by episode.
+
+    The source's own validation episodes when it names them (``named_valid``); otherwise the project's
+    stratified rule on the source episode index (:func:`~vlnav_data.dataset.splits.episode_split`), and, when
+    that leaves no validation episode among two or more, the last one selected.
+    """
+    if named_valid is not None:
+        return ["valid" if i in named_valid else "train" for i in selection]
+    splits = [episode_split(split_seed, i, valid_fraction) for i in selection]
+    if valid_fraction > 0 and len(selection) >= 2 and "valid" not in splits:
+        splits[-1] = "valid"
+    return splits
+
+
+def write_import(source: ImportSource, out: Path, mode: WriteMode, progress: ProgressFn | None) -> ImportResult:
+    """Write the source's selected episodes to ``out`` (resuming ``out.partial`` in ``resume`` mode)."""
+    started = time.perf_counter()
+    layout = source.layout
+    writer = DatasetWriter(out, layout, mode=mode)
+    try:
+        start = writer.num_episodes
+        if list(writer.episode_indices) != source.selection[:start]:
+            raise ConfigError(
+                f"'{writer.partial}' holds episodes {list(writer.episode_indices)[:5]}..., not the start of this "
+                "selection; pass the original --episodes, or --overwrite to start over"
+            )
+        frames_total = int(sum(source.lengths))
+        frames_done = int(sum(source.lengths[:start]))
+        frames_new = 0
+        for k in range(start, len(source.selection)):
+            ep = source.read(k)
+            writer.append_episode(ep)
+            frames_done += ep.num_steps
+            frames_new += ep.num_steps
+            if progress is not None:
+                progress(
+                    ImportProgress(
+                        episodes_done=k + 1,
+                        episodes_total=len(source.selection),
+                        frames_done=frames_done,
+                        frames_total=frames_total,
+                        frames_per_s=frames_new / max(time.perf_counter() - started, 1e-9),
+                    )
+                )
+        num_steps = writer.total_steps
+        writer.finalize()
+    except BaseException:
+        writer.close()  # committed episodes stay in OUT.partial for --resume
+        raise
+    finally:
+        source.close()
+    seconds = time.perf_counter() - started
+    splits = {s: source.splits.count(s) for s in ("train", "valid")}
+    return ImportResult(
+        path=out,
+        kind=source.kind,
+        source_id=source.source_id,
+        camera=source.camera,
+        num_episodes=len(source.selection),
+        num_steps=num_steps,
+        resumed_episodes=start,
+        splits=splits,
+        action_dim=layout.action_dim,
+        features=tuple(ft.key for ft in layout.numeric),
+        skipped=dict(source.skipped),
+        seconds=seconds,
+        frames_per_s=frames_new / seconds if seconds > 0 else 0.0,
+    )
