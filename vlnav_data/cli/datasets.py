@@ -345,7 +345,10 @@ def _print_info(file: Path, s: Any) -> None:
         table.add_row("terminations", ", ".join(f"{k}: {v}" for k, v in s.terminations.items()))
         table.add_row("targets", ", ".join(f"{k}: {v}" for k, v in s.targets.items()))
         table.add_row("experts", ", ".join(f"{k}: {v}" for k, v in s.experts.items()))
-    table.add_row("encoders", ", ".join(f"{k} ({v}-d)" for k, v in s.encoders.items()))
+    table.add_row(
+        "encoders",
+        ", ".join(f"{k} ({v}-d)" for k, v in s.encoders.items()) or f"none yet: vlnav-data embed {file} --encoder NAME",
+    )
     table.add_row("instructions", str(s.num_instructions))
     table.add_row("image", " x ".join(map(str, s.image_shape)) + f" uint8 at {s.fps:g} Hz")
     table.add_row("file size", f"{s.file_bytes / 1e6:.2f} MB ({s.bytes_per_frame / 1e3:.2f} kB/frame)")

@@ -1,0 +1,184 @@
+"""`vlnav-data import lerobot`: the fixtures LeRobot 0.6.1 wrote import with every row and frame equal (exact
+from images, PSNR >= 30 dB from AV1 video), from a directory or the offline caches, resumably, and an imported
+file exported to LeRobot and imported again gives the same rows."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vlnav_data.cli import data
+from vlnav_data.dataset import DatasetReader, schema
+from vlnav_data.dataset.partial import partial_path
+from vlnav_data.dataset.validate import validate_dataset
+from vlnav_data.imports import LeRobotImportConfig, import_lerobot
+from vlnav_data.publish.video import psnr_db
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+sys.path.insert(0, str(FIXTURES))
+import make_lerobot_fixtures as fixture  # noqa: E402
+
+TOP, WRIST = fixture.CAMERAS
+runner = CliRunner()
+
+
+def _check_rows(path: Path, episodes: list[int], camera: str, min_psnr_db: float | None) -> None:
+    """Every demo of ``path`` against the arrays the fixture script handed to LeRobot."""
+    with DatasetReader(path) as r:
+        assert [r.attrs(n)["episode_index"] for n in r.demo_names] == episodes
+        for name, i in zip(r.demo_names, episodes, strict=True):
+            src = fixture.episode_frames(i)
+            ep = r.episode(name)
+            np.testing.assert_array_equal(ep[schema.ACTIONS], src["action"])
+            np.testing.assert_array_equal(ep[schema.STATE], src["observation.state"])
+            np.testing.assert_array_equal(ep["obs/environment_state"], src["observation.environment_state"])
+            np.testing.assert_array_equal(ep[schema.REWARDS], src["next.reward"][:, 0])
+            np.testing.assert_array_equal(ep[schema.DONES], src["next.done"][:, 0].astype(np.uint8))
+            assert ep["instructions"] == src["task"]
+            t = fixture.EPISODE_LENGTHS[i]
+            np.testing.assert_allclose(ep[schema.TIMESTAMPS], np.arange(t) / fixture.FPS, atol=1e-6)
+            if min_psnr_db is None:
+                np.testing.assert_array_equal(ep[schema.RGB], src[camera])
+            else:
+                for k in range(t):
+                    assert psnr_db(src[camera][k], ep[schema.RGB][k]) >= min_psnr_db, (name, k)
+
+
+@pytest.mark.parametrize(("mode", "min_psnr_db"), [("images", None), ("video", 30.0)])
+def test_every_row_and_frame_is_the_source(tmp_path, mode, min_psnr_db):
+    out = tmp_path / f"{mode}.h5"
+    args = ["import", "lerobot", str(FIXTURES / "lerobot" / mode), "--out", str(out), "--camera", TOP]
+    res = runner.invoke(data.app, [*args, "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert validate_dataset(out) == []
+    _check_rows(out, [0, 1, 2], TOP, min_psnr_db)
+    with DatasetReader(out) as r:
+        assert not r.has_arena and r.fps == fixture.FPS
+        assert r.source["kind"] == "lerobot" and r.source["codebase_version"] == "v3.0"
+        assert r.source["info"]["robot_type"] == "toy_arm"
+        assert r.action_names == list(fixture.ACTION_NAMES)
+        assert r.features["state"]["names"] == list(fixture.STATE_NAMES)
+        assert r.features["state"]["source_key"] == "observation.state"
+        assert r.features["rgb"]["source_key"] == TOP
+        assert r.instructions == list(fixture.TASKS[:1]) + [fixture.TASKS[1], fixture.TASKS[2]]
+        assert r.split("train") and r.split("valid")  # a validation split by episode
+        assert r.encoders == ()
+
+
+def test_episode_selection_in_any_order_and_the_other_camera(tmp_path):
+    out = tmp_path / "sel.h5"
+    cfg = LeRobotImportConfig(root=str(FIXTURES / "lerobot" / "video"), out=str(out), camera=WRIST, episodes="2,0")
+    result = import_lerobot(cfg)
+    assert result.num_episodes == 2 and result.num_steps == 15 + 12
+    _check_rows(out, [2, 0], WRIST, 30.0)  # episode 0 after episode 2: the video cursor seeks back
+
+
+def test_from_the_hub_cache_and_lerobot_cache_offline(tmp_path, monkeypatch):
+    repo, sha = fixture.REPO_ID, "0123456789abcdef0123456789abcdef01234567"
+    hub = tmp_path / "hub"
+    snap = hub / f"datasets--{repo.replace('/', '--')}" / "snapshots" / sha
+    shutil.copytree(FIXTURES / "lerobot" / "images", snap)
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text(sha)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_LEROBOT_HOME", str(tmp_path / "lerobot-home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(hub))
+    import_lerobot(LeRobotImportConfig(root=repo, out=str(tmp_path / "hub.h5"), camera=TOP))
+    with DatasetReader(tmp_path / "hub.h5") as r:
+        assert r.source["id"] == repo and r.source["revision"] == sha
+    shutil.copytree(FIXTURES / "lerobot" / "video", tmp_path / "lerobot-home" / repo)
+    import_lerobot(LeRobotImportConfig(root=repo, out=str(tmp_path / "home.h5"), camera=TOP))
+    _check_rows(tmp_path / "home.h5", [0, 1, 2], TOP, 30.0)
+
+
+def test_a_killed_import_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / "resumed.h5"
+    cfg = LeRobotImportConfig(root=str(FIXTURES / "lerobot" / "video"), out=str(out), camera=TOP)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(p):
+        if p.episodes_done == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        import_lerobot(cfg, progress=kill_after_first)
+    assert partial_path(out).exists() and not out.exists()
+    res = runner.invoke(
+        data.app,
+        [
+            "import",
+            "lerobot",
+            str(FIXTURES / "lerobot" / "video"),
+            "--out",
+            str(out),
+            "--camera",
+            TOP,
+            "--resume",
+            "--no-progress",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert '"resumed_episodes": 1' in res.stdout
+    assert not partial_path(out).exists()
+    assert validate_dataset(out) == []
+    _check_rows(out, [0, 1, 2], TOP, 30.0)
+
+
+def test_resume_with_another_selection_is_refused(tmp_path):
+    out = tmp_path / "r.h5"
+    root = str(FIXTURES / "lerobot" / "images")
+
+    def stop(p):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_lerobot(LeRobotImportConfig(root=root, out=str(out), camera=TOP), progress=stop)
+    before = partial_path(out).read_bytes()
+    res = runner.invoke(
+        data.app, ["import", "lerobot", root, "--out", str(out), "--camera", TOP, "--episodes", "1:3", "--resume"]
+    )
+    assert res.exit_code == 2 and res.stderr.startswith("error: cannot resume") and "episodes" in res.stderr
+    assert partial_path(out).read_bytes() == before
+
+
+def test_export_and_import_again_gives_the_same_rows(tmp_path):
+    first = tmp_path / "first.h5"
+    import_lerobot(LeRobotImportConfig(root=str(FIXTURES / "lerobot" / "images"), out=str(first), camera=TOP))
+    res = runner.invoke(data.app, ["export", str(first), "--out", str(tmp_path / "exported"), "--images", "png"])
+    assert res.exit_code == 0, res.output
+    again = tmp_path / "again.h5"
+    import_lerobot(LeRobotImportConfig(root=str(tmp_path / "exported"), out=str(again)))  # one camera now
+    import pyarrow.parquet as pq
+
+    exported = pq.read_table(tmp_path / "exported/meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    with DatasetReader(first) as a, DatasetReader(again) as b:
+        assert set(a.features) == set(b.features)
+        for key in ("actions", "state", "environment_state"):
+            assert a.features[key]["names"] == b.features[key]["names"]
+        assert b.features["rgb"]["source_key"] == TOP
+        for name in b.demo_names:
+            src_demo = exported[b.attrs(name)["episode_index"]]["source_demo"]
+            assert a.attrs(src_demo)["split"] == b.attrs(name)["split"]  # the split travels in info.json
+            x, y = a.episode(src_demo), b.episode(name)
+            for key in (
+                schema.ACTIONS,
+                schema.STATE,
+                "obs/environment_state",
+                schema.REWARDS,
+                schema.DONES,
+                schema.TIMESTAMPS,
+                schema.RGB,
+            ):
+                np.testing.assert_array_equal(x[key], y[key], err_msg=key)
+            assert x["instructions"] == y["instructions"]
