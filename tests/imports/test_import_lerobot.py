@@ -182,3 +182,39 @@ def test_export_and_import_again_gives_the_same_rows(tmp_path):
             ):
                 np.testing.assert_array_equal(x[key], y[key], err_msg=key)
             assert x["instructions"] == y["instructions"]
+
+
+@pytest.mark.parametrize(("encoder", "codec"), [("libx264", "h264"), ("libx265", "hevc")])
+def test_h264_and_hevc_videos_decode(tmp_path, encoder, codec):
+    """The same dataset with its camera re-encoded as H.264 / HEVC (same frame times) imports as well."""
+    import json
+    from fractions import Fraction
+
+    import av
+
+    root = tmp_path / codec
+    shutil.copytree(FIXTURES / "lerobot" / "video", root)
+    mp4 = root / "videos" / TOP / "chunk-000" / "file-000.mp4"
+    with av.open(str(mp4)) as src:
+        frames = [f.to_ndarray(format="rgb24") for f in src.decode(video=0)]
+    with av.open(str(mp4), mode="w") as dst:
+        stream = dst.add_stream(
+            encoder,
+            rate=fixture.FPS,
+            options={"crf": "12"} if encoder == "libx264" else {"x265-params": "log-level=error:crf=12"},
+        )
+        stream.width, stream.height, stream.pix_fmt = fixture.WIDTH, fixture.HEIGHT, "yuv420p"
+        stream.time_base = Fraction(1, fixture.FPS)
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                dst.mux(packet)
+        for packet in stream.encode(None):
+            dst.mux(packet)
+    info = json.loads((root / "meta/info.json").read_text())
+    info["features"][TOP]["info"]["video.codec"] = codec
+    (root / "meta/info.json").write_text(json.dumps(info))
+    out = tmp_path / f"{codec}.h5"
+    import_lerobot(LeRobotImportConfig(root=str(root), out=str(out), camera=TOP))
+    _check_rows(out, [0, 1, 2], TOP, 30.0)
