@@ -2,15 +2,19 @@
 
 A source (:class:`ImportSource`) has done every check before :func:`write_import` runs (nothing is
 written for a refused input); it then reads one episode at a time, so memory holds one episode whatever
-the dataset's size. The writer's ``.partial`` discipline makes the import resumable exactly like
+the dataset's size (one more is decoded ahead by a reader thread while the writer deflates the current one:
+PyAV, pyarrow and zlib release the GIL). The writer's ``.partial`` discipline makes the import resumable exactly like
 ``build --resume``: committed episodes stay, the selection continues after them.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from vlnav_data.dataset.episode_record import ImportedEpisode
 from vlnav_data.dataset.layout import ImportedLayout
@@ -85,8 +89,7 @@ def write_import(source: ImportSource, out: Path, mode: WriteMode, progress: Pro
         frames_total = int(sum(source.lengths))
         frames_done = int(sum(source.lengths[:start]))
         frames_new = 0
-        for k in range(start, len(source.selection)):
-            ep = source.read(k)
+        for k, ep in read_ahead(source, range(start, len(source.selection))):
             writer.append_episode(ep)
             frames_done += ep.num_steps
             frames_new += ep.num_steps
@@ -124,3 +127,51 @@ def write_import(source: ImportSource, out: Path, mode: WriteMode, progress: Pro
         seconds=seconds,
         frames_per_s=frames_new / seconds if seconds > 0 else 0.0,
     )
+
+
+READ_AHEAD = 1
+"""Episodes a reader thread may hold decoded beyond the one being written."""
+
+_DONE = object()
+
+
+def read_ahead(source: ImportSource, ks: Sequence[int]) -> Iterator[tuple[int, ImportedEpisode]]:
+    """``(k, source.read(k))`` for each ``k``, read by a thread that stays :data:`READ_AHEAD` episodes ahead.
+
+    An error of the reader is raised here, in the caller's thread; when the caller stops (an error, a kill
+    signal as KeyboardInterrupt), the reader stops within 0.1 s and is joined before this returns.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for k in ks:
+                if not put((k, source.read(k))):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            put(exc)
+
+    thread = threading.Thread(target=work, name="vlnav-import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
