@@ -16,6 +16,9 @@ default codec (AV1, SVT-AV1, GOP 2, yuv420p), so the import reads what LeRobot w
 * **import**: ``import_lerobot`` end to end (its checks before any work, parquet rows, decode, timestamp
   checks, gzip of every frame into the ``vlnav-demos`` file, commit per episode).
 
+Memory: the import of the first third of the episodes and of all of them, each in a fresh process, prints
+its peak RSS: streaming episode by episode, the two peaks should be about equal.
+
 It prints the rates, ``import / raw decode`` (the issue's target >= 0.8) and ``import / bound``, the machine and
 its load average.
 """
@@ -57,6 +60,24 @@ def raw_decode(files: list[Path], deflate_level: int | None = None) -> tuple[int
                     zlib.compress(rgb, deflate_level)
                     deflate_s += time.perf_counter() - t1
     return frames, time.perf_counter() - t0 - deflate_s, deflate_s
+
+
+PEAK_RSS = """
+import resource, sys
+from vlnav_data.imports import LeRobotImportConfig, import_lerobot
+import_lerobot(LeRobotImportConfig(root=sys.argv[1], out=sys.argv[2], episodes=sys.argv[3]))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mib(root: Path, out: Path, episodes: str) -> float:
+    """Peak RSS (MiB) of a fresh process importing ``episodes`` of ``root``."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, str(root), str(out), episodes], check=True, capture_output=True, text=True
+    )
+    return int(done.stdout.split()[-1]) / 1024
 
 
 def main() -> None:
@@ -118,6 +139,14 @@ def main() -> None:
         print(f"bound (decode + deflate):    {bound_best:.1f} frames/s")
         print(f"ratio import / raw decode:   {imp_best / raw_best:.2f}  (target >= 0.8)")
         print(f"ratio import / bound:        {imp_best / bound_best:.2f}")
+        third = max(1, args.episodes // 3)
+        small = peak_rss_mib(tmpdir / "lerobot", tmpdir / "small.h5", f"0:{third}")
+        full = peak_rss_mib(tmpdir / "lerobot", tmpdir / "full.h5", f"0:{args.episodes}")
+        episode_mib = args.steps * args.size * args.size * 3 / 2**20
+        print(
+            f"peak RSS: {third} episodes {small:.0f} MiB, {args.episodes} episodes {full:.0f} MiB "
+            f"(ratio {full / small:.2f}; one episode's frames: {episode_mib:.1f} MiB)"
+        )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -237,3 +237,17 @@ def test_h264_and_hevc_videos_decode(tmp_path, encoder, codec):
             src = fixture.episode_frames(i)[TOP]
             for k in range(len(src)):
                 assert psnr_db(src[k], rgb[k, : fixture.HEIGHT, : fixture.WIDTH]) >= 30.0, (codec, name, k)
+
+
+def test_an_arena_export_imports_without_its_privileged_state(tmp_path):
+    from vlnav_data.dataset.synthetic import write_synthetic_dataset
+
+    arena = write_synthetic_dataset(tmp_path / "arena.h5", 4, {"siglip-tiny-random": 8}, max_steps=6)
+    res = runner.invoke(data.app, ["export", str(arena), "--out", str(tmp_path / "lr"), "--images", "png"])
+    assert res.exit_code == 0, res.output
+    result = import_lerobot(LeRobotImportConfig(root=str(tmp_path / "lr"), out=str(tmp_path / "back.h5")))
+    assert "observation.state" in result.skipped and "state" not in result.features
+    assert validate_dataset(tmp_path / "back.h5") == []
+    with DatasetReader(arena) as a, DatasetReader(tmp_path / "back.h5") as b:
+        assert b.instructions and set(b.instructions) <= set(a.instructions)
+        assert b.total_steps == a.total_steps

@@ -10,12 +10,13 @@ The layout (``dataset-ecosystem.md`` §3.2, as ``LeRobotDataset`` writes it)::
     data/chunk-*/file-*.parquet                   frames of many episodes (images mode: PNG bytes of each camera)
     videos/<key>/chunk-*/file-*.mp4               frames of many episodes (video mode)
 
-:func:`open_lerobot` checks everything before any work (the directory, the version, the camera, every data
-file's index and timestamps against the fps, every video file's packets); :class:`LeRobotSource` then reads
+:class:`LeRobotSource` checks everything when it is made, before any work (the directory, the version, the
+camera, every data file's index and timestamps against the fps, every video file's packets); it then reads
 one episode at a time (a sequential parquet cursor per data file, a :class:`~.video.VideoCursor` per video).
 
-Mapping into a ``vlnav-demos`` file: ``action`` -> ``actions``; ``observation.state`` -> ``obs/state``; every
-other numeric 1-D feature ``observation.<k>`` -> ``obs/<k>`` (and ``<k>`` -> ``obs/<k>``), each recording its
+Mapping into a ``vlnav-demos`` file (a feature whose ``info`` says ``"privileged": true``, as this toolkit's own
+export marks the arena's simulator state, is left out: a student must not see it): ``action`` -> ``actions``;
+``observation.state`` -> ``obs/state``; every other numeric 1-D feature ``observation.<k>`` -> ``obs/<k>`` (and ``<k>`` -> ``obs/<k>``), each recording its
 ``source_key``; ``next.reward`` / ``next.done`` -> ``rewards`` / ``dones`` (zeros / the last step when absent);
 the task of each frame -> its instruction; ``timestamp`` -> ``timestamps``; the chosen camera -> ``obs/rgb``.
 """
@@ -210,6 +211,9 @@ class LeRobotSource:
             if key in (ACTION_KEY, REWARD_KEY, DONE_KEY, *INDEX_FEATURES) or ft.get("dtype") in CAMERA_DTYPES:
                 continue
             shape = [int(x) for x in ft.get("shape", [])]
+            if isinstance(ft.get("info"), dict) and ft["info"].get("privileged"):
+                skipped[key] = "marked privileged in the source (simulator state): not a student's input"
+                continue
             if ft.get("dtype") not in NUMERIC_DTYPES:
                 skipped[key] = f"dtype {ft.get('dtype')} is not numeric"
                 continue
