@@ -14,11 +14,12 @@ The layout (``dataset-ecosystem.md`` §3.2, as ``LeRobotDataset`` writes it)::
 camera, every data file's index and timestamps against the fps, every video file's packets); it then reads
 one episode at a time (a sequential parquet cursor per data file, a :class:`~.video.VideoCursor` per video).
 
-Mapping into a ``vlnav-demos`` file (a feature whose ``info`` says ``"privileged": true``, as this toolkit's own
-export marks the arena's simulator state, is left out: a student must not see it): ``action`` -> ``actions``;
-``observation.state`` -> ``obs/state``; every other numeric 1-D feature ``observation.<k>`` -> ``obs/<k>`` (and ``<k>`` -> ``obs/<k>``), each recording its
+Mapping into a ``vlnav-demos`` file: ``action`` -> ``actions``; ``observation.state`` -> ``obs/state``; every
+other numeric 1-D feature ``observation.<k>`` -> ``obs/<k>`` (and ``<k>`` -> ``obs/<k>``), each recording its
 ``source_key``; ``next.reward`` / ``next.done`` -> ``rewards`` / ``dones`` (zeros / the last step when absent);
 the task of each frame -> its instruction; ``timestamp`` -> ``timestamps``; the chosen camera -> ``obs/rgb``.
+A feature whose ``info`` says ``"privileged": true`` (how this toolkit's export marks the arena's simulator
+state) is left out: a student must not see it.
 """
 
 from __future__ import annotations
