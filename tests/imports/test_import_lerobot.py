@@ -247,7 +247,13 @@ def test_an_arena_export_imports_without_its_privileged_state(tmp_path):
     assert res.exit_code == 0, res.output
     result = import_lerobot(LeRobotImportConfig(root=str(tmp_path / "lr"), out=str(tmp_path / "back.h5")))
     assert "observation.state" in result.skipped and "state" not in result.features
+    assert "observation.siglip-tiny-random_joint" in result.skipped and result.features == ()
     assert validate_dataset(tmp_path / "back.h5") == []
     with DatasetReader(arena) as a, DatasetReader(tmp_path / "back.h5") as b:
         assert b.instructions and set(b.instructions) <= set(a.instructions)
         assert b.total_steps == a.total_steps
+        assert [b.attrs(n)["split"] for n in b.demo_names] == [a.attrs(n)["split"] for n in a.split("train")] + [
+            a.attrs(n)["split"] for n in a.split("valid")
+        ]  # the export's splits ranges come back
+    sub = import_lerobot(LeRobotImportConfig(root=str(tmp_path / "lr"), out=str(tmp_path / "sub.h5"), episodes="0:3"))
+    assert sub.splits["valid"] == 1  # the named valid episode is not selected: the project's rule, one at least

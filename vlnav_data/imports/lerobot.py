@@ -19,7 +19,8 @@ other numeric 1-D feature ``observation.<k>`` -> ``obs/<k>`` (and ``<k>`` -> ``o
 ``source_key``; ``next.reward`` / ``next.done`` -> ``rewards`` / ``dones`` (zeros / the last step when absent);
 the task of each frame -> its instruction; ``timestamp`` -> ``timestamps``; the chosen camera -> ``obs/rgb``.
 A feature whose ``info`` says ``"privileged": true`` (how this toolkit's export marks the arena's simulator
-state) is left out: a student must not see it.
+state) is left out: a student must not see it; so is an encoder's embedding that export wrote (``embed`` adds
+encoders to the imported file).
 """
 
 from __future__ import annotations
@@ -113,8 +114,10 @@ class LeRobotSource:
     kind = "lerobot"
 
     def __init__(self, config: LeRobotImportConfig) -> None:
-        import pyarrow.parquet as pq
-
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise ConfigError("importing LeRobot datasets needs pyarrow: pip install 'vlnav-data[hub]'") from exc
         self._pq = pq
         root, self.source_id, revision = resolve_root(config.root)
         self.root = root
@@ -212,8 +215,12 @@ class LeRobotSource:
             if key in (ACTION_KEY, REWARD_KEY, DONE_KEY, *INDEX_FEATURES) or ft.get("dtype") in CAMERA_DTYPES:
                 continue
             shape = [int(x) for x in ft.get("shape", [])]
-            if isinstance(ft.get("info"), dict) and ft["info"].get("privileged"):
+            info = ft.get("info") if isinstance(ft.get("info"), dict) else {}
+            if info.get("privileged"):
                 skipped[key] = "marked privileged in the source (simulator state): not a student's input"
+                continue
+            if "model_id" in info and "fusion" in info:
+                skipped[key] = "an encoder's embedding exported by vlnav-data: add encoders with `vlnav-data embed`"
                 continue
             if ft.get("dtype") not in NUMERIC_DTYPES:
                 skipped[key] = f"dtype {ft.get('dtype')} is not numeric"
@@ -245,11 +252,13 @@ class LeRobotSource:
         path = root / "meta" / "tasks.parquet"
         if not path.is_file():
             raise SchemaError(f"'{root}' has no meta/tasks.parquet; the task strings are the instructions")
-        table = self._pq.read_table(path).to_pandas()
-        if "task_index" not in table.columns:
-            raise SchemaError(f"'{path}' has no task_index column")
-        texts = table["task"] if "task" in table.columns else table.index
-        return {int(i): str(t) for t, i in zip(texts, table["task_index"], strict=True)}
+        table = self._pq.read_table(path)  # pandas wrote it: the task strings are its (named) index column
+        names = table.column_names
+        text_column = next((c for c in ("task", "__index_level_0__") if c in names), None)
+        if "task_index" not in names or text_column is None:
+            raise SchemaError(f"'{path}' needs a task column (or index) and a task_index column, got {names}")
+        texts = table.column(text_column).to_pylist()
+        return {int(i): str(t) for t, i in zip(texts, table.column("task_index").to_pylist(), strict=True)}
 
     def _episodes(self, root: Path) -> list[dict[str, Any]]:
         files = sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))

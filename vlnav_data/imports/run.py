@@ -62,11 +62,12 @@ def assign_splits(
 ) -> list[str]:
     """``train``/``valid`` per selected episode, by episode.
 
-    The source's own validation episodes when it names them (``named_valid``); otherwise the project's
+    The source's own validation episodes when it names them (``named_valid``) and the selection holds one;
+    otherwise the project's
     stratified rule on the source episode index (:func:`~vlnav_data.dataset.splits.episode_split`), and, when
     that leaves no validation episode among two or more, the last one selected.
     """
-    if named_valid is not None:
+    if named_valid is not None and named_valid & set(selection):
         return ["valid" if i in named_valid else "train" for i in selection]
     splits = [episode_split(split_seed, i, valid_fraction) for i in selection]
     if valid_fraction > 0 and len(selection) >= 2 and "valid" not in splits:
