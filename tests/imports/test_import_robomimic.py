@@ -134,3 +134,36 @@ def test_instruction_read_from_the_file(tmp_path, where, attr, value, expected):
     with DatasetReader(tmp_path / "o.h5") as r:
         assert r.instructions == [expected]
         np.testing.assert_array_equal(r.episode(1)[schema.RGB], fixture.demo_arrays(1)["obs/robot0_eye_in_hand_image"])
+
+
+def test_the_imported_file_is_still_a_robomimic_dataset(tmp_path):
+    """The import keeps robomimic's layout: SequenceDataset reads the written file with its masks."""
+    test_fixture_loads_in_robomimic_sequence_dataset()  # the same shims and skips
+    dataset = pytest.importorskip("robomimic.utils.dataset")
+    obs_utils = pytest.importorskip("robomimic.utils.obs_utils")
+    out = tmp_path / "lift.h5"
+    import_robomimic(
+        RobomimicImportConfig(file=str(SOURCE), out=str(out), camera="agentview_image", instruction="lift")
+    )
+    obs_utils.initialize_obs_utils_with_obs_specs({"obs": {"rgb": ["rgb"], "low_dim": ["robot0_eef_pos"]}})
+    ds = dataset.SequenceDataset(
+        hdf5_path=str(out),
+        obs_keys=("rgb", "robot0_eef_pos"),
+        dataset_keys=("actions", "rewards", "dones"),
+        frame_stack=1,
+        seq_length=2,
+        pad_frame_stack=True,
+        pad_seq_length=True,
+        get_pad_mask=False,
+        goal_mode=None,
+        hdf5_cache_mode=None,
+        hdf5_use_swmr=True,
+        hdf5_normalize_obs=False,
+        filter_by_attribute="train",
+        load_next_obs=False,
+    )
+    assert list(ds.demos) == ["demo_0", "demo_1", "demo_3"]
+    item = ds[0]
+    np.testing.assert_array_equal(item["obs"]["rgb"], fixture.demo_arrays(0)["obs/agentview_image"][:2])
+    np.testing.assert_allclose(item["actions"], fixture.demo_arrays(0)["actions"][:2], rtol=1e-6)
+    ds.close_and_delete_hdf5_handle()
