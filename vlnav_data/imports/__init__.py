@@ -35,11 +35,17 @@ def import_lerobot(config: LeRobotImportConfig, progress: ProgressFn | None = No
         SchemaError: not a LeRobot v3.0 directory, a damaged or truncated file (before anything is written).
     """
     from vlnav_data.imports.lerobot import LeRobotSource
-    from vlnav_data.imports.run import check_output, write_import, write_mode
+    from vlnav_data.imports.run import check_output, prepare_output, write_import, write_mode
 
     mode = write_mode(config.resume, config.overwrite)
     out = check_output(config.out, mode)
-    return write_import(LeRobotSource(config), out, mode, progress)
+    source = LeRobotSource(config)  # every check of the input, before anything is written
+    try:
+        prepare_output(out, mode)
+    except BaseException:
+        source.close()
+        raise
+    return write_import(source, out, mode, progress)
 
 
 def import_robomimic(config: RobomimicImportConfig, progress: ProgressFn | None = None) -> ImportResult:
@@ -50,11 +56,17 @@ def import_robomimic(config: RobomimicImportConfig, progress: ProgressFn | None 
         SchemaError: not a robomimic file (before anything is written).
     """
     from vlnav_data.imports.robomimic import RobomimicSource
-    from vlnav_data.imports.run import check_output, write_import, write_mode
+    from vlnav_data.imports.run import check_output, prepare_output, write_import, write_mode
 
     mode = write_mode(config.resume, config.overwrite)
     out = check_output(config.out, mode)
-    return write_import(RobomimicSource(config), out, mode, progress)
+    source = RobomimicSource(config)  # every check of the input, before anything is written
+    try:
+        prepare_output(out, mode)
+    except BaseException:
+        source.close()
+        raise
+    return write_import(source, out, mode, progress)
 
 
 __all__ = [

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from vlnav_data.dataset.episode_record import ImportedEpisode
 from vlnav_data.dataset.layout import ImportedLayout
-from vlnav_data.dataset.partial import WriteMode, preflight_output
+from vlnav_data.dataset.partial import WriteMode, partial_path, preflight_output
 from vlnav_data.dataset.splits import episode_split
 from vlnav_data.dataset.writer import DatasetWriter
 from vlnav_data.errors import ConfigError
@@ -49,12 +49,26 @@ def write_mode(resume: bool, overwrite: bool) -> WriteMode:
 
 
 def check_output(out: str | Path, mode: WriteMode) -> Path:
-    """Refuse an output the import may not write (before the source is read). Raises ConfigError."""
+    """Refuse an output the import may not write, touching nothing (the directory is made later, by
+    :func:`prepare_output`, once the source has passed its checks too). Raises ConfigError."""
     path = Path(out)
     if path.suffix not in (".h5", ".hdf5"):
         raise ConfigError(f"--out must name an .h5 file (the vlnav-demos file to write), got '{path}'")
-    preflight_output(path, mode)
+    if path.is_dir():
+        raise ConfigError(f"the output '{path}' is a directory; pass a file name such as demos.h5")
+    if mode == "create" and path.exists():
+        raise ConfigError(f"the output '{path}' already exists; pass --overwrite to replace it or choose another --out")
+    if mode == "create" and partial_path(path).exists():
+        raise ConfigError(
+            f"an unfinished import exists at '{partial_path(path)}'; pass --resume to continue it or --overwrite "
+            "to start over"
+        )
     return path
+
+
+def prepare_output(path: Path, mode: WriteMode) -> None:
+    """The writer's own checks of the output (lock, writable directory, which it creates)."""
+    preflight_output(path, mode)
 
 
 def assign_splits(
