@@ -68,3 +68,14 @@ def test_info_and_card_commands_name_the_source(imported, tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert "imported from the robomimic dataset `lift_tiny.hdf5`" in card
     assert "`obs/robot0_eef_pos` (from `obs/robot0_eef_pos`)" in card
+
+
+def test_publish_dry_run_of_an_imported_file_calls_nothing_privileged(imported, tmp_path):
+    out = tmp_path / "hub"
+    res = runner.invoke(data.app, ["publish", str(imported), "--repo-id", "me/lift", "--out", str(out), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    card = (out / "README.md").read_text()
+    assert "**privileged**" not in card and "imported source dataset" in card
+    assert "`observation.images.agentview_image`" in card
+    res = runner.invoke(data.app, ["verify", str(out)])
+    assert res.exit_code == 0, res.output
