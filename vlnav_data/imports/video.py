@@ -129,6 +129,10 @@ class VideoCursor:
             self._pending = None
             if frame is None:
                 raise SchemaError(f"{where}: '{self.path}' ends after {len(out)} of its {length} frames")
+            if frame.pts is None:
+                raise SchemaError(
+                    f"{where}: '{self.path}' has a frame without a timestamp; cannot check it against the fps"
+                )
             t = float(frame.pts * frame.time_base)
             expected = start_s + len(out) / fps
             if t < expected - TIMESTAMP_TOLERANCE_S and not out:
