@@ -40,6 +40,7 @@ GUIDES = tuple(
         "results.md",
         "commands.md",
         "viz.md",
+        "own_data.md",
     )
 )
 DOCUMENTS = (README, *GUIDES)

@@ -7,7 +7,7 @@ functions; this module makes the app and registers them, so imports point one wa
 
 from __future__ import annotations
 
-from vlnav_data.cli import datasets, embed, encoders, preview, publish, simulators, view
+from vlnav_data.cli import datasets, embed, encoders, imports, preview, publish, simulators, view
 from vlnav_data.cli._app import make_app
 
 app = make_app("vlnav-data", "Build, validate, inspect and publish demonstration datasets.")
@@ -18,6 +18,7 @@ app.command("info")(datasets.info)
 app.command("card")(datasets.card)
 app.command("merge")(datasets.merge)
 app.command("embed")(embed.embed)
+app.add_typer(imports.app, name="import")
 app.command("preview")(preview.preview)
 app.command("export")(publish.export)
 app.command("publish")(publish.publish)

@@ -334,11 +334,21 @@ def _print_info(file: Path, s: Any) -> None:
     splits = ", ".join(f"{k}: {v}" for k, v in s.splits.items()) or "none"
     table.add_row("episodes", f"{s.num_episodes} ({splits})")
     table.add_row("steps", f"{s.num_steps} (min {s.steps_min}, mean {s.steps_mean:.1f}, max {s.steps_max})")
-    table.add_row("success rate", f"{100 * s.success_rate:.1f}%")
-    table.add_row("terminations", ", ".join(f"{k}: {v}" for k, v in s.terminations.items()))
-    table.add_row("targets", ", ".join(f"{k}: {v}" for k, v in s.targets.items()))
-    table.add_row("experts", ", ".join(f"{k}: {v}" for k, v in s.experts.items()))
-    table.add_row("encoders", ", ".join(f"{k} ({v}-d)" for k, v in s.encoders.items()))
+    if s.source is not None:  # imported: no arena, so no success, termination, target or expert
+        src = s.source
+        table.add_row(
+            "source", f"{src.get('kind')} {src.get('id')}" + (f" @ {src['revision']}" if src.get("revision") else "")
+        )
+        table.add_row("arena", "none (imported; closed-loop tools refuse this file)")
+    else:
+        table.add_row("success rate", f"{100 * s.success_rate:.1f}%")
+        table.add_row("terminations", ", ".join(f"{k}: {v}" for k, v in s.terminations.items()))
+        table.add_row("targets", ", ".join(f"{k}: {v}" for k, v in s.targets.items()))
+        table.add_row("experts", ", ".join(f"{k}: {v}" for k, v in s.experts.items()))
+    table.add_row(
+        "encoders",
+        ", ".join(f"{k} ({v}-d)" for k, v in s.encoders.items()) or f"none yet: vlnav-data embed {file} --encoder NAME",
+    )
     table.add_row("instructions", str(s.num_instructions))
     table.add_row("image", " x ".join(map(str, s.image_shape)) + f" uint8 at {s.fps:g} Hz")
     table.add_row("file size", f"{s.file_bytes / 1e6:.2f} MB ({s.bytes_per_frame / 1e3:.2f} kB/frame)")

@@ -123,6 +123,8 @@ def render_card(
         specs = r.encoder_specs
         rebuild = r.rebuild_command
         state_names = r.state_names
+        source = r.source
+        features = r.features
     name = file_name or p.name
     tags = list(dict.fromkeys([*DEFAULT_TAGS, *extra_tags]))
     privileged = [n for n, spec in specs.items() if spec.get("privileged")]
@@ -142,7 +144,9 @@ def render_card(
         "",
         f"# {name}",
         "",
-        "Language-guided navigation demonstrations: a differential-drive robot (JetBot) drives to the coloured "
+        _imported_intro(source, features, s.format_version)
+        if source is not None
+        else "Language-guided navigation demonstrations: a differential-drive robot (JetBot) drives to the coloured "
         "sphere named in an instruction. Each step stores the camera frame, the privileged state, the "
         "expert's action and frozen vision-language embeddings of the frame and of the frame fused with "
         "the instruction. Built with vlnav-data in the "
@@ -167,26 +171,40 @@ def render_card(
         f"| episodes | {s.num_episodes} ({', '.join(f'{k}: {v}' for k, v in s.splits.items())}) |",
         f"| steps | {s.num_steps} (per episode: min {s.steps_min}, mean {s.steps_mean:.1f}, max {s.steps_max}) |",
         f"| control rate | {s.fps:g} Hz |",
-        f"| expert success rate | {100 * s.success_rate:.1f}% |",
-        f"| experts | {', '.join(f'{k} ({v})' for k, v in s.experts.items())} |",
+        *(
+            [
+                f"| source | {source.get('kind')} `{source.get('id')}` {source.get('revision') or ''} |",
+                "| arena | none |",
+            ]
+            if source is not None
+            else [
+                f"| expert success rate | {100 * s.success_rate:.1f}% |",
+                f"| experts | {', '.join(f'{k} ({v})' for k, v in s.experts.items())} |",
+            ]
+        ),
         f"| image | {' x '.join(map(str, s.image_shape))} uint8 |",
         f"| encoders | {', '.join(f'`{k}` ({v}-d)' for k, v in s.encoders.items())} |",
         f"| distinct instructions | {s.num_instructions} |",
         f"| file size | {s.file_bytes / 1e6:.2f} MB ({s.bytes_per_frame / 1e3:.1f} kB per step) |",
         f"| created | {s.created_utc} by {s.writer} |",
         "",
-        "### Termination causes",
-        "",
-        "| cause | episodes |",
-        "|---|---|",
-        *[f"| {k or '(none)'} | {v} |" for k, v in s.terminations.items()],
-        "",
-        "### Targets",
-        "",
-        "| colour | episodes |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in s.targets.items()],
-        "",
+    ]
+    if source is None:
+        lines += [
+            "### Termination causes",
+            "",
+            "| cause | episodes |",
+            "|---|---|",
+            *[f"| {k or '(none)'} | {v} |" for k, v in s.terminations.items()],
+            "",
+            "### Targets",
+            "",
+            "| colour | episodes |",
+            "|---|---|",
+            *[f"| {k} | {v} |" for k, v in s.targets.items()],
+            "",
+        ]
+    lines += [
         "### Example instructions",
         "",
         *[f'- "{t}"' for t in instructions[:8]],
@@ -215,7 +233,9 @@ def render_card(
         schema_tree(p),
         "```",
         "",
-        f"`obs/privileged_state` columns: {', '.join(f'`{c}`' for c in state_names)}. "
+        _imported_columns(features)
+        if source is not None
+        else f"`obs/privileged_state` columns: {', '.join(f'`{c}`' for c in state_names)}. "
         "Privileged: for experts and probes, never for the student policy.",
         "",
         "## Usage",
@@ -230,9 +250,14 @@ def render_card(
         'robomimic (0.3+), a student policy\'s inputs: `observation.modalities.obs.rgb = ["rgb"]`, '
         f'`low_dim = ["{student_encoder}_joint"]`, '
         '`train.hdf5_filter_key = "train"`, `train.hdf5_validation_filter_key = "valid"`, '
-        "`hdf5_load_next_obs = False`. Leave `privileged_state`"
-        + (f" and the privileged encoders ({', '.join(f'`{n}_joint`' for n in privileged)})" if privileged else "")
-        + " out of `low_dim`: they are simulator state the student must never see.",
+        "`hdf5_load_next_obs = False`."
+        + (
+            ""
+            if source is not None
+            else " Leave `privileged_state`"
+            + (f" and the privileged encoders ({', '.join(f'`{n}_joint`' for n in privileged)})" if privileged else "")
+            + " out of `low_dim`: they are simulator state the student must never see."
+        ),
         "",
     ]
     if repo_id:
@@ -256,7 +281,10 @@ def render_card(
         "",
         "## Source",
         "",
-        "The `text2nav` preset follows the code of *Can Pretrained Vision-Language Embeddings Alone Guide "
+        f"Imported from the {source.get('kind')} dataset `{source.get('id')}`; its own metadata is kept in the "
+        "file's `source_json` attribute. Validate the file with `vlnav-data validate FILE`."
+        if source is not None
+        else "The `text2nav` preset follows the code of *Can Pretrained Vision-Language Embeddings Alone Guide "
         "Robot Navigation?* (arXiv:2506.14507). Validate the file with `vlnav-data validate FILE`.",
         "",
     ]
@@ -269,6 +297,30 @@ def render_card(
         partial.write_text(text)
         os.replace(partial, o)  # an existing card stays until the new one is complete
     return text
+
+
+def _imported_intro(source: dict, features: dict, format_version: str) -> str:
+    """The opening paragraph of an imported file's card: where it came from, what a step holds, no arena."""
+    camera = features.get("rgb", {}).get("source_key") or "the chosen camera"
+    revision = f" (revision `{source['revision']}`)" if source.get("revision") else ""
+    return (
+        f"Demonstrations imported from the {source.get('kind')} dataset `{source.get('id')}`{revision} with "
+        f"`vlnav-data import {source.get('kind')}`. There is no simulator behind them (`arena: none`): closed-loop "
+        f"evaluation, DAgger and the spatial probe refuse this file; evaluation is offline, on held-out episodes. "
+        f"Each step stores the frame of `{camera}`, the source's actions and numeric features and the task "
+        f"string as its instruction, in the `{schema.FORMAT_NAME}` {format_version} HDF5 format."
+    )
+
+
+def _imported_columns(features: dict) -> str:
+    """The columns of an imported file's actions and numeric features, with their names in the source."""
+    parts = []
+    for key, ft in features.items():
+        if "source_key" in ft and key != "rgb":
+            names = ", ".join(f"`{c}`" for c in ft.get("names") or []) or f"{ft.get('shape')}"
+            parts.append(f"`{ft['path']}` (from `{ft['source_key']}`): {names}")
+    notes = [f"`{k}`: {features[k]['units']}" for k in ("rewards", "dones") if features.get(k, {}).get("units")]
+    return "; ".join(parts + notes) + "."
 
 
 def write_png(image: np.ndarray, path: str | os.PathLike) -> Path:

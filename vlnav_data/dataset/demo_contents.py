@@ -16,8 +16,8 @@ import h5py
 import numpy as np
 
 from vlnav_data.dataset import schema
-from vlnav_data.dataset.episode_record import EpisodeRecord
-from vlnav_data.dataset.layout import DatasetLayout
+from vlnav_data.dataset.episode_record import EpisodeRecord, ImportedEpisode
+from vlnav_data.dataset.layout import DatasetLayout, ImportedLayout
 from vlnav_data.dataset.storage import (
     LOWDIM_STORAGE,
     FrameWriter,
@@ -72,6 +72,40 @@ def write_episode_demo(
     g.attrs["termination"] = str(ep.termination)
     g.attrs["success"] = bool(ep.success)
     g.attrs["expert"] = str(ep.expert)
+    g.attrs["split"] = str(ep.split)
+    for key, value in ep.extra_attrs.items():
+        g.attrs[key] = value
+
+
+def write_imported_demo(
+    g: h5py.Group, ep: ImportedEpisode, layout: ImportedLayout, index: np.ndarray, frames: FrameWriter
+) -> None:
+    """Write an imported episode's datasets and attributes into the demo group ``g`` (all but ``num_samples``).
+
+    Args:
+        g: the new demo group.
+        ep: the episode, already checked (:func:`~.episode_record.check_imported_episode`).
+        layout: the file's layout.
+        index: ``(T,)`` int32 rows of the file's instruction table, one per step.
+        frames: the writer's frame deflater.
+    """
+    lowdim = LOWDIM_STORAGE
+    write_vector(g, schema.ACTIONS, ep.actions, np.float32, lowdim).attrs["names"] = list(layout.action_names)
+    write_vector(g, schema.REWARDS, ep.rewards, np.float32, lowdim)
+    write_vector(g, schema.DONES, ep.dones, np.uint8, lowdim)
+    write_vector(g, schema.TIMESTAMPS, ep.timestamps_s, np.float64, lowdim).attrs["units"] = "s"
+    write_vector(g, schema.INSTRUCTION_INDEX, index, np.int32, lowdim)
+    rgb = frames.write(g, ep.rgb)
+    rgb.attrs["modality"] = "rgb"
+    if layout.camera:
+        rgb.attrs["camera_json"] = compact(dict(layout.camera))
+    for ft in layout.numeric:
+        ds = write_vector(g, ft.path, ep.numeric[ft.path], np.float32, lowdim)
+        ds.attrs["modality"] = "low_dim"
+        ds.attrs["source_key"] = ft.source_key
+        if ft.names is not None:
+            ds.attrs["names"] = list(ft.names)
+    g.attrs["episode_index"] = np.int64(ep.episode_index)
     g.attrs["split"] = str(ep.split)
     for key, value in ep.extra_attrs.items():
         g.attrs[key] = value

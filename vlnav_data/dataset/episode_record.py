@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vlnav_data.dataset import schema
-from vlnav_data.dataset.layout import DatasetLayout
+from vlnav_data.dataset.layout import DatasetLayout, ImportedLayout
 from vlnav_data.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -110,6 +110,78 @@ def check_episode(ep: EpisodeRecord, lay: DatasetLayout) -> int:
             f"episode {ep.episode_index}: actions must be finite and within [-1, 1], "
             f"got range [{actions.min():.3f}, {actions.max():.3f}]; clip the label before writing"
         )
+    if ep.split not in schema.SPLITS:
+        raise SchemaError(f"split must be one of {schema.SPLITS}, got '{ep.split}'")
+    return t
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ImportedEpisode:
+    """One episode read from another format (LeRobot v3, robomimic), as the writer takes it.
+
+    Attributes:
+        actions: float32 ``(T, A)``, the source's actions as they are (no range asked).
+        numeric: dataset path (``obs/state``, ``obs/<key>``) -> float32 ``(T, ...)``, one per layout feature.
+        rgb: uint8 ``(T, H, W, 3)`` of the chosen camera.
+        instructions: T strings (the task of each frame).
+        timestamps_s: float64 ``(T,)``, strictly increasing.
+        rewards: float32 ``(T,)``; dones: uint8 ``(T,)`` (the source's, or the layout's stand-ins).
+        episode_index: the source's episode index; split: ``train`` or ``valid``.
+        extra_attrs: further demo attributes (e.g. ``source_demo``).
+    """
+
+    actions: np.ndarray
+    numeric: Mapping[str, np.ndarray]
+    rgb: np.ndarray
+    instructions: Sequence[str]
+    timestamps_s: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    episode_index: int
+    split: str = "train"
+    extra_attrs: Mapping[str, Any] = field(default_factory=dict)
+    text_embeddings: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        return int(np.shape(self.actions)[0])
+
+
+def check_imported_episode(ep: ImportedEpisode, lay: ImportedLayout) -> int:
+    """Check an imported episode against its file's layout before any of it is written; return T.
+
+    Raises:
+        SchemaError: an array of the wrong shape or dtype, a missing or unexpected feature, non-finite
+            actions, timestamps that do not increase, an unknown split.
+    """
+    t = ep.num_steps
+    if t < 1:
+        raise SchemaError(f"episode {ep.episode_index} has no steps; an episode needs at least one step")
+    expect = {
+        "actions": (np.shape(ep.actions), (t, lay.action_dim)),
+        "rgb": (np.shape(ep.rgb), (t, lay.image_height, lay.image_width, 3)),
+        "timestamps_s": (np.shape(ep.timestamps_s), (t,)),
+        "rewards": (np.shape(ep.rewards), (t,)),
+        "dones": (np.shape(ep.dones), (t,)),
+        "instructions": ((len(ep.instructions),), (t,)),
+    }
+    wanted = {ft.path: ft for ft in lay.numeric}
+    if set(ep.numeric) != set(wanted):
+        raise SchemaError(
+            f"episode {ep.episode_index}: features {sorted(ep.numeric)} are not the layout's {sorted(wanted)}"
+        )
+    for path, ft in wanted.items():
+        expect[path] = (np.shape(ep.numeric[path]), (t, *ft.shape))
+    bad = [f"{k}: expected {want}, got {got}" for k, (got, want) in expect.items() if tuple(got) != want]
+    if bad:
+        raise SchemaError(f"episode {ep.episode_index} does not fit the file layout: " + "; ".join(bad))
+    if np.asarray(ep.rgb).dtype != np.uint8:
+        raise SchemaError(f"rgb must be uint8, got {np.asarray(ep.rgb).dtype}")
+    if not np.all(np.isfinite(np.asarray(ep.actions, dtype=np.float64))):
+        raise SchemaError(f"episode {ep.episode_index}: actions must be finite")
+    ts = np.asarray(ep.timestamps_s, dtype=np.float64)
+    if t > 1 and not np.all(np.diff(ts) > 0):
+        raise SchemaError(f"episode {ep.episode_index}: timestamps must increase strictly")
     if ep.split not in schema.SPLITS:
         raise SchemaError(f"split must be one of {schema.SPLITS}, got '{ep.split}'")
     return t

@@ -177,3 +177,134 @@ def encoder_features(entry: EncoderEntry) -> dict[str, dict[str, Any]]:
 
 def _feat(path: str, dtype: str, shape: list[int], names: list[str] | None, modality: str, units: str) -> dict:
     return {"path": path, "dtype": dtype, "shape": shape, "names": names, "modality": modality, "units": units}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportedFeature:
+    """One numeric per-step feature of an imported file, stored float32 ``(T, *shape)`` at ``path``.
+
+    Attributes:
+        key: its ``features_json`` key (``state`` for ``obs/state``; the obs key otherwise).
+        path: dataset path in a demo (``obs/state``, ``obs/<key>``).
+        shape: shape of one step (e.g. ``(7,)``).
+        names: column names, or None when the source names none.
+        source_key: the feature's name in the source (``observation.state``, ``obs/robot0_eef_pos``).
+    """
+
+    key: str
+    path: str
+    shape: tuple[int, ...]
+    names: tuple[str, ...] | None
+    source_key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportedLayout:
+    """Shapes and provenance of a file imported from LeRobot v3 or robomimic (no arena, DESIGN §11).
+
+    The writer takes it where it takes a :class:`DatasetLayout` (same attributes it reads); episodes are
+    :class:`~vlnav_data.dataset.episode_record.ImportedEpisode`.
+
+    Attributes:
+        image_height / image_width: the chosen camera's frame size (``obs/rgb``).
+        fps: frames per second of the source.
+        action_names: the ``A`` columns of ``actions``.
+        action_source_key: the actions' name in the source (``action``, ``actions``).
+        numeric: the other numeric features (``obs/state`` first when the source has a state).
+        source: ``source_json``: ``{"kind", "id", "revision", "info", ...}``.
+        rewards_note / dones_note: what ``rewards`` / ``dones`` hold (the source's, or a stand-in).
+        camera: ``{"source_key": ...}`` stored on ``obs/rgb``.
+        build_config: the import configuration (resuming checks it); rebuild_command: the command.
+    """
+
+    image_height: int
+    image_width: int
+    fps: float
+    action_names: tuple[str, ...]
+    action_source_key: str
+    numeric: tuple[ImportedFeature, ...] = ()
+    source: Mapping[str, Any] = field(default_factory=dict)
+    rewards_note: str = ""
+    dones_note: str = ""
+    camera: Mapping[str, Any] = field(default_factory=dict)
+    build_config: Mapping[str, Any] = field(default_factory=dict)
+    rebuild_command: str = ""
+    encoders: tuple[EncoderEntry, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.image_height <= 0 or self.image_width <= 0:
+            raise ConfigError(f"image size must be positive, got {self.image_height}x{self.image_width}")
+        if not self.action_names:
+            raise ConfigError("an imported file needs at least one action column")
+        if not (math.isfinite(self.fps) and self.fps > 0):
+            raise ConfigError(f"fps must be a positive number, got {self.fps}")
+        if self.source.get("kind") not in schema.SOURCE_KINDS:
+            raise ConfigError(f"source kind must be one of {schema.SOURCE_KINDS}, got {self.source.get('kind')!r}")
+        keys = [f.key for f in self.numeric]
+        if len(set(keys)) != len(keys) or not all(f.path.startswith("obs/") for f in self.numeric):
+            raise ConfigError(f"imported features need distinct keys and obs/ paths, got {keys}")
+        try:
+            json.dumps(dict(self.source))
+            json.dumps(dict(self.build_config))
+        except TypeError as exc:
+            raise ConfigError(f"source and build_config must be JSON-serialisable: {exc}") from exc
+
+    @property
+    def sim_config(self) -> dict[str, Any]:
+        return dict(schema.NO_ARENA)
+
+    @property
+    def encoder_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.encoders)
+
+    @property
+    def action_dim(self) -> int:
+        return len(self.action_names)
+
+    def env_args(self) -> dict[str, Any]:
+        """robomimic's ``env_args``: the source's kind and id, no environment to make."""
+        name = f"{self.source.get('kind')}:{self.source.get('id', '')}"
+        return {"env_name": name, "type": schema.ROBOMIMIC_GYM_ENV_TYPE, "env_kwargs": {}}
+
+    def features(self) -> dict[str, dict[str, Any]]:
+        """Per-step features (``features_json``); each numeric one records its ``source_key``."""
+        h, w = self.image_height, self.image_width
+        feats: dict[str, dict[str, Any]] = {
+            "actions": _feat(schema.ACTIONS, "float32", [self.action_dim], list(self.action_names), "action", ""),
+            "rewards": _feat(schema.REWARDS, "float32", [], None, "reward", self.rewards_note),
+            "dones": _feat(schema.DONES, "uint8", [], None, "done", self.dones_note),
+            "timestamps": _feat(schema.TIMESTAMPS, "float64", [], None, "time", "s"),
+            "instruction_index": _feat(
+                schema.INSTRUCTION_INDEX, "int32", [], None, "instruction", "row of /meta/instructions"
+            ),
+            "rgb": _feat(schema.RGB, "uint8", [h, w, 3], ["height", "width", "channel"], "rgb", "pixel"),
+        }
+        feats["actions"]["source_key"] = self.action_source_key
+        feats["rgb"]["source_key"] = str(self.camera.get("source_key", ""))
+        for ft in self.numeric:
+            names = list(ft.names) if ft.names is not None else None
+            feats[ft.key] = {
+                **_feat(ft.path, "float32", list(ft.shape), names, "low_dim", ""),
+                "source_key": ft.source_key,
+            }
+        for enc in self.encoders:
+            feats.update(encoder_features(enc))
+        return feats
+
+    def datasets(self) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        """Every dataset of a demo: path in the demo -> (dtype, shape of one step)."""
+        shapes = {
+            schema.ACTIONS: (self.action_dim,),
+            schema.REWARDS: (),
+            schema.DONES: (),
+            schema.TIMESTAMPS: (),
+            schema.INSTRUCTION_INDEX: (),
+            schema.RGB: (self.image_height, self.image_width, 3),
+        }
+        out: dict[str, tuple[Any, tuple[int, ...]]] = {k: (schema.IMPORTED_DATASETS[k], v) for k, v in shapes.items()}
+        for ft in self.numeric:
+            out[ft.path] = ("float32", tuple(ft.shape))
+        for enc in self.encoders:
+            for kind in schema.EMBEDDING_KINDS:
+                out[schema.encoder_path(enc.name, kind)] = (schema.EMBEDDING_DTYPE, (enc.dim,))
+        return out

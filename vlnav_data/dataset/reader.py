@@ -264,6 +264,17 @@ class DatasetReader:
         return self.sim_config != schema.NO_ARENA
 
     @property
+    def source(self) -> dict[str, Any] | None:
+        """Where an imported file came from (``source_json``: kind, id, revision, the source's info); None for
+        a file this toolkit's simulator recorded."""
+        return self._json_attr(schema.SOURCE_ATTR, None)
+
+    @property
+    def action_names(self) -> list[str]:
+        """Column names of ``actions`` (``left_wheel, right_wheel`` in an arena file; the source's when imported)."""
+        return list(self.features.get("actions", {}).get("names") or [])
+
+    @property
     def build_config(self) -> dict[str, Any]:
         """The resolved build configuration."""
         return self._json_attr("build_config_json", {})

@@ -13,6 +13,12 @@ A ``vlnav-demos`` file is a valid robomimic dataset with our provenance in attri
       obs/privileged_state (T,D) float32
       obs/<enc>_image (T,E) float16    obs/<enc>_joint (T,E) float16    (one pair per encoder)
     /mask/train, /mask/valid       byte-string ('S') demo names, disjoint
+
+An imported file (LeRobot v3 or robomimic, DESIGN §11 "Past the arena") has ``sim_config_json`` =
+:data:`NO_ARENA`, a root ``source_json`` (:data:`SOURCE_ATTR`), demos with attrs ``num_samples``,
+``episode_index``, ``split`` only, ``actions (T, A)`` of any width, ``obs/state`` and ``obs/<key>`` float32
+features named in ``features_json`` (each with its ``source_key``), and no ``obs/privileged_state`` or
+``action_dict/wheel_vel`` (:data:`IMPORTED_DATASETS`, :data:`ARENA_ONLY_DATASETS`).
     /meta/instructions (K,) UTF-8   /meta/text_embeddings/<enc> (K,E) float32
 
 Nothing but ``demo_<i>`` groups lives under ``/data`` and no string dataset lives under a demo: robomimic
@@ -65,6 +71,15 @@ STATE = "obs/state"
 """An imported file's proprioceptive state ``(T, S)`` float32 (the student may read it; column names in
 ``features_json["state"]["names"]``). Arena files have ``obs/privileged_state`` instead."""
 
+SOURCE_KINDS = ("lerobot", "robomimic")
+"""``source_json["kind"]`` of an imported file: the format it was read from."""
+
+IMPORTED_DEMO_ATTRS = ("num_samples", "episode_index", "split")
+"""The attributes of a demo of an imported file (``num_samples`` written last)."""
+
+ARENA_ONLY_DEMO_ATTRS = ("seed", "target_color", "termination", "success", "expert")
+"""Demo attributes only an arena episode has: an imported file's demos carry none of them."""
+
 DATA_ATTRS = ("total", "env_args", "num_demos")
 """Attributes on ``/data`` (robomimic's ``total`` and ``env_args``, LIBERO's ``num_demos``)."""
 
@@ -104,6 +119,20 @@ BASE_DATASETS: dict[str, str] = {
 }
 """Every demo's datasets (path relative to the demo group) and their dtypes, encoder keys aside."""
 
+ARENA_ONLY_DATASETS = (WHEEL_VEL, PRIVILEGED_STATE)
+"""Demo datasets only an arena episode has: an imported file's demos carry none of them."""
+
+IMPORTED_DATASETS: dict[str, str] = {
+    ACTIONS: "float32",
+    REWARDS: "float32",
+    DONES: "uint8",
+    TIMESTAMPS: "float64",
+    INSTRUCTION_INDEX: "int32",
+    RGB: "uint8",
+}
+"""Every demo of an imported file has these; its numeric features (``obs/state``, ``obs/<key>``, float32)
+are listed in ``features_json`` and its actions have any width ``(T, A)``, unbounded."""
+
 EMBEDDING_DTYPE = "float16"
 """Per-step embeddings are stored in float16 (cosine error ~1e-7 on unit vectors, half the bytes)."""
 
@@ -130,6 +159,11 @@ PARTIAL_SUFFIX = ".partial"
 LOCK_SUFFIX = ".lock"
 
 _DEMO_RE = re.compile(r"^demo_(0|[1-9][0-9]*)$")
+
+
+def is_imported(sim_config: object) -> bool:
+    """True when a parsed ``sim_config_json`` says the file has no arena (:data:`NO_ARENA`)."""
+    return sim_config == NO_ARENA
 
 
 def demo_name(index: int) -> str:

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from vlnav_data.dataset import schema
-from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry
+from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry, ImportedLayout
 
 LOWDIM_STORAGE = {"compression": "gzip", "compression_opts": schema.GZIP_LEVEL_LOWDIM, "shuffle": True}
 """How per-step vectors are stored: gzip + shuffle (chunk rows from :func:`schema.lowdim_chunk_rows`)."""
@@ -70,8 +70,10 @@ def create_instruction_table(meta: h5py.Group) -> h5py.Dataset:
     )
 
 
-def demo_datasets(lay: DatasetLayout) -> dict[str, tuple[Any, tuple[int, ...]]]:
+def demo_datasets(lay: DatasetLayout | ImportedLayout) -> dict[str, tuple[Any, tuple[int, ...]]]:
     """Every dataset of a demo in a layout: path in the demo -> (dtype, shape of one step)."""
+    if isinstance(lay, ImportedLayout):
+        return lay.datasets()
     shapes = {
         schema.ACTIONS: (schema.ACTION_DIM,),
         schema.WHEEL_VEL: (schema.ACTION_DIM,),

@@ -38,6 +38,8 @@ class DatasetSummary:
         stored_bytes: dataset key (``obs/rgb``, ...) -> compressed bytes over all demos.
         bytes_per_frame: ``file_bytes / num_steps``.
         created_utc / writer: provenance.
+        source: where an imported file came from (``source_json``: kind, id, revision, ...); None for a file
+            the arena recorded (the arena-only fields above are then empty).
         problems: what contradicts the file's own counts (:meth:`DatasetReader.integrity_problems`); a
             file with any is damaged (an episode group deleted or added after the build).
     """
@@ -64,6 +66,7 @@ class DatasetSummary:
     bytes_per_frame: float
     created_utc: str
     writer: str
+    source: dict[str, Any] | None = None
     problems: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
@@ -91,9 +94,10 @@ def summarize_dataset(
             g = r.file["data"][name]
             a = g.attrs
             lengths.append(int(a["num_samples"]))
-            term[str(_s(a.get("termination", "")))] += 1
-            targets[str(_s(a.get("target_color", "")))] += 1
-            experts[str(_s(a.get("expert", "")))] += 1
+            if r.has_arena:
+                term[str(_s(a.get("termination", "")))] += 1
+                targets[str(_s(a.get("target_color", "")))] += 1
+                experts[str(_s(a.get("expert", "")))] += 1
             successes += int(bool(a.get("success", False)))
 
             def add(key: str, obj: Any, _stored: dict[str, int] = stored) -> None:
@@ -131,6 +135,7 @@ def summarize_dataset(
             bytes_per_frame=file_bytes / total if total else 0.0,
             created_utc=str(_s(r.file.attrs.get("created_utc", ""))),
             writer=str(_s(r.file.attrs.get("writer", ""))),
+            source=r.source,
             problems=tuple(r.integrity_problems()) if r.complete else (),
         )
 

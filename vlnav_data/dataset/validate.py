@@ -132,6 +132,8 @@ def _validate_open(f: h5py.File, out: _Collector) -> None:
                 out.add("root-attrs", "/", f"{a} is not valid JSON ({exc})")
     if "fps" in f.attrs and not (np.isfinite(f.attrs["fps"]) and float(f.attrs["fps"]) > 0):
         out.add("root-attrs", "/", f"fps must be a positive number, got {f.attrs['fps']}")
+    imported = schema.is_imported(parsed.get("sim_config_json"))
+    _validate_source(f, imported, out)
     encoders: dict[str, int] = {}
     enc_json = parsed.get("encoders_json")
     if enc_json is not None:
@@ -141,7 +143,7 @@ def _validate_open(f: h5py.File, out: _Collector) -> None:
             out.add("encoders", "/", "encoders_json must be a list of {name, dim, ...} objects")
         else:
             encoders = {str(e["name"]): int(e["dim"]) for e in enc_json}
-            if not encoders:
+            if not encoders and not imported:
                 out.add("encoders", "/", "encoders_json lists no encoder; a dataset carries at least one")
 
     # ---- /meta
@@ -178,9 +180,10 @@ def _validate_open(f: h5py.File, out: _Collector) -> None:
     feats = parsed.get("features_json")
     if isinstance(feats, dict) and isinstance(feats.get("rgb"), dict):
         image_shape = tuple(feats["rgb"].get("shape", ()))
+    contract = _imported_contract(feats, encoders, out) if imported else _arena_contract(encoders)
     total = 0
     for idx in indices:
-        total += _validate_demo(data[schema.demo_name(idx)], encoders, n_instr, image_shape, out)
+        total += _validate_demo(data[schema.demo_name(idx)], contract, n_instr, image_shape, out)
     if "total" in data.attrs and int(data.attrs["total"]) != total:
         out.add("total", "/data", f"attribute total = {int(data.attrs['total'])}, but the demos hold {total} samples")
     if "num_demos" in data.attrs and int(data.attrs["num_demos"]) != len(indices):
@@ -252,25 +255,110 @@ def _validate_data_attrs(data: h5py.Group, out: _Collector) -> None:
             out.add("env-args", "/data", "env_args['env_kwargs'] must be an object (robomimic >= 0.5 indexes it)")
 
 
+@dataclass(frozen=True)
+class _DemoContract:
+    """What every demo of a file must hold: an arena file's (:data:`schema.BASE_DATASETS`) or an imported one's."""
+
+    datasets: dict[str, str]  # path -> dtype
+    row_shapes: dict[str, tuple[int, ...]]  # path -> shape of one step, where the file fixes it
+    attrs: tuple[str, ...]
+    forbidden_attrs: tuple[str, ...] = ()
+    forbidden_datasets: tuple[str, ...] = ()
+    bounded_actions: bool = True
+
+
+def _arena_contract(encoders: dict[str, int]) -> _DemoContract:
+    datasets = dict(schema.BASE_DATASETS)
+    shapes: dict[str, tuple[int, ...]] = {schema.ACTIONS: (schema.ACTION_DIM,), schema.WHEEL_VEL: (2,)}
+    for enc, dim in encoders.items():
+        for kind in schema.EMBEDDING_KINDS:
+            datasets[schema.encoder_path(enc, kind)] = schema.EMBEDDING_DTYPE
+            shapes[schema.encoder_path(enc, kind)] = (dim,)
+    return _DemoContract(datasets=datasets, row_shapes=shapes, attrs=schema.DEMO_ATTRS)
+
+
+def _imported_contract(feats: Any, encoders: dict[str, int], out: _Collector) -> _DemoContract:
+    """An imported file's demos: :data:`schema.IMPORTED_DATASETS` plus the float32 features ``features_json`` lists."""
+    datasets = dict(schema.IMPORTED_DATASETS)
+    shapes: dict[str, tuple[int, ...]] = {}
+    if not isinstance(feats, dict) or not isinstance(feats.get("actions"), dict):
+        out.add("features", "/", "features_json of an imported file must describe 'actions' (its width and names)")
+        feats = {}
+    encoder_paths = {schema.encoder_path(e, k) for e in encoders for k in schema.EMBEDDING_KINDS}
+    for key, ft in feats.items():
+        path = ft.get("path") if isinstance(ft, dict) else None
+        if not isinstance(path, str) or not isinstance(ft.get("shape"), list):
+            out.add("features", "/", f"features_json['{key}'] needs a path and a shape")
+            continue
+        if path == schema.ACTIONS:
+            shapes[path] = tuple(int(x) for x in ft["shape"])
+        elif path.startswith("obs/") and path != schema.RGB and path not in encoder_paths:
+            if path in schema.ARENA_ONLY_DATASETS:
+                out.add("arena-only", "/", f"features_json lists {path}, which only an arena file has")
+                continue
+            datasets[path] = "float32"
+            shapes[path] = tuple(int(x) for x in ft["shape"])
+    for enc, dim in encoders.items():
+        for kind in schema.EMBEDDING_KINDS:
+            datasets[schema.encoder_path(enc, kind)] = schema.EMBEDDING_DTYPE
+            shapes[schema.encoder_path(enc, kind)] = (dim,)
+    return _DemoContract(
+        datasets=datasets,
+        row_shapes=shapes,
+        attrs=schema.IMPORTED_DEMO_ATTRS,
+        forbidden_attrs=schema.ARENA_ONLY_DEMO_ATTRS,
+        forbidden_datasets=schema.ARENA_ONLY_DATASETS,
+        bounded_actions=False,
+    )
+
+
+def _validate_source(f: h5py.File, imported: bool, out: _Collector) -> None:
+    """An imported file (no arena) carries ``source_json``; an arena file does not."""
+    raw = f.attrs.get(schema.SOURCE_ATTR)
+    if not imported:
+        if raw is not None:
+            out.add(
+                "source",
+                "/",
+                f"{schema.SOURCE_ATTR} belongs to imported files, whose sim_config_json is "
+                f"{json.dumps(schema.NO_ARENA)}; this file names an arena",
+            )
+        return
+    if raw is None:
+        out.add("source", "/", f"a file without an arena must say where it came from: missing {schema.SOURCE_ATTR}")
+        return
+    try:
+        source = json.loads(_s(raw))
+    except (ValueError, TypeError) as exc:
+        out.add("source", "/", f"{schema.SOURCE_ATTR} is not valid JSON ({exc})")
+        return
+    if not isinstance(source, dict) or source.get("kind") not in schema.SOURCE_KINDS:
+        out.add("source", "/", f"{schema.SOURCE_ATTR} must be an object with kind in {list(schema.SOURCE_KINDS)}")
+    elif not source.get("id"):
+        out.add("source", "/", f"{schema.SOURCE_ATTR} must name the source dataset (id)")
+
+
 def _validate_demo(
-    g: h5py.Group, encoders: dict[str, int], n_instr: int, image_shape: tuple | None, out: _Collector
+    g: h5py.Group, contract: _DemoContract, n_instr: int, image_shape: tuple | None, out: _Collector
 ) -> int:
     where = g.name
-    missing_attrs = [a for a in schema.DEMO_ATTRS if a not in g.attrs]
+    missing_attrs = [a for a in contract.attrs if a not in g.attrs]
     if missing_attrs:
         out.add("demo-attrs", where, f"missing attributes: {', '.join(missing_attrs)}")
+    arena_attrs = [a for a in contract.forbidden_attrs if a in g.attrs]
+    if arena_attrs:
+        out.add("arena-only", where, f"a file without an arena has no {', '.join(arena_attrs)} attribute(s)")
     if "num_samples" not in g.attrs:
         return 0
     t = int(g.attrs["num_samples"])
     if t < 1:
         out.add("lengths", where, f"num_samples must be >= 1, got {t}")
-    expected = dict(schema.BASE_DATASETS)
-    for enc in encoders:
-        for kind in schema.EMBEDDING_KINDS:
-            expected[schema.encoder_path(enc, kind)] = schema.EMBEDDING_DTYPE
     present: list[str] = []
     g.visititems(lambda n, o: present.append(n) if isinstance(o, h5py.Dataset) else None)
-    for key, dtype in expected.items():
+    for key in contract.forbidden_datasets:
+        if key in present:
+            out.add("arena-only", f"{where}/{key}", "a file without an arena has no such dataset")
+    for key, dtype in contract.datasets.items():
         if key not in present:
             out.add("datasets", f"{where}/{key}", "missing")
             continue
@@ -281,15 +369,19 @@ def _validate_demo(
         ds = g[key]
         if ds.ndim == 0 or ds.shape[0] != t:
             out.add("lengths", f"{where}/{key}", f"first axis must equal num_samples = {t}, got shape {ds.shape}")
+    for key, row in contract.row_shapes.items():
+        if key in present and key != schema.ACTIONS and g[key].shape[1:] != row:
+            out.add("shapes", f"{where}/{key}", f"must be (T, {', '.join(map(str, row))}), got {g[key].shape}")
     # Shapes and values of the datasets that are present.
     if "actions" in present:
         a = g["actions"][()]
-        if a.ndim != 2 or a.shape[1] != schema.ACTION_DIM:
-            out.add("actions", f"{where}/actions", f"must be (T, 2), got {a.shape}")
-        elif a.size and (not np.all(np.isfinite(a)) or float(np.abs(a).max()) > 1.0):
+        width = contract.row_shapes.get(schema.ACTIONS)
+        if a.ndim != 2 or (width is not None and a.shape[1:] != width):
+            out.add("actions", f"{where}/actions", f"must be (T, {width[0] if width else 'A'}), got {a.shape}")
+        elif a.size and not np.all(np.isfinite(a)):
+            out.add("actions", f"{where}/actions", "values must be finite")
+        elif a.size and contract.bounded_actions and float(np.abs(a).max()) > 1.0:
             out.add("actions", f"{where}/actions", f"values must be finite and in [-1, 1], got [{a.min()}, {a.max()}]")
-    if schema.WHEEL_VEL in present and g[schema.WHEEL_VEL].shape[1:] != (2,):
-        out.add("actions", f"{where}/{schema.WHEEL_VEL}", f"must be (T, 2), got {g[schema.WHEEL_VEL].shape}")
     for key in (schema.REWARDS, schema.DONES, schema.TIMESTAMPS, schema.INSTRUCTION_INDEX):
         if key in present and g[key].ndim != 1:
             out.add("shapes", f"{where}/{key}", f"must be 1-D (T,), got {g[key].shape}")
@@ -322,11 +414,6 @@ def _validate_demo(
                 out.add("chunks", f"{where}/{schema.RGB}", f"one frame per chunk expected, got chunks {rgb.chunks}")
     if schema.PRIVILEGED_STATE in present and g[schema.PRIVILEGED_STATE].ndim != 2:
         out.add("shapes", f"{where}/{schema.PRIVILEGED_STATE}", "must be (T, D)")
-    for enc, dim in encoders.items():
-        for kind in schema.EMBEDDING_KINDS:
-            key = schema.encoder_path(enc, kind)
-            if key in present and g[key].shape[1:] != (dim,):
-                out.add("shapes", f"{where}/{key}", f"must be (T, {dim}), got {g[key].shape}")
     return t
 
 

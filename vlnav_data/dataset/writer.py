@@ -35,9 +35,9 @@ import numpy as np
 
 import vlnav_data
 from vlnav_data.dataset import schema
-from vlnav_data.dataset.demo_contents import copy_demo, source_datasets, write_episode_demo
-from vlnav_data.dataset.episode_record import EpisodeRecord, check_episode
-from vlnav_data.dataset.layout import DatasetLayout
+from vlnav_data.dataset.demo_contents import copy_demo, source_datasets, write_episode_demo, write_imported_demo
+from vlnav_data.dataset.episode_record import EpisodeRecord, ImportedEpisode, check_episode, check_imported_episode
+from vlnav_data.dataset.layout import DatasetLayout, ImportedLayout
 from vlnav_data.dataset.lock import WriteLock
 from vlnav_data.dataset.partial import (
     WriteMode,
@@ -65,7 +65,8 @@ class DatasetWriter:
 
     Args:
         path: final output path (e.g. ``demos.h5``); the file is written at ``<path>.partial``.
-        layout: shapes and provenance of the file.
+        layout: shapes and provenance of the file (an :class:`ImportedLayout` for a file imported from
+            another format: its episodes are :class:`ImportedEpisode`, its root gets ``source_json``).
         mode: ``create`` (refuses an existing output or partial file), ``overwrite`` (starts over; the old
             file stays in place until the new one is complete) or ``resume`` (continues ``<path>.partial``;
             starts a new file when there is none).
@@ -89,7 +90,7 @@ class DatasetWriter:
     def __init__(
         self,
         path: str | os.PathLike,
-        layout: DatasetLayout,
+        layout: DatasetLayout | ImportedLayout,
         *,
         mode: WriteMode = "create",
         resume_ignore: Iterable[str] = (),
@@ -158,6 +159,8 @@ class DatasetWriter:
         f.attrs["sim_config_json"] = compact(dict(lay.sim_config))
         f.attrs["encoders_json"] = compact([e.to_json() for e in lay.encoders])
         f.attrs["rebuild_command"] = lay.rebuild_command
+        if isinstance(lay, ImportedLayout):
+            f.attrs[schema.SOURCE_ATTR] = compact(dict(lay.source))
         data = f.create_group("data")
         data.attrs["total"] = np.int64(0)
         data.attrs["num_demos"] = np.int64(0)
@@ -209,7 +212,7 @@ class DatasetWriter:
         return text in self._instruction_rows
 
     # ------------------------------------------------------------------ writing
-    def append_episode(self, ep: EpisodeRecord) -> str:
+    def append_episode(self, ep: EpisodeRecord | ImportedEpisode) -> str:
         """Write one finished episode as the next ``demo_<i>`` and flush.
 
         Returns:
@@ -220,7 +223,10 @@ class DatasetWriter:
                 embedding for a new instruction is missing.
         """
         f = self._require_open()
-        t = check_episode(ep, self.layout)
+        imported = isinstance(ep, ImportedEpisode)
+        if imported != isinstance(self.layout, ImportedLayout):
+            raise SchemaError("an ImportedEpisode goes into a file of an ImportedLayout, an EpisodeRecord elsewhere")
+        t = check_imported_episode(ep, self.layout) if imported else check_episode(ep, self.layout)
         new_texts = [s for s in dict.fromkeys(ep.instructions) if s not in self._instruction_rows]
         try:
             self._text_rows(new_texts, ep.text_embeddings)  # every width checked before the file changes
@@ -231,7 +237,10 @@ class DatasetWriter:
 
         name = schema.demo_name(self.num_episodes)
         g = self._new_demo(f, name)
-        write_episode_demo(g, ep, self.layout, index, self._frames)
+        if imported:
+            write_imported_demo(g, ep, self.layout, index, self._frames)
+        else:
+            write_episode_demo(g, ep, self.layout, index, self._frames)
         self._commit(g, name, t, int(ep.episode_index), str(ep.split))
         return name
 

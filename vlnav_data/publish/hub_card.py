@@ -146,11 +146,13 @@ def hub_card(
         "| feature | dtype | shape | note |",
         "|---|---|---|---|",
     ]
+    camera_key = next((k for k, f in info["features"].items() if f["dtype"] in ("video", "image")), CAMERA_KEY)
+    privileged_state = bool(info["features"].get(STATE_KEY, {}).get("info", {}).get("privileged"))
     for key, ft in info["features"].items():
         note = ""
-        if key == STATE_KEY:
+        if key == STATE_KEY and privileged_state:
             note = "**privileged** simulator state (" + ", ".join(ft.get("names") or []) + "): never a student input"
-        elif key == CAMERA_KEY:
+        elif ft["dtype"] in ("video", "image"):
             note = "MP4 video" if ft["dtype"] == "video" else "PNG bytes in the parquet"
         elif key.endswith("_joint"):
             note = f"`{ft['info']['source']}` as float32; fusion {ft['info'].get('fusion', '')}"
@@ -159,13 +161,15 @@ def hub_card(
         "",
         f"`{STATE_KEY}` is LeRobot's default policy input. Here it is the **privileged** state (robot pose and "
         "target position): train a student on the embeddings (`observation.<encoder>_joint`) or the camera, "
-        f"and leave `{STATE_KEY}` out of its inputs.",
+        f"and leave `{STATE_KEY}` out of its inputs."
+        if privileged_state
+        else "The features are those of the imported source dataset (no simulator: none is privileged).",
         "",
     ]
     if video is not None:
         files = ", ".join(f"[{f}]({f})" for f in export.video_files)
         lines += [
-            f"Video: `{CAMERA_KEY}` is encoded as {video['codec']} ({video['pix_fmt']}, crf {video['crf']}, keyframe "
+            f"Video: `{camera_key}` is encoded as {video['codec']} ({video['pix_fmt']}, crf {video['crf']}, keyframe "
             f"every 2 frames) by {video['library']} (`{video['encoder']}`, through PyAV), whose licence is "
             f"{video['licence']}; the licence covers the encoder, not the encoded video. Files: {files}.",
             "",

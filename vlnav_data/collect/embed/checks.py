@@ -38,6 +38,7 @@ class EmbedInput:
     fingerprint: dict[str, Any]
     size_bytes: int
     frame_hw: tuple[int, int] = (0, 0)  # height, width of the frames (what --compile compiles for)
+    has_arena: bool = True  # False for an imported file: no privileged state for a privileged encoder
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -116,6 +117,7 @@ def inspect_input(src: Path) -> EmbedInput:
             fingerprint=input_fingerprint(src, f),
             size_bytes=src.stat().st_size,
             frame_hw=tuple(int(x) for x in f["data"][names[0]][schema.RGB].shape[1:3]) if names else (0, 0),
+            has_arena=not schema.is_imported(json.loads(f.attrs.get("sim_config_json", "{}"))),
         )
 
 

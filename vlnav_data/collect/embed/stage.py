@@ -116,6 +116,12 @@ def embed_here(
         What the stage did; the sidecar is finished (complete, closed) when it returns.
     """
     encoders = make_encoders(config, device, injected)
+    privileged = [e.spec.name for e in encoders if getattr(e.spec, "privileged", False)]
+    if privileged and not info.has_arena:
+        raise ConfigError(
+            f"encoder(s) {', '.join(privileged)} read the arena's privileged state, which '{src}' (imported, no arena) "
+            "does not have; choose an encoder that reads frames and text"
+        )
     sidecar = open_sidecar([encoder_entry(enc.spec) for enc in encoders])
     across = batches_across_episodes(config.cross_episode_batching, device)
     batch_frames = batch_frames_for(encoders, config.encoder_batch_size) if across else None
@@ -319,8 +325,11 @@ def _read_episodes(
 def _read_episode(f: Any, info: EmbedInput, i: int) -> EpisodeFrames:
     """Frames, states and per-step instructions of demo ``i`` of the open input."""
     g = f["data"][info.demo_names[i]]
+    rgb = g[schema.RGB][()]
     return EpisodeFrames(
-        rgb=g[schema.RGB][()],
-        privileged_state=g[schema.PRIVILEGED_STATE][()],
+        rgb=rgb,  # a file without an arena (imported) has no privileged state: (T, 0), which no encoder reads
+        privileged_state=g[schema.PRIVILEGED_STATE][()]
+        if schema.PRIVILEGED_STATE in g
+        else np.zeros((len(rgb), 0), np.float32),
         instructions=[info.instructions[k] for k in info.instruction_index[i]],
     )

@@ -17,7 +17,6 @@ from vlnav_data.publish.extras import require
 from vlnav_data.publish.folders import prepare_out_dir
 from vlnav_data.publish.lerobot.config import LeRobotExportConfig, LeRobotExportResult
 from vlnav_data.publish.lerobot.layout import (
-    CAMERA_KEY,
     CODEBASE_VERSION,
     DATA_PATH,
     EPISODES_PATH,
@@ -27,6 +26,7 @@ from vlnav_data.publish.lerobot.layout import (
     VIDEO_PATH,
     build_features,
     episode_order,
+    frame_columns,
     hf_features,
     lerobot_fps,
     selected_encoders,
@@ -87,13 +87,14 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
     features = build_features(reader, encoders, config.images, codec, pix_fmt or "yuv420p")
     schema_ = hf_features(features).arrow_schema
     order, splits = episode_order(reader)
+    camera_key, columns = frame_columns(reader)
     lowdim_keys = [
         schema.ACTIONS,
         schema.REWARDS,
         schema.DONES,
         schema.TIMESTAMPS,
         schema.INSTRUCTION_INDEX,
-        schema.PRIVILEGED_STATE,
+        *(path for _, path in columns),
         *(schema.encoder_path(e, "joint") for e in encoders),
     ]
     instructions = reader.instructions
@@ -103,7 +104,7 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
     start = 0
     for ep_i, demo in enumerate(order):
         ep = reader.episode(demo, keys=lowdim_keys)
-        for key, values in lowdim_values(ep, encoders, ep_i, start).items():
+        for key, values in lowdim_values(ep, encoders, ep_i, start, columns).items():
             if key not in vstats:
                 vstats[key] = VectorStats(1 if values.ndim == 1 else values.shape[1], num_bins=config.stats_bins)
             vstats[key].observe_range(values)
@@ -122,6 +123,7 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
             pix_fmt,
             config.video_file_size_mb * mb,
             config.chunks_size,
+            camera_key,
         )
         if codec is not None
         else None
@@ -152,11 +154,11 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
                 assert video.writer is not None
                 first = video.writer.frames_written
                 video.writer.write(rgb)
-                row[f"videos/{CAMERA_KEY}/chunk_index"] = v_chunk
-                row[f"videos/{CAMERA_KEY}/file_index"] = v_file
-                row[f"videos/{CAMERA_KEY}/from_timestamp"] = first / fps
-                row[f"videos/{CAMERA_KEY}/to_timestamp"] = (first + t) / fps
-            data.write(frame_table(pa, schema_, ep, encoders, ep_i, index, config.images))
+                row[f"videos/{camera_key}/chunk_index"] = v_chunk
+                row[f"videos/{camera_key}/file_index"] = v_file
+                row[f"videos/{camera_key}/from_timestamp"] = first / fps
+                row[f"videos/{camera_key}/to_timestamp"] = (first + t) / fps
+            data.write(frame_table(pa, schema_, ep, encoders, ep_i, index, config.images, camera_key, columns))
             row["meta/episodes/chunk_index"] = 0
             row["meta/episodes/file_index"] = 0
             row["source_demo"] = demo
@@ -164,8 +166,8 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
             ep_image.update(rgb)
             image_stats.merge(ep_image)
             for stat, value in ep_image.result().items():
-                row[f"stats/{CAMERA_KEY}/{stat}"] = value.tolist()
-            for key, values in lowdim_values(ep, encoders, ep_i, index).items():
+                row[f"stats/{camera_key}/{stat}"] = value.tolist()
+            for key, values in lowdim_values(ep, encoders, ep_i, index, columns).items():
                 vstats[key].update(values)
                 for stat, value in exact_vector_stats(values).items():
                     row[f"stats/{key}/{stat}"] = value.tolist()
@@ -179,7 +181,7 @@ def write_lerobot(reader: DatasetReader, out: Path, config: LeRobotExportConfig)
 
     # metadata
     (out / "meta").mkdir(parents=True, exist_ok=True)
-    stats = {CAMERA_KEY: image_stats.result(), **{k: v.result() for k, v in vstats.items()}}
+    stats = {camera_key: image_stats.result(), **{k: v.result() for k, v in vstats.items()}}
     (out / STATS_PATH).write_text(json.dumps(stats_to_json(stats), indent=2) + "\n")
     tasks = pd.DataFrame(
         {"task_index": np.arange(len(instructions), dtype=np.int64)}, index=pd.Index(instructions, name="task")

@@ -98,15 +98,39 @@ def lerobot_fps(reader: DatasetReader) -> int:
     return int(round(fps))
 
 
+def lerobot_key(source_key: str, obs_key: str) -> str:
+    """The LeRobot name of an imported file's feature: its source name when that is a LeRobot name (no ``/``),
+    else ``observation.<obs key>`` (a robomimic ``obs/<key>``)."""
+    return source_key if source_key and "/" not in source_key else f"observation.{obs_key}"
+
+
+def frame_columns(reader: DatasetReader) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The camera's LeRobot key and ``(LeRobot key, dataset path)`` of each per-frame vector besides the
+    action and the embeddings: the privileged state of an arena file, an imported file's own features (under
+    their source names, so exporting and importing again gives the same file)."""
+    if reader.has_arena:
+        return CAMERA_KEY, ((STATE_KEY, schema.PRIVILEGED_STATE),)
+    feats = reader.features
+    cam = str(feats.get("rgb", {}).get("source_key") or "")
+    camera = cam if cam.startswith("observation.images.") else f"observation.images.{cam.rsplit('/', 1)[-1] or 'front'}"
+    encoder_keys = {schema.encoder_key(e, k) for e in reader.encoders for k in schema.EMBEDDING_KINDS}
+    columns = tuple(
+        (lerobot_key(str(ft.get("source_key", "")), key), ft["path"])
+        for key, ft in feats.items()
+        if "source_key" in ft
+        and str(ft.get("path", "")).startswith("obs/")
+        and ft["path"] != schema.RGB
+        and key not in encoder_keys
+    )
+    return camera, columns
+
+
 def build_features(
     reader: DatasetReader, encoders: tuple[str, ...], images: str, codec: VideoCodec | None, pix_fmt: str = "yuv420p"
 ) -> dict[str, dict[str, Any]]:
     """``info.json`` features: ``{key: {"dtype", "shape", "names"[, "info"]}}``."""
     h, w, c = reader.image_shape
-    state_names = reader.state_names
-    state_dim = len(state_names) or int(
-        reader.episode(reader.demo_names[0], keys=[schema.PRIVILEGED_STATE])[schema.PRIVILEGED_STATE].shape[1]
-    )
+    camera_key, columns = frame_columns(reader)
     camera: dict[str, Any] = {"dtype": "image" if images == "png" else "video", "shape": [h, w, c]}
     camera["names"] = ["height", "width", "channels"]
     if images == "video":
@@ -121,15 +145,28 @@ def build_features(
             "video.channels": c,
             "has_audio": False,
         }
-    feats: dict[str, dict[str, Any]] = {
-        CAMERA_KEY: camera,
-        STATE_KEY: {
+    feats: dict[str, dict[str, Any]] = {camera_key: camera}
+    if reader.has_arena:
+        state_names = reader.state_names
+        state_dim = len(state_names) or int(
+            reader.episode(reader.demo_names[0], keys=[schema.PRIVILEGED_STATE])[schema.PRIVILEGED_STATE].shape[1]
+        )
+        feats[STATE_KEY] = {
             "dtype": "float32",
             "shape": [state_dim],
             "names": list(state_names) or None,
             "info": {"privileged": True, "source": schema.PRIVILEGED_STATE, "note": PRIVILEGED_NOTE},
-        },
-    }
+        }
+    else:
+        by_path = {ft["path"]: ft for ft in reader.features.values()}
+        for key, path in columns:
+            ft = by_path[path]
+            feats[key] = {
+                "dtype": "float32",
+                "shape": list(ft["shape"]),
+                "names": ft.get("names"),
+                "info": {"source": path},
+            }
     specs = reader.encoder_specs
     for enc in encoders:
         spec = specs[enc]
@@ -145,7 +182,8 @@ def build_features(
                 "stored_dtype": schema.EMBEDDING_DTYPE,
             },
         }
-    feats["action"] = {"dtype": "float32", "shape": [2], "names": list(schema.ACTION_NAMES)}
+    action_names = reader.action_names or list(schema.ACTION_NAMES)
+    feats["action"] = {"dtype": "float32", "shape": [len(action_names)], "names": action_names}
     feats["next.reward"] = {"dtype": "float32", "shape": [1], "names": None}
     feats["next.done"] = {"dtype": "bool", "shape": [1], "names": None}
     feats["timestamp"] = {"dtype": "float32", "shape": [1], "names": None}

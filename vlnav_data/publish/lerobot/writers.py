@@ -16,7 +16,7 @@ import numpy as np
 
 from vlnav_data.dataset import schema
 from vlnav_data.publish.extras import require
-from vlnav_data.publish.lerobot.layout import CAMERA_KEY, STATE_KEY, VIDEO_PATH
+from vlnav_data.publish.lerobot.layout import CAMERA_KEY, VIDEO_PATH
 from vlnav_data.publish.video import (
     VideoCodec,
     VideoFileWriter,
@@ -126,13 +126,15 @@ class RollingVideo(RollingFiles):
         pix_fmt: str,
         max_bytes: float,
         chunks_size: int,
+        camera_key: str = CAMERA_KEY,
     ) -> None:
         super().__init__(root, max_bytes, chunks_size)
         self.codec, self.fps, self.shape, self.crf, self.pix_fmt = codec, fps, shape, crf, pix_fmt
+        self.camera_key = camera_key
         self.writer: VideoFileWriter | None = None
 
     def relative_path(self, chunk_index: int, file_index: int) -> str:
-        return VIDEO_PATH.format(video_key=CAMERA_KEY, chunk_index=chunk_index, file_index=file_index)
+        return VIDEO_PATH.format(video_key=self.camera_key, chunk_index=chunk_index, file_index=file_index)
 
     def open(self, path: Path) -> None:
         h, w, _ = self.shape
@@ -199,6 +201,8 @@ def frame_table(
     episode_index: int,
     start_index: int,
     images: str,
+    camera_key: str,
+    columns: tuple[tuple[str, str], ...],
 ) -> Any:
     t = int(ep[schema.ACTIONS].shape[0])
 
@@ -206,34 +210,39 @@ def frame_table(
         arr = np.ascontiguousarray(values, dtype=np.float32)
         return pa.FixedSizeListArray.from_arrays(pa.array(arr.reshape(-1)), arr.shape[1])
 
-    columns: dict[str, Any] = {}
+    out: dict[str, Any] = {}
     if images == "png":
         rgb = ep[schema.RGB]
-        columns[CAMERA_KEY] = pa.StructArray.from_arrays(
+        out[camera_key] = pa.StructArray.from_arrays(
             [pa.array([png_bytes(f) for f in rgb], pa.binary()), pa.array([None] * t, pa.string())],
             names=["bytes", "path"],
         )
-    columns[STATE_KEY] = vec(ep[schema.PRIVILEGED_STATE])
+    for key, path in columns:
+        out[key] = vec(ep[path])
     for enc in encoders:
-        columns[f"observation.{enc}_joint"] = vec(ep[schema.encoder_path(enc, "joint")])
-    columns["action"] = vec(ep[schema.ACTIONS])
-    columns["next.reward"] = pa.array(np.asarray(ep[schema.REWARDS], dtype=np.float32))
-    columns["next.done"] = pa.array(np.asarray(ep[schema.DONES]).astype(bool))
-    columns["timestamp"] = pa.array(np.asarray(ep[schema.TIMESTAMPS], dtype=np.float32))
-    columns["frame_index"] = pa.array(np.arange(t, dtype=np.int64))
-    columns["episode_index"] = pa.array(np.full(t, episode_index, dtype=np.int64))
-    columns["index"] = pa.array(np.arange(start_index, start_index + t, dtype=np.int64))
-    columns["task_index"] = pa.array(np.asarray(ep[schema.INSTRUCTION_INDEX], dtype=np.int64))
-    arrays = [columns[f.name].cast(f.type) for f in schema_]
+        out[f"observation.{enc}_joint"] = vec(ep[schema.encoder_path(enc, "joint")])
+    out["action"] = vec(ep[schema.ACTIONS])
+    out["next.reward"] = pa.array(np.asarray(ep[schema.REWARDS], dtype=np.float32))
+    out["next.done"] = pa.array(np.asarray(ep[schema.DONES]).astype(bool))
+    out["timestamp"] = pa.array(np.asarray(ep[schema.TIMESTAMPS], dtype=np.float32))
+    out["frame_index"] = pa.array(np.arange(t, dtype=np.int64))
+    out["episode_index"] = pa.array(np.full(t, episode_index, dtype=np.int64))
+    out["index"] = pa.array(np.arange(start_index, start_index + t, dtype=np.int64))
+    out["task_index"] = pa.array(np.asarray(ep[schema.INSTRUCTION_INDEX], dtype=np.int64))
+    arrays = [out[f.name].cast(f.type) for f in schema_]
     return pa.Table.from_arrays(arrays, schema=schema_)
 
 
 def lowdim_values(
-    ep: dict[str, Any], encoders: tuple[str, ...], episode_index: int, start: int
+    ep: dict[str, Any],
+    encoders: tuple[str, ...],
+    episode_index: int,
+    start: int,
+    columns: tuple[tuple[str, str], ...],
 ) -> dict[str, np.ndarray]:
     """Every numeric non-image feature of one episode as float64 ``(T, D)`` (or ``(T,)``) arrays."""
     t = int(ep[schema.ACTIONS].shape[0])
-    out: dict[str, np.ndarray] = {STATE_KEY: ep[schema.PRIVILEGED_STATE]}
+    out: dict[str, np.ndarray] = {key: ep[path] for key, path in columns}
     for enc in encoders:
         out[f"observation.{enc}_joint"] = ep[schema.encoder_path(enc, "joint")]
     out["action"] = ep[schema.ACTIONS]
