@@ -17,7 +17,10 @@ Sits above :mod:`vlnav_data.dataset`, below :mod:`vlnav_data.cli`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from vlnav_data.imports.config import (
+    ImportOptions,
     ImportProgress,
     ImportResult,
     LeRobotImportConfig,
@@ -35,17 +38,8 @@ def import_lerobot(config: LeRobotImportConfig, progress: ProgressFn | None = No
         SchemaError: not a LeRobot v3.0 directory, a damaged or truncated file (before anything is written).
     """
     from vlnav_data.imports.lerobot import LeRobotSource
-    from vlnav_data.imports.run import check_output, prepare_output, write_import, write_mode
 
-    mode = write_mode(config.resume, config.overwrite)
-    out = check_output(config.out, mode)
-    source = LeRobotSource(config)  # every check of the input, before anything is written
-    try:
-        prepare_output(out, mode)
-    except BaseException:
-        source.close()
-        raise
-    return write_import(source, out, mode, progress)
+    return _import(LeRobotSource, config, progress)
 
 
 def import_robomimic(config: RobomimicImportConfig, progress: ProgressFn | None = None) -> ImportResult:
@@ -56,11 +50,17 @@ def import_robomimic(config: RobomimicImportConfig, progress: ProgressFn | None 
         SchemaError: not a robomimic file (before anything is written).
     """
     from vlnav_data.imports.robomimic import RobomimicSource
+
+    return _import(RobomimicSource, config, progress)
+
+
+def _import(source_type: Any, config: ImportOptions, progress: ProgressFn | None) -> ImportResult:
+    """Check the output, then the source (every check before anything is written), then write."""
     from vlnav_data.imports.run import check_output, prepare_output, write_import, write_mode
 
     mode = write_mode(config.resume, config.overwrite)
     out = check_output(config.out, mode)
-    source = RobomimicSource(config)  # every check of the input, before anything is written
+    source = source_type(config)
     try:
         prepare_output(out, mode)
     except BaseException:
@@ -70,6 +70,7 @@ def import_robomimic(config: RobomimicImportConfig, progress: ProgressFn | None 
 
 
 __all__ = [
+    "ImportOptions",
     "ImportProgress",
     "ImportResult",
     "LeRobotImportConfig",

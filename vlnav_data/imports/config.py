@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from vlnav_data.errors import ConfigError
 
@@ -34,79 +34,74 @@ ProgressFn = Callable[[ImportProgress], None]
 
 
 @dataclass(frozen=True, kw_only=True)
-class LeRobotImportConfig:
-    """``vlnav-data import lerobot ROOT --out FILE``.
+class ImportOptions:
+    """What every ``vlnav-data import`` command shares.
 
     Attributes:
-        root: a LeRobot v3.0 dataset directory, or a Hugging Face repo id (``owner/name``) found offline in
-            LeRobot's cache (``$HF_LEROBOT_HOME``) or the Hub cache (``$HF_HUB_CACHE``).
         out: the ``vlnav-demos`` file to write.
-        camera: the camera feature to keep as ``obs/rgb`` (``observation.images.<cam>``); None: the only one.
-        episodes: which source episodes, e.g. ``"0:100"``, ``"3,5,9"``, ``"0:10,20"`` (None: all).
+        camera: the camera kept as ``obs/rgb``; None: the source's only one.
         valid_fraction: share of episodes put in ``/mask/valid`` when the source names no validation split.
         split_seed: seed of that assignment (:func:`vlnav_data.dataset.splits.episode_split`).
         resume / overwrite: continue ``OUT.partial`` / replace ``OUT``.
     """
 
-    root: str
+    kind: ClassVar[str]
     out: str
     camera: str | None = None
-    episodes: str | None = None
     valid_fraction: float = DEFAULT_VALID_FRACTION
     split_seed: int = 0
     resume: bool = False
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        _check_common(self)
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ConfigError(f"--valid-fraction must be in [0, 1), got {self.valid_fraction}")
+        if self.split_seed < 0:
+            raise ConfigError(f"--split-seed must be >= 0, got {self.split_seed}")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other; pass one")
 
     def build_config(self) -> dict[str, Any]:
-        """What resuming must find unchanged (the output mode flags aside)."""
-        return {"kind": "lerobot", **{k: v for k, v in dataclasses.asdict(self).items() if k not in _MODE_FIELDS}}
+        """What resuming must find unchanged (the output and its mode flags aside)."""
+        mode_fields = ("resume", "overwrite", "out")
+        return {"kind": self.kind, **{k: v for k, v in dataclasses.asdict(self).items() if k not in mode_fields}}
 
 
 @dataclass(frozen=True, kw_only=True)
-class RobomimicImportConfig:
-    """``vlnav-data import robomimic FILE --out FILE``.
+class LeRobotImportConfig(ImportOptions):
+    """``vlnav-data import lerobot ROOT --out FILE`` (the shared fields: :class:`ImportOptions`).
+
+    Attributes:
+        root: a LeRobot v3.0 dataset directory, or a Hugging Face repo id (``owner/name``) found offline in
+            LeRobot's cache (``$HF_LEROBOT_HOME``) or the Hub cache (``$HF_HUB_CACHE``).
+        camera: ``observation.images.<cam>``.
+        episodes: which source episodes, e.g. ``"0:100"``, ``"3,5,9"``, ``"0:10,20"`` (None: all).
+    """
+
+    kind: ClassVar[str] = "lerobot"
+    root: str
+    episodes: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RobomimicImportConfig(ImportOptions):
+    """``vlnav-data import robomimic FILE --out FILE`` (the shared fields: :class:`ImportOptions`).
 
     Attributes:
         file: a robomimic HDF5 file (``data/demo_N/{actions, obs/<key>, rewards, dones}``, ``mask/``).
-        out: the ``vlnav-demos`` file to write.
-        camera: the image observation to keep as ``obs/rgb`` (``agentview_image``); None: the only one.
+        camera: the image observation (``agentview_image``).
         instruction: the task string of every step; None: read it from the file (see
             :data:`vlnav_data.imports.robomimic.INSTRUCTION_ATTRS`).
-        valid_fraction / split_seed: the split when the file has no ``mask/train`` and ``mask/valid``.
-        resume / overwrite: continue ``OUT.partial`` / replace ``OUT``.
     """
 
+    kind: ClassVar[str] = "robomimic"
     file: str
-    out: str
-    camera: str | None = None
     instruction: str | None = None
-    valid_fraction: float = DEFAULT_VALID_FRACTION
-    split_seed: int = 0
-    resume: bool = False
-    overwrite: bool = False
 
     def __post_init__(self) -> None:
-        _check_common(self)
+        super().__post_init__()
         if self.instruction is not None and not self.instruction.strip():
             raise ConfigError("--instruction must not be empty; pass the task in words, e.g. 'lift the cube'")
-
-    def build_config(self) -> dict[str, Any]:
-        return {"kind": "robomimic", **{k: v for k, v in dataclasses.asdict(self).items() if k not in _MODE_FIELDS}}
-
-
-_MODE_FIELDS = ("resume", "overwrite", "out")
-
-
-def _check_common(config: LeRobotImportConfig | RobomimicImportConfig) -> None:
-    if not 0.0 <= config.valid_fraction < 1.0:
-        raise ConfigError(f"--valid-fraction must be in [0, 1), got {config.valid_fraction}")
-    if config.split_seed < 0:
-        raise ConfigError(f"--split-seed must be >= 0, got {config.split_seed}")
-    if config.resume and config.overwrite:
-        raise ConfigError("--resume and --overwrite exclude each other; pass one")
 
 
 @dataclass(frozen=True, kw_only=True)
