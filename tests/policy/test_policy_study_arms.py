@@ -23,6 +23,11 @@ def test_probe_cells_only_for_frozen_features():
         ("probe", "joint"),
     ]
     assert cells[2].cell_id.startswith("bc__a__oracle__history-4-")  # ':' kept out of directory names
+    # `--recipe default`: each feature set trains with its own recipe, and its cells are named by it
+    assert [c.recipe for c in cells if c.kind == "bc"] == ["paper", "pixels", "paper"]
+    both = StudyConfig(datasets=("a.h5",), out_dir="out", features=("joint", "pixels"), recipes=("default", "paper"))
+    bc = [(c.features, c.recipe) for c in study_cells(both, {"a": ("oracle",)}) if c.kind == "bc" and c.train_seed == 0]
+    assert bc == [("joint", "paper"), ("pixels", "pixels"), ("pixels", "paper")]  # joint's default is paper: once
 
 
 def test_study_runs_the_three_feature_sets(tmp_path, small_build):

@@ -20,7 +20,7 @@ def test_defaults_and_training_seeds():
     cfg = StudyConfig(datasets=("a.h5",), out_dir="out", seed=5, seeds=3)
     assert cfg.train_seeds == (5, 6, 7)
     assert cfg.labels == {"a": Path("a.h5")}
-    assert (cfg.num_episodes, cfg.features, cfg.recipes) == (200, ("joint",), ("paper",))
+    assert (cfg.num_episodes, cfg.features, cfg.recipes) == (200, ("joint",), ("default",))
     assert (cfg.executor, cfg.jobs, cfg.probes) == ("local", 1, True)
 
 

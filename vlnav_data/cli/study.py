@@ -103,7 +103,12 @@ def run(
     features: list[str] | None = typer.Option(
         None, "--features", help="Feature set: joint, image, text, pixels or history:K; repeat.  [default: joint]"
     ),
-    recipe: list[str] | None = typer.Option(None, "--recipe", help="Named BC recipe; repeat.  [default: paper]"),
+    recipe: list[str] | None = typer.Option(
+        None,
+        "--recipe",
+        help="Named BC recipe, or default: each feature set's own (paper; pixels for --features pixels); repeat.  "
+        "[default: default]",
+    ),
     steps: int | None = typer.Option(None, "--steps", help="Gradient steps per cell.  [default: the recipe's, 1M]"),
     eval_every: int | None = typer.Option(
         None, "--eval-every", help="Validation period in gradient steps.  [default: the recipe's]"

@@ -56,6 +56,10 @@ OPERATIONAL_FIELDS = (
 (episodes depend on their seed alone, not on how many arenas step together)."""
 
 
+#: ``--recipe default``: each feature set's own recipe (``paper`` for frozen vectors, ``pixels`` for pixels).
+DEFAULT_RECIPE = "default"
+
+
 @dataclass(frozen=True, kw_only=True)
 class StudyConfig:
     """Configuration of ``vlnav-study run``.
@@ -66,7 +70,9 @@ class StudyConfig:
         encoders: encoders to compare, by the name stored in the files; empty = every encoder of each file.
         features: feature sets (``joint``, ``image``, ``text``, ``pixels``, ``history:K``); one arm per encoder
             and feature set. Probes run on the frozen ones only (``pixels``/``history:K`` have no probe cell).
-        recipes: named BC recipes (``paper``).
+        recipes: named BC recipes; ``default`` (the default) trains each feature set with its own recipe
+            (:data:`vlnav_data.policy.fit.DEFAULT_RECIPES`: ``paper`` for frozen vectors and ``history:K``,
+            ``pixels`` for ``pixels``), and its cells are named by the recipe that ran.
         num_steps: gradient steps, overriding each recipe's (None: the recipe's; ``paper`` is 1M).
         eval_every_steps: validation period (None: the recipe's, capped at ``num_steps / 10``).
         seeds: training seeds per arm.
@@ -96,7 +102,7 @@ class StudyConfig:
     out_dir: Path
     encoders: tuple[str, ...] = ()
     features: tuple[str, ...] = ("joint",)
-    recipes: tuple[str, ...] = ("paper",)
+    recipes: tuple[str, ...] = (DEFAULT_RECIPE,)
     num_steps: int | None = None
     eval_every_steps: int | None = None
     seeds: int = 3
@@ -141,7 +147,8 @@ class StudyConfig:
         for name in self.features:
             parse_features(name)
         for name in self.recipes:
-            get_recipe(name)
+            if name != DEFAULT_RECIPE:
+                get_recipe(name)
         check_positive_int("--seeds", self.seeds)
         check_positive_int("--num-episodes", self.num_episodes)
         check_positive_int("--num-envs", self.num_envs)
@@ -311,12 +318,17 @@ def study_cells(config: StudyConfig, encoders_by_dataset: dict[str, tuple[str, .
         config: the study.
         encoders_by_dataset: dataset label -> the encoders compared on it (from :func:`plan_study`).
     """
+    from vlnav_data.policy.features import parse_features
+    from vlnav_data.policy.fit import DEFAULT_RECIPES
+
     cells: list[Cell] = []
     for train_seed in config.train_seeds:
         for label, encoders in encoders_by_dataset.items():
             for encoder in encoders:
                 for features in config.features:
-                    for recipe in config.recipes:
+                    recipes = [DEFAULT_RECIPES[parse_features(features).kind] if r == DEFAULT_RECIPE else r
+                               for r in config.recipes]  # fmt: skip
+                    for recipe in dict.fromkeys(recipes):  # `default` and the recipe it names: one cell
                         cells.append(Cell(kind="bc", dataset=label, encoder=encoder, features=features,
                                           recipe=recipe, train_seed=train_seed))  # fmt: skip
     if config.probes:
