@@ -6,7 +6,8 @@ image features after the trunk; ``film``: they also scale and shift every conv l
 ``DATASET`` (train/valid masks; the checkpoint with most successes on 10 validation starts, as the recipe
 says) and evaluated in closed loop on ``--episodes`` unseen starts, paired with the dataset's expert on the
 same starts (the same-run reference). Prints, per variant: success with its 95% interval, failures that
-entered a wrong sphere, the kept step, training wall time and samples/s, the machine and its load.
+entered a wrong sphere, the kept step, training wall time and samples/s, the machine and its load; writes
+``OUT_DIR/<variant>/result.json`` (training) and ``OUT_DIR/<variant>_eval/eval_meta.json`` (evaluation).
 
 Usage (the issue-28 dataset: 150 colour episodes at 64 px)::
 
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 from machine_info import cpu_name
 
+from vlnav_data.jsonio import write_json_atomic
 from vlnav_data.policy import fit
 from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
 from vlnav_data.policy.records import EpisodeRecords
@@ -61,6 +63,7 @@ def run_variant(dataset: Path, variant: str, args: argparse.Namespace) -> str:
             device="cpu",
         )
     )
+    write_json_atomic(model_dir / "result.json", trained)  # as `vlnav-policy train` writes it
     ev = evaluate_policy(
         EvalConfig(model_dir=model_dir, out_dir=args.out_dir / f"{variant}_eval", num_episodes=args.episodes)
     )
