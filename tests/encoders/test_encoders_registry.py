@@ -129,4 +129,9 @@ def test_tiny_model_deterministic_across_processes(tiny_siglip, make_frames):
     )
     images, texts = json.loads(out.stdout.strip().splitlines()[-1])
     np.testing.assert_array_equal(np.array(images, dtype=np.float32), tiny_siglip.encode_images(frames))
-    np.testing.assert_array_equal(np.array(texts, dtype=np.float32), tiny_siglip.encode_texts(["Go to the red ball"]))
+    # A text's embedding comes from the encoder's text cache (a session fixture), filled by whichever batch
+    # first held the text; BLAS rounds a row of a larger batch differently in the last bit (1.8e-6 relative,
+    # seen after the two-tower tests), so texts agree to float32 rounding, images (no cache) bit for bit.
+    np.testing.assert_allclose(
+        np.array(texts, dtype=np.float32), tiny_siglip.encode_texts(["Go to the red ball"]), rtol=1e-5, atol=1e-7
+    )
