@@ -11,30 +11,12 @@ from vlnav_data.cli import data
 from vlnav_data.dataset import DatasetReader
 from vlnav_data.dataset.validate import validate_dataset
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def imported(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("downstream") / "lift.h5"
-    res = runner.invoke(
-        data.app,
-        [
-            "import",
-            "robomimic",
-            str(FIXTURES / "robomimic/lift_tiny.hdf5"),
-            "--out",
-            str(out),
-            "--camera",
-            "agentview_image",
-            "--instruction",
-            "lift the cube",
-            "--no-progress",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    return out
+def imported(tmp_path_factory, import_robomimic_fixture) -> Path:
+    return import_robomimic_fixture(tmp_path_factory.mktemp("downstream") / "lift.h5")
 
 
 def test_embed_adds_an_encoder_to_an_imported_file(imported, tmp_path):

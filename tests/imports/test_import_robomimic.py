@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vlnav_data.cli import data
 from vlnav_data.dataset import DatasetReader, schema
 from vlnav_data.dataset.validate import validate_dataset
 from vlnav_data.imports import RobomimicImportConfig, import_robomimic
@@ -72,24 +71,8 @@ def test_fixture_loads_in_robomimic_sequence_dataset():
     ds.close_and_delete_hdf5_handle()
 
 
-def test_every_row_and_frame_is_the_source(tmp_path):
-    out = tmp_path / "lift.h5"
-    res = runner.invoke(
-        data.app,
-        [
-            "import",
-            "robomimic",
-            str(SOURCE),
-            "--out",
-            str(out),
-            "--camera",
-            "agentview_image",
-            "--instruction",
-            "lift the cube",
-            "--no-progress",
-        ],
-    )
-    assert res.exit_code == 0, res.output
+def test_every_row_and_frame_is_the_source(tmp_path, import_robomimic_fixture):
+    out = import_robomimic_fixture(tmp_path / "lift.h5")
     assert validate_dataset(out) == []
     with DatasetReader(out) as r:
         assert not r.has_arena
