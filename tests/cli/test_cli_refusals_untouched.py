@@ -8,8 +8,6 @@ directory tree (names, types, sizes, mtimes, SHA-256 of every file) is identical
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import h5py
 import pytest
 from typer.testing import CliRunner
 
+from tests.disk_snapshot import tree
 from vlnav_data.cli import data, policy, probe, study
 from vlnav_data.dataset.synthetic import write_synthetic_dataset
 
@@ -83,20 +82,6 @@ def world(tmp_path_factory) -> Path:
     (root / "study").mkdir()
     (root / "study" / "study.json").write_text('{"format": "vlnav-study"}\n')
     return root
-
-
-def tree(root: Path) -> dict[str, tuple]:
-    """Every entry under root: type, size, mtime and content hash (files)."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            st = p.lstat()
-            digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
-            out[str(p.relative_to(root))] = (p.is_dir(), st.st_size if not p.is_dir() else 0, st.st_mtime_ns, digest)
-    st = root.stat()
-    out["."] = (True, 0, st.st_mtime_ns, None)
-    return out
 
 
 @pytest.mark.parametrize(("prog", "args", "start"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import h5py
 import pytest
 from typer.testing import CliRunner
 
+from tests.disk_snapshot import tree
 from vlnav_data.cli import data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -95,18 +94,6 @@ def world(tmp_path_factory) -> Path:
     (root / "done.h5").write_bytes(b"an earlier import")
     (root / "hub-cache").mkdir()
     return root
-
-
-def tree(root: Path) -> dict[str, tuple]:
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            st = p.lstat()
-            digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
-            out[str(p.relative_to(root))] = (p.is_dir(), st.st_size if not p.is_dir() else 0, st.st_mtime_ns, digest)
-    out["."] = (True, 0, root.stat().st_mtime_ns, None)
-    return out
 
 
 @pytest.mark.parametrize(("args", "start"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from tests.cli.test_cli_refusals_untouched import tree
+from tests.disk_snapshot import tree
 from tests.offline.conftest import write_imported_file
 from vlnav_data.cli import data, policy, probe, study
 
