@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 from pathlib import Path
 
-import torch
-from machine_info import cpu_name
+from machine_info import torch_cpu_machine
 
 from vlnav_data.jsonio import write_json_atomic
 from vlnav_data.policy import fit
@@ -36,14 +33,6 @@ from vlnav_data.policy.train import TrainConfig, train_policy
 VARIANTS = {
     f"{c}-{s}": {"conditioning": c, "lr_schedule": s} for c in ("concat", "film") for s in ("constant", "cosine")
 }
-
-
-def machine(threads: int) -> str:
-    load = os.getloadavg()
-    return (
-        f"{cpu_name(platform.processor() or platform.machine())}, {os.cpu_count()} logical CPUs, torch "
-        f"{torch.__version__}, {threads} torch thread(s), load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
-    )
 
 
 def run_variant(dataset: Path, variant: str, args: argparse.Namespace) -> str:
@@ -75,7 +64,7 @@ def run_variant(dataset: Path, variant: str, args: argparse.Namespace) -> str:
         f"| {variant} | {s['successes']}/{s['trials']} [{100 * s['low']:.1f}-{100 * s['high']:.1f}] | "
         f"{wrong} of {s['trials'] - s['successes']} | {trained.best_step} | {trained.train_time_s:.0f} s | "
         f"{trained.samples_per_s:,.0f} | {paired} "
-        f"| {machine(args.threads)} |"
+        f"| {torch_cpu_machine(args.threads)} |"
     )
 
 
@@ -90,7 +79,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    print(f"machine: {machine(args.threads)}", flush=True)
+    print(f"machine: {torch_cpu_machine(args.threads)}", flush=True)
     print(
         "| variant | success [95% CI] | wrong-sphere failures | kept step | train wall | samples/s | expert | machine |"
     )

@@ -19,22 +19,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-from machine_info import cpu_name
-
-
-def machine(threads: int) -> str:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return (
-        f"{cpu_name(platform.processor() or platform.machine())}, {os.cpu_count()} logical CPUs, torch "
-        f"{torch.__version__}, {threads} torch thread(s), load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
-    )
+from machine_info import torch_cpu_machine
 
 
 def run(path: Path, steps: int, cache_mib: int, threads: int) -> dict[str, float]:
@@ -71,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     from vlnav_data.dataset.synthetic import write_synthetic_dataset
 
-    print(f"machine: {machine(args.threads)}")
+    print(f"machine: {torch_cpu_machine(args.threads)}")
     with tempfile.TemporaryDirectory() as tmp:
         for px in (int(s) for s in args.sizes.split(",")):
             path = write_synthetic_dataset(
@@ -83,7 +72,7 @@ def main() -> None:
                 f"{args.cache_mib} MiB, {res['blocks_mib_read']:.0f} MiB read) | in-memory baseline "
                 f"{res['in-memory']:8.0f} samples/s | {args.steps} steps of 128"
             )
-    print(f"after: {machine(args.threads)}")
+    print(f"after: {torch_cpu_machine(args.threads)}")
 
 
 if __name__ == "__main__":
