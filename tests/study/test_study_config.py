@@ -29,7 +29,10 @@ def test_defaults_and_training_seeds():
     [
         ({"datasets": ()}, "a study needs at least one dataset FILE"),
         ({"features": ("joint", "pixel")}, "--features must be one of joint, image, text, pixels, history:K or"),
-        ({"recipes": ("fast",)}, "unknown recipe 'fast'"),
+        (
+            {"recipes": ("fast",)},
+            "unknown recipe 'fast'; expected one of: default, paper, paper-std, pixels, pixels-concat",
+        ),
         ({"encoders": ("clip", "clip")}, "each --encoder may be given once"),
         ({"seeds": 0}, "--seeds must be a positive integer, got 0"),
         ({"num_episodes": -3}, "--num-episodes must be a positive integer, got -3"),

@@ -126,8 +126,8 @@ class StudyConfig:
     resume: bool = False
 
     def __post_init__(self) -> None:
-        from vlnav_data.policy import get_recipe
         from vlnav_data.policy.features import parse_features
+        from vlnav_data.policy.fit import RECIPES
 
         object.__setattr__(self, "datasets", tuple(Path(p) for p in self.datasets))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
@@ -147,8 +147,8 @@ class StudyConfig:
         for name in self.features:
             parse_features(name)
         for name in self.recipes:
-            if name != DEFAULT_RECIPE:
-                get_recipe(name)
+            if name != DEFAULT_RECIPE and name not in RECIPES:
+                raise unknown_name("recipe", name, (DEFAULT_RECIPE, *RECIPES))
         check_positive_int("--seeds", self.seeds)
         check_positive_int("--num-episodes", self.num_episodes)
         check_positive_int("--num-envs", self.num_envs)
