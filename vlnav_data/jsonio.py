@@ -3,7 +3,8 @@
 Shared by the CLI (``result.json`` of every command), by library code that keeps its own records (a
 study's cell markers, a model directory's config, an evaluation's sidecar) and by the dataset layer
 (the JSON attributes of a ``vlnav-demos`` file, :func:`compact`), so it lives below every package and
-imports only the standard library.
+imports only the standard library. With it, a dataclass to and from its fields by name (:func:`fields_of`,
+:func:`dataclass_from`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def fields_of(obj: Any, named_by: type | None = None) -> dict[str, Any]:
@@ -25,6 +29,24 @@ def fields_of(obj: Any, named_by: type | None = None) -> dict[str, Any]:
             view of a config that a function takes); default: all of ``obj``'s.
     """
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(named_by or obj)}
+
+
+def dataclass_from(cls: type[T], values: Mapping[str, Any], /, **overrides: Any) -> T:
+    """An instance of the dataclass ``cls`` filled by name: each field takes ``overrides[name]``, else
+    ``values[name]`` where ``values`` has it, else its default; other keys of ``values`` are not read.
+
+    What a command does with its parameters (``cli._common.command_config``) and a config that runs another
+    does with its own fields (``dataclass_from(TrainConfig, fields_of(dagger_config), out_dir=...)``).
+
+    Raises:
+        TypeError: ``overrides`` names something that is not a field of ``cls`` (a programming error).
+    """
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {unknown}")
+    taken = {name: values[name] for name in fields - set(overrides) if name in values}
+    return cls(**taken, **overrides)
 
 
 def to_jsonable(obj: Any) -> Any:

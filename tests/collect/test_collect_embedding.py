@@ -9,6 +9,7 @@ from vlnav_data.collect import BuildConfig, build_dataset
 from vlnav_data.collect.embed.embedder import (
     CROSS_EPISODE_TOLERANCE,
     DEFAULT_BATCH_FRAMES,
+    Batching,
     EpisodeEmbedder,
     EpisodeFrames,
     batch_frames_for,
@@ -97,6 +98,10 @@ def test_the_batching_rule():
     encs[1].batch_size = 256
     assert batch_frames_for(encs, None) == 256 and batch_frames_for(encs, 64) == 64
     assert batch_frames_for([object()], None) == DEFAULT_BATCH_FRAMES
+    # the rule and the size chosen together, as a build, an embed run and each Ray task do
+    assert Batching.choose(encs, "cpu", None, None) == Batching(device="cpu", across_episodes=False, batch_frames=None)
+    assert Batching.choose(encs, "cpu", True, None) == Batching(device="cpu", across_episodes=True, batch_frames=256)
+    assert Batching.choose(encs, "cuda", None, 64).batch_frames == 64
 
 
 class Spy:

@@ -83,11 +83,12 @@ class VlnavCommand(TyperCommand):
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)
         for param in params:
-            if param.metavar is not None or getattr(param, "is_flag", False):
-                continue
             if isinstance(param, TyperArgument):
-                param.metavar = param.name.upper()  # FILE, DATASET: the usage line names what to pass
+                if param.metavar is None:  # FILE, DATASET: the usage line names what to pass
+                    param.metavar = param.name.upper()
                 param.__class__ = _Argument
+                continue
+            if param.metavar is not None or getattr(param, "is_flag", False):
                 continue
             inner = param.display_type(ctx).strip("<>")  # Typer's placeholder: <int>, <path>, <list[str]>
             repeatable = inner.startswith("list[") and inner.endswith("]")
@@ -159,6 +160,21 @@ class VlnavTyper(typer.Typer):
         return super().command(*args, cls=cls or VlnavCommand, **kwargs)
 
 
+def make_group(name: str, help: str) -> VlnavTyper:
+    """A group of commands (an entry point, or a sub-command such as ``vlnav-data import``) built the one way:
+    one-line usage errors, type words in help, defaults shown, no shell-completion options."""
+    return VlnavTyper(
+        name=name,
+        cls=VlnavGroup,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        context_settings={"show_default": True, "max_content_width": 100},
+    )
+
+
 def make_app(prog_name: str, help: str) -> VlnavTyper:
     """The Typer app of one entry point, with the behaviour of the module docstring.
 
@@ -169,16 +185,7 @@ def make_app(prog_name: str, help: str) -> VlnavTyper:
     Returns:
         The app; register commands with ``@app.command()``.
     """
-    app = VlnavTyper(
-        name=prog_name,
-        cls=VlnavGroup,
-        help=help,
-        no_args_is_help=True,
-        add_completion=False,
-        rich_markup_mode=None,
-        pretty_exceptions_enable=False,
-        context_settings={"show_default": True, "max_content_width": 100},
-    )
+    app = make_group(prog_name, help)
 
     def _print_version(value: bool) -> None:
         if value:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -34,6 +34,7 @@ import typer
 from vlnav_data.devices import DEVICE_HELP, resolve_device  # noqa: F401  re-exported for the command modules
 from vlnav_data.errors import ConfigError, VlnavError
 from vlnav_data.jsonio import (
+    dataclass_from,
     dumps,
     to_jsonable,  # noqa: F401  re-exported for the command modules
     write_json_atomic,
@@ -55,6 +56,21 @@ OVERWRITE = typer.Option(
 )
 JSON_OUT = typer.Option(False, "--json", help="Also print result.json to stdout.")
 DEVICE = typer.Option("auto", "--device", help=f"Torch device: {DEVICE_HELP}.")
+NO_PROGRESS = typer.Option(False, "--no-progress", help="Do not draw the progress bar.")
+# the options of the commands that run encoders over a file's frames (build, embed)
+ALLOW_MIXED_PRECISION = typer.Option(
+    False, "--allow-mixed-precision", help="Let --resume continue in another dtype/device type (recorded)."
+)
+CROSS_EPISODE_BATCHING = typer.Option(
+    None,
+    "--cross-episode-batching/--per-episode-batching",
+    help="Fill encoder batches with frames of several episodes [default: on CUDA only].",
+)
+TRUST_REMOTE_CODE = typer.Option(
+    False, "--trust-remote-code", help="Let hf: checkpoints run their own code (recorded in the file)."
+)
+RESOLVE_DEVICE = {"device": resolve_device}
+"""``run_config(..., convert=RESOLVE_DEVICE)``: ``--device auto|cpu|cuda:N`` to the device it names, checked."""
 
 
 def seed_option(help: str, default: int = 0) -> Any:
@@ -242,6 +258,53 @@ def emit_result(
     if as_json:
         sys.stdout.write(dumps(result))
     return path
+
+
+def command_config(config_type: type[T], parameters: Mapping[str, Any], /, **values: Any) -> T:
+    """A command's config from the command's parameters: one config dataclass per command, filled by name.
+
+    A command names its Python parameters after the fields of its config (the flag keeps the user's spelling:
+    ``out_dir: Path = typer.Option(..., "--out")``) and hands its ``locals()`` as ``parameters``; only the
+    names of fields are read (:func:`~vlnav_data.jsonio.dataclass_from`), so a command assigns no local of a
+    field's name before the call. ``values`` gives the fields whose value the command converts first
+    (``encoders=tuple(encoder)``); parameters that are no field (``overwrite`` where the config has none,
+    ``as_json``) are the shell's own.
+
+    Raises:
+        TypeError: ``values`` names something that is not a field of ``config_type`` (a programming error).
+        VlnavError: whatever the config's own checks raise (the command turns it into an ``error:`` line).
+    """
+    return dataclass_from(config_type, parameters, **values)
+
+
+def run_config(
+    run: Callable[[Any], T],
+    config_type: type,
+    parameters: Mapping[str, Any],
+    /,
+    *,
+    out: Path | None,
+    inputs: Iterable[Path | None] = (),
+    kind: Literal["file", "dir"] = "dir",
+    convert: Mapping[str, Callable[[Any], Any]] | None = None,
+    **values: Any,
+) -> T:
+    """The whole shell of a command that writes ``out``: its config, the output policy, the run, the result.
+
+    ``run(command_config(config_type, parameters, **values))`` inside :func:`run_writing`, so the output is
+    checked before any work and a user error (a config's own check included) is one ``error:`` line, exit 2.
+    ``parameters`` is the command's ``locals()`` (:func:`command_config`), which also hold the shell's own
+    ``overwrite`` and ``as_json``; ``convert`` maps a parameter to the function that turns it into its field's
+    value inside that guard (``convert=RESOLVE_DEVICE``, i.e. ``{"device": resolve_device}``: a GPU that is
+    not there is an ``error:`` line, after the output check, as every other refusal). Returns ``run``'s result.
+    """
+
+    def go() -> T:
+        converted = {name: fn(parameters[name]) for name, fn in (convert or {}).items()}
+        return run(command_config(config_type, parameters, **converted, **values))
+
+    overwrite, as_json = bool(parameters["overwrite"]), bool(parameters["as_json"])
+    return run_writing(go, out, kind=kind, overwrite=overwrite, inputs=inputs, as_json=as_json)  # type: ignore[arg-type]
 
 
 def run_writing(

@@ -8,7 +8,19 @@ from typing import Any
 
 import typer
 
-from vlnav_data.cli._common import JSON_OUT, OVERWRITE, emit_result, fail, run_command, to_jsonable, writing_to
+from vlnav_data.cli._common import (
+    ALLOW_MIXED_PRECISION,
+    CROSS_EPISODE_BATCHING,
+    JSON_OUT,
+    NO_PROGRESS,
+    OVERWRITE,
+    TRUST_REMOTE_CODE,
+    emit_result,
+    fail,
+    run_command,
+    to_jsonable,
+    writing_to,
+)
 
 
 def build(
@@ -81,9 +93,7 @@ def build(
         help="NAME=DIR: load built-in encoder NAME's weights from the local directory DIR (hf: encoders: "
         "hf:/path/to/dir).",
     ),
-    trust_remote_code: bool = typer.Option(
-        False, "--trust-remote-code", help="Let hf: checkpoints run their own code (recorded in the file)."
-    ),
+    trust_remote_code: bool = TRUST_REMOTE_CODE,
     shard: str | None = typer.Option(None, help="i/n: build only shard i of n (episodes i, i+n, ...)."),
     ray: str | None = typer.Option(
         None,
@@ -101,14 +111,8 @@ def build(
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT.partial; finished episodes are kept."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT (kept until the new file is complete)."),
-    allow_mixed_precision: bool = typer.Option(
-        False, "--allow-mixed-precision", help="Let --resume continue in another dtype/device type (recorded)."
-    ),
-    cross_episode_batching: bool | None = typer.Option(
-        None,
-        "--cross-episode-batching/--per-episode-batching",
-        help="Fill encoder batches with frames of several episodes [default: on CUDA only].",
-    ),
+    allow_mixed_precision: bool = ALLOW_MIXED_PRECISION,
+    cross_episode_batching: bool | None = CROSS_EPISODE_BATCHING,
     writer_queue_size: int | None = typer.Option(
         None, help="Encoded episodes waiting for the HDF5 writer thread (memory bound).  [default: 4]"
     ),
@@ -120,7 +124,7 @@ def build(
     ),
     config: Path | None = typer.Option(None, "--config", help="TOML file of build settings; flags override it."),
     json_out: bool = JSON_OUT,
-    no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
+    no_progress: bool = NO_PROGRESS,
 ) -> None:
     """Roll out the expert in batched arenas, embed every frame and write a vlnav-demos HDF5 file."""
     from vlnav_data.collect import BuildConfig, build_dataset, load_build_toml, parse_model_paths, parse_shard
@@ -436,3 +440,7 @@ def merge(
                 f"note: {len(result.missing_episode_indices)} of {result.expected_episodes} episodes missing "
                 f"(--allow-missing): {list(result.missing_episode_indices)[:20]}"
             )
+
+
+COMMANDS = {"build": build, "validate": validate, "info": info, "card": card, "merge": merge}
+"""The commands of this module, by the name `vlnav-data` registers them under (``cli/data.py``)."""

@@ -7,7 +7,18 @@ from typing import Any
 
 import typer
 
-from vlnav_data.cli._common import DEVICE, JSON_OUT, emit_result, run_command, to_jsonable, writing_to
+from vlnav_data.cli._common import (
+    ALLOW_MIXED_PRECISION,
+    CROSS_EPISODE_BATCHING,
+    DEVICE,
+    JSON_OUT,
+    NO_PROGRESS,
+    TRUST_REMOTE_CODE,
+    emit_result,
+    run_command,
+    to_jsonable,
+    writing_to,
+)
 
 
 def embed(
@@ -19,22 +30,14 @@ def embed(
         False, "--overwrite", help="Replace an existing --out and discard an unfinished run."
     ),
     replace: bool = typer.Option(False, "--replace", help="Recompute an encoder FILE already holds."),
-    allow_mixed_precision: bool = typer.Option(
-        False, "--allow-mixed-precision", help="Let --resume continue in another dtype/device type (recorded)."
-    ),
+    allow_mixed_precision: bool = ALLOW_MIXED_PRECISION,
     device: str = DEVICE,
     encoder_dtype: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
     encoder_batch_size: int | None = typer.Option(
         None, help="Frames per encoder forward pass.  [default: the encoder's; built-ins: 8 on CPU, 256 on CUDA]"
     ),
-    cross_episode_batching: bool | None = typer.Option(
-        None,
-        "--cross-episode-batching/--per-episode-batching",
-        help="Fill encoder batches with frames of several episodes [default: on CUDA only].",
-    ),
-    trust_remote_code: bool = typer.Option(
-        False, "--trust-remote-code", help="Let hf: checkpoints run their own code (recorded in the file)."
-    ),
+    cross_episode_batching: bool | None = CROSS_EPISODE_BATCHING,
+    trust_remote_code: bool = TRUST_REMOTE_CODE,
     ray: str | None = typer.Option(
         None,
         "--ray",
@@ -56,7 +59,7 @@ def embed(
         help="torch.compile the SigLIP/CLIP/hf: encoders first (compile time reported apart as compile_s).",
     ),
     json_out: bool = JSON_OUT,
-    no_progress: bool = typer.Option(False, "--no-progress", help="Do not draw the progress bar."),
+    no_progress: bool = NO_PROGRESS,
 ) -> None:
     """Compute obs/<X>_image, obs/<X>_joint and the text embeddings of encoder X from the stored frames and
     instructions, and add them to FILE (or write --out). Crash-safe and resumable; see docs/encoders.md."""
@@ -168,3 +171,7 @@ def _embed_with_progress(cfg: Any, embed_dataset: Any) -> Any:
     finally:
         if tasks:
             bar.stop()
+
+
+COMMANDS = {"embed": embed}
+"""The commands of this module, by the name `vlnav-data` registers them under (``cli/data.py``)."""

@@ -33,3 +33,7 @@ def encoders(json_out: bool = typer.Option(False, "--json", help="Print the tabl
         dim = "?" if row.dim is None else str(row.dim)
         table.add_row(escape(row.name), row.source, dim, escape(row.note))
     Console(width=160).print(table)
+
+
+COMMANDS = {"encoders": encoders}
+"""The commands of this module, by the name `vlnav-data` registers them under (``cli/data.py``)."""

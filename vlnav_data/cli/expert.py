@@ -12,7 +12,7 @@ from vlnav_data.cli._common import (
     DEVICE_HELP,
     JSON_OUT,
     OVERWRITE,
-    run_writing,
+    run_config,
     seed_option,
 )
 
@@ -23,7 +23,7 @@ main = app
 
 @app.command()
 def train(
-    out: Path = typer.Option(..., "--out", help="Output directory: expert.pt, sb3_model.zip, result.json."),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory: expert.pt, sb3_model.zip, result.json."),
     preset: str = typer.Option(
         "text2nav",
         "--preset",
@@ -57,22 +57,7 @@ def train(
     from vlnav_data.expert import TrainConfig, train_expert
     from vlnav_data.expert.train import check_finite_losses
 
-    def _run():
-        cfg = TrainConfig(
-            out_dir=out,
-            preset=preset,
-            seed=seed,
-            total_steps=total_steps,
-            num_envs=num_envs,
-            action_mapping=action_mapping,
-            reward=reward,
-            eval_episodes=eval_episodes,
-            stop_at_success_rate=stop_at_success_rate,
-            device=device,
-        )
-        return train_expert(cfg)
-
-    result = run_writing(_run, out, kind="dir", overwrite=overwrite, as_json=as_json)
+    result = run_config(train_expert, TrainConfig, locals(), out=out_dir)
     if not as_json:
         typer.echo(
             f"trained {result.env_steps} env steps in {result.wall_time_s:.1f} s "
@@ -87,7 +72,7 @@ def train(
                 f"paired ratio {_fmt(m['paired_step_ratio']['ratio_of_means'])}"
             )
         typer.echo(f"checkpoint: {result.checkpoint}")
-        typer.echo(f"result: {out / 'result.json'}")
+        typer.echo(f"result: {out_dir / 'result.json'}")
 
 
 @app.command("eval")
@@ -98,7 +83,7 @@ def eval_(
         help="expert.pt or a train output directory.  [default: the shipped text2nav expert]",
     ),
     num_episodes: int = typer.Option(1000, "--num-episodes", help="Seeded episodes per policy."),
-    out: Path | None = typer.Option(
+    out_dir: Path | None = typer.Option(
         None, "--out", help="Directory for result.json.  [default: print only, write nothing]"
     ),
     seed: int = seed_option("Selects the set of episode seeds."),
@@ -111,19 +96,7 @@ def eval_(
     """Evaluate an expert and the pursuit controller on the same seeded start states."""
     from vlnav_data.expert import EvalConfig, evaluate_expert
 
-    def _run():
-        cfg = EvalConfig(
-            checkpoint=checkpoint,
-            preset=preset,
-            num_episodes=num_episodes,
-            seed=seed,
-            num_envs=num_envs,
-            out_dir=out,
-            device=device,
-        )
-        return evaluate_expert(cfg)
-
-    result = run_writing(_run, out, kind="dir", overwrite=overwrite, inputs=[checkpoint], as_json=as_json)
+    result = run_config(evaluate_expert, EvalConfig, locals(), out=out_dir, inputs=[checkpoint])
     if not as_json:
         for name in ("expert", "pursuit"):
             summary = getattr(result, name)
@@ -138,8 +111,8 @@ def eval_(
             f"steps ratio expert/pursuit (paired, {ratio.num_pairs} episodes): {_fmt(ratio.ratio_of_means)}; "
             f"published expert: 100% success, 113.97 mean env steps"
         )
-        if out is not None:
-            typer.echo(f"result: {out / 'result.json'}")
+        if out_dir is not None:
+            typer.echo(f"result: {out_dir / 'result.json'}")
 
 
 def _fmt(value: float | None) -> str:

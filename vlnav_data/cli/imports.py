@@ -10,17 +10,12 @@ from typing import Any
 
 import typer
 
-from vlnav_data.cli._app import VlnavGroup, VlnavTyper
-from vlnav_data.cli._common import JSON_OUT, emit_result, run_command, to_jsonable
+from vlnav_data.cli._app import make_group
+from vlnav_data.cli._common import JSON_OUT, NO_PROGRESS, command_config, emit_result, run_command, to_jsonable
 
-app = VlnavTyper(
-    name="import",
-    cls=VlnavGroup,
-    help="Import demonstrations recorded elsewhere (LeRobot v3.0, robomimic) as a vlnav-demos file without an arena.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"show_default": True, "max_content_width": 100},
+app = make_group(
+    "import",
+    "Import demonstrations recorded elsewhere (LeRobot v3.0, robomimic) as a vlnav-demos file without an arena.",
 )
 
 OUT = typer.Option(..., "--out", help="The vlnav-demos .h5 file to write (written at OUT.partial until complete).")
@@ -30,7 +25,6 @@ VALID_FRACTION = typer.Option(
     0.1, help="Share of episodes in /mask/valid when the source names no validation split (at least one of 2+)."
 )
 SPLIT_SEED = typer.Option(0, help="Seed of that split (a pure function of the seed and the episode index).")
-NO_PROGRESS = typer.Option(False, "--no-progress", help="Do not draw the progress bar.")
 
 
 @app.command("lerobot")
@@ -39,6 +33,8 @@ def lerobot(
         ..., help="A LeRobot v3.0 dataset directory, or a Hub repo id (owner/name) already in the local cache."
     ),
     out: Path = OUT,
+    resume: bool = RESUME,
+    overwrite: bool = OVERWRITE,
     camera: str | None = typer.Option(
         None, help="The camera feature kept as obs/rgb, e.g. observation.images.top.  [default: the only one]"
     ),
@@ -47,25 +43,13 @@ def lerobot(
     ),
     valid_fraction: float = VALID_FRACTION,
     split_seed: int = SPLIT_SEED,
-    resume: bool = RESUME,
-    overwrite: bool = OVERWRITE,
     json_out: bool = JSON_OUT,
     no_progress: bool = NO_PROGRESS,
 ) -> None:
     """Import a LeRobot v3.0 dataset (parquet + MP4 or images; AV1, H.264, HEVC) without the lerobot package."""
     from vlnav_data.imports import LeRobotImportConfig, import_lerobot
 
-    cfg = run_command(
-        LeRobotImportConfig,
-        root=root,
-        out=str(out),
-        camera=camera,
-        episodes=episodes,
-        valid_fraction=valid_fraction,
-        split_seed=split_seed,
-        resume=resume,
-        overwrite=overwrite,
-    )
+    cfg = run_command(command_config, LeRobotImportConfig, locals(), out=str(out))
     _run(import_lerobot, cfg, out, json_out, no_progress)
 
 
@@ -73,6 +57,8 @@ def lerobot(
 def robomimic(
     file: Path = typer.Argument(..., help="A robomimic .hdf5 file (data/demo_N/{actions, obs/<key>}, mask/)."),
     out: Path = OUT,
+    resume: bool = RESUME,
+    overwrite: bool = OVERWRITE,
     camera: str | None = typer.Option(
         None, help="The image observation kept as obs/rgb, e.g. agentview_image.  [default: the only one]"
     ),
@@ -83,25 +69,13 @@ def robomimic(
     ),
     valid_fraction: float = VALID_FRACTION,
     split_seed: int = SPLIT_SEED,
-    resume: bool = RESUME,
-    overwrite: bool = OVERWRITE,
     json_out: bool = JSON_OUT,
     no_progress: bool = NO_PROGRESS,
 ) -> None:
     """Import a robomimic HDF5 file (image observations included) as a vlnav-demos file."""
     from vlnav_data.imports import RobomimicImportConfig, import_robomimic
 
-    cfg = run_command(
-        RobomimicImportConfig,
-        file=str(file),
-        out=str(out),
-        camera=camera,
-        instruction=instruction,
-        valid_fraction=valid_fraction,
-        split_seed=split_seed,
-        resume=resume,
-        overwrite=overwrite,
-    )
+    cfg = run_command(command_config, RobomimicImportConfig, locals(), file=str(file), out=str(out))
     _run(import_robomimic, cfg, out, json_out, no_progress)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -11,11 +12,12 @@ from vlnav_data.cli._common import (
     DEVICE,
     JSON_OUT,
     OVERWRITE,
+    RESOLVE_DEVICE,
     emit_result,
     fail,
     resolve_device,
     run_command,
-    run_writing,
+    run_config,
     seed_option,
     writing_to,
 )
@@ -88,25 +90,25 @@ def _print_point(point) -> None:  # noqa: ANN001 - CurvePoint
 @app.command()
 def train(
     dataset: Path = DATASET,
-    out: Path = typer.Option(..., "--out", help="Model directory to write (model.pt, config.json, curves)."),
+    out_dir: Path = typer.Option(..., "--out", help="Model directory to write (model.pt, config.json, curves)."),
     encoder: str | None = ENCODER_IN_FILE,
     features: str = TRAIN_FEATURES,
     recipe: str | None = TRAIN_RECIPE,
-    steps: int | None = typer.Option(
+    num_steps: int | None = typer.Option(
         None,
         "--steps",
         help="Gradient steps (the best validation checkpoint is kept). The paper recipe's 1,000,000 take hours "
         "on a CPU; 20,000 take about a minute.  [default: the recipe's]",
     ),
-    eval_every: int | None = typer.Option(
+    eval_every_steps: int | None = typer.Option(
         None, "--eval-every", help="Validation period in steps.  [default: the recipe's, at most --steps/10]"
     ),
     seed: int = seed_option("Seeds the initial weights and the batch order."),
-    threads: int = typer.Option(1, "--threads", help="Torch CPU threads for the optimisation."),
+    num_threads: int = typer.Option(1, "--threads", help="Torch CPU threads for the optimisation."),
     frame_cache_mib: int = typer.Option(
         1024, "--frame-cache-mib", help="--features pixels: MiB of frames per split held in memory at once."
     ),
-    standardize: bool | None = typer.Option(
+    standardize_inputs: bool | None = typer.Option(
         None,
         "--standardize/--no-standardize",
         help="Standardise the input per dimension with the training split's mean and std (stored with the "
@@ -119,24 +121,8 @@ def train(
     """Behaviour cloning on a dataset's frozen embeddings, their history, or its frames (train/valid masks)."""
     from vlnav_data.policy.train import TrainConfig, train_policy
 
-    def go():
-        config = TrainConfig(
-            dataset=dataset,
-            out_dir=out,
-            encoder=encoder,
-            features=features,
-            recipe=recipe,
-            num_steps=steps,
-            eval_every_steps=eval_every,
-            seed=seed,
-            device=resolve_device(device),
-            num_threads=threads,
-            frame_cache_mib=frame_cache_mib,
-            standardize_inputs=standardize,
-        )
-        return train_policy(config, progress=None if as_json else _print_point)
-
-    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[dataset], as_json=as_json)
+    run = partial(train_policy, progress=None if as_json else _print_point)
+    result = run_config(run, TrainConfig, locals(), out=out_dir, inputs=[dataset], convert=RESOLVE_DEVICE)
     if not as_json:
         chosen = (
             f"{result.best_valid_successes} validation starts solved"
@@ -147,7 +133,7 @@ def train(
             f"trained {result.encoder}/{result.features} BC ({result.input_dim}-D input"
             f"{', standardised' if result.standardized_inputs else ''}) for {result.num_steps} steps in "
             f"{result.train_time_s:.1f} s ({result.samples_per_s:.0f} samples/s); kept step {result.best_step} "
-            f"({chosen}); wrote {out}"
+            f"({chosen}); wrote {out_dir}"
         )
 
 
@@ -186,13 +172,13 @@ def _print_eval(result, out: Path) -> None:  # noqa: ANN001 - EvalResult
 @app.command("eval")
 def eval_(
     model_dir: Path = typer.Argument(..., help="Model directory written by `vlnav-policy train`."),
-    out: Path = typer.Option(..., "--out", help="Output directory (result.json, episodes.npz, eval_meta.json)."),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory (result.json, episodes.npz, eval_meta.json)."),
     num_episodes: int = typer.Option(100, "--num-episodes", help="Evaluation episodes from seeded starts."),
     num_envs: int = NUM_ENVS,
     seed: int = seed_option("Seeds the evaluation starts (the expert runs from the same starts)."),
     policy: str = typer.Option("bc", "--policy", help="bc (the trained MLP) or knn (nearest neighbours, --index)."),
-    index: Path | None = typer.Option(None, "--index", help="`vlnav-probe knn` output directory (--policy knn)."),
-    k: int | None = typer.Option(None, "--k", help="Neighbours for --policy knn.  [default: the index's]"),
+    index_dir: Path | None = typer.Option(None, "--index", help="`vlnav-probe knn` output directory (--policy knn)."),
+    knn_k: int | None = typer.Option(None, "--k", help="Neighbours for --policy knn.  [default: the index's]"),
     encoder: str | None = typer.Option(None, "--encoder", help="A check: must name the model's encoder."),
     encoder_model_path: str | None = ENCODER_MODEL_PATH,
     encoder_dtype: str | None = ENCODER_DTYPE,
@@ -204,7 +190,7 @@ def eval_(
         "--preset",
         help="Evaluate in this arena (e.g. text2nav-mujoco) from the same starts.  [default: the model's arena]",
     ),
-    compile_: bool = typer.Option(
+    compile: bool = typer.Option(
         False,
         "--compile",
         help="torch.compile the renderer and a SigLIP/CLIP/hf: encoder first (compile time reported apart as "
@@ -223,33 +209,10 @@ def eval_(
     """Closed-loop evaluation with the encoder applied online, paired with the expert on the same starts."""
     from vlnav_data.policy.evaluate import EvalConfig, evaluate_policy
 
-    def go():
-        config = EvalConfig(
-            model_dir=model_dir,
-            out_dir=out,
-            num_episodes=num_episodes,
-            num_envs=num_envs,
-            seed=seed,
-            policy=policy,
-            index_dir=index,
-            knn_k=k,
-            encoder=encoder,
-            encoder_model_path=encoder_model_path,
-            encoder_dtype=encoder_dtype,
-            trust_remote_code=trust_remote_code,
-            expert=expert,
-            expert_checkpoint=expert_checkpoint,
-            device=resolve_device(device),
-            preset=preset,
-            compile=compile_,
-            resize_frames=resize_frames,
-        )
-        return evaluate_policy(config)
-
-    inputs = [model_dir, index, expert_checkpoint]
-    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=inputs, as_json=as_json)
+    inputs = [model_dir, index_dir, expert_checkpoint]
+    result = run_config(evaluate_policy, EvalConfig, locals(), out=out_dir, inputs=inputs, convert=RESOLVE_DEVICE)
     if not as_json:
-        _print_eval(result, out)
+        _print_eval(result, out_dir)
 
 
 def _print_offline(result, out: Path) -> None:  # noqa: ANN001 - OfflineEvalResult
@@ -285,14 +248,14 @@ def _ci(summary: dict) -> str:
 @app.command("eval-offline")
 def eval_offline(
     model_dir: Path = typer.Argument(..., help="Model directory written by `vlnav-policy train`."),
-    out: Path = typer.Option(
+    out_dir: Path = typer.Option(
         ..., "--out", help="Output directory (result.json, offline_episodes.npz, eval_meta.json)."
     ),
     dataset: Path | None = typer.Option(
         None, "--dataset", help="File whose held-out episodes are scored.  [default: the one the model was trained on]"
     ),
     split: str = typer.Option("valid", "--split", help="Held-out split scored (the baselines fit on train)."),
-    k: int = typer.Option(8, "--k", help="Neighbours of the kNN baseline."),
+    knn_k: int = typer.Option(8, "--k", help="Neighbours of the kNN baseline."),
     resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples of the held-out episodes."),
     seed: int = seed_option("Seeds the bootstrap."),
     device: str = DEVICE,
@@ -303,36 +266,26 @@ def eval_offline(
     beside the train-mean and kNN baselines, with 95% bootstrap intervals over episodes."""
     from vlnav_data.policy.offline import OfflineEvalConfig, evaluate_offline
 
-    def go():
-        config = OfflineEvalConfig(
-            model_dir=model_dir,
-            out_dir=out,
-            dataset=dataset,
-            split=split,
-            knn_k=k,
-            resamples=resamples,
-            seed=seed,
-            device=resolve_device(device),
-        )
-        return evaluate_offline(config)
-
-    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[model_dir, dataset], as_json=as_json)
+    inputs = [model_dir, dataset]
+    result = run_config(
+        evaluate_offline, OfflineEvalConfig, locals(), out=out_dir, inputs=inputs, convert=RESOLVE_DEVICE
+    )
     if not as_json:
-        _print_offline(result, out)
+        _print_offline(result, out_dir)
 
 
 @app.command()
 def dagger(
     dataset: Path = DATASET,
-    out: Path = typer.Option(..., "--out", help="Output directory (iter_<k>/ model directories, result.json)."),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory (iter_<k>/ model directories, result.json)."),
     iterations: int = typer.Option(3, "--iterations", help="DAgger iterations after the initial BC."),
-    init: Path | None = typer.Option(
+    init_model_dir: Path | None = typer.Option(
         None, "--init", help="Start from this model directory instead of training.  [default: train one]"
     ),
     encoder: str | None = ENCODER_IN_FILE,
     features: str = FEATURES,
     recipe: str = RECIPE,
-    steps: int | None = typer.Option(
+    num_steps: int | None = typer.Option(
         None, "--steps", help="Gradient steps of the initial BC.  [default: the recipe's, 1,000,000]"
     ),
     steps_per_iteration: int | None = typer.Option(
@@ -358,32 +311,8 @@ def dagger(
     """DAgger: student rollouts labelled by the expert, aggregated with the data, retrained; success per iteration."""
     from vlnav_data.policy.dagger import DaggerConfig, run_dagger
 
-    def go():
-        config = DaggerConfig(
-            dataset=dataset,
-            out_dir=out,
-            iterations=iterations,
-            init_model_dir=init,
-            encoder=encoder,
-            features=features,
-            recipe=recipe,
-            num_steps=steps,
-            steps_per_iteration=steps_per_iteration,
-            episodes_per_iteration=episodes_per_iteration,
-            eval_episodes=eval_episodes,
-            num_envs=num_envs,
-            expert=expert,
-            expert_checkpoint=expert_checkpoint,
-            encoder_model_path=encoder_model_path,
-            encoder_dtype=encoder_dtype,
-            trust_remote_code=trust_remote_code,
-            seed=seed,
-            device=resolve_device(device),
-        )
-        return run_dagger(config)
-
-    inputs = [dataset, init, expert_checkpoint]
-    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=inputs, as_json=as_json)
+    inputs = [dataset, init_model_dir, expert_checkpoint]
+    result = run_config(run_dagger, DaggerConfig, locals(), out=out_dir, inputs=inputs, convert=RESOLVE_DEVICE)
     if not as_json:
         for row in result.iterations:
             s = row["success"]
@@ -392,7 +321,7 @@ def dagger(
                 f"= {100 * s['rate']:.1f}% [{100 * s['low']:.1f}-{100 * s['high']:.1f}], "
                 f"{_num(row['mean_env_steps_successes'], '.1f')} env steps over successes"
             )
-        typer.echo(f"wrote {out}")
+        typer.echo(f"wrote {out_dir}")
 
 
 def _diagnose(eval_dir: Path, out: Path, num_gifs: int, as_json: bool, compare: Path | None = None) -> None:

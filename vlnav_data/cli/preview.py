@@ -36,3 +36,7 @@ def preview(
             f"wrote {result.out} ({len(result.frame_steps)} frames; target {result.target_color}, "
             f"{result.termination} after {result.num_steps} steps)"
         )
+
+
+COMMANDS = {"preview": preview}
+"""The commands of this module, by the name `vlnav-data` registers them under (``cli/data.py``)."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -14,7 +15,7 @@ from vlnav_data.cli._common import (
     OVERWRITE,
     progress_printer,
     run_command,
-    run_writing,
+    run_config,
     seed_option,
     writing_to,
 )
@@ -24,7 +25,7 @@ main = app
 """Console-script entry point (a Typer app is callable)."""
 
 
-FILE = typer.Argument(..., help="A vlnav-demos dataset file (.h5).")
+FILE = typer.Argument(..., metavar="FILE", help="A vlnav-demos dataset file (.h5).")
 OUT = typer.Option(..., "--out", help="Directory for result.json, report.md and figures.")
 ENCODER = typer.Option(None, "--encoder", help="Encoder whose embeddings to probe.  [default: the file's only encoder]")
 FEATURES = typer.Option(
@@ -34,17 +35,17 @@ SEED = seed_option("Seed of every random choice (subsampling, shuffles, models).
 JSON = JSON_OUT
 
 
-def _finish(result: object, out: Path, as_json: bool, lines: list[str]) -> None:
+def _finish(result: object, out_dir: Path, as_json: bool, lines: list[str]) -> None:
     if not as_json:
         for line in lines:
             typer.echo(line)
-        typer.echo(f"wrote {out / 'result.json'} and {out / 'report.md'}")
+        typer.echo(f"wrote {out_dir / 'result.json'} and {out_dir / 'report.md'}")
 
 
 @app.command()
 def linear(
-    file: Path = FILE,
-    out: Path = OUT,
+    path: Path = FILE,
+    out_dir: Path = OUT,
     encoder: Optional[str] = ENCODER,  # noqa: UP045 (typer needs Optional on py3.10)
     features: str = FEATURES,
     target: Optional[list[str]] = typer.Option(  # noqa: UP045
@@ -68,22 +69,8 @@ def linear(
     """
     from vlnav_data.probes.linear import LinearProbeConfig, run_linear_probe
 
-    def go():
-        return run_linear_probe(
-            progress=None if as_json else progress_printer("probe linear"),
-            config=LinearProbeConfig(
-                path=file,
-                out_dir=out,
-                encoder=encoder,
-                features=features,
-                targets=tuple(target) if target else None,
-                max_train_rows=max_train_rows,
-                mlp=mlp,
-                seed=seed,
-            ),
-        )
-
-    r = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
+    run = partial(run_linear_probe, progress=None if as_json else progress_printer("probe linear"))
+    r = run_config(run, LinearProbeConfig, locals(), out=out_dir, inputs=[path], targets=tuple(target or ()) or None)
     lines = [f"{r.encoder} {r.features} (dim {r.dim}): {r.num_train} train rows, {r.num_valid} valid rows"]
     lines.append(f"{'target':<13} {'metric':<9} {'linear':>8} {'MLP':>8} {'shuffled':>9} {'baseline':>9}")
     for s in r.scores:
@@ -95,13 +82,13 @@ def linear(
         label = f"  {target}[{name}]"
         lines.append(f"{label:<13} {'r2':<9} {_r2(r2, 8)} {_r2(mlp_r2, 8)} {_r2(shuffled, 9)} {_r2(base, 9)}")
     lines += [f"skipped {k}: {v}" for k, v in r.skipped.items()]
-    _finish(r, out, as_json, lines)
+    _finish(r, out_dir, as_json, lines)
 
 
 @app.command()
 def spatial(
-    file: Path = FILE,
-    out: Path = OUT,
+    path: Path = FILE,
+    out_dir: Path = OUT,
     encoder: Optional[str] = ENCODER,  # noqa: UP045
     features: str = FEATURES,
     num_pairs: int = typer.Option(400_000, "--num-pairs", help="Random frame pairs (published: 400,000)."),
@@ -134,28 +121,7 @@ def spatial(
     """Same- vs different-position cosine distances (published protocol) and controlled renders."""
     from vlnav_data.probes.spatial import SpatialProbeConfig, run_spatial_probe
 
-    def go():
-        return run_spatial_probe(
-            SpatialProbeConfig(
-                path=file,
-                out_dir=out,
-                encoder=encoder,
-                features=features,
-                num_pairs=num_pairs,
-                controlled=controlled,
-                preset=preset,
-                positions_per_colour=positions_per_colour,
-                bearing_steps=bearing_steps,
-                distance_steps=distance_steps,
-                model_path=model_path,
-                encoder_dtype=encoder_dtype,
-                trust_remote_code=trust_remote_code,
-                device=device,
-                seed=seed,
-            )
-        )
-
-    r = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
+    r = run_config(run_spatial_probe, SpatialProbeConfig, locals(), out=out_dir, inputs=[path])
     p = r.pairs
     pub = r.published_siglip
     lines = [
@@ -171,13 +137,13 @@ def spatial(
             f"  left/right on mirrored renders: accuracy {c.left_right_accuracy:.3f} "
             f"(95% CI {c.left_right_ci95[0]:.3f}-{c.left_right_ci95[1]:.3f}, n={c.left_right_n}, chance 0.5)"
         )
-    _finish(r, out, as_json, lines)
+    _finish(r, out_dir, as_json, lines)
 
 
 @app.command()
 def umap(
-    file: Path = FILE,
-    out: Path = OUT,
+    path: Path = FILE,
+    out_dir: Path = OUT,
     encoder: Optional[str] = ENCODER,  # noqa: UP045
     features: str = FEATURES,
     max_points: int = typer.Option(20_000, "--max-points", help="Cap on train points fit (seeded subsample)."),
@@ -198,26 +164,16 @@ def umap(
 
         run_command(check_recording, rerun)  # before any work: the viz extra, an .rrd name
 
-    def go():
-        r = run_umap(
-            UmapConfig(
-                path=file,
-                out_dir=out,
-                encoder=encoder,
-                features=features,
-                max_points=max_points,
-                n_neighbors=n_neighbors,
-                seed=seed,
-            )
-        )
+    def run(config: UmapConfig) -> Any:
+        r = run_umap(config)
         if rerun is not None:
             from vlnav_data.viz import record_embedding_map
 
             record_embedding_map(r.coords, rerun)
         return r
 
-    with writing_to(rerun, kind="file", overwrite=overwrite, inputs=[file], option="--rerun", example="map.rrd"):
-        r = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
+    with writing_to(rerun, kind="file", overwrite=overwrite, inputs=[path], option="--rerun", example="map.rrd"):
+        r = run_config(run, UmapConfig, locals(), out=out_dir, inputs=[path])
     lines = [
         f"{r.encoder} {r.features}: UMAP of {r.num_fit} train points, {r.num_placed} valid placed ({r.umap_s:.1f} s)"
     ]
@@ -228,13 +184,13 @@ def umap(
     if r.task_knn_accuracy is not None:
         lines.append(f"  task from 10 map neighbours: {r.task_knn_accuracy:.3f} (majority {r.task_chance:.3f})")
     lines.append(f"  coordinates: {r.coords}")
-    _finish(r, out, as_json, lines)
+    _finish(r, out_dir, as_json, lines)
 
 
 @app.command()
 def knn(
-    file: Path = FILE,
-    out: Path = OUT,
+    path: Path = FILE,
+    out_dir: Path = OUT,
     encoder: Optional[str] = ENCODER,  # noqa: UP045
     features: str = FEATURES,
     k: int = typer.Option(8, "--k", help="Neighbours averaged per query."),
@@ -251,21 +207,7 @@ def knn(
     """FAISS index over train embeddings; nearest-neighbour action regression on valid; index saved."""
     from vlnav_data.probes.knn import KnnProbeConfig, run_knn_probe
 
-    def go():
-        return run_knn_probe(
-            KnnProbeConfig(
-                path=file,
-                out_dir=out,
-                encoder=encoder,
-                features=features,
-                k=k,
-                weighting=weighting,
-                device=device,
-                seed=seed,
-            )
-        )
-
-    r = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
+    r = run_config(run_knn_probe, KnnProbeConfig, locals(), out=out_dir, inputs=[path])
     lines = [
         f"{r.encoder} {r.features}: {r.index_type} index of {r.num_vectors} train vectors "
         f"(dim {r.dim}, {r.search_device})",
@@ -277,8 +219,8 @@ def knn(
             r.action_names, r.r2_per_dimension, r.mse_per_dimension, r.baseline_r2_per_dimension, strict=True
         ):
             lines.append(f"    {name}: R2 {_r2(r2, 0)}  MSE {mse:.4f}   train-mean R2 {_r2(base, 0)}")
-    lines.append(f"  index files: {out / 'knn.faiss'}, {out / 'knn_actions.npy'}, {out / 'knn_meta.json'}")
-    _finish(r, out, as_json, lines)
+    lines.append(f"  index files: {out_dir / 'knn.faiss'}, {out_dir / 'knn_actions.npy'}, {out_dir / 'knn_meta.json'}")
+    _finish(r, out_dir, as_json, lines)
 
 
 def _r2(value: float | None, width: int) -> str:

@@ -7,7 +7,15 @@ from typing import Any
 
 import typer
 
-from vlnav_data.cli._common import JSON_OUT, OVERWRITE, emit_result, run_command, run_writing, to_jsonable
+from vlnav_data.cli._common import (
+    JSON_OUT,
+    OVERWRITE,
+    emit_result,
+    fail,
+    run_command,
+    run_config,
+    to_jsonable,
+)
 from vlnav_data.errors import ConfigError
 
 EXPORT_FORMATS = ("lerobot",)
@@ -33,17 +41,9 @@ PIX_FMT = typer.Option(
 CRF = typer.Option(18, "--crf", help="Video constant rate factor (lower: better, bigger).")
 
 
-def _lerobot_options(images: str, encoder: list[str], video_codec: str, pix_fmt: str, crf: int) -> dict[str, Any]:
-    """The LeRobot options as both configs take them (:class:`~vlnav_data.publish.lerobot.LeRobotOptions`)."""
-    from vlnav_data.publish.lerobot import LeRobotOptions
-
-    options = LeRobotOptions(images=images, encoders=tuple(encoder), video_codec=video_codec, pix_fmt=pix_fmt, crf=crf)
-    return options.lerobot_options()
-
-
 def export(
-    file: Path = typer.Argument(..., help="A complete vlnav-demos .h5 file."),
-    out: Path = typer.Option(..., "--out", help="Folder for the LeRobot dataset (new or empty), with result.json."),
+    dataset: Path = typer.Argument(..., metavar="FILE", help="A complete vlnav-demos .h5 file."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the LeRobot dataset (new or empty), with result.json."),
     format: str = typer.Option("lerobot", "--format", help="Export format: lerobot (LeRobot v3.0)."),
     images: str = IMAGES,
     encoder: list[str] = ENCODERS,
@@ -56,17 +56,11 @@ def export(
     """Export a dataset as LeRobot v3.0 (parquet + MP4 or PNG, meta/info.json, stats, tasks, episodes)."""
     from vlnav_data.publish import LeRobotExportConfig, export_lerobot
 
-    def go():
+    def run(config: LeRobotExportConfig) -> Any:
         _check_format(format)
-        config = LeRobotExportConfig(
-            dataset=file,
-            out_dir=out,
-            overwrite=overwrite,
-            **_lerobot_options(images, encoder, video_codec, pix_fmt, crf),
-        )
         return export_lerobot(config)
 
-    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
+    result = run_config(run, LeRobotExportConfig, locals(), out=out_dir, inputs=[dataset], encoders=tuple(encoder))
     if not as_json:
         video = f"video {result.video_codec}, {len(result.video_files)} file(s)" if result.video_codec else "png"
         typer.echo(
@@ -77,9 +71,9 @@ def export(
 
 
 def publish(
-    file: Path = typer.Argument(..., help="A complete, valid vlnav-demos .h5 file."),
+    dataset: Path = typer.Argument(..., metavar="FILE", help="A complete, valid vlnav-demos .h5 file."),
     repo_id: str = typer.Option(..., "--repo-id", help="Hub dataset repository ORG/NAME."),
-    out: Path = typer.Option(..., "--out", help="Folder to assemble (new or empty), with result.json."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to assemble (new or empty), with result.json."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Assemble and checksum the folder; upload nothing."),
     private: bool = typer.Option(False, "--private", help="Create the Hub repository private."),
     overwrite: bool = OVERWRITE,
@@ -95,23 +89,17 @@ def publish(
     """Assemble a Hugging Face Hub dataset folder (HDF5, LeRobot export, card, SHA256SUMS) and upload it."""
     from vlnav_data.publish import PublishConfig, publish_dataset
 
-    def go():
-        if not shard_max_gb > 0:
-            raise ConfigError(f"--shard-max-gb must be positive, got {shard_max_gb}")
-        config = PublishConfig(
-            dataset=file,
-            repo_id=repo_id,
-            out_dir=out,
-            dry_run=dry_run,
-            private=private,
-            overwrite=overwrite,
-            license=license,
-            shard_max_bytes=int(shard_max_gb * 1e9),
-            **_lerobot_options(images, encoder, video_codec, pix_fmt, crf),
-        )
-        return publish_dataset(config)
-
-    result = run_writing(go, out, kind="dir", overwrite=overwrite, inputs=[file], as_json=as_json)
+    if not shard_max_gb > 0:
+        fail(f"--shard-max-gb must be positive, got {shard_max_gb}")
+    result = run_config(
+        publish_dataset,
+        PublishConfig,
+        locals(),
+        out=out_dir,
+        inputs=[dataset],
+        encoders=tuple(encoder),
+        shard_max_bytes=int(shard_max_gb * 1e9),
+    )
     if not as_json:
         typer.echo(
             f"assembled {result.out_dir}: {result.files} files, {result.total_bytes / 1e6:.1f} MB, "
@@ -146,3 +134,7 @@ def verify(
         )
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+COMMANDS = {"export": export, "publish": publish, "verify": verify}
+"""The commands of this module, by the name `vlnav-data` registers them under (``cli/data.py``)."""

@@ -59,3 +59,7 @@ def check_arena_command(
             typer.echo(f"  note: {note}")
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+COMMANDS = {"check-arena": check_arena_command}
+"""The commands of this module, by the name `vlnav-data` registers them under (``cli/data.py``)."""

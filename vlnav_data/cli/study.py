@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from vlnav_data.cli._app import make_app
-from vlnav_data.cli._common import DEVICE_HELP, JSON_OUT, OVERWRITE, run_command, writing_to
+from vlnav_data.cli._common import DEVICE_HELP, JSON_OUT, OVERWRITE, command_config, run_command, writing_to
 
 app = make_app(
     "vlnav-study", "Compare encoders: multi-seed behaviour cloning on shared starts, paired tests, probes side by side."
@@ -229,8 +229,10 @@ def report(
 
 @app.command()
 def plan(
-    study_dir: Path | None = typer.Argument(
-        None, help="A pilot study directory (its result.json gives success, run spread, runs, starts, pairs)."
+    pilot_dir: Path | None = typer.Argument(
+        None,
+        metavar="STUDY_DIR",
+        help="A pilot study directory (its result.json gives success, run spread, runs, starts, pairs).",
     ),
     difference_pts: float = typer.Option(
         ..., "--difference-pts", help="Smallest true difference in success worth detecting, in points."
@@ -244,7 +246,7 @@ def plan(
     runs: int | None = typer.Option(
         None, "--runs", help="Runs per arm of the design to assess.  [default: the pilot's]"
     ),
-    starts: int | None = typer.Option(
+    num_starts: int | None = typer.Option(
         None, "--starts", help="Evaluation starts of that design.  [default: the pilot's, 200]"
     ),
     comparisons: int | None = typer.Option(
@@ -254,30 +256,16 @@ def plan(
         None, "--plan-starts", help="Starts counts to plan for; repeat.  [default: half, once and twice --starts]"
     ),
     alpha: float = typer.Option(0.05, "--alpha", help="Family-wise level."),
-    power: float = typer.Option(0.8, "--power", help="Target power."),
+    target_power: float = typer.Option(0.8, "--power", help="Target power."),
     max_runs: int = typer.Option(50, "--max-runs", help="Most runs per arm searched."),
-    studies: int = typer.Option(400, "--studies", help="Simulated studies per design."),
+    num_studies: int = typer.Option(400, "--studies", help="Simulated studies per design."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the simulation."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Runs x starts a target difference needs for the target power (simulated), and the pilot's own power."""
     from vlnav_data.study.power_plan import PowerPlanConfig, plan_power
 
-    cfg = PowerPlanConfig(
-        pilot_dir=study_dir,
-        difference_pts=difference_pts,
-        success_pct=success_pct,
-        run_spread_pts=run_spread_pts,
-        runs=runs,
-        num_starts=starts,
-        comparisons=comparisons,
-        alpha=alpha,
-        target_power=power,
-        starts_options=tuple(plan_starts or ()),
-        max_runs=max_runs,
-        num_studies=studies,
-        seed=seed,
-    )
+    cfg = run_command(command_config, PowerPlanConfig, locals(), starts_options=tuple(plan_starts or ()))
     result = run_command(plan_power, cfg)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=1))

@@ -7,11 +7,20 @@ from typing import Optional
 
 import typer
 
-from vlnav_data.cli._common import DEVICE, JSON_OUT, OVERWRITE, emit_result, resolve_device, run_command, writing_to
+from vlnav_data.cli._common import (
+    DEVICE,
+    JSON_OUT,
+    OVERWRITE,
+    command_config,
+    emit_result,
+    resolve_device,
+    run_command,
+    writing_to,
+)
 
 
 def view(
-    file: Path = typer.Argument(..., help="A vlnav-demos dataset file (.h5) with frames."),
+    path: Path = typer.Argument(..., metavar="FILE", help="A vlnav-demos dataset file (.h5) with frames."),
     out: Optional[Path] = typer.Option(  # noqa: UP045 (typer needs Optional on py3.10)
         None, "--out", help="Recording to write (.rrd; open it with `rerun REC.rrd`). Give this or --serve."
     ),
@@ -19,7 +28,7 @@ def view(
     episode: Optional[list[int]] = typer.Option(  # noqa: UP045
         None, "--episode", help="Demo index to record (repeatable).  [default: every episode]"
     ),
-    episodes: Optional[str] = typer.Option(  # noqa: UP045
+    episode_range: Optional[str] = typer.Option(  # noqa: UP045
         None, "--episodes", help="Demo indices START:STOP (START..STOP-1), with any --episode."
     ),
     stride: int = typer.Option(1, "--stride", help="Log the frame and the map every K-th step (plots: every step)."),
@@ -33,20 +42,14 @@ def view(
     """Record episodes for Rerun: frame, top-down map, instruction, actions, target, embedding cosines."""
     from vlnav_data.viz import ViewConfig, view_dataset
 
+    parameters = locals()
+
     def _run():
-        config = ViewConfig(
-            path=file,
-            out=out,
-            serve=serve,
-            episodes=tuple(episode or ()),
-            episode_range=episodes,
-            stride=stride,
-            cosine=cosine,
-            device=resolve_device(device),
-        )
+        device_ = resolve_device(device)
+        config = command_config(ViewConfig, parameters, episodes=tuple(episode or ()), device=device_)
         return view_dataset(config, on_serving=lambda url: typer.echo(f"serving {url} (Ctrl-C stops)", err=True))
 
-    with writing_to(out, kind="file", overwrite=overwrite, inputs=[file], example="episodes.rrd"):
+    with writing_to(out, kind="file", overwrite=overwrite, inputs=[path], example="episodes.rrd"):
         result = run_command(_run)
         emit_result(result, out, as_json=json_out, kind="file")
     if not json_out and out is not None:
@@ -54,3 +57,7 @@ def view(
             f"wrote {out} ({len(result.episodes)} episodes, {result.num_steps} steps, {result.frames} frames; "
             f"open it with `rerun {out}`)"
         )
+
+
+COMMANDS = {"view": view}
+"""The commands of this module, by the name `vlnav-data` registers them under (``cli/data.py``)."""

@@ -29,9 +29,8 @@ from typing import Any
 
 from vlnav_data.collect.config import LEGACY_VALUES, RESUME_MAY_DIFFER, BuildConfig
 from vlnav_data.collect.embed.embedder import (
+    Batching,
     EpisodeEmbedder,
-    batch_frames_for,
-    batches_across_episodes,
     encoder_entry,
 )
 from vlnav_data.collect.pipeline import ProgressFn, run_pipeline
@@ -238,10 +237,8 @@ def build_local(
         allow_mixed_precision=config.allow_mixed_precision,
         break_lock=config.break_lock,
     )
-    across = batches_across_episodes(config.cross_episode_batching, device)
-    embedder = EpisodeEmbedder(
-        encoders, batch_frames=batch_frames_for(encoders, config.encoder_batch_size) if across else None
-    )
+    batching = Batching.choose(encoders, device, config.cross_episode_batching, config.encoder_batch_size)
+    embedder = EpisodeEmbedder(encoders, batch_frames=batching.batch_frames)
     try:
         done = writer.episode_indices
         if tuple(indices[: len(done)]) != done:

@@ -21,7 +21,6 @@ from vlnav_data.dataset.layout import DatasetLayout, ImportedLayout
 from vlnav_data.dataset.storage import (
     LOWDIM_STORAGE,
     FrameWriter,
-    demo_datasets,
     stored_as_written,
     write_embeddings,
     write_vector,
@@ -125,7 +124,7 @@ def source_datasets(src: h5py.Group, layout: DatasetLayout) -> dict[str, h5py.Da
         SchemaError: the demo's datasets are not those of ``layout`` (names, dtypes or shapes).
     """
     t = int(src.attrs["num_samples"])
-    expected: dict[str, tuple[Any, tuple[int, ...]]] = demo_datasets(layout)
+    expected: dict[str, tuple[Any, tuple[int, ...]]] = layout.datasets()
     present: dict[str, h5py.Dataset] = {}
     src.visititems(lambda key, obj: present.__setitem__(key, obj) if isinstance(obj, h5py.Dataset) else None)
     where = f"{src.file.filename}:{src.name}"

@@ -81,7 +81,72 @@ class EncoderEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DatasetLayout:
+class _FramesLayout:
+    """What every file holds whatever recorded it: frames of one size at one rate, and the encoders' embeddings.
+
+    The two layouts (:class:`DatasetLayout`, the arena's; :class:`ImportedLayout`) add their own per-step data to
+    the steps every demo has (``rewards``, ``dones``, ``timestamps``, ``instruction_index``, ``obs/rgb``).
+    """
+
+    image_height: int
+    image_width: int
+    fps: float
+    encoders: tuple[EncoderEntry, ...] = ()
+
+    def _check_frames(self) -> None:
+        if self.image_height <= 0 or self.image_width <= 0:
+            raise ConfigError(f"image size must be positive, got {self.image_height}x{self.image_width}")
+        if not (math.isfinite(self.fps) and self.fps > 0):
+            raise ConfigError(f"fps must be a positive number, got {self.fps}")
+
+    @property
+    def encoder_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.encoders)
+
+    def _step_features(self, rewards_note: str, dones_note: str) -> dict[str, dict[str, Any]]:
+        """The ``features_json`` entries of the steps every demo has."""
+        h, w = self.image_height, self.image_width
+        return {
+            "rewards": _feat(schema.REWARDS, "float32", [], None, "reward", rewards_note),
+            "dones": _feat(schema.DONES, "uint8", [], None, "done", dones_note),
+            "timestamps": _feat(schema.TIMESTAMPS, "float64", [], None, "time", "s"),
+            "instruction_index": _feat(
+                schema.INSTRUCTION_INDEX, "int32", [], None, "instruction", "row of /meta/instructions"
+            ),
+            "rgb": _feat(schema.RGB, "uint8", [h, w, 3], ["height", "width", "channel"], "rgb", "pixel"),
+        }
+
+    def _with_encoders(self, feats: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for enc in self.encoders:
+            feats.update(encoder_features(enc))
+        return feats
+
+    def _demo_datasets(
+        self,
+        dtypes: Mapping[str, Any],
+        actions: Mapping[str, tuple[int, ...]],
+        extra: Mapping[str, tuple[Any, tuple[int, ...]]],
+    ) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        """Path in a demo -> (dtype, shape of one step): ``actions`` first, the common steps (dtypes from
+        ``dtypes``), ``extra``, then each encoder's embeddings."""
+        shapes = {
+            **actions,
+            schema.REWARDS: (),
+            schema.DONES: (),
+            schema.TIMESTAMPS: (),
+            schema.INSTRUCTION_INDEX: (),
+            schema.RGB: (self.image_height, self.image_width, 3),
+        }
+        out: dict[str, tuple[Any, tuple[int, ...]]] = {k: (dtypes[k], v) for k, v in shapes.items()}
+        out.update(extra)
+        for enc in self.encoders:
+            for kind in schema.EMBEDDING_KINDS:
+                out[schema.encoder_path(enc.name, kind)] = (schema.EMBEDDING_DTYPE, (enc.dim,))
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetLayout(_FramesLayout):
     """Shapes and provenance fixed for a whole file.
 
     Attributes:
@@ -99,11 +164,8 @@ class DatasetLayout:
         camera: free-form camera description stored on ``obs/rgb``.
     """
 
-    image_height: int
-    image_width: int
     state_names: tuple[str, ...]
     encoders: tuple[EncoderEntry, ...]
-    fps: float
     wheel_speed_limit_radps: float = 20.0
     build_config: Mapping[str, Any] = field(default_factory=dict)
     sim_config: Mapping[str, Any] = field(default_factory=dict)
@@ -113,8 +175,7 @@ class DatasetLayout:
     camera: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.image_height <= 0 or self.image_width <= 0:
-            raise ConfigError(f"image size must be positive, got {self.image_height}x{self.image_width}")
+        self._check_frames()
         if not self.state_names:
             raise ConfigError("state_names must name at least one privileged-state column")
         if not self.encoders:
@@ -122,17 +183,11 @@ class DatasetLayout:
         names = [e.name for e in self.encoders]
         if len(set(names)) != len(names):
             raise ConfigError(f"each encoder may appear once, got {names}")
-        if not (math.isfinite(self.fps) and self.fps > 0):
-            raise ConfigError(f"fps must be a positive number, got {self.fps}")
         for label, value in (("build_config", self.build_config), ("sim_config", self.sim_config)):
             try:
                 json.dumps(value)
             except TypeError as exc:
                 raise ConfigError(f"{label} must be JSON-serialisable: {exc}") from exc
-
-    @property
-    def encoder_names(self) -> tuple[str, ...]:
-        return tuple(e.name for e in self.encoders)
 
     @property
     def state_dim(self) -> int:
@@ -145,24 +200,25 @@ class DatasetLayout:
 
     def features(self) -> dict[str, dict[str, Any]]:
         """Per-step features (LeRobot ``info.json`` style): key -> path, dtype, shape, names, modality, units."""
-        h, w = self.image_height, self.image_width
-        feats: dict[str, dict[str, Any]] = {
-            "actions": _feat(schema.ACTIONS, "float32", [2], list(schema.ACTION_NAMES), "action", "normalised [-1, 1]"),
-            "wheel_vel": _feat(schema.WHEEL_VEL, "float32", [2], list(schema.ACTION_NAMES), "action", "rad/s"),
-            "rewards": _feat(schema.REWARDS, "float32", [], None, "reward", ""),
-            "dones": _feat(schema.DONES, "uint8", [], None, "done", "1 at the last step"),
-            "timestamps": _feat(schema.TIMESTAMPS, "float64", [], None, "time", "s"),
-            "instruction_index": _feat(
-                schema.INSTRUCTION_INDEX, "int32", [], None, "instruction", "row of /meta/instructions"
-            ),
-            "rgb": _feat(schema.RGB, "uint8", [h, w, 3], ["height", "width", "channel"], "rgb", "pixel"),
-            "privileged_state": _feat(
-                schema.PRIVILEGED_STATE, "float32", [self.state_dim], list(self.state_names), "low_dim", "SI"
-            ),
-        }
-        for enc in self.encoders:
-            feats.update(encoder_features(enc))
-        return feats
+        return self._with_encoders(
+            {
+                "actions": _feat(
+                    schema.ACTIONS, "float32", [2], list(schema.ACTION_NAMES), "action", "normalised [-1, 1]"
+                ),
+                "wheel_vel": _feat(schema.WHEEL_VEL, "float32", [2], list(schema.ACTION_NAMES), "action", "rad/s"),
+                **self._step_features("", "1 at the last step"),
+                "privileged_state": _feat(
+                    schema.PRIVILEGED_STATE, "float32", [self.state_dim], list(self.state_names), "low_dim", "SI"
+                ),
+            }
+        )
+
+    def datasets(self) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        """Every dataset of a demo: path in the demo -> (dtype, shape of one step)."""
+        dtypes = schema.BASE_DATASETS
+        actions = {schema.ACTIONS: (schema.ACTION_DIM,), schema.WHEEL_VEL: (schema.ACTION_DIM,)}
+        state = {schema.PRIVILEGED_STATE: (dtypes[schema.PRIVILEGED_STATE], (self.state_dim,))}
+        return self._demo_datasets(dtypes, actions, state)
 
 
 def encoder_features(entry: EncoderEntry) -> dict[str, dict[str, Any]]:
@@ -199,7 +255,7 @@ class ImportedFeature:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ImportedLayout:
+class ImportedLayout(_FramesLayout):
     """Shapes and provenance of a file imported from LeRobot v3 or robomimic (no arena, DESIGN §11).
 
     The writer takes it where it takes a :class:`DatasetLayout` (same attributes it reads); episodes are
@@ -217,9 +273,6 @@ class ImportedLayout:
         build_config: the import configuration (resuming checks it); rebuild_command: the command.
     """
 
-    image_height: int
-    image_width: int
-    fps: float
     action_names: tuple[str, ...]
     action_source_key: str
     numeric: tuple[ImportedFeature, ...] = ()
@@ -229,15 +282,11 @@ class ImportedLayout:
     camera: Mapping[str, Any] = field(default_factory=dict)
     build_config: Mapping[str, Any] = field(default_factory=dict)
     rebuild_command: str = ""
-    encoders: tuple[EncoderEntry, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.image_height <= 0 or self.image_width <= 0:
-            raise ConfigError(f"image size must be positive, got {self.image_height}x{self.image_width}")
+        self._check_frames()
         if not self.action_names:
             raise ConfigError("an imported file needs at least one action column")
-        if not (math.isfinite(self.fps) and self.fps > 0):
-            raise ConfigError(f"fps must be a positive number, got {self.fps}")
         if self.source.get("kind") not in schema.SOURCE_KINDS:
             raise ConfigError(f"source kind must be one of {schema.SOURCE_KINDS}, got {self.source.get('kind')!r}")
         keys = [f.key for f in self.numeric]
@@ -254,10 +303,6 @@ class ImportedLayout:
         return dict(schema.NO_ARENA)
 
     @property
-    def encoder_names(self) -> tuple[str, ...]:
-        return tuple(e.name for e in self.encoders)
-
-    @property
     def action_dim(self) -> int:
         return len(self.action_names)
 
@@ -268,16 +313,9 @@ class ImportedLayout:
 
     def features(self) -> dict[str, dict[str, Any]]:
         """Per-step features (``features_json``); each numeric one records its ``source_key``."""
-        h, w = self.image_height, self.image_width
         feats: dict[str, dict[str, Any]] = {
             "actions": _feat(schema.ACTIONS, "float32", [self.action_dim], list(self.action_names), "action", ""),
-            "rewards": _feat(schema.REWARDS, "float32", [], None, "reward", self.rewards_note),
-            "dones": _feat(schema.DONES, "uint8", [], None, "done", self.dones_note),
-            "timestamps": _feat(schema.TIMESTAMPS, "float64", [], None, "time", "s"),
-            "instruction_index": _feat(
-                schema.INSTRUCTION_INDEX, "int32", [], None, "instruction", "row of /meta/instructions"
-            ),
-            "rgb": _feat(schema.RGB, "uint8", [h, w, 3], ["height", "width", "channel"], "rgb", "pixel"),
+            **self._step_features(self.rewards_note, self.dones_note),
         }
         feats["actions"]["source_key"] = self.action_source_key
         feats["rgb"]["source_key"] = str(self.camera.get("source_key", ""))
@@ -287,24 +325,9 @@ class ImportedLayout:
                 **_feat(ft.path, "float32", list(ft.shape), names, "low_dim", ""),
                 "source_key": ft.source_key,
             }
-        for enc in self.encoders:
-            feats.update(encoder_features(enc))
-        return feats
+        return self._with_encoders(feats)
 
     def datasets(self) -> dict[str, tuple[Any, tuple[int, ...]]]:
         """Every dataset of a demo: path in the demo -> (dtype, shape of one step)."""
-        shapes = {
-            schema.ACTIONS: (self.action_dim,),
-            schema.REWARDS: (),
-            schema.DONES: (),
-            schema.TIMESTAMPS: (),
-            schema.INSTRUCTION_INDEX: (),
-            schema.RGB: (self.image_height, self.image_width, 3),
-        }
-        out: dict[str, tuple[Any, tuple[int, ...]]] = {k: (schema.IMPORTED_DATASETS[k], v) for k, v in shapes.items()}
-        for ft in self.numeric:
-            out[ft.path] = ("float32", tuple(ft.shape))
-        for enc in self.encoders:
-            for kind in schema.EMBEDDING_KINDS:
-                out[schema.encoder_path(enc.name, kind)] = (schema.EMBEDDING_DTYPE, (enc.dim,))
-        return out
+        numeric = {ft.path: ("float32", tuple(ft.shape)) for ft in self.numeric}
+        return self._demo_datasets(schema.IMPORTED_DATASETS, {schema.ACTIONS: (self.action_dim,)}, numeric)

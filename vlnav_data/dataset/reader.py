@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 
 from vlnav_data.dataset import schema
-from vlnav_data.errors import ConfigError, SchemaError
+from vlnav_data.errors import ConfigError, NoArenaError, SchemaError
 
 
 def open_h5(path: str | os.PathLike) -> h5py.File:
@@ -262,6 +262,12 @@ class DatasetReader:
     def has_arena(self) -> bool:
         """False for a file recorded without the simulator (``sim_config_json`` is :data:`schema.NO_ARENA`)."""
         return self.sim_config != schema.NO_ARENA
+
+    def require_arena(self, tool: str, why: str) -> None:
+        """Refuse a file without an arena for ``tool`` (:class:`~vlnav_data.errors.NoArenaError`: what it needs the
+        arena for and what to use instead, ``why``); return for a file the simulator recorded."""
+        if not self.has_arena:
+            raise NoArenaError(f"'{self.path}'", self.file.attrs.get(schema.SOURCE_ATTR), tool, why)
 
     @property
     def source(self) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from vlnav_data.dataset import schema
-from vlnav_data.dataset.layout import DatasetLayout, EncoderEntry, ImportedLayout
+from vlnav_data.dataset.layout import EncoderEntry
 
 LOWDIM_STORAGE = {"compression": "gzip", "compression_opts": schema.GZIP_LEVEL_LOWDIM, "shuffle": True}
 """How per-step vectors are stored: gzip + shuffle (chunk rows from :func:`schema.lowdim_chunk_rows`)."""
@@ -68,27 +68,6 @@ def create_instruction_table(meta: h5py.Group) -> h5py.Dataset:
     return meta.create_dataset(
         "instructions", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(256,)
     )
-
-
-def demo_datasets(lay: DatasetLayout | ImportedLayout) -> dict[str, tuple[Any, tuple[int, ...]]]:
-    """Every dataset of a demo in a layout: path in the demo -> (dtype, shape of one step)."""
-    if isinstance(lay, ImportedLayout):
-        return lay.datasets()
-    shapes = {
-        schema.ACTIONS: (schema.ACTION_DIM,),
-        schema.WHEEL_VEL: (schema.ACTION_DIM,),
-        schema.REWARDS: (),
-        schema.DONES: (),
-        schema.TIMESTAMPS: (),
-        schema.INSTRUCTION_INDEX: (),
-        schema.RGB: (lay.image_height, lay.image_width, 3),
-        schema.PRIVILEGED_STATE: (lay.state_dim,),
-    }
-    out: dict[str, tuple[Any, tuple[int, ...]]] = {k: (schema.BASE_DATASETS[k], v) for k, v in shapes.items()}
-    for enc in lay.encoders:
-        for kind in schema.EMBEDDING_KINDS:
-            out[schema.encoder_path(enc.name, kind)] = (schema.EMBEDDING_DTYPE, (enc.dim,))
-    return out
 
 
 def stored_as_written(key: str, ds: h5py.Dataset) -> bool:

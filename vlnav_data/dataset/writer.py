@@ -49,7 +49,7 @@ from vlnav_data.dataset.partial import (
     utc_now,
 )
 from vlnav_data.dataset.resume import reopen_partial
-from vlnav_data.dataset.storage import FrameWriter, create_instruction_table, create_text_table, demo_datasets
+from vlnav_data.dataset.storage import FrameWriter, create_instruction_table, create_text_table
 from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.jsonio import compact
 
@@ -365,7 +365,7 @@ class DatasetWriter:
 
     def demo_datasets(self) -> dict[str, tuple[Any, tuple[int, ...]]]:
         """Every dataset of a demo in this file's layout: path in the demo -> (dtype, shape of one step)."""
-        return demo_datasets(self.layout)
+        return self.layout.datasets()
 
     def _require_open(self) -> h5py.File:
         if self._file is None:

@@ -38,7 +38,7 @@ from vlnav_data.dataset.episode_record import ImportedEpisode
 from vlnav_data.dataset.layout import ImportedFeature, ImportedLayout
 from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.imports.config import LeRobotImportConfig, parse_episodes
-from vlnav_data.imports.run import assign_splits
+from vlnav_data.imports.run import assign_splits, choose_camera
 from vlnav_data.imports.video import TIMESTAMP_TOLERANCE_S, VideoCursor, scan_video
 
 CODEBASE_VERSION = "v3.0"
@@ -140,7 +140,9 @@ class LeRobotSource:
             raise SchemaError(f"'{info_path}' has no positive fps (got {info.get('fps')!r})")
         features: dict[str, dict[str, Any]] = info.get("features") or {}
         cameras = [k for k, ft in features.items() if ft.get("dtype") in CAMERA_DTYPES]
-        self.camera = self._choose_camera(config.camera, cameras)
+        if not cameras:
+            raise SchemaError(f"'{self.root}' has no camera feature (dtype video or image); the toolkit embeds frames")
+        self.camera = choose_camera(f"'{self.root}'", "cameras", config.camera, cameras)
         cam = features[self.camera]
         self.camera_mode = cam["dtype"]
         h, w = int(cam["shape"][0]), int(cam["shape"][1])
@@ -194,19 +196,6 @@ class LeRobotSource:
         self._videos: dict[Path, VideoCursor] = {}
 
     # ------------------------------------------------------------------ checks (before any work)
-    def _choose_camera(self, wanted: str | None, cameras: list[str]) -> str:
-        if not cameras:
-            raise SchemaError(f"'{self.root}' has no camera feature (dtype video or image); the toolkit embeds frames")
-        if wanted is None:
-            if len(cameras) > 1:
-                raise ConfigError(
-                    f"'{self.root}' has {len(cameras)} cameras; choose one with --camera: {', '.join(cameras)}"
-                )
-            return cameras[0]
-        if wanted not in cameras:
-            raise ConfigError(f"camera '{wanted}' is not in '{self.root}'; its cameras are: {', '.join(cameras)}")
-        return wanted
-
     def _numeric_features(self, features: dict[str, dict[str, Any]]) -> tuple[list[ImportedFeature], dict[str, str]]:
         numeric: list[ImportedFeature] = []
         skipped: dict[str, str] = {}

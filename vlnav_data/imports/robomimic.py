@@ -28,7 +28,7 @@ from vlnav_data.dataset.episode_record import ImportedEpisode
 from vlnav_data.dataset.layout import ImportedFeature, ImportedLayout
 from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.imports.config import RobomimicImportConfig
-from vlnav_data.imports.run import assign_splits
+from vlnav_data.imports.run import assign_splits, choose_camera
 
 INSTRUCTION_ATTRS = (
     ("demo", "lang"),
@@ -96,7 +96,11 @@ class RobomimicSource:
             raise SchemaError(f"'{path}' {names[0]} lacks actions or obs/; expected data/demo_N/{{actions, obs/<key>}}")
         obs = first["obs"]
         cameras = [k for k, ds in obs.items() if ds.dtype == np.uint8 and ds.ndim == 4 and ds.shape[-1] == 3]
-        self.camera = self._choose_camera(path, config.camera, cameras)
+        if not cameras:
+            raise SchemaError(
+                f"'{path}' has no image observation (uint8 (T, H, W, 3) under obs/); the toolkit embeds frames"
+            )
+        self.camera = choose_camera(f"'{path}'", "image observations", config.camera, cameras)
         h, w = (int(x) for x in obs[self.camera].shape[1:3])
         numeric, self.skipped = self._numeric(obs, cameras)
         self.skipped.update({k: v for k, v in SKIPPED_DATASETS.items() if k in first})
@@ -139,21 +143,6 @@ class RobomimicSource:
             build_config=config.build_config(),
             rebuild_command=_command(config),
         )
-
-    def _choose_camera(self, path: Path, wanted: str | None, cameras: list[str]) -> str:
-        if not cameras:
-            raise SchemaError(
-                f"'{path}' has no image observation (uint8 (T, H, W, 3) under obs/); the toolkit embeds frames"
-            )
-        if wanted is None:
-            if len(cameras) > 1:
-                raise ConfigError(
-                    f"'{path}' has {len(cameras)} image observations; choose one with --camera: {', '.join(cameras)}"
-                )
-            return cameras[0]
-        if wanted not in cameras:
-            raise ConfigError(f"camera '{wanted}' is not in '{path}'; its image observations are: {', '.join(cameras)}")
-        return wanted
 
     def _numeric(self, obs: h5py.Group, cameras: list[str]) -> tuple[list[ImportedFeature], dict[str, str]]:
         numeric: list[ImportedFeature] = []

@@ -71,6 +71,27 @@ def prepare_output(path: Path, mode: WriteMode) -> None:
     preflight_output(path, mode)
 
 
+def choose_camera(source: str, noun: str, wanted: str | None, cameras: list[str]) -> str:
+    """The camera an import keeps as ``obs/rgb``: ``wanted`` (``--camera``), or the only one there is.
+
+    Args:
+        source: the source as messages name it (``'path'``).
+        noun: what the source calls its cameras (``cameras``, ``image observations``).
+        wanted: the camera asked for, or ``None``.
+        cameras: the source's cameras (at least one).
+
+    Raises:
+        ConfigError: ``wanted`` is not one of them, or none was asked for and there are several (both list them).
+    """
+    if wanted is None:
+        if len(cameras) > 1:
+            raise ConfigError(f"{source} has {len(cameras)} {noun}; choose one with --camera: {', '.join(cameras)}")
+        return cameras[0]
+    if wanted not in cameras:
+        raise ConfigError(f"camera '{wanted}' is not in {source}; its {noun} are: {', '.join(cameras)}")
+    return wanted
+
+
 def assign_splits(
     selection: list[int], named_valid: set[int] | None, valid_fraction: float, split_seed: int
 ) -> list[str]:

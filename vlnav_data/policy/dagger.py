@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.dataset import DatasetReader
-from vlnav_data.dataset.schema import FEATURE_SETS, SOURCE_ATTR
+from vlnav_data.dataset.schema import FEATURE_SETS
 from vlnav_data.devices import check_device_name
-from vlnav_data.errors import CheckpointError, ConfigError, NoArenaError, check_at_least
+from vlnav_data.errors import CheckpointError, ConfigError, check_at_least
 from vlnav_data.figures import save_png, subplots
-from vlnav_data.jsonio import to_jsonable, write_json_atomic
+from vlnav_data.jsonio import dataclass_from, fields_of, to_jsonable, write_json_atomic
 from vlnav_data.policy.actors import load_student, make_expert_policy, make_student_policy, torch_predictor
 from vlnav_data.policy.evaluate import EXPERTS, ClosedLoopSettings, EvalConfig, check_encoder_dtype, evaluate_policy
 from vlnav_data.policy.features import load_split, parse_features
@@ -213,14 +213,11 @@ def run_dagger(config: DaggerConfig) -> DaggerResult:
         NoArenaError: a dataset without an arena (imported): DAgger rolls the student out and asks the expert.
     """
     with DatasetReader(config.dataset) as reader:  # before any work: an imported file has no arena to roll out in
-        if not reader.has_arena:
-            raise NoArenaError(
-                f"'{config.dataset}'",
-                reader.file.attrs.get(SOURCE_ATTR),
-                "DAgger",
-                "it rolls the student out in the arena and has the expert label the states it visits; train BC "
-                "with `vlnav-policy train` and score it with `vlnav-policy eval-offline`",
-            )
+        reader.require_arena(
+            "DAgger",
+            "it rolls the student out in the arena and has the expert label the states it visits; train BC "
+            "with `vlnav-policy train` and score it with `vlnav-policy eval-offline`",
+        )
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     recipe = get_recipe(config.recipe)
@@ -236,18 +233,9 @@ def run_dagger(config: DaggerConfig) -> DaggerResult:
         check_model_matches_dataset(config.init_model_dir, config.dataset, encoder, config.features, dim)
         model_dir = Path(config.init_model_dir)
     else:
-        train_policy(
-            TrainConfig(
-                dataset=config.dataset,
-                out_dir=model_dir,
-                encoder=encoder,
-                features=config.features,
-                recipe=config.recipe,
-                num_steps=num_steps,
-                seed=config.seed,
-                device=config.device,
-            )
-        )
+        # the initial BC: DAgger's own dataset, features, recipe, seed and device (the fields of the same name)
+        overrides = {"out_dir": model_dir, "encoder": encoder, "num_steps": num_steps}
+        train_policy(dataclass_from(TrainConfig, fields_of(config), **overrides))
     agg_x, agg_y = [train["features"]], [train["actions"]]
     rows: list[dict[str, Any]] = []
     encoder_dtype = ""

@@ -285,32 +285,28 @@ def _plot_imported(
 
 
 def _write_umap_report(out: Path, r: UmapResult) -> Path:
-    if r.task_knn_accuracy is not None:  # a file without an arena
-        table = markdown_table(
-            ["points fit (train)", "points placed (valid)", "task 10-NN acc. in 2-D", "majority task", "UMAP s"],
-            [[r.num_fit, r.num_placed, r.task_knn_accuracy, r.task_chance, r.umap_s]],
-        )
-        sections = [
-            f"Dataset `{r.dataset}`, encoder `{r.encoder}` ({r.features} features). UMAP (cosine, seeded) fit on "
-            f"{r.num_fit} of {r.num_train_total} train rows; {r.num_placed} of {r.num_valid_total} valid rows "
-            f"placed with `transform`. Coordinates and labels: `{r.coords.name}`.",
-            table,
+    if r.task_knn_accuracy is not None:  # a file without an arena: the task is what clusters
+        label, accuracy, chance = "task", r.task_knn_accuracy, r.task_chance
+        reading = (
             "Task clusters that separate cleanly while progress and action colours mix inside each cluster say "
-            "the embedding knows what to do but not where in the episode the robot is.",
-            f"![umap]({r.figure.name})",
-        ]
-        return write_report(out, "UMAP of the embeddings", sections)
+            "the embedding knows what to do but not where in the episode the robot is."
+        )
+    else:
+        label, accuracy, chance = "colour", r.colour_knn_accuracy, r.colour_chance
+        reading = (
+            "Colour clusters that separate cleanly while bearing and turn colours mix inside each cluster reproduce "
+            "the published finding (reference spec §5): the joint vector is dominated by the text term."
+        )
     table = markdown_table(
-        ["points fit (train)", "points placed (valid)", "colour 10-NN acc. in 2-D", "majority colour", "UMAP s"],
-        [[r.num_fit, r.num_placed, r.colour_knn_accuracy, r.colour_chance, r.umap_s]],
+        ["points fit (train)", "points placed (valid)", f"{label} 10-NN acc. in 2-D", f"majority {label}", "UMAP s"],
+        [[r.num_fit, r.num_placed, accuracy, chance, r.umap_s]],
     )
     sections = [
         f"Dataset `{r.dataset}`, encoder `{r.encoder}` ({r.features} features). UMAP (cosine, seeded) fit on "
         f"{r.num_fit} of {r.num_train_total} train rows; {r.num_placed} of {r.num_valid_total} valid rows placed "
         f"with `transform`. Coordinates and labels: `{r.coords.name}`.",
         table,
-        "Colour clusters that separate cleanly while bearing and turn colours mix inside each cluster reproduce "
-        "the published finding (reference spec §5): the joint vector is dominated by the text term.",
+        reading,
         f"![umap]({r.figure.name})",
     ]
     return write_report(out, "UMAP of the embeddings", sections)

@@ -181,13 +181,11 @@ KNN_KEPT = ("k", "r2", "mse", "baseline_r2", "baseline_mse", "num_vectors", "num
 def _run_bc(config: StudyConfig, cell: Cell, directory: Path, device: str) -> dict[str, Any]:
     from vlnav_data.policy import EvalConfig, TrainConfig, evaluate_policy, train_policy
 
-    path = config.labels[cell.dataset]
     train = train_policy(
         TrainConfig(
-            dataset=path,
+            dataset=config.labels[cell.dataset],
             out_dir=directory / "model",
-            encoder=cell.encoder,
-            features=cell.features,
+            **cell.embedding(),
             recipe=str(cell.recipe),
             num_steps=config.num_steps,
             eval_every_steps=config.eval_every_steps,
@@ -226,29 +224,14 @@ def _run_bc(config: StudyConfig, cell: Cell, directory: Path, device: str) -> di
 def _run_probe(config: StudyConfig, cell: Cell, directory: Path, device: str) -> dict[str, Any]:
     from vlnav_data.probes import KnnProbeConfig, LinearProbeConfig, run_knn_probe, run_linear_probe
 
-    path = config.labels[cell.dataset]
+    common = {"path": config.labels[cell.dataset], "seed": config.seed, **cell.embedding()}
     linear = run_linear_probe(
         LinearProbeConfig(
-            path=path,
-            out_dir=directory / "linear",
-            encoder=cell.encoder,
-            features=cell.features,
-            seed=config.seed,
-            max_train_rows=config.probe_max_train_rows,
-            mlp=config.probe_mlp,
+            out_dir=directory / "linear", max_train_rows=config.probe_max_train_rows, mlp=config.probe_mlp, **common
         )
     )
-    knn = run_knn_probe(
-        KnnProbeConfig(
-            path=path,
-            out_dir=directory / "knn",
-            encoder=cell.encoder,
-            features=cell.features,
-            k=config.knn_k,
-            seed=config.seed,
-            device="cpu" if device == "cpu" else "auto",
-        )
-    )
+    device_ = "cpu" if device == "cpu" else "auto"
+    knn = run_knn_probe(KnnProbeConfig(out_dir=directory / "knn", k=config.knn_k, device=device_, **common))
     scores = {
         "linear": {s.target: {name: getattr(s, name) for name in SCORE_KEPT} for s in linear.scores},
         "linear_skipped": dict(linear.skipped),

@@ -284,6 +284,10 @@ class Cell:
         """``(dataset, encoder, features, recipe)``: the cells of one arm differ only in the training seed."""
         return (self.dataset, self.encoder, self.features, str(self.recipe))
 
+    def embedding(self) -> dict[str, str]:
+        """``encoder`` and ``features``: what every config a cell runs (training, evaluation, probes) reads."""
+        return {"encoder": self.encoder, "features": self.features}
+
     @property
     def cell_id(self) -> str:
         """Directory name under ``OUT/cells``: readable, filesystem-safe, unique within the study."""

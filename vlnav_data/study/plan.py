@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from vlnav_data.dataset import DatasetReader, schema
-from vlnav_data.errors import ConfigError, NoArenaError, SchemaError
+from vlnav_data.errors import ConfigError, SchemaError
 from vlnav_data.policy.features import student_input_keys
 from vlnav_data.study.config import Cell, StudyConfig, study_cells
 
@@ -84,14 +84,11 @@ def _check_dataset(config: StudyConfig, label: str, path: Path) -> DatasetInfo:
     if not path.is_file():
         raise ConfigError(f"dataset file '{path}' does not exist; pass a file built by `vlnav-data build`")
     with DatasetReader(path) as reader:
-        if not reader.has_arena:
-            raise NoArenaError(
-                f"'{path}'",
-                reader.file.attrs.get(schema.SOURCE_ATTR),
-                "vlnav-study",
-                "every study trains BC arms and evaluates them in closed loop in the arena; on an imported file use "
-                "`vlnav-probe linear`/`knn`, `vlnav-policy train` and `vlnav-policy eval-offline`",
-            )
+        reader.require_arena(
+            "vlnav-study",
+            "every study trains BC arms and evaluates them in closed loop in the arena; on an imported file use "
+            "`vlnav-probe linear`/`knn`, `vlnav-policy train` and `vlnav-policy eval-offline`",
+        )
         encoders = config.encoders or reader.encoders  # a study compares every encoder of the file by default
         if not encoders:
             reader.choose_encoder(None)  # raises: the file holds no embeddings

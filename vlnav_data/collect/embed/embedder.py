@@ -154,6 +154,33 @@ def batches_across_episodes(setting: bool | None, device: str) -> bool:
     return bool(setting) if setting is not None else str(device).startswith("cuda")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Batching:
+    """Where the encoders run and how their batches fill: the rule of :func:`batches_across_episodes` with the
+    size of :func:`batch_frames_for`, chosen once for a build, an ``embed`` run or one of its Ray tasks.
+
+    Attributes:
+        device: the resolved device.
+        across_episodes: whether a batch holds frames of several episodes.
+        batch_frames: frames per cross-episode batch (None: one batch per episode).
+    """
+
+    device: str
+    across_episodes: bool
+    batch_frames: int | None
+
+    @classmethod
+    def choose(cls, encoders: Sequence[Any], device: str, setting: bool | None, batch_size: int | None) -> Batching:
+        """The batching of ``encoders`` on ``device`` for ``--cross-episode-batching`` ``setting`` (None: by
+        device) and ``--encoder-batch-size`` ``batch_size`` (None: the largest encoder's)."""
+        across = batches_across_episodes(setting, device)
+        return cls(
+            device=device,
+            across_episodes=across,
+            batch_frames=batch_frames_for(encoders, batch_size) if across else None,
+        )
+
+
 def encoder_entry(spec: Any) -> EncoderEntry:
     """What the file records about an encoder (:class:`~vlnav_data.encoders.EncoderSpec` ->
     :class:`~vlnav_data.dataset.EncoderEntry`): identity, precision, device type and provenance."""

@@ -24,11 +24,10 @@ from vlnav_data.collect import queues
 from vlnav_data.collect.embed.checks import EmbedInput
 from vlnav_data.collect.embed.config import EmbedConfig, EmbedProgress, EmbedTaskOutcome, EmbedTaskState, ProgressFn
 from vlnav_data.collect.embed.embedder import (
+    Batching,
     EpisodeEmbedder,
     EpisodeEmbeddings,
     EpisodeFrames,
-    batch_frames_for,
-    batches_across_episodes,
     encode_texts_one_by_one,
     encoder_entry,
 )
@@ -47,7 +46,7 @@ class EmbedStage:
         resumed: episodes the sidecar held when the stage started.
         frames: frames embedded by this run.
         encode_s: time inside the encoders; embed_s: wall time of the stage.
-        device / across / batch_frames: where and how the encoders ran.
+        batching: where and how the encoders ran.
         tasks: executor tasks (``ray``).
         compile_s / compiled: ``--compile`` in this process: seconds spent compiling before the stage's clock,
             and the encoders compiled (Ray tasks compile at their first batch, inside their own time).
@@ -58,9 +57,7 @@ class EmbedStage:
     frames: int
     encode_s: float
     embed_s: float
-    device: str
-    across: bool
-    batch_frames: int | None
+    batching: Batching
     tasks: tuple[EmbedTaskOutcome, ...] = ()
     compile_s: float = 0.0
     compiled: tuple[str, ...] = ()
@@ -123,39 +120,25 @@ def embed_here(
             "does not have; choose an encoder that reads frames and text"
         )
     sidecar = open_sidecar([encoder_entry(enc.spec) for enc in encoders])
-    across = batches_across_episodes(config.cross_episode_batching, device)
-    batch_frames = batch_frames_for(encoders, config.encoder_batch_size) if across else None
-    resumed = sidecar.committed
+    batching = Batching.choose(encoders, device, config.cross_episode_batching, config.encoder_batch_size)
     compile_s, compiled = 0.0, ()
     try:
-        if config.compile and resumed < len(info.demo_names):  # before the stage's clock (the committer's)
+        if config.compile and sidecar.committed < len(info.demo_names):  # before the stage's clock (the committer's)
             from vlnav_data.encoders import warm_up_compiled
 
             compile_s, compiled = warm_up_compiled(encoders, *info.frame_hw)
         read_ahead = config.read_ahead if config.read_ahead is not None else (4 if device.startswith("cuda") else 0)
-        embedder = EpisodeEmbedder(encoders, batch_frames=batch_frames)
+        embedder = EpisodeEmbedder(encoders, batch_frames=batching.batch_frames)
         committer = Committer(info, sidecar, progress)
         indices = range(committer.start, len(info.demo_names))
         encode_s = stream_episodes(src, info, indices, embedder, read_ahead, committer.commit_all)
         if committer.unused_rows:  # rows no demo refers to: embedded once, at the end
             texts = [info.instructions[row] for row in committer.unused_rows]
             committer.write_text_rows({enc.spec.name: encode_texts_one_by_one(enc, texts) for enc in encoders})
-        embed_s, added = committer.finish()
+        return committer.finish(encode_s=encode_s, batching=batching, compile_s=compile_s, compiled=tuple(compiled))
     except BaseException:
         sidecar.close()  # committed episodes stay for --resume
         raise
-    return EmbedStage(
-        entries=added,
-        resumed=resumed,
-        frames=committer.frames,
-        encode_s=encode_s,
-        embed_s=embed_s,
-        device=device,
-        across=across,
-        batch_frames=batch_frames,
-        compile_s=compile_s,
-        compiled=tuple(compiled),
-    )
 
 
 class Committer:
@@ -202,18 +185,23 @@ class Committer:
             {name: dict(zip(self.unused_rows, rows, strict=True)) for name, rows in vectors.items()}
         )
 
-    def finish(self) -> tuple[float, tuple[EncoderEntry, ...]]:
+    def finish(self, **measured: Any) -> EmbedStage:
         """Check that every episode is committed and mark the sidecar complete (it is closed and fsynced).
 
+        Args:
+            measured: the :class:`EmbedStage` fields the committer does not know (``encode_s``, ``batching``;
+                ``tasks``, ``compile_s``, ``compiled``).
+
         Returns:
-            The stage's wall time and the encoder entries as the sidecar holds them.
+            The stage: the encoder entries as the sidecar holds them, the episodes it held at the start, the
+            frames and wall time of this run, and ``measured``.
         """
         n = len(self.info.demo_names)
         if self.sidecar.committed != n:
             raise RuntimeError(f"embedded {self.sidecar.committed} of {n} episodes")
         elapsed, entries = self.elapsed_s, tuple(self.sidecar.entries)
         self.sidecar.finish()
-        return elapsed, entries
+        return EmbedStage(entries=entries, resumed=self.start, frames=self.frames, embed_s=elapsed, **measured)
 
     def report(self) -> None:
         """Send one ``embed`` :class:`EmbedProgress` to ``progress`` (nothing when it is None)."""

@@ -51,10 +51,9 @@ import numpy as np
 from vlnav_data.collect.embed.checks import EmbedInput, demo_listing
 from vlnav_data.collect.embed.config import EmbedConfig, EmbedTaskOutcome, EmbedTaskState, ProgressFn
 from vlnav_data.collect.embed.embedder import (
+    Batching,
     EpisodeEmbedder,
     EpisodeEmbeddings,
-    batch_frames_for,
-    batches_across_episodes,
     encode_texts_one_by_one,
     encoder_entry,
 )
@@ -92,16 +91,13 @@ class EncoderReport:
 
     Attributes:
         entries: one entry per encoder, in config order.
-        device: the device they ran on (``cuda`` when the task was given a GPU).
-        cross_episode_batching / batch_frames: the batching rule on that device.
+        batching: the device they ran on (``cuda`` when the task was given a GPU) and the batching there.
         texts: encoder name -> ``(len(texts), E)`` embeddings of :attr:`EncoderTask.texts`.
         node: where the task ran.
     """
 
     entries: tuple[EncoderEntry, ...]
-    device: str
-    cross_episode_batching: bool
-    batch_frames: int | None
+    batching: Batching
     texts: dict[str, np.ndarray] = field(default_factory=dict)
     node: str = ""
 
@@ -182,7 +178,6 @@ def embed_on_executor(
         )
         (report,) = executor.run(_build_encoders, [first])
         sidecar = open_sidecar(list(report.entries))
-        resumed = sidecar.committed
         try:
             committer = Committer(info, sidecar, progress)
             if committer.unused_rows:
@@ -204,33 +199,23 @@ def embed_on_executor(
                 return result.frames, result.encode_s, result.node
 
             done = executor.run(_embed_range, tasks, on_event=tracker.on_event, on_result=on_result)
-            embed_s, added = committer.finish()
+            outcomes = tuple(
+                EmbedTaskOutcome(
+                    task_index=i,
+                    first_episode=task.first_episode,
+                    num_episodes=len(task.demo_names),
+                    attempts=tracker.states[i].attempt,
+                    node=node,
+                    frames=frames,
+                    encode_s=encode_s,
+                )
+                for i, (task, (frames, encode_s, node)) in enumerate(zip(tasks, done, strict=True))
+            )
+            total_encode_s = float(sum(o.encode_s for o in outcomes))
+            return committer.finish(encode_s=total_encode_s, batching=report.batching, tasks=outcomes)
         except BaseException:
             sidecar.close()  # committed episodes stay for --resume
             raise
-    outcomes = tuple(
-        EmbedTaskOutcome(
-            task_index=i,
-            first_episode=task.first_episode,
-            num_episodes=len(task.demo_names),
-            attempts=tracker.states[i].attempt,
-            node=node,
-            frames=frames,
-            encode_s=encode_s,
-        )
-        for i, (task, (frames, encode_s, node)) in enumerate(zip(tasks, done, strict=True))
-    )
-    return EmbedStage(
-        entries=added,
-        resumed=resumed,
-        frames=committer.frames,
-        encode_s=float(sum(o.encode_s for o in outcomes)),
-        embed_s=embed_s,
-        device=report.device,
-        across=report.cross_episode_batching,
-        batch_frames=report.batch_frames,
-        tasks=outcomes,
-    )
 
 
 def _ranges(config: EmbedConfig, info: EmbedInput, file: str, start: int) -> list[RangeTask]:
@@ -282,27 +267,23 @@ def _open_input(file: str, fingerprint: dict[str, Any], node: str) -> Any:
     return f
 
 
-def _encoders_here(config: EmbedConfig, cwd: str) -> tuple[list[Any], str, bool, int | None]:
+def _encoders_here(config: EmbedConfig, cwd: str) -> tuple[list[Any], Batching]:
     """Build the encoders in this task (in the driver's working directory where this node has it, so a
-    relative ``hf:`` directory means the same): (encoders, device, across episodes, batch frames)."""
+    relative ``hf:`` directory means the same), and their batching on this node's device."""
     device = resolve_device(config.device, "--device")
     with working_directory(cwd):
         encoders = make_encoders(config, device, None)
-    across = batches_across_episodes(config.cross_episode_batching, device)
-    batch_frames = batch_frames_for(encoders, config.encoder_batch_size) if across else None
-    return encoders, device, across, batch_frames
+    return encoders, Batching.choose(encoders, device, config.cross_episode_batching, config.encoder_batch_size)
 
 
 def _build_encoders(task: EncoderTask, ctx: TaskContext) -> EncoderReport:
     """The first task: build the encoders where the ranges will run, report them, embed unused texts."""
     _open_input(task.file, task.fingerprint, ctx.node).close()
     ctx.limit_threads()
-    encoders, device, across, batch_frames = _encoders_here(task.config, task.cwd)
+    encoders, batching = _encoders_here(task.config, task.cwd)
     return EncoderReport(
         entries=tuple(encoder_entry(e.spec) for e in encoders),
-        device=device,
-        cross_episode_batching=across,
-        batch_frames=batch_frames,
+        batching=batching,
         texts={e.spec.name: encode_texts_one_by_one(e, list(task.texts)) for e in encoders} if task.texts else {},
         node=ctx.node,
     )
@@ -316,9 +297,11 @@ def _embed_range(task: RangeTask, ctx: TaskContext) -> RangeEmbeddings:
         **listing, entries=(), rebuild_command="", fingerprint=task.fingerprint, size_bytes=0
     )  # the range alone: episode k of the range is episode first_episode + k of the file
     ctx.limit_threads()
-    encoders, device, _, batch_frames = _encoders_here(task.config, task.cwd)
+    encoders, batching = _encoders_here(task.config, task.cwd)
     config = task.config
-    read_ahead = config.read_ahead if config.read_ahead is not None else (4 if device.startswith("cuda") else 0)
+    read_ahead = (
+        config.read_ahead if config.read_ahead is not None else (4 if batching.device.startswith("cuda") else 0)
+    )
     episodes: list[EpisodeEmbeddings | None] = [None] * len(task.demo_names)
     frames = 0
 
@@ -330,7 +313,7 @@ def _embed_range(task: RangeTask, ctx: TaskContext) -> RangeEmbeddings:
         if finished:
             ctx.report(episodes_done=sum(e is not None for e in episodes), frames_done=frames)
 
-    embedder = EpisodeEmbedder(encoders, batch_frames=batch_frames)
+    embedder = EpisodeEmbedder(encoders, batch_frames=batching.batch_frames)
     encode_s = stream_episodes(Path(task.file), info, range(len(task.demo_names)), embedder, read_ahead, on_finished)
     if any(e is None for e in episodes):
         raise RuntimeError(f"task for episodes {task.first_episode}.. embedded {frames} frames but not every episode")

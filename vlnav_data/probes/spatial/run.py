@@ -26,18 +26,13 @@ def refuse_without_arena(path: Path) -> None:
         NoArenaError: the file was imported (no privileged positions to pair frames by, no arena to render).
     """
     from vlnav_data.dataset import DatasetReader
-    from vlnav_data.dataset.schema import SOURCE_ATTR
-    from vlnav_data.errors import NoArenaError
 
     with DatasetReader(path) as reader:
-        if not reader.has_arena:
-            raise NoArenaError(
-                f"'{path}'",
-                reader.file.attrs.get(SOURCE_ATTR),
-                "the spatial probe",
-                "it pairs frames by the robot's position in the arena and renders controlled views of it; probe an "
-                "imported file with `vlnav-probe linear`, `knn` or `umap`",
-            )
+        reader.require_arena(
+            "the spatial probe",
+            "it pairs frames by the robot's position in the arena and renders controlled views of it; probe an "
+            "imported file with `vlnav-probe linear`, `knn` or `umap`",
+        )
 
 
 def run_spatial_probe(config: SpatialProbeConfig) -> SpatialProbeResult:
