@@ -167,6 +167,22 @@ class MujocoScene:
         self.light_position[i] = light
         mj.mj_forward(self.model, d)
 
+    def place_many(
+        self, ids: np.ndarray, poses: np.ndarray, sphere_xy: np.ndarray, sphere_rgb: np.ndarray, light: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`place` the robots ``ids`` (rows of the other arrays); float64 ``(M, 3)`` poses MuJoCo holds."""
+        for row, i in enumerate(np.asarray(ids, dtype=np.int64).tolist()):
+            self.place(i, poses[row], sphere_xy[row], sphere_rgb[row], light[row])
+        return np.stack([self.pose(i) for i in np.asarray(ids, dtype=np.int64).tolist()])
+
+    def advance(self, ids: np.ndarray, wheel_speeds_radps: np.ndarray) -> np.ndarray:
+        """:meth:`step` the robots ``ids`` with wheel speeds ``(M, 2)``; float64 ``(M, 3)`` poses after it."""
+        out = np.empty((len(ids), 3))
+        for row, i in enumerate(np.asarray(ids, dtype=np.int64).tolist()):
+            self.step(i, wheel_speeds_radps[row])
+            out[row] = self.pose(i)
+        return out
+
     def step(self, i: int, wheel_speeds_radps: np.ndarray) -> None:
         """Hold the wheel-speed commands ``(2,)`` (left, right) for one control step of robot ``i``."""
         d = self.datas[i]
