@@ -18,8 +18,9 @@ Newton's tiled camera sensor.
   config is not modelled (``light_jitter_m`` must be 0). The floor, which the MJCF marks collision-only,
   is made visible in ``floor_rgb`` (fixed: ``floor_rgb_jitter`` must be 0); its grid is thin white
   visual boxes ``floor_grid_line_width_m`` wide every ``floor_grid_spacing_m`` out to the far clipping
-  distance around the arena (the MJCF's texture is not imported). The robot's own shapes are hidden:
-  they lie within the near clipping distance that the other renderers cut (the sensor has no near plane).
+  distance around the arena (the MJCF's texture is not imported). The sensor has no near clipping plane:
+  the camera's rays start on the near plane instead (``camera_near_m``), which cuts what OpenGL's clipping
+  cuts (the floor right below the lens, the robot itself).
 * Per-environment sphere layouts and colours (``text2nav-random``) are the sphere bodies' poses and shape
   colours of each world, written before each frame.
 
@@ -48,7 +49,10 @@ _GRID_HALF_HEIGHT_M = 0.0005
 
 
 def import_newton() -> tuple[Any, Any]:
-    """Import ``newton`` and ``warp`` (warp quiet: no banner per process).
+    """Import ``newton`` and ``warp``, warp's log at warnings unless the caller changed its level.
+
+    At its default level (info) warp prints its banner and a line per kernel module loaded to stdout, where
+    the CLI's ``--json`` output goes.
 
     Raises:
         ConfigError: ``newton`` (or its ``mujoco-warp`` solver) is not installed (the message says how).
@@ -56,7 +60,8 @@ def import_newton() -> tuple[Any, Any]:
     try:
         import warp
 
-        warp.config.quiet = True
+        if warp.config.log_level == warp.LOG_INFO:
+            warp.config.log_level = warp.LOG_WARNING
         import mujoco_warp  # noqa: F401  the solver's engine, checked here so the message names the extra
         import newton
     except ImportError as exc:
@@ -134,13 +139,8 @@ class NewtonScene:
         arena.add_mjcf(mjcf.arena_mjcf(config))
         labels = [str(label).rsplit("/", 1)[-1] for label in arena.shape_label]
         bodies = [str(label).rsplit("/", 1)[-1] for label in arena.body_label]
-        robot_bodies = {bodies.index(name) for name in (mjcf.ROBOT_BODY, "left_wheel", "right_wheel")}
-        visible = int(newton.ShapeFlags.VISIBLE)
-        for s, body in enumerate(arena.shape_body):
-            if body in robot_bodies:
-                arena.shape_flags[s] &= ~visible
         floor = labels.index("floor")
-        arena.shape_flags[floor] |= visible
+        arena.shape_flags[floor] |= int(newton.ShapeFlags.VISIBLE)
         arena.shape_color[floor] = tuple(config.floor_rgb)
         grid = newton.ModelBuilder.ShapeConfig(has_shape_collision=False, has_particle_collision=False)
         for x, y, hx, hy in _grid_lines(config):
@@ -247,7 +247,14 @@ class NewtonScene:
             sensor = SensorTiledCamera(self.model, default_render_config=render_config)
             sensor.utils.create_default_light(enable_shadows=True, direction=wp.vec3f(0.0, 0.0, -1.0))
             h, w = cfg.image_height_px, cfg.image_width_px
-            self._rays = sensor.utils.compute_camera_rays_pinhole(w, h, camera_fovs=cfg.camera_vfov_rad)
+            rays = sensor.utils.compute_camera_rays_pinhole(w, h, camera_fovs=cfg.camera_vfov_rad)
+            # Each ray starts on the near plane (depth camera_near_m along the optical axis, -z): what the
+            # other renderers' near clipping cuts (the floor right below the lens, the robot itself) is not hit.
+            origin_direction = rays.numpy()  # (1, H, W, 2, 3)
+            direction = origin_direction[..., 1, :]
+            origin_direction[..., 0, :] = direction * (cfg.camera_near_m / -direction[..., 2:3])
+            rays.assign(origin_direction)
+            self._rays = rays
             self._color = sensor.utils.create_color_image_output(w, h, 1)
             self._sensor = sensor
         return self._sensor
