@@ -169,3 +169,13 @@ def test_vlnav_data_build_records_a_valid_file_in_the_simulator(preset, tmp_path
         assert r.sim_config["backend"] == get_preset(preset).backend and len(r.demo_names) == 2
         frames = r.episode(r.demo_names[0])["obs/rgb"]
         assert frames.shape[1:] == (32, 32, 3) and frames.std() > 10  # a picture, not a blank frame
+
+
+def test_newton_refuses_the_light_and_floor_it_does_not_model_before_importing_newton():
+    from vlnav_data.errors import ConfigError
+
+    for field, value in (("light_jitter_m", 0.5), ("floor_rgb_jitter", 0.05)):
+        with pytest.raises(ConfigError, match=rf"^the Newton backend fixes the floor colour and its light.* {field}"):
+            make_arena("text2nav-newton", num_envs=1, render=False, **{field: value})
+    with pytest.raises(ConfigError, match=r"^the Newton arena's light_position_m is \(1\.35, 0\.0, 2\.0\) \(fixed"):
+        render_views(get_preset("text2nav-newton"), [[0.0, 0.0, 0.0]], light_position_m=[0.0, 0.0, 1.0])

@@ -21,6 +21,7 @@ not apply. With ``obs_backend="torch"`` the host frames are wrapped as CPU tenso
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,7 @@ class SceneArenaVecEnv(ArenaVecEnv):
 
 
 def render_scene_views(
-    scene: Any,
+    scene: Callable[[], Any],
     config: ArenaConfig,
     poses: object,
     *,
@@ -95,7 +96,8 @@ def render_scene_views(
     ``sphere_color_indices``, ``floor_rgb``, ``light_position_m``), as for the built-in renderer.
 
     Args:
-        scene: The backend scene (module docstring), built for ``config`` with one environment.
+        scene: Returns the backend scene (module docstring) built for ``config`` with one environment;
+            called once the arguments are checked.
         config: Arena config.
         poses: ``(N, 3)`` array-like ``[x_m, y_m, yaw_rad]``.
         engine: The backend's name in messages.
@@ -133,7 +135,7 @@ def render_scene_views(
     rgb = arrays.sphere_rgb.numpy().astype(np.float64)
     light = arrays.light_position.numpy().astype(np.float64)
     out = np.empty((len(p), config.image_height_px, config.image_width_px, 3), dtype=np.uint8)
-    one = np.array([0])
+    one, scene = np.array([0]), scene()
     for i in range(len(p)):
         scene.place_many(one, p[i : i + 1], xy[i : i + 1], rgb[i : i + 1], light[i : i + 1])
         out[i] = scene.render(one)[0]

@@ -25,4 +25,4 @@ def render_views_mujoco(config: ArenaConfig, poses: object, **scene_arrays: obje
         ConfigError: poses not ``(N, 3)`` / not finite; malformed scene arrays; a floor colour other than
             the config's (the MuJoCo floor texture is fixed).
     """
-    return render_scene_views(_scene(config), config, poses, engine="MuJoCo", **scene_arrays)
+    return render_scene_views(lambda: _scene(config), config, poses, engine="MuJoCo", **scene_arrays)

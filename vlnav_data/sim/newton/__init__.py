@@ -35,7 +35,7 @@ def render_views_newton(config: ArenaConfig, poses: object, **scene_arrays: obje
         ConfigError: poses not ``(N, 3)`` / not finite; malformed scene arrays; a floor colour or light
             position other than the config's (both fixed in the Newton scene); ``newton`` missing.
     """
-    return render_scene_views(_scene(config), config, poses, engine="Newton", fixed_light=True, **scene_arrays)
+    return render_scene_views(lambda: _scene(config), config, poses, engine="Newton", fixed_light=True, **scene_arrays)
 
 
 def _make_env(*args: Any, compile_renderer: bool = False, **kwargs: Any) -> NewtonArenaVecEnv:
