@@ -13,11 +13,13 @@ MuJoCo is imported here only, through :func:`import_mujoco`, which picks a headl
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import math
 import os
 import sys
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -94,6 +96,24 @@ def _headless_after_early_import(platform: str) -> None:
         raise ConfigError(f"{how} ({type(exc).__name__}: {exc})") from exc
     for holder in holders:
         holder.GLContext = context
+
+
+#: Scenes that opened a renderer, closed at exit by :func:`_close_renderers_at_exit`.
+_RENDERING_SCENES: weakref.WeakSet[MujocoScene] = weakref.WeakSet()
+_EXIT_HANDLER: list[Any] = []
+
+
+def _close_renderers_at_exit() -> None:
+    """Close every live scene's renderers (their OpenGL contexts) before MuJoCo's own exit handlers run.
+
+    MuJoCo 3.12 registers ``eglTerminate`` with ``atexit`` when its first EGL context opens; a renderer
+    still alive after that (or garbage-collected while the interpreter tears its modules down) prints a
+    traceback from ``Renderer.__del__`` at exit (MuJoCo 4.0 does not). Registered after the first
+    renderer opened, this handler runs before MuJoCo's (``atexit`` runs handlers last-in first-out).
+    """
+    for scene in list(_RENDERING_SCENES):
+        while scene._renderers:
+            scene._renderers.popitem()[1].close()
 
 
 def yaw_quaternion(yaw: float) -> np.ndarray:
@@ -214,6 +234,10 @@ class MujocoScene:
                     f"MuJoCo cannot open an offscreen OpenGL context with MUJOCO_GL={os.environ.get('MUJOCO_GL')} "
                     f"({type(exc).__name__}: {exc}); {INSTALL_HINT}"
                 ) from exc
+            if not _EXIT_HANDLER:  # once per process, after MuJoCo opened its first context
+                atexit.register(_close_renderers_at_exit)
+                _EXIT_HANDLER.append(_close_renderers_at_exit)
+            _RENDERING_SCENES.add(self)
         return self._renderers[key]
 
     def render(self, ids: np.ndarray) -> np.ndarray:
