@@ -23,6 +23,6 @@ assert torch.__version__ == "2.13.0+cpu", torch.__version__
 print(f"newton {newton.__version__}, mujoco {mujoco.__version__}, torch {torch.__version__}")
 PY
 
-python -m pytest -q -p no:cacheprovider \
+python -m pytest -q -p no:cacheprovider --durations=8 \
     tests/sim/test_sim_physics.py tests/sim/test_sim_config.py tests/sim/test_sim_mujoco_early_import.py \
     tests/sim/test_sim_obs_backend.py tests/policy/test_policy_cross_sim.py tests/test_import_graph.py
