@@ -131,7 +131,7 @@ def test_the_same_episode_seed_gives_the_same_start_target_and_instruction_in_bo
         obs, info = env.reset(options={"reset_mask": np.ones(4, dtype=bool), "episode_seeds": seeds})
         results[name] = (env.poses, info["target_index"], list(info["instruction"]))
     (pb, tb, ib), (pm, tm, im) = results["text2nav"], results[preset]
-    np.testing.assert_allclose(pm, pb, atol=1e-9)
+    np.testing.assert_allclose(pm, pb, rtol=0, atol=2e-7)  # Newton holds poses in float32 (|yaw| <= pi: 1.2e-7)
     assert tm.tolist() == tb.tolist() == [sample_episode_start(CFG, s).target_index for s in seeds]
     assert im == ib
 
