@@ -16,16 +16,20 @@ Prints, for each device (CPU, and CUDA when present):
     renders), ``mujoco-noshadow`` the same without shadows, ``mujoco-pool`` the same frames rendered by
     ``--pool`` worker processes (spawned, one renderer each; frames sent back to this process included),
     and ``mujoco env`` env-steps/s of ``step()`` with physics and frames;
+  * Newton (``text2nav-newton``, when ``newton`` is installed, for N in ``--newton-sizes``): ``newton`` frames/s
+    of the tiled camera sensor (all N worlds ray-traced in one call, warp on the CPU) and ``newton env``
+    env-steps/s of ``step()`` with MuJoCo-Warp physics and frames (kernel compilation excluded: one warm-up);
 plus the machine (CPU model, cores, torch version, threads, load average).
 
-Usage: ``python bench/sim_throughput.py [--sizes 1 64 1024] [--mujoco-sizes 1 16 64] [--pool 2] [--no-compile]
-[--seconds 2] [--threads K] [--json]``
+Usage: ``python bench/sim_throughput.py [--sizes 1 64 1024] [--mujoco-sizes 1 16 64] [--newton-sizes 1 16]
+[--pool 2] [--no-compile] [--seconds 2] [--threads K] [--json]``
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import importlib.util
 import json
 import math
 import multiprocessing
@@ -41,7 +45,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering (read whe
 from machine_info import cpu_name
 
 from vlnav_data.sim import get_preset, make_arena
-from vlnav_data.sim.config import ArenaConfig
+from vlnav_data.sim.config import COLOR_PALETTE, ArenaConfig
 from vlnav_data.sim.render import render_batch
 from vlnav_data.sim.render.scene import Scene, default_scene
 
@@ -188,6 +192,25 @@ def mujoco_rows(n: int, seconds: float, pool: int) -> dict:
     return row
 
 
+def newton_rows(n: int, seconds: float) -> dict:
+    """Newton frames/s (the tiled camera over all N worlds) and env steps/s with physics and frames, at N = n."""
+    from vlnav_data.sim.newton import NewtonScene
+
+    cfg = get_preset("text2nav-newton")
+    scene = NewtonScene(cfg, n)
+    xy = np.tile(np.asarray(cfg.sphere_positions_xy_m, dtype=np.float64), (n, 1, 1))
+    rgb = np.tile([COLOR_PALETTE[c] for c in cfg.sphere_colors], (n, 1, 1))
+    light = np.tile(np.asarray(cfg.light_position_m, dtype=np.float64), (n, 1))
+    ids = np.arange(n)
+    scene.place_many(ids, _poses(n, "cpu").numpy(), xy, rgb, light)
+    row = {"newton_fps": _rate(lambda: scene.render(ids), n, seconds, "cpu")}
+    env = make_arena("text2nav-newton", num_envs=n, render=True)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (n, 2))
+    row["newton_env_steps_per_s"] = _rate(lambda: env.step(actions), n, seconds, "cpu")
+    return row
+
+
 def _pool_init_and_render(job: tuple[int, np.ndarray]) -> np.ndarray:
     num_envs, poses = job
     if _WORKER.get("n") != num_envs:
@@ -219,6 +242,7 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when present")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--mujoco-sizes", type=int, nargs="*", default=[1, 16, 64], help="N for the MuJoCo rows")
+    parser.add_argument("--newton-sizes", type=int, nargs="*", default=[1, 16], help="N for the Newton rows")
     parser.add_argument("--pool", type=int, default=2, help="worker processes of the MuJoCo pool variant")
     parser.add_argument("--no-env-step", action="store_true", help="skip the env-step rows (render + step)")
     parser.add_argument("--json", action="store_true")
@@ -229,6 +253,7 @@ def main() -> None:
         has_mujoco = True
     except ImportError:
         has_mujoco = False
+    has_newton = importlib.util.find_spec("newton") is not None
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = get_preset("text2nav")
@@ -268,6 +293,8 @@ def main() -> None:
                     )
             if has_mujoco and device == "cpu" and n in args.mujoco_sizes:
                 row.update(mujoco_rows(n, args.seconds, args.pool))
+            if has_newton and device == "cpu" and n in args.newton_sizes:
+                row.update(newton_rows(n, args.seconds))
             rows.append(row)
             print(
                 f"{device:5s} N={n:5d}  ours-eager {row['ours_eager_fps']:10.0f} fps"
@@ -288,6 +315,12 @@ def main() -> None:
                     f"{row['mujoco_noshadow_fps']:8.1f} fps  mujoco-pool({row['mujoco_pool_workers']}) "
                     f"{row['mujoco_pool_fps']:8.1f} fps  mujoco env {row['mujoco_env_steps_per_s']:8.1f} env-steps/s "
                     "(physics + frames)",
+                    flush=True,
+                )
+            if "newton_fps" in row:
+                print(
+                    f"{'':5s} N={n:5d}  newton {row['newton_fps']:8.1f} fps (tiled camera)  newton env "
+                    f"{row['newton_env_steps_per_s']:8.1f} env-steps/s (MuJoCo-Warp physics + frames)",
                     flush=True,
                 )
     if args.json:

@@ -23,6 +23,17 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+# Warp (the Newton backend) compiles its kernels into WARP_CACHE_PATH, read when warp initialises: unless the
+# caller chose one (.ci/newton.sh does), each test run gets its own, removed at exit, so runs share nothing.
+_WARP_CACHE = None if "WARP_CACHE_PATH" in os.environ else tempfile.mkdtemp(prefix="vlnav-warp-cache-")
+if _WARP_CACHE is not None:
+    os.environ["WARP_CACHE_PATH"] = _WARP_CACHE
+
+
+def pytest_unconfigure(config):
+    if _WARP_CACHE is not None:
+        shutil.rmtree(_WARP_CACHE, ignore_errors=True)
+
 
 def processes_with_env(name: str, value: str) -> list[tuple[int, str]]:
     """``(pid, command line)`` of this user's processes whose environment has ``name=value``."""

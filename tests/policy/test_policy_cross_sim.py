@@ -1,4 +1,4 @@
-"""Cross-simulator evaluation: eval --preset text2nav-mujoco, env factories, diagnose --compare."""
+"""Cross-simulator evaluation: eval --preset text2nav-mujoco / text2nav-newton, env factories, diagnose --compare."""
 
 from __future__ import annotations
 
@@ -26,28 +26,33 @@ def _eval(model_dir, out, *extra):
     return json.loads((out / "result.json").read_text())
 
 
-def test_eval_in_mujoco_from_the_same_starts_and_diagnose_reports_what_changed(oracle_model_dir, tmp_path):
+@pytest.mark.parametrize(  # Newton steps ~10x slower than MuJoCo on the CPU: fewer episodes there
+    ("backend", "num_episodes"), [("mujoco", 6), pytest.param("newton", 2, marks=pytest.mark.newton)]
+)
+def test_eval_in_a_physics_simulator_from_the_same_starts_and_diagnose_reports_what_changed(
+    oracle_model_dir, tmp_path, backend, num_episodes
+):
     os.environ.setdefault("MUJOCO_GL", "egl")
-    pytest.importorskip("mujoco")
-    builtin = _eval(oracle_model_dir, tmp_path / "builtin")
-    mujoco = _eval(oracle_model_dir, tmp_path / "mujoco", "--preset", "text2nav-mujoco")
+    pytest.importorskip(backend)
+    preset = f"text2nav-{backend}"
+    n = ["--num-episodes", str(num_episodes), "--num-envs", str(min(3, num_episodes))]
+    builtin = _eval(oracle_model_dir, tmp_path / "builtin", *n)
+    other = _eval(oracle_model_dir, tmp_path / backend, "--preset", preset, *n)
     assert (builtin["arena"], builtin["trained_arena"]) == ("text2nav", "text2nav")
-    assert (mujoco["arena"], mujoco["trained_arena"]) == ("text2nav-mujoco", "text2nav")
-    assert mujoco["sim_config"]["backend"] == "mujoco" and mujoco["sim_config"]["max_episode_steps"] == 150
+    assert (other["arena"], other["trained_arena"]) == (preset, "text2nav")
+    assert other["sim_config"]["backend"] == backend and other["sim_config"]["max_episode_steps"] == 150
     b = EpisodeRecords.load(tmp_path / "builtin" / "episodes.npz")
-    m = EpisodeRecords.load(tmp_path / "mujoco" / "episodes.npz")
+    m = EpisodeRecords.load(tmp_path / backend / "episodes.npz")
     assert b.episode_seed.tolist() == m.episode_seed.tolist()
     for i in range(len(b)):  # the same seeded start pose in both simulators
         np.testing.assert_allclose(m.poses_of(i)[0], b.poses_of(i)[0], atol=1e-6)
 
-    result = runner.invoke(
-        app, ["diagnose", str(tmp_path / "mujoco"), "--compare", str(tmp_path / "builtin"), "--json"]
-    )
+    result = runner.invoke(app, ["diagnose", str(tmp_path / backend), "--compare", str(tmp_path / "builtin"), "--json"])
     assert result.exit_code == 0, result.output
     comparison = json.loads(result.stdout)["comparison"]
     student = comparison["student"]
-    assert student["num_paired"] == 6
-    assert student["success_this"] == int(m.success.sum()) == mujoco["student"]["success"]["successes"]
+    assert student["num_paired"] == num_episodes
+    assert student["success_this"] == int(m.success.sum()) == other["student"]["success"]["successes"]
     assert student["success_other"] == int(b.success.sum())
     assert student["kept"] + student["lost"] == student["success_other"]
     causes = {c: int((m.termination == c).sum()) for c in set(m.termination)}
@@ -55,10 +60,10 @@ def test_eval_in_mujoco_from_the_same_starts_and_diagnose_reports_what_changed(o
     assert student["changed_episode_seeds"] == [
         int(s) for s, x, y in zip(m.episode_seed, m.termination, b.termination, strict=True) if x != y
     ]
-    assert comparison["expert"]["success_this"] == mujoco["expert"]["success"]["successes"]
-    report = (tmp_path / "mujoco" / "diagnosis" / "report.md").read_text()
-    assert "## What changed: text2nav-mujoco (mujoco) vs text2nav (builtin) (same starts)" in report
-    assert (tmp_path / "mujoco" / "diagnosis" / "compare_topdown.png").stat().st_size > 1000
+    assert comparison["expert"]["success_this"] == other["expert"]["success"]["successes"]
+    report = (tmp_path / backend / "diagnosis" / "report.md").read_text()
+    assert f"## What changed: {preset} ({backend}) vs text2nav (builtin) (same starts)" in report
+    assert (tmp_path / backend / "diagnosis" / "compare_topdown.png").stat().st_size > 1000
 
 
 def test_eval_through_an_env_factory_equals_the_eval_of_the_models_arena(oracle_model_dir, tmp_path):

@@ -42,7 +42,8 @@ def test_unknown_preset_suggests_the_closest_name():
     with pytest.raises(ConfigError) as err:
         get_preset("text2nv")
     assert str(err.value) == (
-        "unknown preset 'text2nv'; expected one of: text2nav, text2nav-mujoco, text2nav-random, text2nav-velocity. "
+        "unknown preset 'text2nv'; expected one of: text2nav, text2nav-mujoco, text2nav-newton, text2nav-random, "
+        "text2nav-velocity. "
         "Did you mean 'text2nav'?"
     )
 
@@ -63,18 +64,19 @@ def test_make_arena_rejects_unknown_override_and_mapping():
         make_arena("text2nav", num_envs=0, render=False)
 
 
-def test_the_mujoco_preset_is_the_published_arena_in_another_simulator():
+@pytest.mark.parametrize("backend", ["mujoco", "newton"])
+def test_the_physics_presets_are_the_published_arena_in_another_simulator(backend):
     from vlnav_data.sim import arena_in_preset, task_preset
 
-    builtin, mujoco = get_preset("text2nav"), get_preset("text2nav-mujoco")
-    differing = {f.name for f in dataclasses.fields(builtin) if getattr(builtin, f.name) != getattr(mujoco, f.name)}
+    builtin, other = get_preset("text2nav"), get_preset(f"text2nav-{backend}")
+    differing = {f.name for f in dataclasses.fields(builtin) if getattr(builtin, f.name) != getattr(other, f.name)}
     assert differing == {"name", "backend", "physics_substeps"}
-    assert (mujoco.backend, mujoco.physics_substeps) == ("mujoco", 16)
-    assert task_preset("text2nav-mujoco") == "text2nav" and task_preset("text2nav-random") == "text2nav-random"
+    assert (other.backend, other.physics_substeps) == (backend, 16)
+    assert task_preset(other.name) == "text2nav" and task_preset("text2nav-random") == "text2nav-random"
     trained = dataclasses.replace(builtin, instructions="color", image_height_px=64, image_width_px=64)
-    moved = arena_in_preset("text2nav-mujoco", trained)
-    assert (moved.backend, moved.instructions, moved.image_height_px) == ("mujoco", "color", 64)
-    with pytest.raises(ConfigError, match=r"^unknown simulator backend 'isaac'; expected one of: builtin, mujoco\."):
+    moved = arena_in_preset(other.name, trained)
+    assert (moved.backend, moved.instructions, moved.image_height_px) == (backend, "color", 64)
+    with pytest.raises(ConfigError, match=r"^unknown simulator backend 'isaac'; expected one of: builtin, mujoco, ne"):
         dataclasses.replace(builtin, backend="isaac")
 
 
@@ -90,6 +92,24 @@ def test_without_the_mujoco_package_the_error_says_how_to_install_it(monkeypatch
         "the MuJoCo backend needs the 'mujoco' package, which is not installed; install the MuJoCo backend with "
         "`pip install 'vlnav-data[mujoco]'`"
     )
+
+
+@pytest.mark.parametrize("module", ["newton", "mujoco_warp", "warp"])
+def test_without_the_newton_package_the_cli_says_how_to_install_it_in_one_line(monkeypatch, module):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from vlnav_data.cli.data import app
+
+    monkeypatch.setitem(sys.modules, module, None)  # `import newton` (or its solver, or warp) raises ImportError
+    result = CliRunner().invoke(app, ["check-arena", "--preset", "text2nav-newton"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: the Newton backend needs the 'newton' package with its MuJoCo-Warp solver, which is not installed"
+    )
+    assert lines[0].endswith("; install the Newton backend with `pip install 'vlnav-data[newton]'`")
 
 
 @pytest.mark.parametrize("name", PRESET_NAMES)

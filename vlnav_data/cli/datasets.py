@@ -29,7 +29,7 @@ def build(
     ),
     preset: str | None = typer.Option(
         None,
-        help="Arena preset: text2nav, text2nav-velocity, text2nav-random or text2nav-mujoco (the mujoco extra).  "
+        help="Arena preset: text2nav, text2nav-velocity, text2nav-random, text2nav-mujoco, text2nav-newton (extras).  "
         "[default: text2nav]",
     ),
     num_episodes: int | None = typer.Option(None, help="Episodes in the whole build.  [default: 100]"),

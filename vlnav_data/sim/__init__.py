@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import gymnasium
 
-from vlnav_data.sim import mujoco  # noqa: F401  registers the MuJoCo backend (MuJoCo itself is imported when used)
+from vlnav_data.sim import (
+    mujoco,  # noqa: F401  registers the MuJoCo backend (MuJoCo itself is imported when used)
+    newton,  # noqa: F401  registers the Newton backend (Newton itself is imported when used)
+)
 from vlnav_data.sim.backends import render_views
 from vlnav_data.sim.config import (
     ACTION_MAPPINGS,

@@ -2,7 +2,8 @@
 
 A backend is a name (one of ``sim.config.BACKENDS``) with two callables: the batched environment it builds
 and the frames it renders for given poses. Each backend registers itself when its module is imported
-(``sim/vector_env.py`` the built-in arena, ``sim/mujoco/__init__.py`` MuJoCo); this module imports none of
+(``sim/vector_env.py`` the built-in arena, ``sim/mujoco/__init__.py`` MuJoCo, ``sim/newton/__init__.py``
+Newton); this module imports none of
 them, so the core never depends on a backend. ``vlnav_data.sim`` imports every backend it ships.
 """
 

@@ -31,8 +31,9 @@ COLOR_PALETTE: dict[str, tuple[float, float, float]] = {
 
 ACTION_MAPPINGS = ("bang_bang", "velocity")
 #: Simulators behind the one contract (``vlnav_data.sim.check_arena``): the built-in batched PyTorch arena
-#: and MuJoCo (contact physics, OpenGL rendering; the optional ``mujoco`` extra).
-BACKENDS = ("builtin", "mujoco")
+#: MuJoCo (contact physics, OpenGL rendering; the optional ``mujoco`` extra) and NVIDIA Newton (MuJoCo-Warp
+#: physics, ray-traced tiled camera; the optional ``newton`` extra).
+BACKENDS = ("builtin", "mujoco", "newton")
 INSTRUCTION_STYLES = ("paper", "spatial", "color")
 
 #: Published camera: focal length 0.75, horizontal aperture 2.35, square image (spec §1.6).
@@ -46,8 +47,10 @@ class ArenaConfig:
     Attributes:
         name: Preset name this config came from (informational, stored with datasets).
         backend: Simulator that runs the arena: ``builtin`` (kinematic differential drive, batched
-            PyTorch ray caster) or ``mujoco`` (MuJoCo contact physics and OpenGL rendering of the same
-            arena, ``vlnav_data.sim.mujoco``). Everything else in the config means the same in both.
+            PyTorch ray caster), ``mujoco`` (MuJoCo contact physics and OpenGL rendering of the same
+            arena, ``vlnav_data.sim.mujoco``) or ``newton`` (the same MJCF arena in NVIDIA Newton:
+            MuJoCo-Warp physics, ray-traced tiled camera; ``vlnav_data.sim.newton``). Everything else in the
+            config means the same in all three.
         image_height_px: Camera image height in pixels.
         image_width_px: Camera image width in pixels.
         camera_hfov_rad: Horizontal field of view of the pinhole camera.
@@ -320,10 +323,13 @@ _PRESETS: dict[str, ArenaConfig] = {
     # The published arena in MuJoCo: same geometry, task and starts; contact physics at 30 Hz control with
     # 16 physics steps per control step (2.1 ms), rendered by mujoco.Renderer (see vlnav_data.sim.mujoco).
     "text2nav-mujoco": dataclasses.replace(_TEXT2NAV, name="text2nav-mujoco", backend="mujoco", physics_substeps=16),
+    # The same MJCF arena in NVIDIA Newton: MuJoCo-Warp physics at the same 16 steps per control step, frames
+    # from Newton's ray-traced tiled camera sensor (see vlnav_data.sim.newton).
+    "text2nav-newton": dataclasses.replace(_TEXT2NAV, name="text2nav-newton", backend="newton", physics_substeps=16),
 }
 
 #: Presets that run another preset's task in another simulator: the task (and so the expert) is the same.
-_TASK_PRESETS: dict[str, str] = {"text2nav-mujoco": "text2nav"}
+_TASK_PRESETS: dict[str, str] = {"text2nav-mujoco": "text2nav", "text2nav-newton": "text2nav"}
 
 #: Names accepted by :func:`get_preset`.
 PRESET_NAMES: tuple[str, ...] = tuple(_PRESETS)
@@ -338,6 +344,8 @@ def get_preset(name: str) -> ArenaConfig:
         ``text2nav-random``: 8 spheres at random positions with distinct random colours from a
         10-colour palette, start anywhere in the arena, jittered floor colour and light position.
         ``text2nav-mujoco``: ``text2nav`` simulated and rendered by MuJoCo (needs the ``mujoco`` extra).
+        ``text2nav-newton``: ``text2nav`` simulated by Newton's MuJoCo-Warp solver and rendered by its tiled
+        camera sensor (needs the ``newton`` extra).
 
     Raises:
         ConfigError: unknown name (with a did-you-mean suggestion).

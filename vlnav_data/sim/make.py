@@ -3,7 +3,8 @@
 It applies keyword overrides of :class:`~vlnav_data.sim.config.ArenaConfig` fields, resolves the device
 (``vlnav_data.devices``, the one device rule) and builds the simulator the config names through the backend
 registered under ``config.backend`` (``sim/backends.py``): :class:`~vlnav_data.sim.vector_env.ArenaVecEnv`
-(``builtin``) or ``vlnav_data.sim.mujoco.MujocoArenaVecEnv`` (``mujoco``). It is also the Gymnasium vector
+(``builtin``), ``vlnav_data.sim.mujoco.MujocoArenaVecEnv`` (``mujoco``) or
+``vlnav_data.sim.newton.NewtonArenaVecEnv`` (``newton``). It is also the Gymnasium vector
 entry point of ``vlnav/Arena-v0`` (``sim/__init__.py``).
 """
 
@@ -34,8 +35,9 @@ def make_arena(
     """Build a batched arena in the simulator its config names (``ArenaConfig.backend``).
 
     ``builtin`` gives an :class:`ArenaVecEnv`; ``mujoco`` (``text2nav-mujoco``) a
-    ``vlnav_data.sim.mujoco.MujocoArenaVecEnv`` (CPU only; ``compile_renderer`` does not apply; with
-    ``obs_backend="torch"`` its OpenGL frames are wrapped as CPU tensors without a copy).
+    ``vlnav_data.sim.mujoco.MujocoArenaVecEnv`` and ``newton`` (``text2nav-newton``) a
+    ``vlnav_data.sim.newton.NewtonArenaVecEnv`` (both CPU only; ``compile_renderer`` does not apply; with
+    ``obs_backend="torch"`` their host frames are wrapped as CPU tensors without a copy).
 
     Args:
         preset: Preset name (``PRESET_NAMES``) or an :class:`ArenaConfig`.

@@ -1,10 +1,10 @@
 """The simulator contract, checkable: what `rollout`, the experts, the builder and the evaluator rely on.
 
 A *backend* is any ``gymnasium.vector.VectorEnv`` that passes :func:`check_arena`. The built-in arena
-(:class:`~vlnav_data.sim.ArenaVecEnv`) and the MuJoCo arena (``text2nav-mujoco``) do; an Isaac Lab
-environment wrapped as in ``docs/simulator-backends.md`` can. This module is the one written source of
-the contract (ARCHITECTURE.md points here); every rule below is checked, and :func:`check_arena`
-reports every violation it finds, not just the first.
+(:class:`~vlnav_data.sim.ArenaVecEnv`), the MuJoCo arena (``text2nav-mujoco``) and the Newton arena
+(``text2nav-newton``) do; an Isaac Lab environment wrapped as in ``docs/simulator-backends.md`` can. This
+module is the one written source of the contract (ARCHITECTURE.md points here); every rule below is
+checked, and :func:`check_arena` reports every violation it finds, not just the first.
 
 Rules (the ``rule`` id of each :class:`ContractViolation`):
 

@@ -13,11 +13,13 @@ MuJoCo is imported here only, through :func:`import_mujoco`, which picks a headl
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import math
 import os
 import sys
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -96,6 +98,24 @@ def _headless_after_early_import(platform: str) -> None:
         holder.GLContext = context
 
 
+#: Scenes that opened a renderer, closed at exit by :func:`_close_renderers_at_exit`.
+_RENDERING_SCENES: weakref.WeakSet[MujocoScene] = weakref.WeakSet()
+_EXIT_HANDLER: list[Any] = []
+
+
+def _close_renderers_at_exit() -> None:
+    """Close every live scene's renderers (their OpenGL contexts) before MuJoCo's own exit handlers run.
+
+    MuJoCo 3.12 registers ``eglTerminate`` with ``atexit`` when its first EGL context opens; a renderer
+    still alive after that (or garbage-collected while the interpreter tears its modules down) prints a
+    traceback from ``Renderer.__del__`` at exit (MuJoCo 4.0 does not). Registered after the first
+    renderer opened, this handler runs before MuJoCo's (``atexit`` runs handlers last-in first-out).
+    """
+    for scene in list(_RENDERING_SCENES):
+        while scene._renderers:
+            scene._renderers.popitem()[1].close()
+
+
 def yaw_quaternion(yaw: float) -> np.ndarray:
     """Unit quaternion ``(w, x, y, z)`` of a rotation by ``yaw`` about +z."""
     return np.array([math.cos(0.5 * yaw), 0.0, 0.0, math.sin(0.5 * yaw)])
@@ -167,6 +187,22 @@ class MujocoScene:
         self.light_position[i] = light
         mj.mj_forward(self.model, d)
 
+    def place_many(
+        self, ids: np.ndarray, poses: np.ndarray, sphere_xy: np.ndarray, sphere_rgb: np.ndarray, light: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`place` the robots ``ids`` (rows of the other arrays); float64 ``(M, 3)`` poses MuJoCo holds."""
+        for row, i in enumerate(np.asarray(ids, dtype=np.int64).tolist()):
+            self.place(i, poses[row], sphere_xy[row], sphere_rgb[row], light[row])
+        return np.stack([self.pose(i) for i in np.asarray(ids, dtype=np.int64).tolist()])
+
+    def advance(self, ids: np.ndarray, wheel_speeds_radps: np.ndarray) -> np.ndarray:
+        """:meth:`step` the robots ``ids`` with wheel speeds ``(M, 2)``; float64 ``(M, 3)`` poses after it."""
+        out = np.empty((len(ids), 3))
+        for row, i in enumerate(np.asarray(ids, dtype=np.int64).tolist()):
+            self.step(i, wheel_speeds_radps[row])
+            out[row] = self.pose(i)
+        return out
+
     def step(self, i: int, wheel_speeds_radps: np.ndarray) -> None:
         """Hold the wheel-speed commands ``(2,)`` (left, right) for one control step of robot ``i``."""
         d = self.datas[i]
@@ -198,6 +234,10 @@ class MujocoScene:
                     f"MuJoCo cannot open an offscreen OpenGL context with MUJOCO_GL={os.environ.get('MUJOCO_GL')} "
                     f"({type(exc).__name__}: {exc}); {INSTALL_HINT}"
                 ) from exc
+            if not _EXIT_HANDLER:  # once per process, after MuJoCo opened its first context
+                atexit.register(_close_renderers_at_exit)
+                _EXIT_HANDLER.append(_close_renderers_at_exit)
+            _RENDERING_SCENES.add(self)
         return self._renderers[key]
 
     def render(self, ids: np.ndarray) -> np.ndarray:
