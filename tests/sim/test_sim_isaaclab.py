@@ -107,3 +107,13 @@ def test_making_a_second_arena_ends_the_first_and_randomised_scenes_are_refused(
     second.step(np.zeros((1, 2)))
     with pytest.raises(ConfigError, match=r"shares one static arena between its robots"):
         make_arena(dataclasses.replace(get_preset("text2nav-random"), backend="isaaclab"), num_envs=1, render=False)
+
+
+def test_the_shipped_expert_reaches_the_targets_in_isaaclab():
+    from vlnav_data.expert import load_expert
+    from vlnav_data.sim import rollout
+
+    expert = load_expert(preset="text2nav-isaaclab", action_mapping="bang_bang")
+    env = make_arena("text2nav-isaaclab", num_envs=20, render=False)
+    episodes = list(rollout(env, expert, range(1000, 1020), record_rgb=False))
+    assert sum(e.success for e in episodes) >= 19, sorted({e.termination for e in episodes})
