@@ -70,14 +70,24 @@ def _bind_physics(prim, material) -> None:
     UsdShade.MaterialBindingAPI.Apply(prim).Bind(material, UsdShade.Tokens.weakerThanDescendants, "physics")
 
 
+def display_to_linear(c: float) -> float:
+    """The linear value the sRGB transfer function maps to the display value ``c`` in [0, 1]."""
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
 def _look(stage, path: str, rgb) -> object:
-    """A UsdPreviewSurface material of diffuse colour ``rgb`` (linear, in [0, 1])."""
+    """A UsdPreviewSurface material that the Newton Warp renderer shows as ``rgb``.
+
+    The config's colours are what the built-in renderer writes to the image; the Newton renderer encodes a
+    material's colour with the sRGB transfer function on the way out, so the material holds its inverse.
+    """
     from pxr import Gf, Sdf, UsdShade
 
     material = UsdShade.Material.Define(stage, path)
     shader = UsdShade.Shader.Define(stage, f"{path}/shader")
     shader.CreateIdAttr("UsdPreviewSurface")
-    shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(Gf.Vec3f(*map(float, rgb)))
+    linear = Gf.Vec3f(*(display_to_linear(float(c)) for c in rgb))
+    shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(linear)
     shader.CreateInput("roughness", Sdf.ValueTypeNames.Float).Set(1.0)
     material.CreateSurfaceOutput().ConnectToSource(shader.ConnectableAPI(), "surface")
     return material
@@ -167,7 +177,7 @@ def author_arena(path: str, config: ArenaConfig) -> None:
         cube.AddTranslateOp().Set(Gf.Vec3d(*map(float, center)))
         cube.AddRotateZOp().Set(math.degrees(yaw))
         cube.AddScaleOp().Set(Gf.Vec3f(*map(float, size)))
-        cube.CreateDisplayColorAttr([Gf.Vec3f(*map(float, rgb))])
+        cube.CreateDisplayColorAttr([Gf.Vec3f(*(display_to_linear(float(c)) for c in rgb))])
         UsdShade.MaterialBindingAPI.Apply(cube.GetPrim()).Bind(look)
 
     floor_look = _look(stage, "/arena/looks/floor", config.floor_rgb)
@@ -202,7 +212,7 @@ def author_arena(path: str, config: ArenaConfig) -> None:
         sphere = UsdGeom.Sphere.Define(stage, f"/arena/sphere_{k}")
         sphere.CreateRadiusAttr(config.sphere_radius_m)
         sphere.AddTranslateOp().Set(Gf.Vec3d(sx, sy, config.sphere_height_m))
-        sphere.CreateDisplayColorAttr([Gf.Vec3f(*COLOR_PALETTE[name])])
+        sphere.CreateDisplayColorAttr([Gf.Vec3f(*(display_to_linear(c) for c in COLOR_PALETTE[name]))])
         UsdShade.MaterialBindingAPI.Apply(sphere.GetPrim()).Bind(
             _look(stage, f"/arena/looks/sphere_{k}", COLOR_PALETTE[name])
         )
