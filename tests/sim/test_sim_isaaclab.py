@@ -117,3 +117,16 @@ def test_the_shipped_expert_reaches_the_targets_in_isaaclab():
     env = make_arena("text2nav-isaaclab", num_envs=20, render=False)
     episodes = list(rollout(env, expert, range(1000, 1020), record_rgb=False))
     assert sum(e.success for e in episodes) >= 19, sorted({e.termination for e in episodes})
+
+
+def test_robots_never_see_or_touch_each_other():
+    env = make_arena("text2nav-isaaclab", num_envs=2, render=True, image_height_px=48, image_width_px=48)
+    env.reset(seed=0)
+    ahead, _ = env.set_state([0, 1], [[0.0, 0.0, 0.0], [0.25, 0.0, 0.0]], [0, 0])
+    away, _ = env.set_state([0, 1], [[0.0, 0.0, 0.0], [0.0, 1.2, 0.0]], [0, 0])
+    np.testing.assert_array_equal(ahead["rgb"][0], away["rgb"][0])  # robot 1 right in front: not in robot 0's view
+    env.set_state([0, 1], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]], [0, 0])  # the same spot: each in its own world
+    for _ in range(10):
+        env.step(np.ones((2, 2)))
+    np.testing.assert_allclose(env.poses[0], env.poses[1], atol=1e-6)
+    assert env.poses[0, 0] > 0.15

@@ -3,8 +3,9 @@
 One ``SimulationContext`` (Isaac Lab allows one per process) holds N robots, each in its own Newton world
 (``env_spacing`` 0: every robot starts from the same arena origin and never meets another), and one static
 arena shared by all worlds (:func:`~vlnav_data.sim.isaaclab.usd.author_arena`, spawned once under
-``/World/arena``; Newton renders shared shapes in every world's camera and only the camera's own robot, so
-no neighbouring arena is ever in view, unlike the published 3 m grid of arenas).
+``/World/arena``). The robots have no visible geometry (their collision shapes are USD guides) and never
+collide across worlds, so no robot or neighbouring arena is ever in view, unlike the published 3 m grid of
+arenas (``tests/sim/test_sim_isaaclab.py`` checks both).
 
 Runtimes (``VLNAV_ISAACLAB_RUNTIME``):
 
