@@ -3,7 +3,9 @@
 # directory with the project's script, run the tests that need Isaac Lab inside it, delete everything on exit.
 # Warp's kernel cache goes to a temporary directory too (a cold cache: the first scene compiles ~25 s of kernels).
 # Measured on the 2-core CI machine: 6.7 min in all, 3.4 min to install (8 GB, torch 2.11.0 with its CUDA
-# libraries from PyPI) and 3.1 min of tests (10 tests in 2.5 min, then check-arena). Needs Python 3.12 (VLNAV_PYTHON312 or pyenv's 3.12.1) and the registries.
+# libraries from PyPI) and 3.1 min of tests (10 tests in 2.5 min, then check-arena); a test added since (robots
+# never see or touch each other) takes ~6 s more. Needs Python 3.12 (VLNAV_PYTHON312 or pyenv's 3.12.1) and
+# the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
