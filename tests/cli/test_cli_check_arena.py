@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from vlnav_data.cli.data import app
@@ -60,3 +63,15 @@ def test_a_malformed_factory_name_is_one_error_line():
     assert result.output == (
         "error: an env factory is given as MODULE:CALLABLE (e.g. my_sim.envs:make_env), got 'no_colon_here'\n"
     )
+
+
+@pytest.mark.skipif(
+    sys.version_info >= (3, 12) and importlib.util.find_spec("isaaclab") is not None,
+    reason="Isaac Lab is installed here: tests/sim/test_sim_isaaclab.py checks the preset",
+)
+def test_the_isaaclab_preset_outside_its_environment_is_one_error_line_naming_the_script():
+    result = runner.invoke(app, ["check-arena", "--preset", "text2nav-isaaclab"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the Isaac Lab backend needs "), lines
+    assert "`bash scripts/isaaclab-venv.sh DIR`" in lines[0]

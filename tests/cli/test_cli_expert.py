@@ -138,7 +138,8 @@ def test_eval_not_an_expert_checkpoint(tmp_path):
 def test_train_bad_input(tmp_path):
     res = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--preset", "text2nva"])
     assert _error(res) == (
-        "error: unknown preset 'text2nva'; expected one of: text2nav, text2nav-mujoco, text2nav-newton, "
+        "error: unknown preset 'text2nva'; expected one of: text2nav, text2nav-isaaclab, text2nav-mujoco, "
+        "text2nav-newton, "
         "text2nav-random, text2nav-velocity. Did you mean 'text2nav'?"
     )
     res = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--reward", "papers"])

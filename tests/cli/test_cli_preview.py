@@ -82,7 +82,8 @@ def test_preview_shows_the_target_where_the_camera_geometry_puts_it(tmp_path):
 def test_preview_unknown_preset_is_one_error_line(tmp_path):
     res = runner.invoke(app, ["preview", "--preset", "text2nva", "--out", str(tmp_path / "p.png")])
     assert _error(res) == (
-        "error: unknown preset 'text2nva'; expected one of: text2nav, text2nav-mujoco, text2nav-newton, "
+        "error: unknown preset 'text2nva'; expected one of: text2nav, text2nav-isaaclab, text2nav-mujoco, "
+        "text2nav-newton, "
         "text2nav-random, text2nav-velocity. Did you mean 'text2nav'?"
     )
 

@@ -42,7 +42,8 @@ def test_unknown_preset_suggests_the_closest_name():
     with pytest.raises(ConfigError) as err:
         get_preset("text2nv")
     assert str(err.value) == (
-        "unknown preset 'text2nv'; expected one of: text2nav, text2nav-mujoco, text2nav-newton, text2nav-random, "
+        "unknown preset 'text2nv'; expected one of: text2nav, text2nav-isaaclab, text2nav-mujoco, text2nav-newton, "
+        "text2nav-random, "
         "text2nav-velocity. "
         "Did you mean 'text2nav'?"
     )
@@ -64,7 +65,7 @@ def test_make_arena_rejects_unknown_override_and_mapping():
         make_arena("text2nav", num_envs=0, render=False)
 
 
-@pytest.mark.parametrize("backend", ["mujoco", "newton"])
+@pytest.mark.parametrize("backend", ["mujoco", "newton", "isaaclab"])
 def test_the_physics_presets_are_the_published_arena_in_another_simulator(backend):
     from vlnav_data.sim import arena_in_preset, task_preset
 
@@ -76,7 +77,9 @@ def test_the_physics_presets_are_the_published_arena_in_another_simulator(backen
     trained = dataclasses.replace(builtin, instructions="color", image_height_px=64, image_width_px=64)
     moved = arena_in_preset(other.name, trained)
     assert (moved.backend, moved.instructions, moved.image_height_px) == (backend, "color", 64)
-    with pytest.raises(ConfigError, match=r"^unknown simulator backend 'isaac'; expected one of: builtin, mujoco, ne"):
+    with pytest.raises(
+        ConfigError, match=r"^unknown simulator backend 'isaac'; expected one of: builtin, isaaclab, mujoco, newton\."
+    ):
         dataclasses.replace(builtin, backend="isaac")
 
 
@@ -142,3 +145,38 @@ def test_success_radius_on_the_floor():
     cfg = get_preset("text2nav")  # 0.3 m in 3-D, target centre 0.1 m above the root
     assert cfg.success_radius_xy_m == pytest.approx((0.3**2 - 0.1**2) ** 0.5)
     assert dataclasses.replace(cfg, sphere_height_m=0.5).success_radius_xy_m == 0.0
+
+
+def test_the_isaaclab_preset_needs_python_3_12_and_isaaclab_and_names_the_script(monkeypatch):
+    import sys
+
+    from vlnav_data.sim.isaaclab.scene import require_isaaclab
+
+    monkeypatch.setattr(sys, "version_info", (3, 11, 7, "final", 0))
+    with pytest.raises(ConfigError) as err:
+        require_isaaclab()
+    assert str(err.value) == (
+        "the Isaac Lab backend needs Python 3.12 and isaaclab==3.0.0, and this is Python 3.11; make its environment "
+        "with `bash scripts/isaaclab-venv.sh DIR` and run vlnav-data from DIR/bin"
+    )
+    monkeypatch.setattr(sys, "version_info", (3, 12, 1, "final", 0))
+    monkeypatch.setitem(sys.modules, "isaaclab", None)  # `import isaaclab` raises ImportError
+    with pytest.raises(
+        ConfigError, match=r"^the Isaac Lab backend needs isaaclab(, \w+)*, which .* not installed in "
+    ) as err:
+        require_isaaclab()
+    assert str(err.value).endswith("environment; make its environment with `bash scripts/isaaclab-venv.sh DIR`")
+
+
+def test_the_isaaclab_preset_is_the_published_arena_and_its_runtime_flag_is_checked(monkeypatch):
+    from vlnav_data.sim import task_preset
+    from vlnav_data.sim.isaaclab.scene import RUNTIME_ENV, runtime
+
+    builtin, isaac = get_preset("text2nav"), get_preset("text2nav-isaaclab")
+    differing = {f.name for f in dataclasses.fields(builtin) if getattr(builtin, f.name) != getattr(isaac, f.name)}
+    assert differing == {"name", "backend", "physics_substeps"} and task_preset("text2nav-isaaclab") == "text2nav"
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    assert runtime() == "kitless"
+    monkeypatch.setenv(RUNTIME_ENV, "rtx")
+    with pytest.raises(ConfigError, match=r"^VLNAV_ISAACLAB_RUNTIME must be one of kitless, kit, got 'rtx'$"):
+        runtime()

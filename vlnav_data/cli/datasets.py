@@ -29,7 +29,8 @@ def build(
     ),
     preset: str | None = typer.Option(
         None,
-        help="Arena preset: text2nav, text2nav-velocity, text2nav-random, text2nav-mujoco, text2nav-newton (extras).  "
+        help="Arena preset: text2nav, text2nav-velocity, text2nav-random, text2nav-mujoco, text2nav-newton (extras) "
+        "or text2nav-isaaclab (Python 3.12: scripts/isaaclab-venv.sh).  "
         "[default: text2nav]",
     ),
     num_episodes: int | None = typer.Option(None, help="Episodes in the whole build.  [default: 100]"),

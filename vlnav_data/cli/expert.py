@@ -27,7 +27,8 @@ def train(
     preset: str = typer.Option(
         "text2nav",
         "--preset",
-        help="Arena preset: text2nav, text2nav-velocity, text2nav-random, text2nav-mujoco, text2nav-newton (extras).",
+        help="Arena preset: text2nav, text2nav-velocity, text2nav-random, text2nav-mujoco, text2nav-newton (extras) "
+        "or text2nav-isaaclab (Python 3.12: scripts/isaaclab-venv.sh).",
     ),
     seed: int = seed_option("Seeds the arena, PPO and torch."),
     total_steps: int = typer.Option(800_000, "--total-steps", help="Env steps to train (summed over arenas)."),

@@ -13,7 +13,8 @@ def preview(
     out: Path = typer.Option(..., help="Output PNG; OUT.result.json is written beside it."),
     preset: str = typer.Option(
         "text2nav",
-        help="Arena preset: text2nav, text2nav-velocity, text2nav-random, text2nav-mujoco, text2nav-newton (extras).",
+        help="Arena preset: text2nav, text2nav-velocity, text2nav-random, text2nav-mujoco, text2nav-newton (extras) "
+        "or text2nav-isaaclab (Python 3.12: scripts/isaaclab-venv.sh).",
     ),
     seed: int = typer.Option(0, min=0, help="Episode seed: the start pose, target and layout are a function of it."),
     num_frames: int = typer.Option(6, help="First-person frames on the sheet (1-24)."),

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import gymnasium
 
-from vlnav_data.sim import (
-    mujoco,  # noqa: F401  registers the MuJoCo backend (MuJoCo itself is imported when used)
-    newton,  # noqa: F401  registers the Newton backend (Newton itself is imported when used)
-)
+# Registering the backends imports none of MuJoCo, Newton or Isaac Lab: each is imported when its arena is made.
+from vlnav_data.sim import isaaclab, mujoco, newton  # noqa: F401
 from vlnav_data.sim.backends import render_views
 from vlnav_data.sim.config import (
     ACTION_MAPPINGS,

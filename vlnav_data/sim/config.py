@@ -31,9 +31,10 @@ COLOR_PALETTE: dict[str, tuple[float, float, float]] = {
 
 ACTION_MAPPINGS = ("bang_bang", "velocity")
 #: Simulators behind the one contract (``vlnav_data.sim.check_arena``): the built-in batched PyTorch arena
-#: MuJoCo (contact physics, OpenGL rendering; the optional ``mujoco`` extra) and NVIDIA Newton (MuJoCo-Warp
-#: physics, ray-traced tiled camera; the optional ``newton`` extra).
-BACKENDS = ("builtin", "mujoco", "newton")
+#: MuJoCo (contact physics, OpenGL rendering; the optional ``mujoco`` extra), NVIDIA Newton (MuJoCo-Warp
+#: physics, ray-traced tiled camera; the optional ``newton`` extra) and Isaac Lab 3 on Newton physics, kit-less
+#: (``vlnav_data.sim.isaaclab``; Python 3.12, the environment ``scripts/isaaclab-venv.sh`` makes).
+BACKENDS = ("builtin", "mujoco", "newton", "isaaclab")
 INSTRUCTION_STYLES = ("paper", "spatial", "color")
 
 #: Published camera: focal length 0.75, horizontal aperture 2.35, square image (spec §1.6).
@@ -48,9 +49,10 @@ class ArenaConfig:
         name: Preset name this config came from (informational, stored with datasets).
         backend: Simulator that runs the arena: ``builtin`` (kinematic differential drive, batched
             PyTorch ray caster), ``mujoco`` (MuJoCo contact physics and OpenGL rendering of the same
-            arena, ``vlnav_data.sim.mujoco``) or ``newton`` (the same MJCF arena in NVIDIA Newton:
-            MuJoCo-Warp physics, ray-traced tiled camera; ``vlnav_data.sim.newton``). Everything else in the
-            config means the same in all three.
+            arena, ``vlnav_data.sim.mujoco``), ``newton`` (the same MJCF arena in NVIDIA Newton:
+            MuJoCo-Warp physics, ray-traced tiled camera; ``vlnav_data.sim.newton``) or ``isaaclab`` (Isaac Lab 3
+            with Newton physics and the Newton Warp renderer, ``vlnav_data.sim.isaaclab``). Everything else in the
+            config means the same in all four.
         image_height_px: Camera image height in pixels.
         image_width_px: Camera image width in pixels.
         camera_hfov_rad: Horizontal field of view of the pinhole camera.
@@ -326,10 +328,19 @@ _PRESETS: dict[str, ArenaConfig] = {
     # The same MJCF arena in NVIDIA Newton: MuJoCo-Warp physics at the same 16 steps per control step, frames
     # from Newton's ray-traced tiled camera sensor (see vlnav_data.sim.newton).
     "text2nav-newton": dataclasses.replace(_TEXT2NAV, name="text2nav-newton", backend="newton", physics_substeps=16),
+    # The published arena in Isaac Lab 3, kit-less: one sim.step per control step split into 16 Newton
+    # (MuJoCo-Warp) substeps of 2.1 ms; the Newton Warp ray tracer renders (see vlnav_data.sim.isaaclab).
+    "text2nav-isaaclab": dataclasses.replace(
+        _TEXT2NAV, name="text2nav-isaaclab", backend="isaaclab", physics_substeps=16
+    ),
 }
 
 #: Presets that run another preset's task in another simulator: the task (and so the expert) is the same.
-_TASK_PRESETS: dict[str, str] = {"text2nav-mujoco": "text2nav", "text2nav-newton": "text2nav"}
+_TASK_PRESETS: dict[str, str] = {
+    "text2nav-mujoco": "text2nav",
+    "text2nav-newton": "text2nav",
+    "text2nav-isaaclab": "text2nav",
+}
 
 #: Names accepted by :func:`get_preset`.
 PRESET_NAMES: tuple[str, ...] = tuple(_PRESETS)
@@ -346,6 +357,8 @@ def get_preset(name: str) -> ArenaConfig:
         ``text2nav-mujoco``: ``text2nav`` simulated and rendered by MuJoCo (needs the ``mujoco`` extra).
         ``text2nav-newton``: ``text2nav`` simulated by Newton's MuJoCo-Warp solver and rendered by its tiled
         camera sensor (needs the ``newton`` extra).
+        ``text2nav-isaaclab``: ``text2nav`` in Isaac Lab 3 with Newton physics, kit-less (Python 3.12, the
+        environment ``bash scripts/isaaclab-venv.sh DIR`` makes).
 
     Raises:
         ConfigError: unknown name (with a did-you-mean suggestion).
@@ -356,7 +369,8 @@ def get_preset(name: str) -> ArenaConfig:
 
 
 def task_preset(name: str) -> str:
-    """The built-in preset whose task ``name`` runs: ``text2nav`` for ``text2nav-mujoco``, else ``name`` itself.
+    """The built-in preset whose task ``name`` runs: ``text2nav`` for ``text2nav-mujoco`` and
+    ``text2nav-isaaclab``, else ``name`` itself.
 
     Two presets with the same task have the same arena, starts, instructions and termination rules (only
     the simulator differs), so an expert trained on one acts in the other.
