@@ -19,10 +19,14 @@ Prints, for each device (CPU, and CUDA when present):
   * Newton (``text2nav-newton``, when ``newton`` is installed, for N in ``--newton-sizes``): ``newton`` frames/s
     of the tiled camera sensor (all N worlds ray-traced in one call, warp on the CPU) and ``newton env``
     env-steps/s of ``step()`` with MuJoCo-Warp physics and frames (kernel compilation excluded: one warm-up);
+  * Isaac Lab 3 (``text2nav-isaaclab``, when ``isaaclab`` is installed: the Python 3.12 environment of
+    ``scripts/isaaclab-venv.sh``, which also holds MuJoCo and Newton, so one run gives every row; for N in
+    ``--isaaclab-sizes``): ``isaaclab env`` env-steps/s of ``step()`` with Newton physics and Newton Warp
+    frames (one simulation per process: each N makes its own, which ends the one before);
 plus the machine (CPU model, cores, torch version, threads, load average).
 
 Usage: ``python bench/sim_throughput.py [--sizes 1 64 1024] [--mujoco-sizes 1 16 64] [--newton-sizes 1 16]
-[--pool 2] [--no-compile] [--seconds 2] [--threads K] [--json]``
+[--isaaclab-sizes 1 16] [--pool 2] [--no-compile] [--seconds 2] [--threads K] [--json]``
 """
 
 from __future__ import annotations
@@ -211,6 +215,14 @@ def newton_rows(n: int, seconds: float) -> dict:
     return row
 
 
+def isaaclab_rows(n: int, seconds: float) -> dict:
+    """Isaac Lab env steps/s with Newton physics and frames at N = n (the first step, compiling, is excluded)."""
+    env = make_arena("text2nav-isaaclab", num_envs=n, render=True)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (n, 2))
+    return {"isaaclab_env_steps_per_s": _rate(lambda: env.step(actions), n, seconds, "cpu")}
+
+
 def _pool_init_and_render(job: tuple[int, np.ndarray]) -> np.ndarray:
     num_envs, poses = job
     if _WORKER.get("n") != num_envs:
@@ -243,6 +255,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--mujoco-sizes", type=int, nargs="*", default=[1, 16, 64], help="N for the MuJoCo rows")
     parser.add_argument("--newton-sizes", type=int, nargs="*", default=[1, 16], help="N for the Newton rows")
+    parser.add_argument("--isaaclab-sizes", type=int, nargs="*", default=[1, 16], help="N for the Isaac Lab rows")
     parser.add_argument("--pool", type=int, default=2, help="worker processes of the MuJoCo pool variant")
     parser.add_argument("--no-env-step", action="store_true", help="skip the env-step rows (render + step)")
     parser.add_argument("--json", action="store_true")
@@ -254,6 +267,7 @@ def main() -> None:
     except ImportError:
         has_mujoco = False
     has_newton = importlib.util.find_spec("newton") is not None
+    has_isaaclab = importlib.util.find_spec("isaaclab") is not None
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = get_preset("text2nav")
@@ -295,6 +309,8 @@ def main() -> None:
                 row.update(mujoco_rows(n, args.seconds, args.pool))
             if has_newton and device == "cpu" and n in args.newton_sizes:
                 row.update(newton_rows(n, args.seconds))
+            if has_isaaclab and device == "cpu" and n in args.isaaclab_sizes:
+                row.update(isaaclab_rows(n, args.seconds))
             rows.append(row)
             print(
                 f"{device:5s} N={n:5d}  ours-eager {row['ours_eager_fps']:10.0f} fps"
@@ -321,6 +337,12 @@ def main() -> None:
                 print(
                     f"{'':5s} N={n:5d}  newton {row['newton_fps']:8.1f} fps (tiled camera)  newton env "
                     f"{row['newton_env_steps_per_s']:8.1f} env-steps/s (MuJoCo-Warp physics + frames)",
+                    flush=True,
+                )
+            if "isaaclab_env_steps_per_s" in row:
+                print(
+                    f"{'':5s} N={n:5d}  isaaclab env {row['isaaclab_env_steps_per_s']:8.1f} env-steps/s "
+                    "(Newton physics + Newton Warp frames, kit-less)",
                     flush=True,
                 )
     if args.json:

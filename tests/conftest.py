@@ -30,6 +30,15 @@ if _WARP_CACHE is not None:
     os.environ["WARP_CACHE_PATH"] = _WARP_CACHE
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``-n 2 --dist loadgroup``, the README's command), the tests that start Ray share one
+    worker and run one after another: two private Ray clusters starting at once on a 2-core machine can time
+    out. Without xdist the group is only a mark."""
+    for item in items:
+        if "ray_tmpdir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 def pytest_unconfigure(config):
     if _WARP_CACHE is not None:
         shutil.rmtree(_WARP_CACHE, ignore_errors=True)
