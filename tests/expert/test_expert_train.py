@@ -62,7 +62,10 @@ def test_published_reward_variant_trains(tmp_path):
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"preset": "text2nva"}, "unknown preset 'text2nva'; expected one of: text2nav, text2nav-mujoco, "),
+        (
+            {"preset": "text2nva"},
+            "unknown preset 'text2nva'; expected one of: text2nav, text2nav-isaaclab, text2nav-mujoco, text2nav-newton",
+        ),
         ({"reward": "publshed"}, "unknown reward variant 'publshed'; expected one of: fixed, published. Did you mean"),
         ({"action_mapping": "bang"}, "unknown action mapping 'bang'"),
         ({"total_steps": 0}, "total_steps must be > 0, got 0"),
