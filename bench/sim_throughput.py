@@ -189,10 +189,7 @@ def mujoco_rows(n: int, seconds: float, pool: int) -> dict:
 
         row["mujoco_pool_fps"] = _rate(pooled, n, seconds, "cpu")
     row["mujoco_pool_workers"] = workers
-    env = make_arena("text2nav-mujoco", num_envs=n, render=True)
-    env.reset(seed=0)
-    actions = np.random.default_rng(0).uniform(-1, 1, (n, 2))
-    row["mujoco_env_steps_per_s"] = _rate(lambda: env.step(actions), n, seconds, "cpu")
+    row["mujoco_env_steps_per_s"] = env_steps_per_s("text2nav-mujoco", n, seconds)
     return row
 
 
@@ -208,19 +205,17 @@ def newton_rows(n: int, seconds: float) -> dict:
     ids = np.arange(n)
     scene.place_many(ids, _poses(n, "cpu").numpy(), xy, rgb, light)
     row = {"newton_fps": _rate(lambda: scene.render(ids), n, seconds, "cpu")}
-    env = make_arena("text2nav-newton", num_envs=n, render=True)
-    env.reset(seed=0)
-    actions = np.random.default_rng(0).uniform(-1, 1, (n, 2))
-    row["newton_env_steps_per_s"] = _rate(lambda: env.step(actions), n, seconds, "cpu")
+    row["newton_env_steps_per_s"] = env_steps_per_s("text2nav-newton", n, seconds)
     return row
 
 
-def isaaclab_rows(n: int, seconds: float) -> dict:
-    """Isaac Lab env steps/s with Newton physics and frames at N = n (the first step, compiling, is excluded)."""
-    env = make_arena("text2nav-isaaclab", num_envs=n, render=True)
+def env_steps_per_s(preset: str, n: int, seconds: float) -> float:
+    """Env steps/s of ``step()`` with physics and frames in ``preset``'s simulator at N = n, random actions on
+    the CPU (the first step, which compiles kernels where a backend has them, is excluded)."""
+    env = make_arena(preset, num_envs=n, render=True)
     env.reset(seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, (n, 2))
-    return {"isaaclab_env_steps_per_s": _rate(lambda: env.step(actions), n, seconds, "cpu")}
+    return _rate(lambda: env.step(actions), n, seconds, "cpu")
 
 
 def _pool_init_and_render(job: tuple[int, np.ndarray]) -> np.ndarray:
@@ -310,7 +305,7 @@ def main() -> None:
             if has_newton and device == "cpu" and n in args.newton_sizes:
                 row.update(newton_rows(n, args.seconds))
             if has_isaaclab and device == "cpu" and n in args.isaaclab_sizes:
-                row.update(isaaclab_rows(n, args.seconds))
+                row["isaaclab_env_steps_per_s"] = env_steps_per_s("text2nav-isaaclab", n, args.seconds)
             rows.append(row)
             print(
                 f"{device:5s} N={n:5d}  ours-eager {row['ours_eager_fps']:10.0f} fps"
