@@ -213,14 +213,16 @@ class NewtonScene:
         All worlds are stepped together; the others hold zero wheel speeds and get their joint state back.
         """
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        q0, qd0 = self.state.joint_q.numpy(), self.state.joint_qd.numpy()
+        holding = len(ids) < self.num_envs
+        # copies: on the CPU warp's .numpy() is a view of the state buffer, which the substeps below overwrite
+        q0, qd0 = (self.state.joint_q.numpy().copy(), self.state.joint_qd.numpy().copy()) if holding else (None, None)
         target = np.zeros(self.model.joint_dof_count, dtype=np.float32)
         target[self._wheel_qd[ids]] = wheel_speeds_radps
         self.control.joint_target_qd.assign(target)
         for _ in range(self.config.physics_substeps):
             self.solver.step(self.state, self._next, self.control, None, self.dt_s)
             self.state, self._next = self._next, self.state
-        if len(ids) < self.num_envs:
+        if holding:
             still = np.setdiff1d(np.arange(self.num_envs), ids)
             q, qd = self.state.joint_q.numpy(), self.state.joint_qd.numpy()
             for i in still.tolist():
