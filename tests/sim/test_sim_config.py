@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +184,42 @@ def test_the_isaaclab_preset_is_the_published_arena_and_its_runtime_flag_is_chec
     monkeypatch.setenv(RUNTIME_ENV, "rtx")
     with pytest.raises(ConfigError, match=r"^VLNAV_ISAACLAB_RUNTIME must be one of kitless, kit, got 'rtx'$"):
         runtime()
+
+
+_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "isaaclab-venv.sh"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "first_words"),
+    [
+        ([], {}, "error: expected one argument, the directory to make the environment in"),
+        (["a", "b"], {}, "error: expected one argument, the directory to make the environment in"),
+        (["{existing}"], {}, "error: '{existing}' already exists; bash scripts/isaaclab-venv.sh makes a new"),
+        (
+            ["{new}"],
+            {"VLNAV_PYTHON312": sys.executable},
+            f"error: Isaac Lab 3 needs Python 3.12, found {sys.executable}",
+        ),
+    ],
+    ids=["no-dir", "two-dirs", "existing-dir", "not-python-3.12"],
+)
+def test_the_isaaclab_env_script_refuses_bad_input_in_one_line_and_makes_nothing(tmp_path, args, env, first_words):
+    if sys.version_info[:2] == (3, 12) and env:
+        pytest.skip("this interpreter is Python 3.12")
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    names = {"existing": str(existing), "new": str(tmp_path / "new")}
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    res = subprocess.run(
+        ["bash", str(_SCRIPT), *[a.format(**names) for a in args]],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith(first_words.format(**names)), res.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert (existing / "keep.txt").read_text() == "mine"
